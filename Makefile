@@ -1,0 +1,52 @@
+# gpuconf: GPU conformance for Ray Serve on KubeRay.
+#   make conformance   set up and run the main job (embedded backend unless BACKEND=...)
+#   make test          set up and run the project's tests and every suite that can run here
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REQ_HASH := $(shell sha256sum requirements.txt | cut -c1-16)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+BACKEND ?= embedded
+MANIFESTS ?= manifests
+REPORTS ?= reports
+PYTEST_ARGS ?=
+KUBECONFIG_ARG := $(if $(KUBECONFIG),--kubeconfig=$(KUBECONFIG),)
+
+.PHONY: setup test conformance check bench report cluster-up cluster-down kind-up kind-down cleanup clean
+
+setup: $(STAMP)
+
+# Re-installs only when requirements.txt changes (the stamp carries its hash).
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip==25.3
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+test: setup
+	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
+
+conformance: setup
+	$(BIN)/python -m pytest suites benchmarks --backend=$(BACKEND) --manifests=$(MANIFESTS) \
+		--report-dir=$(REPORTS) $(KUBECONFIG_ARG) $(PYTEST_ARGS)
+
+check: setup
+	$(BIN)/python -m gpuconf check $(MANIFESTS)
+
+bench: setup
+	$(BIN)/python -m pytest benchmarks --backend=embedded --manifests=$(MANIFESTS) --report-dir=$(REPORTS) \
+		--benchmark-json=$(REPORTS)/benchmark.json $(PYTEST_ARGS)
+
+cluster-up: setup
+	$(BIN)/python -m gpuconf cluster up --nodes $(MANIFESTS)/nodes
+
+cluster-down: setup
+	$(BIN)/python -m gpuconf cluster down
+
+cleanup: setup
+	$(BIN)/python -m gpuconf cleanup
+
+clean:
+	rm -rf $(REPORTS) .pytest_cache

@@ -1,0 +1,330 @@
+"""Facts about placement and GPU visibility, read from inside the current Ray worker or actor.
+
+``collect_probe()`` is what a Serve replica answers on ``/probe``: the Ray node it runs on,
+the accelerators Ray assigned to it, what CUDA and the driver show it, and whether a small
+kernel on its first visible GPU agrees with the CPU. It never raises: each field that cannot
+be read becomes ``None`` (or an empty value) plus an entry in ``errors``.
+
+This module is shipped alone with ``entrypoints/`` as a Ray working_dir: it must not import
+the ``gpuconf`` package. torch and ray are optional here (probing must work, and say so, where
+either is missing).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+# Environment variables that tell where a replica runs and what it may see. Only those that
+# are set are reported; CUDA_VISIBLE_DEVICES is reported separately because unset (None) and
+# empty ("") mean different things (empty hides every GPU, unset hides none).
+PROBE_ENV_VARS = (
+    "NVIDIA_VISIBLE_DEVICES",
+    "KUBERAY_GEN_RAY_START_CMD",
+    "RAY_NODE_TYPE_NAME",
+    "RAY_CLOUD_INSTANCE_ID",
+    "GPUCONF_POD_NAME",
+    "GPUCONF_NODE_NAME",
+    "NODE_NAME",
+    "POD_NAME",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO",
+    "OMP_NUM_THREADS",
+)
+
+KERNEL_SIZE = 256
+# fp32 with TF32 off: the error of a 256-term dot product of N(0,1) values against a float64
+# reference is ~1e-5; 1e-3 leaves a wide margin yet catches a broken device or driver.
+KERNEL_TOLERANCE = 1e-3
+KERNEL_SEED = 1234
+
+
+class _Errors:
+    """Collects per-field failures so that one broken API never hides the other facts."""
+
+    def __init__(self) -> None:
+        self.items: List[Dict[str, str]] = []
+
+    def add(self, field: str, exc: BaseException | str) -> None:
+        msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self.items.append({"field": field, "error": msg})
+
+    def call(self, field: str, fn: Callable[[], Any], default: Any = None) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reported fact
+            self.add(field, exc)
+            return default
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn Ray/torch return values (ids, tuples, numpy-ish numbers) into plain JSON types."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "hex") and callable(value.hex):
+        try:
+            return value.hex()
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        return float(value)
+    except Exception:  # noqa: BLE001
+        return str(value)
+
+
+def format_gpu_uuid(raw: Any) -> Optional[str]:
+    """Format a CUDA device UUID as nvidia-smi prints it: ``GPU-xxxxxxxx-xxxx-...``.
+
+    Accepts what ``torch.cuda.get_device_properties(i).uuid`` returns (an object whose str()
+    is the bare 36-character UUID, or already prefixed), raw 16 bytes, or a string.
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, (bytes, bytearray)):
+        h = bytes(raw).hex()
+        if len(h) != 32:
+            return h
+        s = f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+    else:
+        s = str(raw).strip()
+    if s.startswith(("GPU-", "MIG-")):
+        return s
+    return f"GPU-{s}"
+
+
+def _ray_facts(errors: _Errors) -> Dict[str, Any]:
+    out: Dict[str, Any] = {
+        "ray_version": None,
+        "ray_initialized": False,
+        "node_id": None,
+        "node_ip": None,
+        "node_labels": None,
+        "node_labels_source": None,
+        "accelerator_ids": None,
+        "gpu_ids": None,
+        "assigned_resources": None,
+        "actor_id": None,
+        "worker_id": None,
+    }
+    try:
+        import ray
+    except Exception as exc:  # noqa: BLE001
+        errors.add("ray", exc)
+        return out
+    out["ray_version"] = getattr(ray, "__version__", None)
+    if not ray.is_initialized():
+        # Outside Ray (unit tests, plain scripts) there is no node or actor to read; calling
+        # the APIs would raise or, worse, start a local cluster.
+        errors.add("ray", "ray is not initialized in this process")
+        return out
+    out["ray_initialized"] = True
+    ctx = errors.call("runtime_context", ray.get_runtime_context)
+    if ctx is None:
+        return out
+    out["node_id"] = errors.call("node_id", lambda: _jsonable(ctx.get_node_id()))
+    out["node_ip"] = errors.call("node_ip", lambda: ray.util.get_node_ip_address())
+    out["worker_id"] = errors.call("worker_id", lambda: _jsonable(ctx.get_worker_id()))
+    out["actor_id"] = errors.call("actor_id", lambda: _jsonable(ctx.get_actor_id()))
+
+    if hasattr(ctx, "get_node_labels"):
+        labels = errors.call("node_labels", lambda: _jsonable(ctx.get_node_labels()))
+        if labels is not None:
+            out["node_labels"], out["node_labels_source"] = labels, "runtime_context"
+    if out["node_labels"] is None:
+        # Older Ray has no get_node_labels(); the GCS node table carries the same labels.
+        def from_gcs() -> Any:
+            for node in ray.nodes():
+                if node.get("NodeID") == out["node_id"]:
+                    return _jsonable(node.get("Labels", {}))
+            raise LookupError(f"node {out['node_id']} not in ray.nodes()")
+
+        labels = errors.call("node_labels_gcs", from_gcs)
+        if labels is not None:
+            out["node_labels"], out["node_labels_source"] = labels, "ray.nodes"
+
+    out["accelerator_ids"] = errors.call(
+        "accelerator_ids", lambda: _jsonable(ctx.get_accelerator_ids())
+    )
+    out["gpu_ids"] = errors.call("gpu_ids", lambda: _jsonable(ray.get_gpu_ids()))
+    out["assigned_resources"] = errors.call(
+        "assigned_resources", lambda: _jsonable(ctx.get_assigned_resources())
+    )
+    return out
+
+
+def _nvml_facts(errors: _Errors) -> Dict[str, Any]:
+    """Driver version and the GPUs NVML sees. NVML ignores CUDA_VISIBLE_DEVICES: it shows what
+    the container could reach, which is how a pod that reserved no GPU but was given
+    NVIDIA_VISIBLE_DEVICES=all is caught."""
+    out: Dict[str, Any] = {
+        "driver_version": None,
+        "nvml_devices": None,
+        "nvml_source": None,
+        "nvml_error": None,
+    }
+    nvml = None
+    for mod_name in ("pynvml", "ray._private.thirdparty.pynvml"):
+        try:
+            nvml = __import__(mod_name, fromlist=["nvmlInit"])
+            out["nvml_source"] = mod_name
+            break
+        except Exception:  # noqa: BLE001 - try the next provider
+            continue
+    if nvml is None:
+        return out  # not an error: nvidia-ml-py is optional
+    try:
+        nvml.nvmlInit()
+    except Exception as exc:  # noqa: BLE001
+        # No driver library on a CPU host is normal; record it as a fact, not a failure.
+        out["nvml_error"] = f"{type(exc).__name__}: {exc}"
+        return out
+
+    def text(v: Any) -> str:
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    try:
+        out["driver_version"] = errors.call(
+            "driver_version", lambda: text(nvml.nvmlSystemGetDriverVersion())
+        )
+        devices = []
+        count = errors.call("nvml_device_count", nvml.nvmlDeviceGetCount, 0)
+        for i in range(count):
+            h = errors.call(f"nvml_device[{i}]", lambda i=i: nvml.nvmlDeviceGetHandleByIndex(i))
+            if h is None:
+                continue
+            devices.append(
+                {
+                    "index": i,
+                    "name": errors.call(f"nvml_device[{i}].name", lambda: text(nvml.nvmlDeviceGetName(h))),
+                    "uuid": errors.call(f"nvml_device[{i}].uuid", lambda: text(nvml.nvmlDeviceGetUUID(h))),
+                }
+            )
+        out["nvml_devices"] = devices
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+    return out
+
+
+def _torch_facts(errors: _Errors) -> tuple[Dict[str, Any], List[Dict[str, Any]], Any]:
+    info: Dict[str, Any] = {
+        "version": None,
+        "cuda_version": None,
+        "cuda_available": False,
+        "device_count": 0,
+        "num_threads": None,
+    }
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001
+        errors.add("torch", exc)
+        return info, [], None
+    info["version"] = str(torch.__version__)
+    info["cuda_version"] = torch.version.cuda
+    info["num_threads"] = errors.call("torch.num_threads", torch.get_num_threads)
+    info["cuda_available"] = bool(errors.call("torch.cuda_available", torch.cuda.is_available, False))
+    info["device_count"] = int(errors.call("torch.device_count", torch.cuda.device_count, 0) or 0)
+    devices: List[Dict[str, Any]] = []
+    if info["cuda_available"]:
+        for i in range(info["device_count"]):
+            props = errors.call(f"devices[{i}]", lambda i=i: torch.cuda.get_device_properties(i))
+            if props is None:
+                continue
+            devices.append(
+                {
+                    "index": i,
+                    "name": getattr(props, "name", None),
+                    "uuid": errors.call(
+                        f"devices[{i}].uuid", lambda p=props: format_gpu_uuid(getattr(p, "uuid"))
+                    ),
+                    "capability": f"{props.major}.{props.minor}",
+                    "total_memory_bytes": int(props.total_memory),
+                    "multi_processor_count": int(props.multi_processor_count),
+                }
+            )
+    return info, devices, torch
+
+
+def run_kernel_check(torch: Any, device_index: int = 0) -> Dict[str, Any]:
+    """A deterministic fp32 matmul (TF32 off) on ``cuda:device_index``, checked against a
+    float64 CPU reference. Raises on CUDA errors; the caller turns that into a fact."""
+    n = KERNEL_SIZE
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(KERNEL_SEED)
+    a = torch.randn((n, n), generator=gen, dtype=torch.float32)
+    b = torch.randn((n, n), generator=gen, dtype=torch.float32)
+    expected = a.double() @ b.double()
+    dev = torch.device(f"cuda:{device_index}")
+    # TF32 would put the error near 1e-2 and make the check depend on a global setting the
+    # model may have turned on; turn it off for this check only and restore it after.
+    prev = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        t0 = time.perf_counter()
+        got = (a.to(dev) @ b.to(dev)).to("cpu")  # .to("cpu") synchronises
+        elapsed_ms = (time.perf_counter() - t0) * 1e3
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev
+    err = float((got.double() - expected).abs().max().item())
+    finite = bool(torch.isfinite(got).all().item())
+    return {
+        "ran": True,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev),
+        "op": f"matmul {n}x{n} fp32 (tf32 off) vs float64 CPU reference",
+        "max_abs_err": err,
+        "tolerance": KERNEL_TOLERANCE,
+        "ok": finite and err <= KERNEL_TOLERANCE,
+        "elapsed_ms": elapsed_ms,
+    }
+
+
+def collect_probe(run_kernel: bool = True) -> Dict[str, Any]:
+    """Collect JSON-serialisable placement and GPU facts from inside the current process.
+
+    Keys: pid, hostname, node_id, node_ip, node_labels, accelerator_ids, gpu_ids,
+    assigned_resources, actor_id, cuda_visible_devices (None when unset, "" when empty), env,
+    torch, devices, driver_version, nvml_devices, kernel, errors (and a few more). Never raises.
+    """
+    errors = _Errors()
+    t0 = time.perf_counter()
+    result: Dict[str, Any] = {
+        "pid": os.getpid(),
+        "hostname": errors.call("hostname", socket.gethostname),
+        # os.environ.get keeps the None-vs-"" distinction on purpose.
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "env": {k: os.environ[k] for k in PROBE_ENV_VARS if k in os.environ},
+    }
+    result.update(_ray_facts(errors))
+    torch_info, devices, torch = _torch_facts(errors)
+    result["torch"] = torch_info
+    result["devices"] = devices
+    result.update(_nvml_facts(errors))
+
+    if not run_kernel:
+        kernel: Dict[str, Any] = {"ran": False, "reason": "kernel check disabled by caller"}
+    elif torch is None:
+        kernel = {"ran": False, "reason": "torch is not importable"}
+    elif not torch_info["cuda_available"] or torch_info["device_count"] < 1:
+        kernel = {"ran": False, "reason": "no CUDA device visible"}
+    else:
+        try:
+            kernel = run_kernel_check(torch, 0)
+        except Exception as exc:  # noqa: BLE001 - a failing kernel is the finding, not a crash
+            errors.add("kernel", exc)
+            kernel = {
+                "ran": False,
+                "reason": f"kernel failed: {type(exc).__name__}: {exc}",
+                "ok": False,
+            }
+    result["kernel"] = kernel
+    result["probe_ms"] = (time.perf_counter() - t0) * 1e3
+    result["errors"] = errors.items
+    return result

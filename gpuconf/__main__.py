@@ -1,0 +1,7 @@
+"""`python -m gpuconf`."""
+
+import sys
+
+from gpuconf.cli import main
+
+sys.exit(main())

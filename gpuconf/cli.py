@@ -1,0 +1,81 @@
+"""The command line: `python -m gpuconf check|catalogue|cluster|cleanup`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gpuconf.errors import InputError
+
+EXIT_PASS, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+def _check(args: argparse.Namespace) -> int:
+    from gpuconf.check import run_check
+    from gpuconf.render import render_text
+
+    try:
+        result = run_check([Path(p) for p in args.paths], [Path(n) for n in args.nodes] or None,
+                           Path(args.expect) if args.expect else None)
+    except InputError as exc:
+        if args.format == "json":
+            print(json.dumps({"verdict": "error", "error": {"file": exc.loc.file if exc.loc else None,
+                              "line": exc.loc.line if exc.loc else None, "message": exc.message, "fix": exc.fix}}))
+        else:
+            print(exc.render(), file=sys.stderr)
+        return EXIT_INPUT
+    if args.format == "json":
+        print(json.dumps(result.as_json(), indent=2))
+    else:
+        print(render_text(result))
+    return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
+
+
+def _catalogue(args: argparse.Namespace) -> int:
+    from gpuconf.rules import CATALOGUE
+
+    for r in CATALOGUE:
+        print(f"{r.id:<22} {r.severity:<8} {r.summary}")
+    return EXIT_PASS
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from gpuconf.kwok.cli import main as kwok_main
+
+    return kwok_main(args.rest)
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from gpuconf.embedded.procs import sweep_leftovers
+
+    killed = sweep_leftovers(run_id=None)
+    print(f"stopped {killed} leftover Ray process(es) started by gpuconf")
+    return EXIT_PASS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the options)."""
+    parser = argparse.ArgumentParser(prog="gpuconf", description="GPU conformance for Ray Serve on KubeRay")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="static check of manifests: can the ML service land only on GPU nodes?")
+    check.add_argument("paths", nargs="*", default=["manifests"], help="files or folders (default: manifests)")
+    check.add_argument("--nodes", action="append", default=[], help="node pool file or folder (Node objects)")
+    check.add_argument("--expect", help="expectations file (kind: Expectations)")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.set_defaults(func=_check)
+    cat = sub.add_parser("catalogue", help="list the rules")
+    cat.set_defaults(func=_catalogue)
+    cluster = sub.add_parser("cluster", help="the local kwok control plane: up | down | status | kubeconfig")
+    cluster.add_argument("rest", nargs=argparse.REMAINDER)
+    cluster.set_defaults(func=_cluster)
+    cleanup = sub.add_parser("cleanup", help="stop Ray processes a killed run left behind")
+    cleanup.set_defaults(func=_cleanup)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 pass, 1 fail, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

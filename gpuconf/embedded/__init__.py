@@ -1,0 +1,1 @@
+"""The embedded backend: a real local Ray cluster, one Ray node per planned pod."""

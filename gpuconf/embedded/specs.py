@@ -1,0 +1,48 @@
+"""What to start for each pod: its `ray start` argv, its env, the GPUs it was given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gpuconf.plan import Plan
+from gpuconf.shell import bash_words
+
+
+@dataclass
+class NodeSpec:
+    """One pod to stand up as a local Ray node."""
+
+    pod: str
+    k8s_node: str
+    group: str
+    is_head: bool
+    argv: list[str]
+    env: dict[str, str]
+    gpu_limit: int
+    gpu_node: bool
+    planned_resources: dict[str, float] = field(default_factory=dict)
+
+
+def specs_from_plan(plan: Plan) -> list[NodeSpec]:
+    """Every pod the plan binds to a node, head first (pods left Pending are not started)."""
+    out = []
+    for pod in plan.pods:
+        if pod.node is None:
+            continue
+        group = pod.group
+        try:
+            argv = bash_words(group.command)
+        except ValueError:
+            argv = group.command.split()
+        planned = next((n.resources for n in plan.ray_nodes if n.name == pod.name), {})
+        out.append(NodeSpec(
+            pod=pod.name, k8s_node=pod.node, group=group.label, is_head=group.is_head, argv=argv,
+            env=dict(group.env), gpu_limit=int(group.gpu_limit(plan.expectations.gpu_resource)),
+            gpu_node=plan.expectations.is_gpu_node(plan.node(pod.node).labels), planned_resources=dict(planned),
+        ))
+    return sorted(out, key=lambda s: not s.is_head)
+
+
+def pending_pods(plan: Plan) -> list[dict[str, str]]:
+    """Pods the plan leaves Pending, with the scheduler's reason (reported, not started)."""
+    return [{"pod": p.name, "group": p.group.label, "reason": p.pending_message} for p in plan.pods if p.node is None]

@@ -1,0 +1,1 @@
+"""The Kubernetes client layer shared by the kwok and cluster backends."""

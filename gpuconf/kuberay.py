@@ -1,0 +1,213 @@
+"""A model of what KubeRay makes of each group: the pod it builds and its `ray start` command.
+
+Follows KubeRay's pod builder: rayStartParams win; otherwise --num-cpus comes from
+limits.cpu (requests.cpu as fallback, rounded up), --memory from limits.memory,
+--num-gpus from the first limit whose name ends in `gpu` (or is an nvidia.com/mig-*
+slice); --block, --metrics-export-port and --dashboard-agent-listen-port are
+added; the head gets --dashboard-host=0.0.0.0 and workers --address. Parameters are
+sorted and joined as `--k=v` (`--k` for "true"), and the whole command runs through
+`bash -c`, which is where an unescaped JSON value falls apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from gpuconf.errors import InputError, Loc
+from gpuconf.loader import LDict, get, loc_of, require
+from gpuconf.quantity import ceil_int, quantity
+from gpuconf.raystart import RayStartArgs, parse_ray_start
+from gpuconf.shell import bash_words
+
+HEAD_GROUP = "headgroup"
+HEAD_PORT = "6379"
+METRICS_PORT = "8080"
+DASHBOARD_AGENT_LISTEN_PORT = "52365"
+# Worker pods get this init container (wait-gcs-ready) unless it is switched off in the operator.
+INIT_CONTAINER_REQUESTS = {"cpu": Decimal("0.2"), "memory": Decimal(256 * 1024**2)}
+_MIG = re.compile(r"nvidia\.com/mig-\d+g\.\d+gb$")
+_BOOL_AS_VALUE = {"log-color", "include-dashboard"}
+
+
+def is_gpu_resource(name: str) -> bool:
+    """KubeRay's test for a GPU limit name."""
+    return name.endswith("gpu") or bool(_MIG.match(name))
+
+
+@dataclass
+class GroupModel:
+    """One head or worker group and the pods KubeRay builds for it."""
+
+    name: str
+    is_head: bool
+    replicas: int
+    path: tuple[Any, ...]
+    template: LDict
+    params: dict[str, str]
+    command: str
+    start: RayStartArgs
+    pod_requests: dict[str, Decimal]
+    container_limits: dict[str, Decimal]
+    env: dict[str, str] = field(default_factory=dict)
+    pod_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The value of the pod label ray.io/group and of the Ray label ray.io/node-group."""
+        return HEAD_GROUP if self.is_head else self.name
+
+    def gpu_limit(self, resource: str = "nvidia.com/gpu") -> Decimal:
+        """The container's limit of the GPU resource (0 when absent)."""
+        return self.container_limits.get(resource, Decimal(0))
+
+
+def cluster_groups(spec: LDict, cluster_name: str, head_address: str | None = None) -> list[GroupModel]:
+    """Model every group of a RayCluster spec (head first, then workers in order)."""
+    head_spec = require(spec, "headGroupSpec", kind=dict)
+    groups = [_group(spec, ("headGroupSpec",), head_spec, True, cluster_name, head_address)]
+    for i, worker in enumerate(get(spec, "workerGroupSpecs", default=[]) or []):
+        if not isinstance(worker, dict):
+            raise InputError(loc_of(spec, "workerGroupSpecs", i), "a worker group must be a mapping")
+        require(spec, "workerGroupSpecs", i, "groupName", kind=str)
+        groups.append(_group(spec, ("workerGroupSpecs", i), worker, False, cluster_name, head_address))
+    return groups
+
+
+def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster: str, head_address: str | None) -> GroupModel:
+    from gpuconf import schema
+
+    template = require(spec, *path, "template", kind=dict)
+    containers = require(spec, *path, "template", "spec", "containers", kind=list)
+    if not containers:
+        raise InputError(loc_of(spec, *path, "template", "spec", "containers"), "the pod template has no container",
+                         "add the Ray container")
+    schema.validate_pod_template(template, f"{'head' if is_head else g.get('groupName')} pod template")
+    name = HEAD_GROUP if is_head else str(g["groupName"])
+    replicas = 1 if is_head else _replicas(spec, path, g)
+    params = _params(spec, path, g)
+    container = containers[0]
+    limits = _resource_map(container, "limits", spec, path)
+    requests = _resource_map(container, "requests", spec, path)
+    ray_params = _complete_params(params, is_head, limits, requests, head_address or f"{cluster}-head-svc:{HEAD_PORT}")
+    _apply_group_fields(spec, path, g, ray_params)
+    command = ("ray start --head " if is_head else "ray start ") + _convert_param_map(ray_params)
+    try:
+        argv = bash_words(command)
+    except ValueError as exc:
+        argv = command.split()
+        start = RayStartArgs(argv=argv, error=f"bash: cannot parse the generated command ({exc})")
+    else:
+        start = parse_ray_start(argv)
+    env = {str(e.get("name")): str(e.get("value", "")) for e in container.get("env") or [] if isinstance(e, dict) and "value" in e}
+    return GroupModel(
+        name=name, is_head=is_head, replicas=replicas, path=path, template=template, params=params,
+        command=command, start=start, pod_requests=_pod_requests(template, is_head, spec, path),
+        container_limits=limits, env=env, pod_labels=dict(get(template, "metadata", "labels", default={}) or {}),
+    )
+
+
+def _replicas(spec: LDict, path: tuple[Any, ...], g: LDict) -> int:
+    value = g.get("replicas", g.get("minReplicas", 0))
+    if not isinstance(value, int) or value < 0:
+        raise InputError(loc_of(spec, *path, "replicas"), "replicas must be a non-negative integer")
+    if g.get("suspend") is True:
+        return 0
+    return value * int(g.get("numOfHosts", 1) or 1)
+
+
+def _params(spec: LDict, path: tuple[Any, ...], g: LDict) -> dict[str, str]:
+    raw = g.get("rayStartParams") or {}
+    if not isinstance(raw, dict):
+        raise InputError(loc_of(spec, *path, "rayStartParams"), "rayStartParams must be a mapping of strings")
+    out = {}
+    for k, v in raw.items():
+        if not isinstance(v, str):
+            raise InputError(loc_of(spec, *path, "rayStartParams", k),
+                             f"rayStartParams.{k} must be a string (the CRD is map[string]string), got {type(v).__name__}",
+                             f'quote it: {k}: "{v}"')
+        out[str(k)] = v
+    return out
+
+
+def _resource_map(container: dict, which: str, spec: LDict, path: tuple[Any, ...]) -> dict[str, Decimal]:
+    raw = get(container, "resources", which, default={}) or {}
+    loc = loc_of(spec, *path, "template", "spec", "containers", 0, "resources", which)
+    return {str(k): quantity(v, loc, f"resources.{which}.{k}") for k, v in raw.items()}
+
+
+def _complete_params(params: dict[str, str], is_head: bool, limits: dict[str, Decimal],
+                     requests: dict[str, Decimal], address: str) -> dict[str, str]:
+    out = dict(params)
+    if not is_head and "address" not in out:
+        out["address"] = address
+    if is_head and "dashboard-host" not in out:
+        out["dashboard-host"] = "0.0.0.0"
+    out.setdefault("metrics-export-port", METRICS_PORT)
+    out["block"] = "true"
+    out.setdefault("dashboard-agent-listen-port", DASHBOARD_AGENT_LISTEN_PORT)
+    if "num-cpus" not in out:
+        cpu = limits.get("cpu") or requests.get("cpu")
+        if cpu:
+            out["num-cpus"] = str(ceil_int(cpu))
+    if "memory" not in out and limits.get("memory"):
+        out["memory"] = str(ceil_int(limits["memory"]))
+    if "num-gpus" not in out:
+        for key in sorted(limits):
+            if is_gpu_resource(key) and limits[key] != 0:
+                out["num-gpus"] = str(ceil_int(limits[key]))
+                break
+    return out
+
+
+def _apply_group_fields(spec: LDict, path: tuple[Any, ...], g: LDict, params: dict[str, str]) -> None:
+    """KubeRay >= 1.5 group-level `resources:` and `labels:` fields."""
+    if g.get("resources"):
+        if "resources" in g.get("rayStartParams", {}):
+            raise InputError(loc_of(spec, *path, "resources"),
+                             "both the group's `resources:` field and rayStartParams.resources are set",
+                             "keep one (KubeRay >= 1.5 rejects both)")
+        params["resources"] = "'" + json.dumps({str(k): v for k, v in g["resources"].items()}, separators=(",", ":")) + "'"
+    if g.get("labels"):
+        params["labels"] = ",".join(f"{k}={v}" for k, v in sorted(g["labels"].items()))
+
+
+def _convert_param_map(params: dict[str, str]) -> str:
+    parts = []
+    for key in sorted(params):
+        value = params[key]
+        if value.lower() in ("true", "false") and key not in _BOOL_AS_VALUE:
+            if value.lower() == "true":
+                parts.append(f" --{key} ")
+        else:
+            parts.append(f" --{key}={value} ")
+    return "".join(parts)
+
+
+def _pod_requests(template: LDict, is_head: bool, spec: LDict, path: tuple[Any, ...]) -> dict[str, Decimal]:
+    """Effective pod requests as the scheduler sums them (requests default to limits)."""
+    total: dict[str, Decimal] = {}
+    for c in get(template, "spec", "containers", default=[]) or []:
+        for k, v in _container_requests(c, spec, path).items():
+            total[k] = total.get(k, Decimal(0)) + v
+    inits = [_container_requests(c, spec, path) for c in get(template, "spec", "initContainers", default=[]) or []]
+    if not is_head:
+        inits.append(dict(INIT_CONTAINER_REQUESTS))
+    for init in inits:
+        for k, v in init.items():
+            total[k] = max(total.get(k, Decimal(0)), v)
+    return total
+
+
+def _container_requests(container: dict, spec: LDict, path: tuple[Any, ...]) -> dict[str, Decimal]:
+    limits = _resource_map(container, "limits", spec, path)
+    requests = _resource_map(container, "requests", spec, path)
+    return {**limits, **requests}
+
+
+def group_loc(spec: LDict, group: GroupModel, *sub: Any) -> Loc | None:
+    """file:line of a field of this group in the cluster spec."""
+    return loc_of(spec, *group.path, *sub)

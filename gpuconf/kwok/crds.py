@@ -1,0 +1,55 @@
+"""Install the KubeRay CRDs by server-side apply and wait until they are Established.
+
+The CRD files come from the ray-operator module at the pinned KubeRay version (copied into
+the binary cache at build time). Server-side apply avoids client-side apply's
+``last-applied-configuration`` annotation, which these ~1 MB CRDs would overflow.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from kubernetes import client
+
+from gpuconf.kwok.wait import wait_until
+
+FIELD_MANAGER = "gpuconf-kwok"
+APPLY = "application/apply-patch+yaml"
+
+
+def load_crds(crd_dir: Path) -> list[dict]:
+    """Every CustomResourceDefinition document in ``crd_dir/*.yaml``."""
+    crds = []
+    for path in sorted(crd_dir.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                crds.append(doc)
+    if not crds:
+        raise FileNotFoundError(f"no CustomResourceDefinition in {crd_dir}")
+    return crds
+
+
+def _established(ext: client.ApiextensionsV1Api, name: str) -> bool:
+    # _preload_content=False: skip deserialising a 1 MB object just to read one condition.
+    raw = cast(Any, ext.read_custom_resource_definition_status(name, _preload_content=False))
+    conditions = json.loads(raw.data).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+def install_crds(api: client.ApiClient, crd_dir: Path, timeout: float) -> list[str]:
+    """Apply every CRD in ``crd_dir``, wait for each to be Established, return their names."""
+    ext = client.ApiextensionsV1Api(api)
+    names = []
+    for crd in load_crds(crd_dir):
+        name = crd["metadata"]["name"]
+        ext.patch_custom_resource_definition(
+            name, crd, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY, _preload_content=False
+        )
+        names.append(name)
+    for name in names:
+        wait_until(partial(_established, ext, name), f"CRD {name} to be Established", timeout)
+    return names

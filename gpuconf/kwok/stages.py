@@ -1,0 +1,32 @@
+"""The kwok configuration file: kwok's own default Stages, as kwokctl would install them.
+
+The ``kwok`` binary alone simulates nothing: kwokctl normally writes the default Stages into
+its config. We do the same with the Stage files copied from the kwok module at build time
+(``<cache>/bin/kwok-<v>/stages``): node-initialize and node-heartbeat-with-lease make nodes
+Ready and keep them so; pod-ready, pod-complete and pod-delete make bound pods Running/Ready
+and let them finish and be deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+HEADER = {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration", "options": {}}
+
+
+def write_kwok_config(stage_dir: Path, dest: Path) -> Path:
+    """Write a multi-document kwok config with every Stage in ``stage_dir``; return ``dest``."""
+    stages = sorted(stage_dir.glob("*.yaml"))
+    if not stages:
+        raise FileNotFoundError(f"no kwok Stage files in {stage_dir}; rebuild kwok (`python -m gpuconf.kwok up`)")
+    docs = [yaml.safe_dump(HEADER, sort_keys=False)]
+    for path in stages:
+        stage = yaml.safe_load(path.read_text())
+        if stage.get("kind") != "Stage":
+            raise ValueError(f"{path}: expected a kwok Stage, got kind {stage.get('kind')!r}")
+        docs.append(path.read_text())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("---\n".join(docs))
+    return dest

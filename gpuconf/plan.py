@@ -1,0 +1,175 @@
+"""The plan: which pod lands on which node, what each Ray node carries, where each replica can run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from gpuconf.expectations import Expectations
+from gpuconf.inputs import Inputs, Target
+from gpuconf.kuberay import GroupModel, cluster_groups
+from gpuconf.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
+from gpuconf.scheduler import NodeModel, choose_node, misfit_reasons, node_from_doc, pod_view, unschedulable_message
+
+# Ray sizes its `memory` resource from what the container may use, less the object store.
+RAY_AUTODETECT_MEMORY_FRACTION = 0.7
+# Labels the suite adds to the Ray nodes it starts (KubeRay sets none of these).
+POD_LABEL = "gpuconf.io/pod"
+K8S_NODE_LABEL = "gpuconf.io/k8s-node"
+
+
+@dataclass
+class PodPlan:
+    """One pod of a group and the node the scheduler binds it to (None: Pending)."""
+
+    name: str
+    group: GroupModel
+    index: int
+    node: str | None
+    reasons: dict[str, list[str]]
+
+    @property
+    def pending_message(self) -> str:
+        """The FailedScheduling message for a Pending pod."""
+        return unschedulable_message(self.reasons)
+
+
+@dataclass
+class RayNodePlan:
+    """A Ray node: a scheduled pod whose `ray start` succeeds."""
+
+    pod: PodPlan
+    k8s_node: str
+    is_gpu_node: bool
+    resources: dict[str, float]
+    labels: dict[str, str]
+    autodetected: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The pod name stands for the Ray node."""
+        return self.pod.name
+
+    @property
+    def group(self) -> GroupModel:
+        """The group this node's pod belongs to."""
+        return self.pod.group
+
+
+@dataclass
+class DeploymentPlan:
+    """Where the replicas of one deployment can run."""
+
+    demand: ReplicaDemand
+    feasible: list[str]
+    misfits: dict[str, list[str]]
+    placed: list[str]
+    short_of: str | None
+
+    @property
+    def unplaced(self) -> int:
+        """Replicas that find no room."""
+        return self.demand.num_replicas - len(self.placed)
+
+
+@dataclass
+class Plan:
+    """Everything the static tier derives from the manifests."""
+
+    target: Target
+    expectations: Expectations
+    nodes: list[NodeModel]
+    groups: list[GroupModel]
+    pods: list[PodPlan]
+    ray_nodes: list[RayNodePlan]
+    deployments: list[DeploymentPlan]
+
+    def ray_node(self, name: str) -> RayNodePlan:
+        """Look up a Ray node by pod name."""
+        return next(n for n in self.ray_nodes if n.name == name)
+
+    def node(self, name: str) -> NodeModel:
+        """Look up a Kubernetes node by name."""
+        return next(n for n in self.nodes if n.name == name)
+
+    def could_land_on(self, group: GroupModel) -> list[str]:
+        """Nodes a pod of this group fits on, ignoring what other pods take."""
+        view = pod_view(group.template, group.pod_requests)
+        empty = [NodeModel(n.name, n.labels, n.taints, n.allocatable, n.unschedulable) for n in self.nodes]
+        return [n.name for n in empty if not misfit_reasons(view, n)]
+
+    def gpu_deployment_demands(self) -> list[ReplicaDemand]:
+        """Demands of the deployments the expectations say need a GPU."""
+        return [d.demand for d in self.deployments
+                if self.expectations.gpu_deployment(d.demand.app, d.demand.deployment)]
+
+
+def pod_name(cluster: str, group: GroupModel, index: int) -> str:
+    """A stable stand-in for the names KubeRay generates."""
+    return f"{cluster}-head" if group.is_head else f"{cluster}-{group.name}-worker-{index}"
+
+
+def build_plan(inputs: Inputs, target: Target) -> Plan:
+    """Run the KubeRay, scheduler and Ray models over one target."""
+    expectations = inputs.expectations[0]
+    nodes = [node_from_doc(d) for d in inputs.nodes]
+    groups = cluster_groups(target.cluster.spec, target.cluster.name)
+    pods: list[PodPlan] = []
+    for group in groups:
+        view = pod_view(group.template, group.pod_requests)
+        for i in range(group.replicas):
+            chosen, reasons = choose_node(view, nodes)
+            pods.append(PodPlan(pod_name(target.cluster.name, group, i), group, i, chosen.name if chosen else None, reasons))
+    by_name = {n.name: n for n in nodes}
+    ray_nodes = [ray_node_for(p, by_name[p.node], expectations) for p in pods
+                 if p.node is not None and p.group.start.error is None]
+    deployments = _place(demands_from_serve(target.serve.body), ray_nodes)
+    return Plan(target, expectations, nodes, groups, pods, ray_nodes, deployments)
+
+
+def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> RayNodePlan:
+    """The resources and labels Ray gives a node started from this pod's command."""
+    group = pod.group
+    res = group.start.resources()
+    auto = []
+    if "CPU" not in res:
+        res["CPU"] = float(node.allocatable.get("cpu", Decimal(0)))
+        auto.append("CPU (from the node: the container has no cpu limit)")
+    if "GPU" not in res:
+        # The container sees only the devices the device plugin gave it, unless the
+        # image leaks them all (NVIDIA_VISIBLE_DEVICES=all, KubeRay issue 2098).
+        leak = group.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
+        res["GPU"] = float(node.allocatable.get(expectations.gpu_resource, Decimal(0))) if leak else 0.0
+        auto.append("GPU (autodetected: " + ("NVIDIA_VISIBLE_DEVICES=all exposes the node's GPUs)" if leak
+                                             else "no GPU limit, so the container sees no device)"))
+    if "memory" not in res:
+        limit = group.container_limits.get("memory") or node.allocatable.get("memory", Decimal(0))
+        res["memory"] = float(limit) * RAY_AUTODETECT_MEMORY_FRACTION
+        auto.append("memory (autodetected, about 70% of what the container may use)")
+    labels = {"ray.io/node-group": group.label, **group.start.labels(), POD_LABEL: pod.name, K8S_NODE_LABEL: node.name}
+    return RayNodePlan(pod, node.name, expectations.is_gpu_node(node.labels),
+                       {k: v for k, v in res.items() if v > 0}, labels, auto)
+
+
+def _place(demands: list[ReplicaDemand], ray_nodes: list[RayNodePlan]) -> list[DeploymentPlan]:
+    views = [RayNodeView(n.name, n.resources, n.labels) for n in ray_nodes]
+    out = []
+    for demand in demands:
+        misfits = {v.name: node_misfit(demand, v) for v in views}
+        feasible = [name for name, rs in misfits.items() if not rs]
+        placed, short = place_replicas(demand, views)
+        out.append(DeploymentPlan(demand, feasible, misfits, placed, short))
+    return out
+
+
+def summary(plan: Plan) -> dict[str, Any]:
+    """The plan as plain data (for JSON output and the embedded launcher's report)."""
+    return {
+        "target": plan.target.name,
+        "pods": [{"pod": p.name, "group": p.group.name, "node": p.node,
+                  "pending": None if p.node else p.pending_message,
+                  "ray_start": p.group.command.strip(), "ray_start_error": p.group.start.error} for p in plan.pods],
+        "ray_nodes": [{"pod": n.name, "k8s_node": n.k8s_node, "gpu_node": n.is_gpu_node,
+                       "resources": n.resources, "labels": n.labels} for n in plan.ray_nodes],
+    }

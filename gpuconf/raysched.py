@@ -1,0 +1,133 @@
+"""Ray's view: what each Serve replica asks for, and which Ray nodes can host it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuconf.errors import Loc
+from gpuconf.loader import LDict, loc_of
+
+# Ray Serve gives a replica one CPU when ray_actor_options leaves num_cpus unset.
+SERVE_DEFAULT_NUM_CPUS = 1.0
+EPS = 1e-9
+
+
+@dataclass
+class ReplicaDemand:
+    """What one replica of a deployment asks Ray for."""
+
+    app: str
+    deployment: str
+    num_replicas: int
+    resources: dict[str, float]
+    label_selector: dict[str, str]
+    loc: Loc | None
+    options_loc: Loc | None
+    path: tuple[Any, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """`app/deployment`."""
+        return f"{self.app}/{self.deployment}"
+
+    @property
+    def num_gpus(self) -> float:
+        """GPUs per replica (0 when not asked for)."""
+        return self.resources.get("GPU", 0.0)
+
+
+@dataclass
+class RayNodeView:
+    """A Ray node as the scheduler sees it: total resources and labels."""
+
+    name: str
+    resources: dict[str, float]
+    labels: dict[str, str]
+    available: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.available = dict(self.resources)
+
+
+def demands_from_serve(body: LDict) -> list[ReplicaDemand]:
+    """One demand per deployment listed in the Serve config."""
+    out = []
+    for i, app in enumerate(body.get("applications") or []):
+        for j, dep in enumerate(app.get("deployments") or []):
+            path = ("applications", i, "deployments", j)
+            opts = dep.get("ray_actor_options") or {}
+            cpus = opts.get("num_cpus")
+            res: dict[str, float] = {"CPU": SERVE_DEFAULT_NUM_CPUS if cpus is None else float(cpus)}
+            if opts.get("num_gpus"):
+                res["GPU"] = float(opts["num_gpus"])
+            if opts.get("memory"):
+                res["memory"] = float(opts["memory"])
+            for k, v in (opts.get("resources") or {}).items():
+                res[str(k)] = float(v)
+            if opts.get("accelerator_type"):
+                # Ray turns accelerator_type: X into a request of the resource accelerator_type:X.
+                res[f"accelerator_type:{opts['accelerator_type']}"] = 0.001
+            out.append(ReplicaDemand(
+                app=str(app.get("name", "default")), deployment=str(dep.get("name")),
+                num_replicas=_replica_count(dep), resources={k: v for k, v in res.items() if v > 0},
+                label_selector={str(k): str(v) for k, v in (opts.get("label_selector") or {}).items()},
+                loc=loc_of(body, *path), options_loc=loc_of(body, *path, "ray_actor_options"), path=path,
+            ))
+    return out
+
+
+def _replica_count(dep: dict) -> int:
+    n = dep.get("num_replicas", 1)
+    if n == "auto" or n is None:
+        auto = dep.get("autoscaling_config") or {}
+        return int(auto.get("initial_replicas") or auto.get("min_replicas") or 1)
+    return int(n)
+
+
+def label_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    """Ray's label_selector: `v`, `!v`, `in(a,b)`, `!in(a,b)` per key."""
+    for key, want in selector.items():
+        have = labels.get(key)
+        negate = want.startswith("!")
+        expr = want[1:] if negate else want
+        if expr.startswith("in(") and expr.endswith(")"):
+            hit = have in {v.strip() for v in expr[3:-1].split(",")}
+        else:
+            hit = have == expr
+        if hit == negate:
+            return False
+    return True
+
+
+def node_misfit(demand: ReplicaDemand, node: RayNodeView) -> list[str]:
+    """Why a replica can never run on this Ray node (judged on totals)."""
+    reasons = []
+    for res, amount in sorted(demand.resources.items()):
+        have = node.resources.get(res, 0.0)
+        if have + EPS < amount:
+            unit = " bytes" if res == "memory" else ""
+            reasons.append(f"{res}: needs {amount:g}{unit}, node has {have:g}{unit}")
+    if demand.label_selector and not label_matches(demand.label_selector, node.labels):
+        reasons.append(f"labels {node.labels} do not match label_selector {demand.label_selector}")
+    return reasons
+
+
+def place_replicas(demand: ReplicaDemand, nodes: list[RayNodeView]) -> tuple[list[str], str | None]:
+    """Place replicas first-fit on available resources; returns node names and the resource that ran out."""
+    placed: list[str] = []
+    short: str | None = None
+    for _ in range(demand.num_replicas):
+        host = next((n for n in nodes if not node_misfit(demand, n)
+                     and all(n.available.get(r, 0.0) + EPS >= a for r, a in demand.resources.items())), None)
+        if host is None:
+            candidates = [n for n in nodes if not node_misfit(demand, n)]
+            for res, amount in sorted(demand.resources.items(), key=lambda kv: kv[0] != "GPU"):
+                if candidates and all(n.available.get(res, 0.0) + EPS < amount for n in candidates):
+                    short = res
+                    break
+            break
+        for r, a in demand.resources.items():
+            host.available[r] = host.available.get(r, 0.0) - a
+        placed.append(host.name)
+    return placed, short

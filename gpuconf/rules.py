@@ -1,0 +1,375 @@
+"""The rule catalogue: checks over the plan and the expectations, each with a stable id.
+
+Every finding names the manifest line to change, what was seen, and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from gpuconf.errors import Loc
+from gpuconf.kuberay import GroupModel, group_loc
+from gpuconf.loader import loc_of
+from gpuconf.plan import DeploymentPlan, Plan
+from gpuconf.shell import bash_words
+
+ERROR, WARNING = "error", "warning"
+_BUILTIN = {"CPU", "GPU", "memory"}
+
+
+@dataclass
+class Finding:
+    """One rule's verdict on one place of the manifests."""
+
+    rule: str
+    severity: str
+    loc: Loc | None
+    message: str
+    fix: str
+    target: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON contract of a finding."""
+        return {"rule": self.rule, "severity": self.severity, "file": self.loc.file if self.loc else None,
+                "line": self.loc.line if self.loc else None, "message": self.message, "fix": self.fix,
+                "target": self.target, "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A catalogue entry."""
+
+    id: str
+    severity: str
+    summary: str
+    check: Callable[[Plan], Iterator[Finding]]
+
+
+CATALOGUE: list[Rule] = []
+
+
+def rule(rule_id: str, severity: str, summary: str) -> Callable[[Callable[[Plan], Iterator[Finding]]], Callable[[Plan], Iterator[Finding]]]:
+    """Register a check under a stable id."""
+    def register(fn: Callable[[Plan], Iterator[Finding]]) -> Callable[[Plan], Iterator[Finding]]:
+        CATALOGUE.append(Rule(rule_id, severity, summary, fn))
+        return fn
+    return register
+
+
+def run_rules(plan: Plan) -> list[Finding]:
+    """Every finding of every rule, errors first, then by file and line."""
+    findings = [f for r in CATALOGUE for f in r.check(plan)]
+    for f in findings:
+        f.target = plan.target.name
+    return sorted(findings, key=lambda f: (f.severity != ERROR, f.loc.file if f.loc else "", f.loc.line if f.loc else 0))
+
+
+def _spec(plan: Plan) -> Any:
+    return plan.target.cluster.spec
+
+
+def _gpu_markers(plan: Plan) -> set[str]:
+    """Custom resources that expected-GPU deployments request and a GPU-node group advertises."""
+    requested = {r for d in plan.gpu_deployment_demands() for r in d.resources
+                 if r not in _BUILTIN and not r.startswith("accelerator_type:")}
+    on_gpu = {r for g in plan.groups if not g.is_head and _gpu_only_nodes(plan, plan.could_land_on(g))
+              for r in _intended(g)}
+    return requested & on_gpu
+
+
+def _advertised(group: GroupModel) -> dict[str, float]:
+    try:
+        return group.start.custom_resources() if group.start.error is None else {}
+    except ValueError:
+        return {}
+
+
+def _intended(group: GroupModel) -> dict[str, float]:
+    """The custom resources the group means to advertise, even where the shell breaks the value."""
+    advertised = _advertised(group)
+    if advertised or "resources" not in group.params:
+        return advertised
+    try:
+        parsed = json.loads(group.params["resources"].strip("'\"` "))
+    except ValueError:
+        try:  # the seed's form: the JSON itself, escaped for YAML only
+            parsed = json.loads(group.params["resources"])
+        except ValueError:
+            return {}
+    return {str(k): float(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+
+
+def _gpu_only_nodes(plan: Plan, nodes: list[str]) -> bool:
+    return bool(nodes) and all(plan.expectations.is_gpu_node(plan.node(n).labels) for n in nodes)
+
+
+@rule("SHELL-SPLIT", ERROR, "a rayStartParams value that KubeRay's `bash -c` splits or unquotes into something else")
+def _shell_split(plan: Plan) -> Iterator[Finding]:
+    for g in plan.groups:
+        for key, value in g.params.items():
+            try:
+                words = bash_words(f"--{key}={value}")
+            except ValueError as exc:
+                words, note = [], f"bash cannot parse it ({exc})"
+            else:
+                note = ""
+            after = words[0][len(key) + 3:] if len(words) == 1 else None
+            broken_json = key == "resources" and after is not None and not _is_json_object(after)
+            if len(words) == 1 and not broken_json:
+                continue
+            seen = note or (f"bash -c splits `--{key}={value}` into {len(words)} arguments {words}"
+                            if len(words) != 1 else f"after bash's quote removal ray start gets --{key}={after}, which is not JSON")
+            yield Finding("SHELL-SPLIT", ERROR, group_loc(_spec(plan), g, "rayStartParams", key),
+                          f"group {g.label}: rayStartParams.{key}: {seen}; `ray start` fails and the pod never joins the cluster",
+                          f"""quote the whole JSON for the shell: {key}: '"{_json_escaped(after or value)}"'  """
+                          "(or, on KubeRay >= 1.5, use the group-level `resources:` field)",
+                          evidence={"value": value, "argv": words, "command": g.command.strip()})
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _json_escaped(text: str) -> str:
+    try:
+        canonical = json.dumps(json.loads(text))
+    except ValueError:
+        canonical = text if text.startswith("{") else "{\"gpu_worker\": 1}"
+    return canonical.replace('"', '\\"')
+
+
+@rule("RAY-START", ERROR, "the generated `ray start` command fails for a reason other than shell splitting")
+def _ray_start(plan: Plan) -> Iterator[Finding]:
+    split = {(f.evidence.get("command")) for f in _shell_split(plan)}
+    for g in plan.groups:
+        if g.start.error and g.command.strip() not in split:
+            yield Finding("RAY-START", ERROR, group_loc(_spec(plan), g, "rayStartParams"),
+                          f"group {g.label}: {g.start.error}", "fix the rayStartParams value named above",
+                          evidence={"command": g.command.strip()})
+
+
+@rule("POD-UNSCHEDULABLE", ERROR, "a Ray pod fits no node of the pool and stays Pending")
+def _unschedulable(plan: Plan) -> Iterator[Finding]:
+    for p in plan.pods:
+        if p.node is None:
+            yield Finding("POD-UNSCHEDULABLE", ERROR, group_loc(_spec(plan), p.group, "template", "spec"),
+                          f"pod {p.name} (group {p.group.label}) stays Pending: {p.pending_message}",
+                          "add the toleration/nodeSelector/resources that let it fit the intended node "
+                          "(for GPU nodes: tolerate their taint, e.g. key nvidia.com/gpu operator Exists)",
+                          evidence={"reasons": p.reasons})
+
+
+@rule("HEAD-GPU", ERROR, "the head group advertises GPUs")
+def _head_gpu(plan: Plan) -> Iterator[Finding]:
+    for g in plan.groups:
+        if not g.is_head:
+            continue
+        explicit = g.start.resources().get("GPU", 0.0) if g.start.error is None else 0.0
+        limit = g.gpu_limit(plan.expectations.gpu_resource)
+        if explicit > 0 or limit > 0:
+            where = ("rayStartParams", "num-gpus") if "num-gpus" in g.params else ("template", "spec", "containers", 0, "resources")
+            yield Finding("HEAD-GPU", ERROR, group_loc(_spec(plan), g, *where),
+                          f"the head advertises {explicit or limit:g} GPU(s): GPU work can land on the head, "
+                          "which should only coordinate",
+                          'set rayStartParams num-gpus: "0" on the head and drop its GPU limit',
+                          evidence={"num_gpus": explicit, "gpu_limit": float(limit)})
+
+
+@rule("GPU-GROUP-NO-GPU", ERROR, "a group pinned to GPU nodes has no GPU limit, so its pods get no device")
+def _group_no_gpu(plan: Plan) -> Iterator[Finding]:
+    res = plan.expectations.gpu_resource
+    for g in plan.groups:
+        if g.is_head or g.gpu_limit(res) > 0 or not _requires_gpu_labels(plan, g):
+            continue
+        yield Finding("GPU-GROUP-NO-GPU", ERROR, group_loc(_spec(plan), g, "template", "spec", "containers", 0, "resources"),
+                      f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit: the device "
+                      "plugin gives it no GPU and Ray advertises GPU: 0 there",
+                      f"add `{res}: 1` to the container's limits (and requests)",
+                      evidence={"limits": {k: str(v) for k, v in g.container_limits.items()}})
+
+
+def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
+    spec = g.template.get("spec") or {}
+    selector = spec.get("nodeSelector") or {}
+    want = plan.expectations.gpu_node_selector
+    if all(selector.get(k) == v for k, v in want.items()):
+        return True
+    terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+    return bool(terms) and all(
+        all(any(e.get("key") == k and e.get("operator") == "In" and list(e.get("values") or []) == [v]
+                for e in t.get("matchExpressions") or []) for k, v in want.items()) for t in terms)
+
+
+@rule("GPU-GROUP-SELECTOR", ERROR, "a group that requests GPUs does not require the GPU node labels")
+def _group_selector(plan: Plan) -> Iterator[Finding]:
+    res = plan.expectations.gpu_resource
+    want = plan.expectations.gpu_node_selector
+    for g in plan.groups:
+        if g.is_head or g.gpu_limit(res) == 0 or _requires_gpu_labels(plan, g):
+            continue
+        yield Finding("GPU-GROUP-SELECTOR", ERROR, group_loc(_spec(plan), g, "template", "spec"),
+                      f"group {g.label} requests {res} but does not require the GPU node labels {want}: "
+                      f"any node advertising {res} qualifies, labelled or not (today: {plan.could_land_on(g)})",
+                      "add nodeSelector: " + ", ".join(f'{k}: "{v}"' for k, v in want.items()) + " to the pod template",
+                      evidence={"nodeSelector": dict((g.template.get("spec") or {}).get("nodeSelector") or {})})
+
+
+@rule("GPU-MARKER-LEAK", ERROR, "a resource that GPU deployments use to reach GPU workers is advertised off GPU nodes")
+def _marker_leak(plan: Plan) -> Iterator[Finding]:
+    markers = _gpu_markers(plan)
+    for g in plan.groups:
+        leaked = sorted(markers & set(_intended(g)))
+        if not leaked:
+            continue
+        landing = plan.could_land_on(g)
+        if not g.is_head and not [n for n in landing if not plan.expectations.is_gpu_node(plan.node(n).labels)]:
+            continue
+        where = "the head" if g.is_head else f"group {g.label} (can land on {landing})"
+        yield Finding("GPU-MARKER-LEAK", ERROR, group_loc(_spec(plan), g, "rayStartParams", "resources"),
+                      f"{where} advertises {leaked}, the resource GPU deployments request to reach GPU workers: "
+                      "a replica can be placed there",
+                      f"advertise {leaked} only on the GPU worker group", evidence={"advertised": _advertised(g)})
+
+
+@rule("RESOURCE-UNADVERTISED", ERROR, "a deployment requests a custom resource that no group advertises")
+def _unadvertised(plan: Plan) -> Iterator[Finding]:
+    offered = {r for g in plan.groups for r in _intended(g)}
+    for d in plan.deployments:
+        for res in sorted(d.demand.resources):
+            if res in _BUILTIN or res.startswith("accelerator_type:") or res in offered:
+                continue
+            yield Finding("RESOURCE-UNADVERTISED", ERROR, _opts_loc(plan, d, "resources", res),
+                          f"{d.demand.key} requests resource {res!r}, which no group advertises",
+                          f"advertise it on the intended group: rayStartParams resources: '\"{{\\\"{res}\\\": 1}}\"'",
+                          evidence={"advertised": sorted(offered)})
+
+
+def _opts_loc(plan: Plan, d: DeploymentPlan, *sub: Any) -> Loc | None:
+    return loc_of(plan.target.serve.body, *d.demand.path, "ray_actor_options", *sub) or d.demand.loc
+
+
+@rule("REPLICA-MEMORY", ERROR, "a replica asks for more memory than any node that could otherwise host it")
+def _memory(plan: Plan) -> Iterator[Finding]:
+    for d in plan.deployments:
+        need = d.demand.resources.get("memory")
+        if not need:
+            continue
+        others = [n for n, rs in d.misfits.items() if rs and all(r.startswith("memory:") for r in rs)]
+        if others and not d.feasible:
+            yield Finding("REPLICA-MEMORY", ERROR, _opts_loc(plan, d, "memory"),
+                          f"{d.demand.key} asks for {need:.0f} bytes of memory; the nodes that fit it otherwise "
+                          f"({', '.join(others)}) have {', '.join(_mem(plan, n) for n in others)} bytes",
+                          "lower ray_actor_options.memory or raise the GPU worker's memory limit",
+                          evidence={"nodes": others})
+
+
+def _mem(plan: Plan, node: str) -> str:
+    return f"{plan.ray_node(node).resources.get('memory', 0):.0f}"
+
+
+@rule("SERVE-UNPLACEABLE", ERROR, "a deployment fits no Ray node of the plan")
+def _unplaceable(plan: Plan) -> Iterator[Finding]:
+    for d in plan.deployments:
+        if d.feasible:
+            continue
+        detail = "; ".join(f"{n}: {', '.join(rs)}" for n, rs in d.misfits.items()) or "no Ray node comes up"
+        missing = [p.name for p in plan.pods if p.node is None or p.group.start.error]
+        if missing:
+            detail += f"; not in the cluster: {', '.join(missing)}"
+        yield Finding("SERVE-UNPLACEABLE", ERROR, _opts_loc(plan, d),
+                      f"{d.demand.key} fits no Ray node, so its replicas stay PENDING: {detail}",
+                      "fix the findings above, or change ray_actor_options to what a node offers",
+                      evidence={"demand": d.demand.resources, "misfits": d.misfits})
+
+
+@rule("GPU-PLACEMENT", ERROR, "a deployment that must run on GPU nodes can be placed elsewhere")
+def _placement(plan: Plan) -> Iterator[Finding]:
+    for d in plan.deployments:
+        if not plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment):
+            continue
+        off = [n for n in d.feasible if not plan.ray_node(n).is_gpu_node]
+        if off:
+            where = ", ".join(f"{n} on {plan.ray_node(n).k8s_node}" + (" (head)" if plan.ray_node(n).group.is_head else "")
+                              for n in off)
+            yield Finding("GPU-PLACEMENT", ERROR, _opts_loc(plan, d),
+                          f"{d.demand.key} must run on GPU nodes but fits Ray node(s) off them: {where}",
+                          "request num_gpus and a resource only the GPU worker group advertises "
+                          "(e.g. resources: {gpu_worker: 0.001}); drop head_node",
+                          evidence={"feasible": d.feasible, "off_gpu": off})
+
+
+@rule("GPU-REQUEST", ERROR, "a GPU deployment reserves a different number of GPUs than expected")
+def _gpu_request(plan: Plan) -> Iterator[Finding]:
+    for d in plan.deployments:
+        exp = plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
+        if exp and abs(d.demand.num_gpus - exp.gpus_per_replica) > 1e-9:
+            yield Finding("GPU-REQUEST", ERROR, _opts_loc(plan, d, "num_gpus"),
+                          f"{d.demand.key} reserves num_gpus: {d.demand.num_gpus:g} but each replica must get "
+                          f"{exp.gpus_per_replica:g} GPU(s); num_gpus 0 does not keep it off GPU nodes either",
+                          f"set ray_actor_options.num_gpus: {exp.gpus_per_replica:g}",
+                          evidence={"num_gpus": d.demand.num_gpus, "expected": exp.gpus_per_replica})
+
+
+def _shortfall(plan: Plan, gpu: bool) -> Iterator[Finding]:
+    for d in plan.deployments:
+        if d.feasible and d.unplaced > 0 and (d.short_of == "GPU") == gpu:
+            yield Finding("GPU-CAPACITY" if gpu else "REPLICA-CAPACITY", ERROR,
+                          loc_of(plan.target.serve.body, *d.demand.path, "num_replicas") or d.demand.loc,
+                          f"{d.demand.key}: {d.demand.num_replicas} replicas, room for {len(d.placed)} "
+                          f"(ran out of {d.short_of}); {d.unplaced} stay PENDING",
+                          "lower num_replicas or add workers (for GPUs: GPU worker replicas and GPU nodes)",
+                          evidence={"placed": d.placed, "short_of": d.short_of})
+
+
+@rule("GPU-CAPACITY", ERROR, "more GPU replicas than the GPU nodes can hold")
+def _gpu_capacity(plan: Plan) -> Iterator[Finding]:
+    return _shortfall(plan, gpu=True)
+
+
+@rule("REPLICA-CAPACITY", ERROR, "more replicas than the nodes that fit them can hold (CPU, memory or custom resources)")
+def _other_capacity(plan: Plan) -> Iterator[Finding]:
+    return _shortfall(plan, gpu=False)
+
+
+@rule("ISOLATION-ZERO-GPU", WARNING, "a replica that reserves no GPU can land on a GPU node and see its GPU")
+def _isolation(plan: Plan) -> Iterator[Finding]:
+    severity = ERROR if plan.expectations.isolation_zero_gpu == "fail" else WARNING
+    for d in plan.deployments:
+        if d.demand.num_gpus > 0:
+            continue
+        gpu_nodes = [n for n in d.feasible if plan.ray_node(n).is_gpu_node or plan.ray_node(n).resources.get("GPU", 0) > 0]
+        if gpu_nodes:
+            yield Finding("ISOLATION-ZERO-GPU", severity, _opts_loc(plan, d),
+                          f"{d.demand.key} reserves no GPU but can land on {gpu_nodes}; on Ray >= 2.56 such a replica "
+                          "inherits CUDA_VISIBLE_DEVICES and sees the GPU without reserving it",
+                          "keep it off GPU nodes (a resource or label_selector only CPU nodes match), or set "
+                          "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1 in the GPU workers' env",
+                          evidence={"gpu_nodes": gpu_nodes})
+
+
+@rule("NODEPOOL-NO-GPU", ERROR, "no node of the pool is a GPU node with an allocatable GPU")
+def _pool(plan: Plan) -> Iterator[Finding]:
+    exp = plan.expectations
+    if not any(exp.is_gpu_node(n.labels) and n.allocatable.get(exp.gpu_resource, 0) > 0 for n in plan.nodes):
+        yield Finding("NODEPOOL-NO-GPU", ERROR, exp.loc,
+                      f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resource}",
+                      f"label the GPU nodes (kubectl label node <name> "
+                      + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
+                      + ") and check the device plugin advertises the GPUs", evidence={})
+
+
+@rule("EXPECT-MISSING", ERROR, "the expectations name a deployment the Serve config lacks")
+def _expect_missing(plan: Plan) -> Iterator[Finding]:
+    present = {(d.demand.app, d.demand.deployment) for d in plan.deployments}
+    for exp in plan.expectations.gpu_deployments:
+        if (exp.app, exp.deployment) not in present:
+            yield Finding("EXPECT-MISSING", ERROR, exp.loc,
+                          f"expected GPU deployment {exp.app}/{exp.deployment} is not in the Serve config",
+                          "fix the app/deployment names in expectations.yaml or add the deployment", evidence={})

@@ -1,0 +1,1 @@
+"""pytest wiring: options, markers, the central skip, evidence and reports."""

@@ -1,0 +1,104 @@
+"""Core fixtures: the static check of the manifests under test, and the plan."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from gpuconf.check import CheckResult, run_check
+from gpuconf.errors import InputError
+from gpuconf.plan import Plan
+from gpuconf.rules import run_rules
+from gpuconf.testing.live import LiveCluster, Observed
+from gpuconf.testing.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def check_result(gpuconf_settings: Settings) -> CheckResult:
+    """`gpuconf check` over the manifests under test (bad input fails every check that needs it)."""
+    s = gpuconf_settings
+    try:
+        return run_check([s.manifests], [s.nodes] if s.nodes else None, s.expect)
+    except InputError as exc:
+        pytest.fail(f"the manifests do not load: {exc.render()}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def plan(check_result: CheckResult) -> Plan:
+    """The plan of the RayCluster under test (the RayService's when there is no RayCluster)."""
+    plans = sorted(check_result.plans, key=lambda p: not p.target.name.startswith("RayCluster/"))
+    return plans[0]
+
+
+@pytest.fixture(scope="session")
+def live_cluster(gpuconf_settings: Settings, plan: Plan, pytestconfig: pytest.Config) -> Iterator[LiveCluster]:
+    """The running cluster of this session (up once; torn down even after Ctrl-C or a failed test)."""
+    from gpuconf.testing.plugin import collector_of
+
+    backend = gpuconf_settings.backend
+    if backend == "embedded":
+        from gpuconf.embedded.backend import start_embedded
+
+        cluster = start_embedded(plan)
+    elif backend == "kwok":
+        from gpuconf.kwok.backend import start_kwok
+
+        cluster = start_kwok(plan, gpuconf_settings)
+    else:
+        pytest.skip(f"the {backend} backend does not run the live Ray suites yet")
+    collector = collector_of(pytestconfig)
+    collector.stages.update(cluster.stages)
+    collector.environment["cluster"] = cluster.evidence()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def deployed(live_cluster: LiveCluster, plan: Plan, gpuconf_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Any]:
+    """The Serve config under test, RUNNING on the live cluster (fails fast with the reason if it cannot be)."""
+    from gpuconf.embedded.deploy import DeployFailed, delete_all, deploy
+    from gpuconf.testing.plugin import collector_of
+
+    explain = {f.rule: f.message for f in run_rules(plan)}
+    try:
+        app = deploy(live_cluster.handle, plan.target.serve.body, gpuconf_settings.model, explain)
+    except DeployFailed as exc:
+        pytest.fail(f"{exc}", pytrace=False)
+    collector_of(pytestconfig).stages["app_running"] = app.running_s
+    try:
+        yield app
+    finally:
+        try:
+            delete_all(live_cluster.handle)
+        except Exception:  # the cluster goes down next anyway
+            pass
+
+
+@pytest.fixture(scope="session")
+def observed(live_cluster: LiveCluster, deployed: Any, pytestconfig: pytest.Config) -> Observed:
+    """Every replica's probe, and a zero-GPU probe on every node."""
+    import time
+
+    from gpuconf.observe import probe_nodes, probe_replicas
+    from gpuconf.testing.plugin import collector_of
+    from gpuconf.waits import WaitTimeout
+
+    t0 = time.monotonic()
+    replicas = []
+    expected: dict[str, int] = {}
+    for app in deployed.config["applications"]:
+        name = app.get("name", "default")
+        dep = (app.get("deployments") or [{}])[0].get("name", "")
+        expected[f"{name}/{dep}"] = deployed.replicas[name]
+        try:
+            replicas += probe_replicas(deployed.http_url, name, deployed.routes[name], dep, deployed.replicas[name],
+                                       live_cluster.records)
+        except WaitTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
+        if "first_probe" not in collector_of(pytestconfig).stages:
+            collector_of(pytestconfig).stages["first_probe"] = round(time.monotonic() - t0, 2)
+    nodes = probe_nodes(list(live_cluster.records.values()))
+    return Observed(replicas, nodes, expected)

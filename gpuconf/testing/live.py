@@ -1,0 +1,57 @@
+"""The live tier's session state: a running cluster, the deployed Serve app, what the probes saw."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from gpuconf.observe import PodRecord, ReplicaObservation
+
+
+@dataclass
+class LiveCluster:
+    """A running Ray cluster, whatever backend made it, with each Ray node tied to its pod."""
+
+    backend: str
+    records: dict[str, PodRecord]
+    pending: list[dict[str, str]]
+    failed: list[dict[str, Any]]
+    stages: dict[str, float]
+    dashboard_url: str
+    handle: Any
+    stop: Callable[[], int]
+    physical_gpus: list[dict[str, Any]] = field(default_factory=list)
+
+    def evidence(self) -> dict[str, Any]:
+        """Pods, their Ray nodes and what did not come up."""
+        return {
+            "backend": self.backend,
+            "ray_nodes": [{"pod": r.pod, "k8s_node": r.k8s_node, "group": r.group, "node_id": r.node_id,
+                           "resources": r.ray_resources, "labels": r.ray_labels} for r in self.records.values()],
+            "pending_pods": self.pending, "failed_nodes": self.failed, "host_gpus": self.physical_gpus,
+        }
+
+
+@dataclass
+class Observed:
+    """Every replica's probe and a zero-GPU probe per node."""
+
+    replicas: list[ReplicaObservation]
+    nodes: dict[str, dict[str, Any]]
+    expected_replicas: dict[str, int]
+
+    def of(self, app: str, deployment: str) -> list[ReplicaObservation]:
+        """The replicas of one deployment."""
+        return [r for r in self.replicas if r.app == app and r.deployment == deployment]
+
+
+class Stopwatch:
+    """Stage timings for the report (time-to-ready of each stage)."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def lap(self) -> float:
+        """Seconds since the stopwatch started."""
+        return round(time.monotonic() - self.start, 2)

@@ -1,0 +1,130 @@
+"""The pytest plugin behind conftest.py: options, markers, the central skip, reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from gpuconf import waits
+from gpuconf.testing import settings as settings_mod
+from gpuconf.testing.evidence import Evidence
+from gpuconf.testing.report import ReportCollector
+
+# Capability markers and the backends that provide them; checked here and nowhere else.
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "ray": ("embedded", "kwok", "cluster"),
+    "kube": ("kwok", "cluster"),
+    "kwok": ("kwok",),
+    "cluster": ("cluster",),
+}
+MARKERS = {
+    "static": "static conformance check over the manifests (any backend)",
+    "ray": "needs running Ray nodes (embedded, kwok or cluster backend)",
+    "kube": "needs a Kubernetes API server (kwok or cluster backend)",
+    "kwok": "needs the local kwok control plane (make cluster-up)",
+    "cluster": "needs a real cluster (kubeconfig)",
+    "cuda": "needs a physical CUDA device in the replica (skips, or fails under --require-cuda)",
+    "conformance": "a conformance check (set on everything under suites/)",
+    "regression": "proves a known-bad manifest is caught",
+    "slow": "takes more than a few seconds",
+}
+_SETTINGS = pytest.StashKey[settings_mod.Settings]()
+_COLLECTOR = pytest.StashKey[ReportCollector]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings_mod.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+    resolved = settings_mod.resolve(config)
+    config.stash[_SETTINGS] = resolved
+    waits.set_timeout_scale(resolved.timeout_scale)
+    if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
+        config.option.xmlpath = str(resolved.report_dir / "junit.xml")
+    config.stash[_COLLECTOR] = ReportCollector(resolved.report_dir, resolved.backend)
+
+
+def settings_of(config: pytest.Config) -> settings_mod.Settings:
+    """The resolved settings of this run."""
+    return config.stash[_SETTINGS]
+
+
+def collector_of(config: pytest.Config) -> ReportCollector:
+    """The report collector of this run (stage times and environment go here)."""
+    return config.stash[_COLLECTOR]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    s = config.stash.get(_SETTINGS, None)
+    if s is None:
+        return []
+    return [f"gpuconf: backend={s.backend} manifests={s.manifests} nodes={s.nodes or '(beside manifests)'} "
+            f"expect={s.expect or '(beside manifests)'} kubeconfig={s.kubeconfig or '-'}",
+            f"gpuconf: report-dir={s.report_dir} timeout-scale={s.timeout_scale} strict={s.strict} "
+            f"require-cuda={s.require_cuda} model={s.model or '(from the Serve config)'}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    s = settings_of(config)
+    root = Path(str(config.rootpath))
+    for item in items:
+        rel = Path(str(item.path)).relative_to(root) if Path(str(item.path)).is_relative_to(root) else Path(str(item.path))
+        if rel.parts[:1] == ("suites",):
+            item.add_marker(pytest.mark.conformance)
+        for marker, backends in CAPABILITIES.items():
+            if item.get_closest_marker(marker) and s.backend not in backends:
+                item.add_marker(pytest.mark.skip(
+                    reason=f"needs the {' or '.join(backends)} backend; this run uses --backend {s.backend}"))
+                break
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    s = settings_of(item.config)
+    if s.strict and report.skipped and item.get_closest_marker("conformance") and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"--strict: a conformance check may not be skipped ({report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr})"
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Reports of every check under suites/ and benchmarks/ go into conformance.json.
+    if report.nodeid.startswith(("suites/", "benchmarks/")) and _ACTIVE is not None:
+        _ACTIVE.record(report)
+
+
+_ACTIVE: ReportCollector | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _ACTIVE
+    _ACTIVE = session.config.stash.get(_COLLECTOR, None)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    collector = config.stash.get(_COLLECTOR, None)
+    if collector is None or not collector.entries:
+        return
+    json_path, md_path = collector.write()
+    terminalreporter.section("gpuconf conformance summary")
+    terminalreporter.write(md_path.read_text())
+    terminalreporter.write_line(f"reports: {json_path}, {md_path}, {config.option.xmlpath}")
+
+
+@pytest.fixture(scope="session")
+def gpuconf_settings(pytestconfig: pytest.Config) -> settings_mod.Settings:
+    """The resolved settings of this run."""
+    return settings_of(pytestconfig)
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    """Record what a check saw; it lands in junit.xml and conformance.json."""
+    return Evidence(request.node)

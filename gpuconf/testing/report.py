@@ -1,0 +1,107 @@
+"""conformance.json and summary.md: one entry per check, with its evidence and duration."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpuconf.testing.evidence import decode_properties
+
+
+@dataclass
+class ReportCollector:
+    """Collects check results during the run and writes the reports at the end."""
+
+    report_dir: Path
+    backend: str
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    def record(self, report: pytest.TestReport) -> None:
+        """Fold one phase report into the check's entry (a setup failure or skip counts too)."""
+        entry = self.entries.setdefault(report.nodeid, {
+            "id": report.nodeid, "verdict": "passed", "duration_s": 0.0, "evidence": {}, "detail": ""})
+        entry["duration_s"] = round(entry["duration_s"] + report.duration, 3)
+        entry["evidence"].update(decode_properties(report.user_properties))
+        if report.when == "call" or report.outcome != "passed":
+            if report.outcome == "skipped":
+                entry["verdict"] = "skipped"
+                entry["detail"] = _skip_reason(report)
+            elif report.outcome == "failed":
+                entry["verdict"] = "failed" if report.when == "call" else "error"
+                entry["detail"] = _short(report.longreprtext)
+        if getattr(report, "wasxfail", None) is not None:
+            entry["verdict"] = "xfailed" if report.outcome == "skipped" else "xpassed"
+
+    def write(self) -> tuple[Path, Path]:
+        """Write conformance.json and summary.md (and append to $GITHUB_STEP_SUMMARY)."""
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        checks = list(self.entries.values())
+        failed = [c for c in checks if c["verdict"] in ("failed", "error")]
+        verdict = "fail" if failed else ("pass" if checks else "no checks ran")
+        doc = {"verdict": verdict, "backend": self.backend, "started": self.started,
+               "wall_s": round(time.time() - self.started, 2), "stages_s": self.stages,
+               "environment": self.environment, "checks": checks}
+        json_path = self.report_dir / "conformance.json"
+        json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        md_path = self.report_dir / "summary.md"
+        md = self.summary_markdown(doc)
+        md_path.write_text(md)
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write(md + "\n")
+        return json_path, md_path
+
+    def summary_markdown(self, doc: dict[str, Any]) -> str:
+        """A readable table: check, verdict, the key evidence, time."""
+        counts: dict[str, int] = {}
+        for c in doc["checks"]:
+            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+        lines = [f"## gpuconf conformance: **{doc['verdict'].upper()}** (backend `{doc['backend']}`)", "",
+                 ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) + f" in {doc['wall_s']:.1f} s", ""]
+        if doc["stages_s"]:
+            lines += ["| stage | seconds |", "|---|---:|"]
+            lines += [f"| {k} | {v:.2f} |" for k, v in doc["stages_s"].items()] + [""]
+        lines += ["| check | verdict | evidence / reason | s |", "|---|---|---|---:|"]
+        for c in doc["checks"]:
+            shown = c["detail"] if c["verdict"] != "passed" else _evidence_digest(c["evidence"])
+            lines.append(f"| `{_short_id(c['id'])}` | {_icon(c['verdict'])} | {_cell(shown)} | {c['duration_s']:.2f} |")
+        return "\n".join(lines) + "\n"
+
+
+def _icon(verdict: str) -> str:
+    return {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}.get(verdict, verdict.upper())
+
+
+def _short_id(nodeid: str) -> str:
+    return nodeid.split("/")[-1]
+
+
+def _evidence_digest(ev: dict[str, Any]) -> str:
+    keys = ("summary", "node", "pod", "k8s_node", "gpu_ids", "cuda_visible_devices", "device", "uuid", "p50_ms")
+    picked = [f"{k}={ev[k]}" for k in keys if k in ev]
+    return "; ".join(picked) if picked else "; ".join(f"{k}={v}" for k, v in list(ev.items())[:3])
+
+
+def _cell(text: Any) -> str:
+    return _short(str(text), 160).replace("|", "\\|").replace("\n", " ")
+
+
+def _short(text: str, limit: int = 600) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return _short(str(report.longrepr))

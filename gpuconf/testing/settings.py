@@ -1,0 +1,67 @@
+"""The resolved run settings, from the command line and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BACKENDS = ("auto", "static", "embedded", "kwok", "cluster")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What this run is pointed at."""
+
+    backend: str
+    manifests: Path
+    nodes: Path | None
+    expect: Path | None
+    kubeconfig: str | None
+    report_dir: Path
+    timeout_scale: float
+    strict: bool
+    require_cuda: bool
+    model: str | None
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the suite's command-line options."""
+    g = parser.getgroup("gpuconf")
+    g.addoption("--backend", choices=BACKENDS, default="auto",
+                help="where to run: static (no Ray), embedded (local Ray), kwok, cluster; auto picks cluster "
+                     "when a kubeconfig answers, else embedded")
+    g.addoption("--manifests", default="manifests", help="folder or file with the RayCluster/Serve config (default: manifests)")
+    g.addoption("--nodes", default=None, help="node pool file or folder (default: <manifests>/nodes)")
+    g.addoption("--expect", default=None, help="expectations file (default: <manifests>/expectations.yaml)")
+    g.addoption("--kubeconfig", default=None, help="kubeconfig of the cluster backend (default: $KUBECONFIG)")
+    g.addoption("--report-dir", default="reports", help="where junit.xml, conformance.json and summary.md go")
+    g.addoption("--timeout-scale", type=float, default=1.0, help="multiply every timeout (slow runners: 2 or 3)")
+    # --strict is pytest's own strict mode; gpuconf extends it: a skipped conformance check fails.
+    g.addoption("--require-cuda", action="store_true", help="a replica without a physical GPU fails instead of skipping")
+    g.addoption("--model", default=None, help="override the Serve app's `model` arg (mlp-smoke, mlp, bert-smoke, bert-base)")
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Settings from the options; `auto` resolved here, once."""
+    opt = config.getoption
+    kubeconfig = opt("--kubeconfig") or os.environ.get("KUBECONFIG") or None
+    backend = opt("--backend")
+    if backend == "auto":
+        from gpuconf.kube.reach import cluster_answers  # imported late: the kubernetes client is slow to load
+
+        backend = "cluster" if kubeconfig and cluster_answers(kubeconfig) else "embedded"
+    return Settings(
+        backend=backend,
+        manifests=Path(opt("--manifests")),
+        nodes=Path(opt("--nodes")) if opt("--nodes") else None,
+        expect=Path(opt("--expect")) if opt("--expect") else None,
+        kubeconfig=kubeconfig,
+        report_dir=Path(opt("--report-dir")),
+        timeout_scale=opt("--timeout-scale"),
+        strict=opt("--strict"),
+        require_cuda=opt("--require-cuda"),
+        model=opt("--model"),
+    )

@@ -1,0 +1,82 @@
+"""Placement, read from inside every replica: on GPU nodes only, with the GPUs it reserved."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpuconf.plan import Plan
+from gpuconf.testing.evidence import Evidence
+from gpuconf.testing.live import LiveCluster, Observed
+from gpuconf.verdicts import accounting_problems, has_physical_gpu, label_problem, placement_problem
+
+pytestmark = pytest.mark.ray
+
+
+def _gpu_deployments(plan: Plan) -> list[tuple[str, str, float]]:
+    return [(d.app, d.deployment, d.gpus_per_replica) for d in plan.expectations.gpu_deployments]
+
+
+def test_every_replica_answers(observed: Observed, live_cluster: LiveCluster, evidence: Evidence) -> None:
+    """Each deployment has as many distinct replicas answering as it asks for."""
+    counts = {key: len([r for r in observed.replicas if f"{r.app}/{r.deployment}" == key])
+              for key in observed.expected_replicas}
+    evidence.add("summary", {"expected": observed.expected_replicas, "answered": counts})
+    evidence.add("cluster", live_cluster.evidence())
+    assert counts == observed.expected_replicas
+
+
+def test_gpu_replicas_run_on_gpu_nodes(observed: Observed, plan: Plan, evidence: Evidence) -> None:
+    """Every replica of an expected-GPU deployment sits on a Ray node of a pod on a GPU node: never the head or a CPU node."""
+    problems, seen = [], []
+    for app, dep, _ in _gpu_deployments(plan):
+        replicas = observed.of(app, dep)
+        if not replicas:
+            problems.append(f"{app}/{dep}: no replica answered")
+        for obs in replicas:
+            seen.append(obs.evidence())
+            problem = placement_problem(obs)
+            if problem:
+                problems.append(f"{app}/{dep}: {problem}")
+    evidence.add("replicas", seen)
+    evidence.add("summary", [f"{r['replica']} on {r['pod']}@{r['k8s_node']}" for r in seen])
+    assert not problems, "; ".join(problems)
+
+
+def test_replica_node_labels_match_its_pod(observed: Observed, evidence: Evidence) -> None:
+    """The labels the replica reads for its own node name the group of the pod behind it."""
+    problems = {obs.replica_id: label_problem(obs) for obs in observed.replicas}
+    evidence.add("labels", {obs.replica_id: obs.probe.get("node_labels") for obs in observed.replicas})
+    bad = {k: v for k, v in problems.items() if v}
+    assert not bad, bad
+
+
+def test_gpu_accounting_agrees(observed: Observed, plan: Plan, evidence: Evidence) -> None:
+    """Pod nvidia.com/gpu limit = Ray node GPU >= ray.get_gpu_ids() = CUDA_VISIBLE_DEVICES (= torch devices on GPU hosts)."""
+    problems, rows = [], []
+    for app, dep, gpus in _gpu_deployments(plan):
+        for obs in observed.of(app, dep):
+            physical = has_physical_gpu(obs.probe)
+            rows.append({**obs.evidence(), "pod_gpu_limit": obs.pod.gpu_limit if obs.pod else None,
+                         "ray_node_gpus": obs.pod.ray_resources.get("GPU") if obs.pod else None, "physical": physical})
+            problems += [f"{app}/{dep} {obs.replica_id}: {p}" for p in accounting_problems(obs, gpus, physical)]
+    evidence.add("accounting", rows)
+    assert rows, "no expected-GPU replica was observed"
+    assert not problems, "; ".join(problems)
+
+
+def test_whole_gpu_replicas_get_distinct_devices(observed: Observed, plan: Plan, evidence: Evidence) -> None:
+    """Replicas that reserved whole GPUs hold different devices (UUIDs on GPU hosts, node+id otherwise)."""
+    held: dict[str, str] = {}
+    clashes = []
+    for app, dep, gpus in _gpu_deployments(plan):
+        if gpus < 1:
+            continue
+        for obs in observed.of(app, dep):
+            uuids = [d.get("uuid") for d in obs.probe.get("devices") or []]
+            keys = uuids if has_physical_gpu(obs.probe) else [f"{obs.probe.get('node_id')}:{g}" for g in obs.probe.get("gpu_ids") or []]
+            for key in keys:
+                if key in held:
+                    clashes.append(f"{key} held by {held[key]} and {obs.replica_id}")
+                held[key] = obs.replica_id
+    evidence.add("devices", held)
+    assert not clashes, "; ".join(clashes)

@@ -1,0 +1,311 @@
+"""Unit tests of gpuconf.rules over edited copies of the shipped manifests (beyond the regression cases)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gpuconf.check import CheckResult, run_check
+from gpuconf.errors import Loc
+from gpuconf.plan import Plan, RayNodePlan
+from gpuconf.rules import CATALOGUE, ERROR, WARNING, Finding
+
+MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
+CLUSTER = "RayCluster/ml-cluster"
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """The shipped RayCluster, Serve config, expectations and node pool, copied (no RayService, no regressions)."""
+    for name in ("raycluster.yaml", "serve-config.yaml", "expectations.yaml"):
+        shutil.copy(MANIFESTS / name, tmp_path / name)
+    shutil.copytree(MANIFESTS / "nodes", tmp_path / "nodes")
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace one exact, unique piece of text in a file."""
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} must occur once in {path.name}"
+    path.write_text(text.replace(old, new))
+
+
+def line_of(path: Path, needle: str) -> int:
+    """The 1-based line of the only line containing `needle`."""
+    hits = [i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line]
+    assert len(hits) == 1, f"{needle!r} is on lines {hits} of {path.name}"
+    return hits[0]
+
+
+def check(folder: Path) -> CheckResult:
+    """run_check from inside the folder, so locations are the plain file names."""
+    return run_check([folder])
+
+
+def findings(result: CheckResult, rule: str) -> list[Finding]:
+    """The findings of one rule."""
+    return [f for f in result.findings if f.rule == rule]
+
+
+def plan_of(result: CheckResult) -> Plan:
+    """The one plan (the RayCluster target)."""
+    [plan] = result.plans
+    assert plan.target.name == CLUSTER
+    return plan
+
+
+def ray_node_of_group(plan: Plan, group: str) -> RayNodePlan:
+    """The Ray node of the single pod of a group."""
+    [node] = [n for n in plan.ray_nodes if n.group.label == group]
+    return node
+
+
+def at(path: Path, line: int) -> Loc:
+    """The Loc a finding reports for a line of an edited file (run_check names files as given)."""
+    return Loc(str(path), line)
+
+
+def test_shipped_copy_passes_clean(copy: Path) -> None:
+    """Baseline: the unedited copy has no findings and the expected placement."""
+    result = check(copy)
+    assert result.verdict == "pass"
+    assert result.findings == []
+    plan = plan_of(result)
+    assert {p.name: p.node for p in plan.pods} == {
+        "ml-cluster-head": "cpu-node-1",
+        "ml-cluster-gpu-workers-worker-0": "gpu-node-1",
+        "ml-cluster-cpu-workers-worker-0": "cpu-node-1",
+    }
+    assert plan.deployments[0].feasible == ["ml-cluster-gpu-workers-worker-0"]
+
+
+def test_catalogue_ids_are_unique_and_stable() -> None:
+    """Every rule has one id; the ones the suites name exist."""
+    ids = [r.id for r in CATALOGUE]
+    assert len(ids) == len(set(ids))
+    assert {"SHELL-SPLIT", "GPU-PLACEMENT", "HEAD-GPU", "ISOLATION-ZERO-GPU", "GPU-CAPACITY"} <= set(ids)
+    assert {r.id: r.severity for r in CATALOGUE}["ISOLATION-ZERO-GPU"] == WARNING
+
+
+# --- GPU-PLACEMENT ---------------------------------------------------------------------------------
+
+
+def test_gpu_placement_label_selector_matching_a_cpu_node(copy: Path) -> None:
+    """MLService pinned by a label_selector that also matches the CPU group (which claims a GPU)."""
+    serve, cluster = copy / "serve-config.yaml", copy / "raycluster.yaml"
+    edit(serve, "          resources:\n            gpu_worker: 0.001\n",
+         '          label_selector:\n            ray.io/node-group: "in(gpu-workers,cpu-workers)"\n')
+    edit(cluster, """        resources: '"{\\"cpu_worker\\": 1}"'\n""",
+         """        resources: '"{\\"cpu_worker\\": 1}"'\n        num-gpus: "1"\n""")
+    result = check(copy)
+    [f] = findings(result, "GPU-PLACEMENT")
+    assert f.severity == ERROR
+    assert f.loc == at(serve, line_of(serve, "ray_actor_options:"))
+    assert "ml-cluster-cpu-workers-worker-0 on cpu-node-1" in f.message
+    assert f.evidence["off_gpu"] == ["ml-cluster-cpu-workers-worker-0"]
+    assert result.verdict == "fail"
+    assert sorted(plan_of(result).deployments[0].feasible) == [
+        "ml-cluster-cpu-workers-worker-0", "ml-cluster-gpu-workers-worker-0"]
+
+
+def test_gpu_placement_label_selector_on_the_gpu_group_passes(copy: Path) -> None:
+    """The same label_selector narrowed to the GPU group: no finding at all."""
+    serve = copy / "serve-config.yaml"
+    edit(serve, "          resources:\n            gpu_worker: 0.001\n",
+         "          label_selector:\n            ray.io/node-group: gpu-workers\n")
+    result = check(copy)
+    assert result.findings == []
+    assert plan_of(result).deployments[0].feasible == ["ml-cluster-gpu-workers-worker-0"]
+
+
+def test_gpu_placement_label_selector_negation_is_too_loose(copy: Path) -> None:
+    """`!headgroup` with a GPU-claiming CPU group: still lands off GPU nodes."""
+    serve, cluster = copy / "serve-config.yaml", copy / "raycluster.yaml"
+    edit(serve, "          resources:\n            gpu_worker: 0.001\n",
+         '          label_selector:\n            ray.io/node-group: "!headgroup"\n')
+    edit(cluster, """        resources: '"{\\"cpu_worker\\": 1}"'\n""",
+         """        resources: '"{\\"cpu_worker\\": 1}"'\n        num-gpus: "1"\n""")
+    assert [f.rule for f in check(copy).findings] == ["GPU-PLACEMENT"]
+
+
+# --- ISOLATION-ZERO-GPU ----------------------------------------------------------------------------
+
+SIDECAR = """\
+  - name: sidecar
+    import_path: entrypoints.ml_entrypoint:build_noop_service
+    route_prefix: /sidecar
+    deployments:
+      - name: NoopService
+        num_replicas: 1
+        ray_actor_options:
+          num_cpus: 0.1
+"""
+
+
+def test_isolation_zero_gpu_warns_by_default(copy: Path) -> None:
+    """An unpinned zero-GPU deployment can land on the GPU worker: a warning, and the verdict stays pass."""
+    serve = copy / "serve-config.yaml"
+    serve.write_text(serve.read_text() + SIDECAR)
+    result = check(copy)
+    [f] = findings(result, "ISOLATION-ZERO-GPU")
+    assert f.severity == WARNING
+    assert f.loc == at(serve, line_of(serve, "num_cpus: 0.1") - 1)
+    assert "sidecar/NoopService" in f.message
+    assert f.evidence["gpu_nodes"] == ["ml-cluster-gpu-workers-worker-0"]
+    assert result.verdict == "pass"
+    assert [x.rule for x in result.findings] == ["ISOLATION-ZERO-GPU"]
+
+
+def test_isolation_zero_gpu_is_an_error_when_expectations_say_fail(copy: Path) -> None:
+    """`zeroGpuOnGpuNode: fail` turns the same finding into an error."""
+    serve, expect = copy / "serve-config.yaml", copy / "expectations.yaml"
+    serve.write_text(serve.read_text() + SIDECAR)
+    edit(expect, "zeroGpuOnGpuNode: warn", "zeroGpuOnGpuNode: fail")
+    result = check(copy)
+    [f] = findings(result, "ISOLATION-ZERO-GPU")
+    assert f.severity == ERROR
+    assert result.verdict == "fail"
+
+
+def test_isolation_zero_gpu_label_selector_pin_to_gpu_group(copy: Path) -> None:
+    """A zero-GPU deployment pinned to the GPU group by label_selector: the finding names its options line."""
+    serve = copy / "serve-config.yaml"
+    serve.write_text(serve.read_text() + SIDECAR + "          label_selector: {ray.io/node-group: gpu-workers}\n")
+    result = check(copy)
+    [f] = findings(result, "ISOLATION-ZERO-GPU")
+    assert f.loc == at(serve, line_of(serve, "num_cpus: 0.1") - 1)
+    assert f.evidence["gpu_nodes"] == ["ml-cluster-gpu-workers-worker-0"]
+
+
+def test_isolation_zero_gpu_not_fired_when_pinned_to_cpu_workers(copy: Path) -> None:
+    """Pinned to the CPU group by its marker resource: no finding."""
+    serve = copy / "serve-config.yaml"
+    serve.write_text(serve.read_text() + SIDECAR + "          resources: {cpu_worker: 0.001}\n")
+    result = check(copy)
+    assert result.findings == []
+    sidecar = [d for d in plan_of(result).deployments if d.demand.app == "sidecar"][0]
+    assert sidecar.feasible == ["ml-cluster-cpu-workers-worker-0"]
+
+
+# --- HEAD-GPU --------------------------------------------------------------------------------------
+
+
+def test_head_gpu_via_a_gpu_limit(copy: Path) -> None:
+    """A head container with an nvidia.com/gpu limit advertises a GPU; the finding points at its resources."""
+    cluster = copy / "raycluster.yaml"
+    edit(cluster, """            image: rayproject/ray:2.60.0-py311
+            resources:
+              limits:
+                cpu: "2"
+                memory: 4Gi
+              requests:
+                cpu: "2"
+                memory: 4Gi
+  workerGroupSpecs:""", """            image: rayproject/ray:2.60.0-py311
+            resources:
+              limits:
+                cpu: "2"
+                memory: 4Gi
+                nvidia.com/gpu: 1
+              requests:
+                cpu: "2"
+                memory: 4Gi
+  workerGroupSpecs:""")
+    result = check(copy)
+    [f] = findings(result, "HEAD-GPU")
+    assert f.severity == ERROR
+    lines = cluster.read_text().splitlines()
+    head_resources = [i for i, line in enumerate(lines, 1) if line.strip() == "resources:"][0]
+    assert f.loc == at(cluster, head_resources)
+    assert f.evidence == {"num_gpus": 1.0, "gpu_limit": 1.0}
+    assert "--num-gpus=1 " in plan_of(result).groups[0].command
+    # The head does not tolerate the GPU taint, and the CPU node has no GPU: it stays Pending too.
+    [pending] = findings(result, "POD-UNSCHEDULABLE")
+    assert "ml-cluster-head" in pending.message
+
+
+def test_head_gpu_explicit_zero_passes(copy: Path) -> None:
+    """The fix the finding suggests: num-gpus "0" on the head (and no limit) keeps HEAD-GPU quiet."""
+    cluster = copy / "raycluster.yaml"
+    edit(cluster, """      resources: '"{\\"head_node\\": 1}"'\n""",
+         """      resources: '"{\\"head_node\\": 1}"'\n      num-gpus: "0"\n""")
+    result = check(copy)
+    assert findings(result, "HEAD-GPU") == []
+    assert plan_of(result).groups[0].start.options["num-gpus"] == "0"
+
+
+# --- NVIDIA_VISIBLE_DEVICES=all --------------------------------------------------------------------
+
+TOLERATION = """\
+          tolerations:
+            - key: nvidia.com/gpu
+              operator: Exists
+              effect: NoSchedule
+          containers:
+            - name: ray-worker
+              image: rayproject/ray:2.60.0-py311
+"""
+
+
+def _cpu_group_on_gpu_node(cluster: Path, env: bool) -> None:
+    """Let the CPU group tolerate the GPU taint (it then lands on the emptier GPU node), optionally leaking GPUs."""
+    text = cluster.read_text()
+    start = text.index("- groupName: cpu-workers")
+    head, tail = text[:start], text[start:]
+    container = ("          containers:\n            - name: ray-worker\n"
+                 "              image: rayproject/ray:2.60.0-py311\n")
+    leak = "              env:\n                - name: NVIDIA_VISIBLE_DEVICES\n                  value: all\n"
+    cluster.write_text(head + tail.replace(container, TOLERATION + (leak if env else ""), 1))
+
+
+def test_nvidia_visible_devices_all_leaks_the_node_gpus(copy: Path) -> None:
+    """A CPU pod on the GPU node with NVIDIA_VISIBLE_DEVICES=all: its Ray node advertises the node's GPU."""
+    cluster = copy / "raycluster.yaml"
+    _cpu_group_on_gpu_node(cluster, env=True)
+    plan = plan_of(check(copy))
+    node = ray_node_of_group(plan, "cpu-workers")
+    assert node.k8s_node == "gpu-node-1"
+    assert node.is_gpu_node
+    assert node.resources["GPU"] == 1.0
+    assert any("NVIDIA_VISIBLE_DEVICES=all" in a for a in node.autodetected)
+    assert node.group.env == {"NVIDIA_VISIBLE_DEVICES": "all"}
+
+
+def test_without_the_env_the_cpu_pod_sees_no_gpu(copy: Path) -> None:
+    """Same placement without the env: GPU 0 (the device plugin gave the container none)."""
+    cluster = copy / "raycluster.yaml"
+    _cpu_group_on_gpu_node(cluster, env=False)
+    plan = plan_of(check(copy))
+    node = ray_node_of_group(plan, "cpu-workers")
+    assert node.k8s_node == "gpu-node-1"
+    assert "GPU" not in node.resources
+    assert any("no GPU limit" in a for a in node.autodetected)
+
+
+def test_leaked_gpu_makes_zero_gpu_work_an_isolation_finding(copy: Path) -> None:
+    """With the leak, a deployment pinned to the CPU group is on a GPU node: ISOLATION-ZERO-GPU warns."""
+    cluster, serve = copy / "raycluster.yaml", copy / "serve-config.yaml"
+    _cpu_group_on_gpu_node(cluster, env=True)
+    serve.write_text(serve.read_text() + SIDECAR + "          resources: {cpu_worker: 0.001}\n")
+    result = check(copy)
+    [f] = findings(result, "ISOLATION-ZERO-GPU")
+    assert f.severity == WARNING
+    assert f.evidence["gpu_nodes"] == ["ml-cluster-cpu-workers-worker-0"]
+    assert f.loc == at(serve, line_of(serve, "num_cpus: 0.1") - 1)
+
+
+# --- locations in other files ----------------------------------------------------------------------
+
+
+def test_shell_split_points_at_the_edited_param(copy: Path) -> None:
+    """The seed's unescaped form on the CPU group: SHELL-SPLIT names that line, not the GPU group's."""
+    cluster = copy / "raycluster.yaml"
+    edit(cluster, """        resources: '"{\\"cpu_worker\\": 1}"'\n""",
+         """        resources: "{\\"cpu_worker\\": 1}"\n""")
+    result = check(copy)
+    [f] = findings(result, "SHELL-SPLIT")
+    assert f.loc == at(cluster, line_of(cluster, 'resources: "{\\"cpu_worker\\": 1}"'))
+    assert "group cpu-workers" in f.message
+    assert f.evidence["argv"] == ["--resources={cpu_worker:", "1}"]
