@@ -65,9 +65,14 @@ class GroupModel:
         return self.container_limits.get(resource, Decimal(0))
 
 
-def cluster_groups(spec: LDict, cluster_name: str, head_address: str | None = None) -> list[GroupModel]:
-    """Model every group of a RayCluster spec (head first, then workers in order)."""
+def cluster_groups(spec: LDict, cluster_name: str, namespace: str = "default") -> list[GroupModel]:
+    """Model every group of a RayCluster spec (head first, then workers in order).
+
+    Workers reach the head through its service's FQDN and the head's `port` param.
+    """
     head_spec = require(spec, "headGroupSpec", kind=dict)
+    port = str((head_spec.get("rayStartParams") or {}).get("port", HEAD_PORT))
+    head_address = f"{cluster_name}-head-svc.{namespace}.svc.cluster.local:{port}"
     groups = [_group(spec, ("headGroupSpec",), head_spec, True, cluster_name, head_address)]
     for i, worker in enumerate(get(spec, "workerGroupSpecs", default=[]) or []):
         if not isinstance(worker, dict):
@@ -77,7 +82,7 @@ def cluster_groups(spec: LDict, cluster_name: str, head_address: str | None = No
     return groups
 
 
-def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster: str, head_address: str | None) -> GroupModel:
+def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster: str, head_address: str) -> GroupModel:
     from gpuconf import schema
 
     template = require(spec, *path, "template", kind=dict)
@@ -92,8 +97,8 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
     container = containers[0]
     limits = _resource_map(container, "limits", spec, path)
     requests = _resource_map(container, "requests", spec, path)
-    ray_params = _complete_params(params, is_head, limits, requests, head_address or f"{cluster}-head-svc:{HEAD_PORT}")
-    _apply_group_fields(spec, path, g, ray_params)
+    _apply_group_fields(spec, path, g, params)
+    ray_params = _complete_params(params, is_head, limits, requests, head_address)
     command = ("ray start --head " if is_head else "ray start ") + _convert_param_map(ray_params)
     try:
         argv = bash_words(command)
@@ -111,11 +116,17 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
 
 
 def _replicas(spec: LDict, path: tuple[Any, ...], g: LDict) -> int:
-    value = g.get("replicas", g.get("minReplicas", 0))
-    if not isinstance(value, int) or value < 0:
-        raise InputError(loc_of(spec, *path, "replicas"), "replicas must be a non-negative integer")
+    """KubeRay's desired replicas: `replicas` clamped into [minReplicas, maxReplicas], times numOfHosts."""
+    for key in ("replicas", "minReplicas", "maxReplicas"):
+        v = g.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise InputError(loc_of(spec, *path, key), f"{key} must be a non-negative integer")
     if g.get("suspend") is True:
         return 0
+    low = g.get("minReplicas", 0) or 0
+    high = g.get("maxReplicas", 2**31 - 1)
+    value = g.get("replicas", low)
+    value = max(low, min(value, high))
     return value * int(g.get("numOfHosts", 1) or 1)
 
 
@@ -164,13 +175,34 @@ def _complete_params(params: dict[str, str], is_head: bool, limits: dict[str, De
 
 
 def _apply_group_fields(spec: LDict, path: tuple[Any, ...], g: LDict, params: dict[str, str]) -> None:
-    """KubeRay >= 1.5 group-level `resources:` and `labels:` fields."""
-    if g.get("resources"):
-        if "resources" in g.get("rayStartParams", {}):
+    """KubeRay >= 1.5 group-level `resources:` and `labels:` fields.
+
+    `resources` values are quantities (the CRD field is map[string]string): CPU,
+    memory and GPU keys become --num-cpus/--memory/--num-gpus, the rest one
+    single-quoted JSON object with sorted keys. KubeRay rejects the field together
+    with any of those rayStartParams.
+    """
+    resources = g.get("resources")
+    if resources:
+        clash = sorted({"num-cpus", "num-gpus", "memory", "resources"} & set(g.get("rayStartParams") or {}))
+        if clash:
             raise InputError(loc_of(spec, *path, "resources"),
-                             "both the group's `resources:` field and rayStartParams.resources are set",
+                             f"both the group's `resources:` field and rayStartParams {clash} are set",
                              "keep one (KubeRay >= 1.5 rejects both)")
-        params["resources"] = "'" + json.dumps({str(k): v for k, v in g["resources"].items()}, separators=(",", ":")) + "'"
+        custom: dict[str, float | int] = {}
+        for name, raw in resources.items():
+            amount = quantity(raw, loc_of(spec, *path, "resources", name), f"resources.{name}")
+            key = str(name)
+            if key.lower() == "cpu":
+                params["num-cpus"] = str(ceil_int(amount))
+            elif key.lower() == "memory":
+                params["memory"] = str(ceil_int(amount))
+            elif is_gpu_resource(key) or key.upper() == "GPU":
+                params["num-gpus"] = str(ceil_int(amount))
+            else:
+                custom[key] = int(amount) if amount == int(amount) else float(amount)
+        if custom:
+            params["resources"] = "'" + json.dumps(dict(sorted(custom.items())), separators=(",", ":")) + "'"
     if g.get("labels"):
         params["labels"] = ",".join(f"{k}={v}" for k, v in sorted(g["labels"].items()))
 

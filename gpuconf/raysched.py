@@ -78,11 +78,16 @@ def demands_from_serve(body: LDict) -> list[ReplicaDemand]:
 
 
 def _replica_count(dep: dict) -> int:
-    n = dep.get("num_replicas", 1)
-    if n == "auto" or n is None:
-        auto = dep.get("autoscaling_config") or {}
-        return int(auto.get("initial_replicas") or auto.get("min_replicas") or 1)
-    return int(n)
+    """Replicas Serve starts with: num_replicas, else the autoscaler's initial or minimum count."""
+    n = dep.get("num_replicas")
+    auto = dep.get("autoscaling_config")
+    if n == "auto" or (n is None and auto):
+        auto = auto or {}
+        for key in ("initial_replicas", "min_replicas"):
+            if auto.get(key) is not None:
+                return int(auto[key])
+        return 1
+    return 1 if n is None else int(n)
 
 
 def label_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:

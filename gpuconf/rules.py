@@ -111,14 +111,18 @@ def _shell_split(plan: Plan) -> Iterator[Finding]:
     for g in plan.groups:
         for key, value in g.params.items():
             try:
-                words = bash_words(f"--{key}={value}")
+                # A sentinel after the value shows whether bash swallowed the rest (a `#` comment).
+                words = bash_words(f"--{key}={value} --gpuconf-sentinel")
             except ValueError as exc:
                 words, note = [], f"bash cannot parse it ({exc})"
             else:
                 note = ""
+                if words[-1:] != ["--gpuconf-sentinel"]:
+                    note = f"bash reads `#` in `--{key}={value}` as a comment: every later parameter is lost"
+                words = words[:-1]
             after = words[0][len(key) + 3:] if len(words) == 1 else None
             broken_json = key == "resources" and after is not None and not _is_json_object(after)
-            if len(words) == 1 and not broken_json:
+            if len(words) == 1 and not broken_json and not note:
                 continue
             seen = note or (f"bash -c splits `--{key}={value}` into {len(words)} arguments {words}"
                             if len(words) != 1 else f"after bash's quote removal ray start gets --{key}={after}, which is not JSON")
@@ -205,6 +209,21 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
     return bool(terms) and all(
         all(any(e.get("key") == k and e.get("operator") == "In" and list(e.get("values") or []) == [v]
                 for e in t.get("matchExpressions") or []) for k, v in want.items()) for t in terms)
+
+
+@rule("GPU-LEAK-ENV", ERROR, "a group without a GPU limit sets NVIDIA_VISIBLE_DEVICES=all and can land on a GPU node")
+def _leak_env(plan: Plan) -> Iterator[Finding]:
+    res = plan.expectations.gpu_resource
+    for g in plan.groups:
+        if g.gpu_limit(res) > 0 or g.env.get("NVIDIA_VISIBLE_DEVICES") != "all":
+            continue
+        gpu_nodes = [n for n in plan.could_land_on(g) if plan.node(n).allocatable.get(res, 0) > 0]
+        if gpu_nodes:
+            yield Finding("GPU-LEAK-ENV", ERROR, group_loc(_spec(plan), g, "template", "spec", "containers", 0, "env"),
+                          f"group {g.label} reserves no GPU but sets NVIDIA_VISIBLE_DEVICES=all and can land on "
+                          f"{gpu_nodes}: the NVIDIA runtime then exposes every GPU of the node to it (KubeRay issue 2098)",
+                          "remove NVIDIA_VISIBLE_DEVICES=all (or set it to void) in groups without a GPU limit",
+                          evidence={"gpu_nodes": gpu_nodes})
 
 
 @rule("GPU-GROUP-SELECTOR", ERROR, "a group that requests GPUs does not require the GPU node labels")

@@ -112,23 +112,27 @@ def _match_expr(expr: dict[str, Any], node: NodeModel) -> bool:
 
 
 def misfit_reasons(pod: PodSpecView, node: NodeModel) -> list[str]:
-    """Why the pod cannot go to this node, in the scheduler's own words; empty when it fits."""
-    reasons = []
+    """Why the pod cannot go to this node, in the scheduler's own words; empty when it fits.
+
+    Like kube-scheduler, filters run in the default profile's order and the first
+    failing one decides: NodeUnschedulable, NodeName, TaintToleration,
+    NodeAffinity, NodeResourcesFit (which lists every resource that is short).
+    """
+    unschedulable_taint = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+    if node.unschedulable and not tolerates(pod.tolerations, unschedulable_taint):
+        return ["node(s) were unschedulable"]
     if pod.node_name and pod.node_name != node.name:
         return ["node(s) didn't match the requested node name"]
-    if node.unschedulable:
-        reasons.append("node(s) were unschedulable")
-    if any(node.labels.get(k) != v for k, v in pod.node_selector.items()) or (
-            pod.affinity_terms and not any(all(_match_expr(e, node) for e in term) for term in pod.affinity_terms)):
-        reasons.append("node(s) didn't match Pod's node affinity/selector")
     for taint in node.taints:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod.tolerations, taint):
-            value = taint.get("value")
-            reasons.append(f"node(s) had untolerated taint {{{taint.get('key')}: {value}}}" if value
-                           else f"node(s) had untolerated taint {{{taint.get('key')}}}")
-    needs = dict(pod.requests)
-    needs["pods"] = Decimal(1)
-    for res, amount in sorted(needs.items()):
+            return [f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value') or ''}}}"]
+    if any(node.labels.get(k) != v for k, v in pod.node_selector.items()) or (
+            pod.affinity_terms and not any(term and all(_match_expr(e, node) for e in term) for term in pod.affinity_terms)):
+        return ["node(s) didn't match Pod's node affinity/selector"]
+    reasons = []
+    if node.free("pods") < 1:
+        reasons.append("Too many pods")
+    for res, amount in sorted(pod.requests.items()):
         if amount > 0 and node.free(res) < amount:
             reasons.append(f"Insufficient {res}")
     return reasons
@@ -162,5 +166,5 @@ def unschedulable_message(reasons: dict[str, list[str]]) -> str:
     for rs in reasons.values():
         for r in rs:
             counts[r] = counts.get(r, 0) + 1
-    parts = ", ".join(f"{c} {r}" for r, c in sorted(counts.items()))
+    parts = ", ".join(sorted(f"{c} {r}" for r, c in counts.items()))
     return f"0/{len(reasons)} nodes are available: {parts}."

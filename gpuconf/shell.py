@@ -2,17 +2,60 @@
 
 from __future__ import annotations
 
-import shlex
-
 
 def bash_words(command: str) -> list[str]:
-    """The argv bash builds from one simple command, after quote removal.
+    """The argv bash builds from one simple command: word splitting, quote removal, comments.
 
-    shlex in POSIX mode follows the same quoting rules as bash for the forms
-    KubeRay emits (single quotes, double quotes with backslash escapes, bare
-    words); expansions ($VAR) are left as written.
+    Follows bash for the forms KubeRay emits: single quotes keep everything;
+    double quotes keep everything but a backslash before $ ` " \\ or a newline; an
+    unquoted backslash escapes the next character; an unquoted word that starts
+    with # begins a comment. Expansions ($VAR) are left as written.
+    Raises ValueError on an unterminated quote.
     """
-    return shlex.split(command, comments=False, posix=True)
+    words: list[str] = []
+    current: list[str] = []
+    in_word = False
+    i, n = 0, len(command)
+    while i < n:
+        ch = command[i]
+        if ch in " \t\n":
+            if in_word:
+                words.append("".join(current))
+                current, in_word = [], False
+        elif ch == "#" and not in_word:
+            break
+        elif ch == "\\":
+            in_word = True
+            if i + 1 < n and command[i + 1] != "\n":
+                current.append(command[i + 1])
+            i += 1
+        elif ch == "'":
+            in_word = True
+            close = command.find("'", i + 1)
+            if close < 0:
+                raise ValueError("No closing quotation")
+            current.append(command[i + 1:close])
+            i = close
+        elif ch == '"':
+            in_word = True
+            i += 1
+            while i < n and command[i] != '"':
+                if command[i] == "\\" and i + 1 < n and command[i + 1] in '$`"\\\n':
+                    if command[i + 1] != "\n":
+                        current.append(command[i + 1])
+                    i += 2
+                    continue
+                current.append(command[i])
+                i += 1
+            if i >= n:
+                raise ValueError("No closing quotation")
+        else:
+            in_word = True
+            current.append(ch)
+        i += 1
+    if in_word:
+        words.append("".join(current))
+    return words
 
 
 def split_commands(script: str) -> list[str]:

@@ -69,7 +69,7 @@ def test_worker_command_from_limits() -> None:
     """)
     head, w = cluster_groups(spec, "c")
     assert (w.name, w.is_head, w.replicas) == ("w", False, 2)
-    assert w.command == ("ray start  --address=c-head-svc:6379  --block  --dashboard-agent-listen-port=52365  "
+    assert w.command == ("ray start  --address=c-head-svc.default.svc.cluster.local:6379  --block  --dashboard-agent-listen-port=52365  "
                          "--memory=17179869184  --metrics-export-port=8080  --num-cpus=4  --num-gpus=1 ")
     assert w.start.resources() == {"CPU": 4.0, "GPU": 1.0, "memory": 17179869184.0}
     assert w.gpu_limit() == Decimal(1)

@@ -264,24 +264,29 @@ def test_nvidia_visible_devices_all_leaks_the_node_gpus(copy: Path) -> None:
     """A CPU pod on the GPU node with NVIDIA_VISIBLE_DEVICES=all: its Ray node advertises the node's GPU."""
     cluster = copy / "raycluster.yaml"
     _cpu_group_on_gpu_node(cluster, env=True)
-    plan = plan_of(check(copy))
-    node = ray_node_of_group(plan, "cpu-workers")
+    result = check(copy)
+    node = ray_node_of_group(plan_of(result), "cpu-workers")
     assert node.k8s_node == "gpu-node-1"
     assert node.is_gpu_node
     assert node.resources["GPU"] == 1.0
     assert any("NVIDIA_VISIBLE_DEVICES=all" in a for a in node.autodetected)
     assert node.group.env == {"NVIDIA_VISIBLE_DEVICES": "all"}
+    [leak] = findings(result, "GPU-LEAK-ENV")
+    assert leak.severity == ERROR
+    assert leak.loc == at(cluster, line_of(cluster, "env:"))
+    assert leak.evidence["gpu_nodes"] == ["gpu-node-1"]
 
 
 def test_without_the_env_the_cpu_pod_sees_no_gpu(copy: Path) -> None:
     """Same placement without the env: GPU 0 (the device plugin gave the container none)."""
     cluster = copy / "raycluster.yaml"
     _cpu_group_on_gpu_node(cluster, env=False)
-    plan = plan_of(check(copy))
-    node = ray_node_of_group(plan, "cpu-workers")
+    result = check(copy)
+    node = ray_node_of_group(plan_of(result), "cpu-workers")
     assert node.k8s_node == "gpu-node-1"
     assert "GPU" not in node.resources
     assert any("no GPU limit" in a for a in node.autodetected)
+    assert result.findings == []
 
 
 def test_leaked_gpu_makes_zero_gpu_work_an_isolation_finding(copy: Path) -> None:

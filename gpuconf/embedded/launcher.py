@@ -149,13 +149,18 @@ def _ps(pid: int) -> Any:
         return None
 
 
+def temp_tag(run_id: str) -> str:
+    """The short tag of a run in its temp dir's name (/tmp/gpc-<tag>-XXXX)."""
+    return run_id[-8:].replace("/", "_")
+
+
 def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayCluster:
     """Start the head, then every worker; wait until each has joined or failed."""
     if not specs or not specs[0].is_head:
         raise ValueError("the first node to start must be the head")
-    run_id = run_id or f"gpuconf-{secrets.token_hex(4)}"
+    run_id = run_id or os.environ.get(procs.RUN_ENV) or f"gpuconf-{secrets.token_hex(4)}"
     # Ray's socket paths must stay short: a short folder directly under /tmp.
-    temp_dir = Path(tempfile.mkdtemp(prefix="gpc-", dir="/tmp"))
+    temp_dir = Path(tempfile.mkdtemp(prefix=f"gpc-{temp_tag(run_id)}-", dir="/tmp"))
     gpus = host_gpus()
     grants = partition(gpus, [s.gpu_limit for s in specs])
     auth_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}

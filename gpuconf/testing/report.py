@@ -23,6 +23,7 @@ class ReportCollector:
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    sections: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
     def record(self, report: pytest.TestReport) -> None:
@@ -75,6 +76,8 @@ class ReportCollector:
         for c in doc["checks"]:
             shown = c["detail"] if c["verdict"] != "passed" else _evidence_digest(c["evidence"])
             lines.append(f"| `{_short_id(c['id'])}` | {_icon(c['verdict'])} | {_cell(shown)} | {c['duration_s']:.2f} |")
+        for section in self.sections:
+            lines += ["", section.rstrip()]
         return "\n".join(lines) + "\n"
 
 

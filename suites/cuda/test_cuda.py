@@ -57,11 +57,11 @@ def test_replica_gpu_is_a_host_gpu(observed: Observed, plan: Plan, live_cluster:
 
 
 def test_head_and_cpu_nodes_see_no_gpu(observed: Observed, live_cluster: LiveCluster, evidence: Evidence) -> None:
-    """A zero-GPU task on the head and on every node off the GPU nodes sees no GPU."""
+    """A zero-GPU task on the head and on every pod without a GPU limit sees no GPU, wherever the pod landed."""
     rows, problems = {}, []
     for node_id, probe in observed.nodes.items():
         record = live_cluster.records[node_id]
-        if record.gpu_node and not record.is_head:
+        if record.gpu_limit > 0:
             continue
         why = sees_gpu(probe, record)
         rows[record.pod] = {"k8s_node": record.k8s_node, "cuda_visible_devices": probe.get("cuda_visible_devices"),

@@ -1,0 +1,1 @@
+"""GPU vs CPU inference latency benchmarks of MLService (pytest-benchmark); see test_latency.py."""

@@ -1,0 +1,83 @@
+"""Benchmark-only options, hooks and fixtures (the core fixtures come from gpuconf.testing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from gpuconf.bench.gate import Thresholds, load_thresholds
+from gpuconf.bench.profiles import BenchConfig, load_config
+from gpuconf.bench.runner import BenchRunner
+from gpuconf.bench.twins import find_ml_app
+from gpuconf.plan import Plan
+from gpuconf.rules import run_rules
+from gpuconf.testing.live import LiveCluster, Observed
+from gpuconf.testing.settings import Settings
+from gpuconf.verdicts import has_physical_gpu
+
+HERE = Path(__file__).resolve().parent
+CONFIG_PATH = HERE / "config.yaml"
+THRESHOLDS_PATH = HERE / "thresholds.yaml"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("gpuconf").addoption(
+        "--bench-profile", choices=("auto", "smoke", "realistic"), default=None,
+        help="benchmark size (default: benchmarks/config.yaml's profile, auto: realistic when the GPU "
+             "replica sees a physical GPU, else smoke)")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """Name the host's GPUs in benchmark.json's machine_info, so that --benchmark-compare warns when
+    a baseline came from another GPU model."""
+    from gpuconf.embedded.gpus import host_gpus
+
+    machine_info["gpus"] = sorted({g.name for g in host_gpus()}) or ["none"]
+    machine_info["bench_profile"] = config.getoption("--bench-profile") or load_config(CONFIG_PATH).profile
+
+
+@pytest.fixture(scope="session")
+def bench_config() -> BenchConfig:
+    """benchmarks/config.yaml."""
+    return load_config(CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def bench_thresholds() -> Thresholds:
+    """benchmarks/thresholds.yaml."""
+    return load_thresholds(THRESHOLDS_PATH)
+
+
+def _source(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The user's app and deployment the GPU twin copies: the first expected-GPU deployment that is
+    an MLService app, else the first MLService app."""
+    for d in plan.expectations.gpu_deployments:
+        try:
+            return find_ml_app(plan.target.serve.body, d.app, d.deployment)
+        except ValueError:
+            continue
+    return find_ml_app(plan.target.serve.body)
+
+
+@pytest.fixture(scope="module")
+def bench(observed: Observed, live_cluster: LiveCluster, deployed: Any, plan: Plan, gpuconf_settings: Settings,
+          bench_config: BenchConfig, pytestconfig: pytest.Config) -> Iterator[BenchRunner]:
+    """The twins of this module. Asks for `observed` first, so the conformance probes have run
+    before the twins replace the user's apps; puts the user's config back afterwards."""
+    found_app, found_dep = _source(plan)
+    user = observed.of(found_app.get("name", "default"), found_dep.get("name", "MLService"))
+    physical = any(has_physical_gpu(o.probe) for o in user)
+    profile = bench_config.resolve(pytestconfig.getoption("--bench-profile"), physical)
+    runner = BenchRunner(
+        handle=live_cluster.handle, http_url=deployed.http_url, records=live_cluster.records,
+        serve_body=plan.target.serve.body, ray_nodes=plan.ray_nodes, config=bench_config, profile=profile,
+        explain={f.rule: f.message for f in run_rules(plan)}, host_gpus=len(live_cluster.physical_gpus),
+        source_app=found_app.get("name", "default"), source_deployment=found_dep.get("name"))
+    try:
+        yield runner
+    finally:
+        # The suites (and the session's `deployed` teardown) expect the user's apps back.
+        runner.restore(gpuconf_settings.model)

@@ -1,0 +1,185 @@
+"""Drive the twins on a live cluster: deploy them per model, probe them, time them, restore the user's config.
+
+No pytest here: ``benchmarks/conftest.py`` builds one ``BenchRunner`` per module and the tests ask
+it for measurements, which it caches (the gate reuses what the latency tests measured).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuconf.bench.client import TwinClient
+from gpuconf.bench.gate import GateDecision
+from gpuconf.bench.profiles import BenchConfig, Profile
+from gpuconf.bench.results import Measurement, Overhead
+from gpuconf.bench.twins import (TWIN_APPS, TWIN_DEPLOYMENTS, CpuHost, build_twin_config, cpu_sizing,
+                                 pick_cpu_host, route_of)
+from gpuconf.observe import PodRecord, ReplicaObservation, probe_replicas
+from gpuconf.verdicts import has_physical_gpu
+
+# HTTP timeout of one bench request beyond its own budget (a slow first forward, a busy runner).
+_REQUEST_SLACK_S = 120.0
+
+
+class BenchFailed(RuntimeError):
+    """The twins could not be deployed or measured as intended; the message says what was seen."""
+
+
+@dataclass
+class BenchRunner:
+    """The twins of one benchmark module, and everything measured on them."""
+
+    handle: Any  # the backend's cluster handle, for deploy()
+    http_url: str  # Serve's HTTP address (fixed by the first deploy of the session)
+    records: dict[str, PodRecord]
+    serve_body: Any
+    ray_nodes: list[Any]
+    config: BenchConfig
+    profile: Profile
+    explain: dict[str, str]
+    host_gpus: int
+    source_app: str | None = None
+    source_deployment: str | None = None
+    host: CpuHost = field(init=False)
+    num_cpus: float = field(init=False)
+    torch_threads: int = field(init=False)
+    model: str | None = None
+    probes: dict[str, ReplicaObservation] = field(default_factory=dict)
+    measurements: dict[tuple[str, int, str], Measurement] = field(default_factory=dict)
+    gates: dict[tuple[str, int], GateDecision] = field(default_factory=dict)
+    overhead: Overhead | None = None
+    deploy_s: dict[str, float] = field(default_factory=dict)
+    touched: bool = False  # the twins replaced the user's apps (so restore() has work to do)
+    _clients: dict[str, TwinClient] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.host = pick_cpu_host(self.ray_nodes, self.config.cpu_group)
+        self.num_cpus, self.torch_threads = cpu_sizing(self.host, self.config.cpu_num_cpus, self.config.cpu_torch_threads)
+
+    # -- deployment ---------------------------------------------------------------------------
+
+    def twin_config(self, model: str) -> dict[str, Any]:
+        """The Serve config of the three twins serving ``model``."""
+        return build_twin_config(self.serve_body, model, self.host, self.num_cpus, self.torch_threads,
+                                 self.source_app, self.source_deployment)
+
+    def ensure(self, model: str) -> None:
+        """Deploy the twins for ``model`` unless they already serve it, then probe each one."""
+        if self.model == model:
+            return
+        from gpuconf.embedded.deploy import DeployFailed, deploy
+
+        started = time.monotonic()
+        self.model = None
+        self.touched = True
+        try:
+            deploy(self.handle, self.twin_config(model), None, self.explain)
+        except DeployFailed as exc:
+            raise BenchFailed(f"the benchmark twins for {model} did not become RUNNING: {exc}") from None
+        self.probes = {twin: probe_replicas(self.http_url, TWIN_APPS[twin], route_of(twin), TWIN_DEPLOYMENTS[twin], 1,
+                                            self.records)[0] for twin in TWIN_APPS}
+        self._check_cpu_placement()
+        self.deploy_s[model] = round(time.monotonic() - started, 2)
+        self.model = model
+
+    def _check_cpu_placement(self) -> None:
+        for twin in ("cpu", "noop"):
+            obs = self.probes[twin]
+            if obs.pod is None or obs.pod.group != self.host.group or obs.pod.gpu_node:
+                where = f"{obs.pod.pod} (group {obs.pod.group}, GPU node: {obs.pod.gpu_node})" if obs.pod else "an unknown node"
+                raise BenchFailed(f"the {twin} twin landed on {where}, not on group {self.host.group}: its "
+                                  f"label_selector was not honoured; node labels it read: {obs.probe.get('node_labels')}")
+
+    def restore(self, model_override: str | None) -> None:
+        """Deploy the user's Serve config again (the twins go: deploy replaces the set of apps)."""
+        from gpuconf.embedded.deploy import deploy
+
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self.model = None
+        if self.touched:
+            deploy(self.handle, self.serve_body, model_override, self.explain)
+            self.touched = False
+
+    def client(self, twin: str) -> TwinClient:
+        """A keep-alive client of one twin."""
+        if twin not in self._clients:
+            self._clients[twin] = TwinClient(self.http_url, route_of(twin))
+        return self._clients[twin]
+
+    # -- facts --------------------------------------------------------------------------------
+
+    def gpu_twin_physical(self) -> bool:
+        """The GPU twin's replica sees a CUDA device."""
+        obs = self.probes.get("gpu")
+        return bool(obs and has_physical_gpu(obs.probe))
+
+    def versions(self) -> dict[str, Any]:
+        """Driver, torch and Ray versions as the GPU twin's replica reports them."""
+        p = self.probes["gpu"].probe if "gpu" in self.probes else {}
+        return {"driver": p.get("driver_version"), "torch": (p.get("torch") or {}).get("version"),
+                "cuda": (p.get("torch") or {}).get("cuda_version"), "ray": p.get("ray_version")}
+
+    def where(self, twin: str) -> str:
+        """``pod (group) on k8s node`` of a twin's replica."""
+        obs = self.probes.get(twin)
+        if obs is None or obs.pod is None:
+            return "?"
+        return f"{obs.pod.pod} (group {obs.pod.group}) on {obs.pod.k8s_node}"
+
+    # -- measuring ----------------------------------------------------------------------------
+
+    def in_replica(self, model: str, batch: int, twin: str) -> Measurement:
+        """Model time inside the twin's replica (cached): a warm-up request that also estimates
+        the latency, then as many timed forwards as the profile's count and budget allow."""
+        key = (model, batch, twin)
+        if key in self.measurements:
+            return self.measurements[key]
+        self.ensure(model)
+        budget = self.profile.in_replica
+        client = self.client(twin)
+        copies = twin == "gpu"
+        # Warm-up: the first forward of a batch size pays for allocation and kernel selection.
+        first = client.bench(batch, iters=2, warmup=1, copies=False, timeout_s=_REQUEST_SLACK_S * 5)
+        estimate = min(first["samples_ms"])
+        iters, warmup = budget.plan(estimate * (2 if copies and first["device"].startswith("cuda") else 1))
+        timeout_s = _REQUEST_SLACK_S + (iters + warmup) * estimate * 3 / 1e3
+        body = client.bench(batch, iters=iters, warmup=warmup, copies=copies, timeout_s=timeout_s)
+        m = Measurement(model=model, batch=batch, twin=twin, device=str(body["device"]),
+                        device_name=str(body.get("device_name")), timer=str(body.get("timer")),
+                        torch_threads=body.get("torch_threads"), flops_per_sample=int(body["flops_per_sample"]),
+                        samples_ms=[float(x) for x in body["samples_ms"]],
+                        copy_samples_ms=[float(x) for x in body.get("copy_samples_ms") or []])
+        if body.get("model") != model:
+            raise BenchFailed(f"the {twin} twin served model {body.get('model')!r}, expected {model!r}")
+        self.measurements[key] = m
+        return m
+
+    def e2e_plan(self, m: Measurement) -> tuple[int, int]:
+        """``(rounds, warmup_rounds)`` for the end-to-end rounds of a measurement."""
+        serve_ms = self.overhead.summary.p50_ms if self.overhead and self.overhead.samples_ms else 10.0
+        return self.profile.end_to_end.plan(m.in_replica.mean_ms + serve_ms)
+
+    def e2e_timeout_s(self, m: Measurement) -> float:
+        """HTTP timeout of one ``/infer`` request."""
+        return _REQUEST_SLACK_S + m.in_replica.max_ms * 3 / 1e3
+
+    def context(self) -> dict[str, str]:
+        """The lines above the report's tables."""
+        v = self.versions()
+        gpu = next((m for m in self.measurements.values() if m.twin == "gpu"), None)
+        cpu = next((m for m in self.measurements.values() if m.twin == "cpu"), None)
+        gpu_dev = f"{gpu.device} ({gpu.device_name})" if gpu else "?"
+        physical = "sees a physical GPU" if self.gpu_twin_physical() else "sees no physical GPU"
+        return {
+            "profile": self.profile.name,
+            "gpu_twin": f"GPU twin `{TWIN_APPS['gpu']}`: the user's deployment as configured, on {self.where('gpu')}; "
+                        f"model ran on {gpu_dev}; the replica {physical} (host GPUs: {self.host_gpus})",
+            "cpu_twin": f"CPU twin `{TWIN_APPS['cpu']}`: on {self.where('cpu')}, num_cpus {self.num_cpus:g}, "
+                        f"label_selector ray.io/node-group={self.host.group}, torch threads "
+                        f"{cpu.torch_threads if cpu else self.torch_threads}",
+            "versions": f"torch {v['torch']}, CUDA {v['cuda'] or '-'}, Ray {v['ray']}, driver {v['driver'] or '-'}",
+        }

@@ -1,0 +1,164 @@
+"""The benchmark's Serve config: a GPU twin, a CPU twin and a no-op twin of MLService, one app each.
+
+- ``bench_gpu``: the user's GPU deployment exactly as configured (same ray_actor_options, so it
+  lands where the user's replicas land and reserves what they reserve), serving the benchmark
+  model.
+- ``bench_cpu``: the same entrypoint and model with ``device: cpu``, ``num_gpus: 0``, no GPU-node
+  resources, and a ``label_selector`` on ``ray.io/node-group`` that pins it to a group the plan
+  puts on a non-GPU node. ``num_gpus: 0`` alone would not keep it off a GPU node (Ray only
+  *prefers* non-GPU nodes), hence the selector.
+- ``bench_noop``: ``build_noop_service`` on the same CPU group, measured the same way, so the
+  report can separate Serve/HTTP time from model time.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Protocol
+
+from gpuconf.inputs import plain
+
+ML_BUILDER = ":build_ml_service"
+NOOP_IMPORT = "entrypoints.ml_entrypoint:build_noop_service"
+NODE_GROUP_LABEL = "ray.io/node-group"
+TWIN_APPS: dict[str, str] = {"gpu": "bench_gpu", "cpu": "bench_cpu", "noop": "bench_noop"}
+TWIN_DEPLOYMENTS: dict[str, str] = {"gpu": "MLService", "cpu": "MLService", "noop": "NoopService"}
+# Options that would pull the CPU twin towards GPU nodes, or that it must not inherit.
+_GPU_ONLY_OPTIONS = ("num_gpus", "resources", "accelerator_type", "label_selector")
+
+
+def route_of(twin: str) -> str:
+    """The route prefix of a twin's app (stable, so URLs in reports stay comparable)."""
+    return "/" + TWIN_APPS[twin]
+
+
+class _GroupLike(Protocol):
+    is_head: bool
+
+
+class _PodLike(Protocol):
+    group: _GroupLike
+
+
+class RayNodeLike(Protocol):
+    """What the twin builder reads of a planned Ray node (``gpuconf.plan.RayNodePlan``)."""
+
+    name: str
+    is_gpu_node: bool
+    resources: dict[str, float]
+    labels: dict[str, str]
+    pod: _PodLike
+
+
+@dataclass(frozen=True)
+class CpuHost:
+    """The planned Ray node the CPU and no-op twins are pinned to (by its node group)."""
+
+    group: str
+    pod: str
+    cpus: float
+    memory: float
+    is_head: bool
+
+
+class TwinError(ValueError):
+    """The twins cannot be built from this plan or Serve config; the message says why."""
+
+
+def pick_cpu_host(ray_nodes: Iterable[RayNodeLike], group: str | None = None) -> CpuHost:
+    """A Ray node on a non-GPU Kubernetes node: a worker group first (the head serves HTTP and
+    runs Serve's controller), the one with the most CPUs; the head only when nothing else is left.
+
+    ``group`` forces a node group (its ``ray.io/node-group`` value); it must be off the GPU nodes.
+    """
+    nodes = list(ray_nodes)
+    off_gpu = [n for n in nodes if not n.is_gpu_node and n.labels.get(NODE_GROUP_LABEL)]
+    if group:
+        off_gpu = [n for n in off_gpu if n.labels.get(NODE_GROUP_LABEL) == group]
+        if not off_gpu:
+            groups = sorted({f"{n.labels.get(NODE_GROUP_LABEL)}{' (GPU node)' if n.is_gpu_node else ''}" for n in nodes})
+            raise TwinError(f"node group {group!r} has no Ray node on a non-GPU node; planned groups: {groups}")
+    if not off_gpu:
+        raise TwinError("the plan puts no Ray node on a non-GPU node, so the CPU twin has nowhere to run "
+                        "that keeps it off the GPU (add a CPU worker group, like manifests/raycluster.yaml's "
+                        "cpu-workers)")
+    best = sorted(off_gpu, key=lambda n: (n.pod.group.is_head, -n.resources.get("CPU", 0.0), n.name))[0]
+    return CpuHost(group=best.labels[NODE_GROUP_LABEL], pod=best.name, cpus=float(best.resources.get("CPU", 0.0)),
+                   memory=float(best.resources.get("memory", 0.0)), is_head=best.pod.group.is_head)
+
+
+def cpu_sizing(host: CpuHost, num_cpus: float | None = None, torch_threads: int | None = None) -> tuple[float, int]:
+    """``(num_cpus, torch_threads)`` for the CPU twin: by default every whole CPU of its node
+    (the no-op twin beside it reserves none), and one torch thread per reserved CPU, so that
+    torch never oversubscribes what Ray gave the replica."""
+    if num_cpus is None:
+        num_cpus = float(math.floor(host.cpus)) if host.cpus >= 1 else host.cpus
+    if num_cpus <= 0 or num_cpus > host.cpus + 1e-9:
+        raise TwinError(f"the CPU twin asks for {num_cpus:g} CPUs but {host.pod} (group {host.group}) has "
+                        f"{host.cpus:g}")
+    threads = torch_threads if torch_threads is not None else max(1, int(num_cpus))
+    if threads < 1:
+        raise TwinError(f"torch_threads must be >= 1, got {threads}")
+    return num_cpus, threads
+
+
+def find_ml_app(serve_body: Any, app: str | None = None, deployment: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The user's MLService app and deployment entry (by name, else the first ``build_ml_service`` app)."""
+    body = plain(serve_body)
+    apps = [a for a in body.get("applications") or [] if str(a.get("import_path", "")).endswith(ML_BUILDER)]
+    if app is not None:
+        apps = [a for a in apps if a.get("name", "default") == app]
+    if not apps:
+        raise TwinError(f"no application with import path ...{ML_BUILDER}"
+                        f"{f' named {app!r}' if app else ''} in the Serve config")
+    found = apps[0]
+    deps = found.get("deployments") or [{"name": "MLService"}]
+    if deployment is not None:
+        deps = [d for d in deps if d.get("name") == deployment] or [{"name": deployment}]
+    return found, deps[0]
+
+
+def _one_replica(dep: dict[str, Any]) -> dict[str, Any]:
+    # One replica per twin: every request hits the replica whose probe and bench were read.
+    out = copy.deepcopy(dep)
+    out.pop("autoscaling_config", None)
+    out["num_replicas"] = 1
+    return out
+
+
+def build_twin_config(serve_body: Any, model: str, host: CpuHost, num_cpus: float, torch_threads: int,
+                      app: str | None = None, deployment: str | None = None) -> dict[str, Any]:
+    """The Serve config with the three twins (and only them: deploying it replaces the user's apps)."""
+    body = plain(serve_body)
+    user_app, user_dep = find_ml_app(body, app, deployment)
+    user_args = dict(user_app.get("args") or {})
+    shared = {k: copy.deepcopy(v) for k, v in user_app.items() if k in ("runtime_env", "logging_config")}
+
+    gpu_dep = _one_replica(user_dep)
+    gpu_dep["name"] = "MLService"
+    gpu_app = {**shared, "name": TWIN_APPS["gpu"], "route_prefix": route_of("gpu"),
+               "import_path": user_app["import_path"], "args": {**user_args, "model": model},
+               "deployments": [gpu_dep]}
+
+    selector = {NODE_GROUP_LABEL: host.group}
+    user_opts = dict(user_dep.get("ray_actor_options") or {})
+    cpu_opts = {k: v for k, v in user_opts.items() if k not in _GPU_ONLY_OPTIONS}
+    cpu_opts.update({"num_cpus": num_cpus, "num_gpus": 0, "label_selector": selector})
+    if cpu_opts.get("memory") and float(cpu_opts["memory"]) > host.memory:
+        # A reservation the CPU node cannot hold would leave the twin unplaceable.
+        cpu_opts.pop("memory")
+    cpu_dep = {**_one_replica(user_dep), "name": "MLService", "ray_actor_options": cpu_opts}
+    cpu_app = {**shared, "name": TWIN_APPS["cpu"], "route_prefix": route_of("cpu"),
+               "import_path": user_app["import_path"],
+               "args": {**user_args, "model": model, "device": "cpu", "torch_threads": torch_threads},
+               "deployments": [cpu_dep]}
+
+    # num_cpus 0: the no-op holds nothing, so it fits beside a CPU twin that took the whole node.
+    noop_app = {**shared, "name": TWIN_APPS["noop"], "route_prefix": route_of("noop"), "import_path": NOOP_IMPORT,
+                "deployments": [{"name": "NoopService", "num_replicas": 1,
+                                 "ray_actor_options": {"num_cpus": 0, "label_selector": dict(selector)}}]}
+
+    top = {k: copy.deepcopy(v) for k, v in body.items() if k != "applications"}
+    return {**top, "applications": [gpu_app, cpu_app, noop_app]}

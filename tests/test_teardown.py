@@ -1,0 +1,62 @@
+"""Teardown leaves no Ray process, temp dir or port behind: after a normal stop, and after Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpuconf.check import run_check
+from gpuconf.embedded.launcher import start_cluster, temp_tag
+from gpuconf.embedded.procs import RUN_ENV, marked_processes
+from gpuconf.embedded.specs import specs_from_plan
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _port_free(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as s:
+        return s.connect_ex((host, int(port))) != 0
+
+
+def test_stop_leaves_nothing_behind() -> None:
+    """A head-only cluster from the shipped manifests: after stop(), no marked process, no temp dir, no GCS port."""
+    plan = next(p for p in run_check([ROOT / "manifests"]).plans if p.target.name.startswith("RayCluster/"))
+    head = specs_from_plan(plan)[:1]
+    cluster = start_cluster(head, run_id="gpuconf-teardown-test")
+    assert marked_processes("gpuconf-teardown-test"), "the cluster should be running"
+    temp, gcs = cluster.temp_dir, cluster.gcs_address
+    cluster.stop()
+    assert marked_processes("gpuconf-teardown-test") == []
+    assert not temp.exists()
+    assert _port_free(gcs)
+
+
+def test_ctrl_c_during_a_run_leaves_nothing_behind(tmp_path: Path) -> None:
+    """SIGINT to a conformance run once its Ray nodes are up: pytest tears the cluster down on the way out."""
+    run_id = f"gpuconf-ctrlc-{os.getpid()}"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, RUN_ENV: run_id}
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "suites/placement", "-q", "-p", "no:cacheprovider",
+                             "--backend=embedded", f"--report-dir={tmp_path}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 240
+    # Wait until at least two raylets (head and a worker) are up, then interrupt.
+    while time.monotonic() < deadline and proc.poll() is None:
+        raylets = [p for p in marked_processes(run_id) if "raylet" in " ".join(p.cmdline())]
+        if len(raylets) >= 2:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before its cluster came up"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    leftovers = [p for p in marked_processes(run_id) if p.pid != proc.pid]
+    assert leftovers == [], [p.cmdline()[:3] for p in leftovers]
+    assert list(Path("/tmp").glob(f"gpc-{temp_tag(run_id)}-*")) == [], out[-2000:]
