@@ -29,6 +29,7 @@ if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
 import torch  # noqa: E402
 
 from entrypoints.models import build_model, enable_tf32  # noqa: E402
+from gpuconf.bench.gate import Thresholds, TwinResult, load_thresholds, speedup_gate  # noqa: E402
 from gpuconf.bench.stats import speedup, summarize, tflops  # noqa: E402
 
 DEFAULT_MODELS = ("mlp", "bert-base")
@@ -107,6 +108,20 @@ def render(rows: Sequence[dict[str, Any]], replica: dict[tuple[str, int, str], f
     return "\n".join(lines)
 
 
+def gate_lines(rows: Sequence[dict[str, Any]], thresholds: Thresholds) -> str:
+    """The speedup gate's decision for each (model, batch) with both a CPU and a CUDA row."""
+    cpu = {(r["model"], r["batch"]): r for r in rows if r["device"] == "cpu"}
+    out = []
+    for r in rows:
+        c = cpu.get((r["model"], r["batch"]))
+        if not r["device"].startswith("cuda") or c is None:
+            continue
+        d = speedup_gate(r["model"], r["batch"], TwinResult(r["device"], r["device_name"], r["p50_ms"], True),
+                         TwinResult("cpu", "cpu", c["p50_ms"], False), thresholds, host_gpus=1)
+        out.append(f"gate {r['model']} b{r['batch']}: {d.outcome.upper()} {d.reason}")
+    return "\n".join(out) or "gate: no (model, batch) has both a CPU and a CUDA row"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
@@ -120,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-tf32", action="store_true", help="keep fp32 matmuls on CUDA (MLService enables tf32)")
     ap.add_argument("--json", type=Path, default=None, help="write every sample and summary here")
     ap.add_argument("--compare", type=Path, default=None, help="a benchmark.json of `make bench` to set beside")
+    ap.add_argument("--gate", type=Path, default=None,
+                    help="thresholds.yaml: also say what the speedup gate would decide on these bare numbers")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -137,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {name} b{batch} {dev}: p50 {rows[-1]['p50_ms']:.4g} ms (n={rows[-1]['n']})", file=sys.stderr)
     replica = in_replica_p50(args.compare) if args.compare else {}
     print(render(rows, replica))
+    if args.gate:
+        print()
+        print(gate_lines(rows, load_thresholds(args.gate)))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         host = {"torch": torch.__version__, "cuda": torch.version.cuda, "threads": torch.get_num_threads(),

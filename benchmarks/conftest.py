@@ -14,6 +14,7 @@ from gpuconf.bench.twins import find_ml_app
 from gpuconf.plan import Plan
 from gpuconf.rules import run_rules
 from gpuconf.testing.live import LiveCluster, Observed
+from gpuconf.testing.plugin import collector_of
 from gpuconf.testing.settings import Settings
 from gpuconf.verdicts import has_physical_gpu
 
@@ -64,9 +65,10 @@ def _source(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def bench(observed: Observed, live_cluster: LiveCluster, deployed: Any, plan: Plan, gpuconf_settings: Settings,
-          bench_config: BenchConfig, pytestconfig: pytest.Config) -> Iterator[BenchRunner]:
+          bench_config: BenchConfig, pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterator[BenchRunner]:
     """The twins of this module. Asks for `observed` first, so the conformance probes have run
-    before the twins replace the user's apps; puts the user's config back afterwards."""
+    before the twins replace the user's apps; puts the user's config back afterwards when a later
+    test needs it (else the session's `deployed` teardown deletes the twins with everything else)."""
     found_app, found_dep = _source(plan)
     user = observed.of(found_app.get("name", "default"), found_dep.get("name", "MLService"))
     physical = any(has_physical_gpu(o.probe) for o in user)
@@ -79,5 +81,23 @@ def bench(observed: Observed, live_cluster: LiveCluster, deployed: Any, plan: Pl
     try:
         yield runner
     finally:
-        # The suites (and the session's `deployed` teardown) expect the user's apps back.
-        runner.restore(gpuconf_settings.model)
+        try:
+            if _apps_needed_later(request):
+                runner.restore(gpuconf_settings.model)
+            else:
+                # Nothing after this module reads the user's apps, and the session's `deployed`
+                # teardown deletes every app next: a redeploy would only cost time.
+                runner.client_close()
+        finally:
+            collector = collector_of(pytestconfig)
+            collector.stages.update({f"bench_twins_{k}" if k != "restore" else "bench_restore": v
+                                     for k, v in runner.deploy_s.items()})
+
+
+def _apps_needed_later(request: pytest.FixtureRequest) -> bool:
+    """Whether a test after this module uses the user's deployed apps (``deployed``/``observed``)."""
+    items = request.session.items
+    module = request.node
+    mine = [i for i, item in enumerate(items) if item.getparent(pytest.Module) is module]
+    later = items[max(mine) + 1:] if mine else []
+    return any({"deployed", "observed"} & set(getattr(item, "fixturenames", ())) for item in later)

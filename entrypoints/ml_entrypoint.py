@@ -280,7 +280,8 @@ class MLService(_RoutedService):
         # An explicit "cuda" on a replica without a visible GPU raises here, so the deploy fails
         # with the reason instead of silently measuring the CPU.
         self._device = resolve_device(cfg["device"])
-        self._tf32 = enable_tf32() if self._device.type == "cuda" else tf32_flags()
+        # TF32 only exists on CUDA; on CPU the answers say None rather than echo unused flags.
+        self._tf32 = enable_tf32() if self._device.type == "cuda" else None
         self._model: ReferenceModel = build_model(cfg["model"], cfg["seed"])
         self._model.module.to(self._device)
         self._device_name = device_name(self._device)
@@ -342,7 +343,7 @@ class MLService(_RoutedService):
             "torch_threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "flops_per_sample": self._model.flops_per_sample,
-            "tf32": tf32_flags() if self._device.type == "cuda" else self._tf32,
+            "tf32": tf32_flags() if self._device.type == "cuda" else None,
             "copy_samples_ms": None,
             "copy_summary_ms": None,
             "copy_timer": None,

@@ -118,17 +118,31 @@ def plan():
 
 
 def test_cpu_host_is_the_cpu_worker_group(plan) -> None:
-    host = twins.pick_cpu_host(plan.ray_nodes)
+    cands = twins.candidates_from_plan(plan.ray_nodes)
+    host = twins.pick_cpu_host(cands)
     assert host.group == "cpu-workers"
     assert host.cpus == 2.0 and not host.is_head
-    assert twins.pick_cpu_host(plan.ray_nodes, "headgroup").is_head
+    assert twins.pick_cpu_host(cands, "headgroup").is_head
     with pytest.raises(twins.TwinError, match="gpu-workers"):
-        twins.pick_cpu_host(plan.ray_nodes, "gpu-workers")
+        twins.pick_cpu_host(cands, "gpu-workers")
     # Without the worker group the head is the only node off the GPU nodes.
-    no_workers = [n for n in plan.ray_nodes if n.labels.get("ray.io/node-group") != "cpu-workers"]
+    no_workers = [c for c in cands if c.group != "cpu-workers"]
     assert twins.pick_cpu_host(no_workers).group == "headgroup"
     with pytest.raises(twins.TwinError, match="no Ray node on a non-GPU node"):
-        twins.pick_cpu_host([n for n in plan.ray_nodes if n.is_gpu_node])
+        twins.pick_cpu_host([c for c in cands if c.is_gpu_node])
+
+
+def test_cpu_host_from_live_records() -> None:
+    from gpuconf.observe import PodRecord
+
+    def rec(pod: str, group: str, gpu: bool, head: bool, cpus: float) -> PodRecord:
+        return PodRecord(pod, pod, "n", group, head, gpu, 1.0 if gpu else 0.0, {"CPU": cpus, "memory": 1e9},
+                         {"ray.io/node-group": group})
+
+    live = [rec("h", "headgroup", False, True, 2), rec("g", "gpu-workers", True, False, 4),
+            rec("c1", "cpu-workers", False, False, 1), rec("c2", "big-cpu", False, False, 8)]
+    host = twins.pick_cpu_host(twins.candidates_from_records(live))
+    assert (host.group, host.pod, host.cpus) == ("big-cpu", "c2", 8.0)  # the worker with the most CPUs
 
 
 def test_cpu_sizing() -> None:
@@ -144,7 +158,7 @@ def test_cpu_sizing() -> None:
 def test_twin_config_copies_the_gpu_deployment_and_pins_the_cpu_twin(plan) -> None:
     body = plan.target.serve.body
     before = copy.deepcopy(plain(body))
-    host = twins.pick_cpu_host(plan.ray_nodes)
+    host = twins.pick_cpu_host(twins.candidates_from_plan(plan.ray_nodes))
     cfg = twins.build_twin_config(body, "bert-smoke", host, 2.0, 2)
     assert plain(body) == before, "the user's Serve config must not be modified"
     apps = {a["name"]: a for a in cfg["applications"]}
@@ -176,7 +190,7 @@ def test_twin_config_copies_the_gpu_deployment_and_pins_the_cpu_twin(plan) -> No
 def test_twins_fit_only_where_intended(plan) -> None:
     """Ray's placement rules (our model of them) over the planned nodes: GPU twin on the GPU node
     only, CPU and no-op twins on the cpu-workers node only."""
-    host = twins.pick_cpu_host(plan.ray_nodes)
+    host = twins.pick_cpu_host(twins.candidates_from_plan(plan.ray_nodes))
     cfg = twins.build_twin_config(plan.target.serve.body, "mlp-smoke", host, *twins.cpu_sizing(host))
     views = [RayNodeView(n.name, n.resources, n.labels) for n in plan.ray_nodes]
     fits = {d.app: sorted(v.labels["ray.io/node-group"] for v in views if not node_misfit(d, v))
@@ -326,7 +340,8 @@ def test_table_renders_the_numbers(measured: list[Measurement]) -> None:
                       {"profile": "realistic", "versions": "torch 2.13", "picture": "reports/latency.png"})
     assert "profile `realistic`" in md
     assert "| mlp | 64 | 3.97 | 4.20 | 0.099 | 0.198 | 40.1x | 32.4 | 0.310 | PASS (>= 5x) |" in md
-    assert "| mlp | 1 | 0.700 | 0.798 | 0.075 | 0.080 | 9.3x | 0.668 | - | SKIP: no physical GPU: the host has none |" in md
+    assert "| mlp | 1 | 0.700 | 0.798 | 0.075 | 0.080 | 9.3x | 0.668 | - | SKIP [1] |" in md
+    assert "[1] no physical GPU: the host has none" in md
     # e2e: CPU 16 vs GPU 6.1 -> 2.6x; overhead = e2e p50 - model p50
     assert "| mlp | 64 | 16.0 | 18.0 | 6.10 | 6.98 | 2.6x | 12.0 | 6.00 |" in md
     assert "no-op twin, `GET /noop`): p50 5.60 ms, p99 7.95 ms (n=3)" in md
@@ -335,7 +350,7 @@ def test_table_renders_the_numbers(measured: list[Measurement]) -> None:
 
 def test_table_marks_a_gpu_twin_that_ran_on_cpu() -> None:
     md = table.render([_m("mlp-smoke", 8, "cpu", [0.1], "cpu"), _m("mlp-smoke", 8, "gpu", [0.12], "cpu")], None, {}, {})
-    assert "| mlp-smoke | 8 | 0.100 | 0.100 | 0.120 (on cpu) | 0.120 | 0.8x | - | - | not run |" in md
+    assert "| mlp-smoke | 8 | 0.100 | 0.100 | 0.120 (on cpu) | 0.120 | 0.8x (cpu/cpu) | - | - | not run |" in md
 
 
 def test_fmt_ms_never_uses_exponents() -> None:
@@ -374,3 +389,16 @@ def test_bare_torch_times_and_writes_json(tmp_path: Path, capsys: pytest.Capture
     assert rows[1]["p50_ms"] == pytest.approx(np.percentile(rows[1]["samples_ms"], 50))
     printed = capsys.readouterr().out
     assert "replica p50" in printed and "mlp-smoke" in printed
+
+
+def test_bare_torch_gate_lines() -> None:
+    from benchmarks import bare_torch
+
+    t = gate.load_thresholds(REPO / "benchmarks" / "thresholds.yaml")
+    rows = [{"model": "bert-base", "batch": 64, "device": "cpu", "device_name": "cpu", "p50_ms": 1501.0},
+            {"model": "bert-base", "batch": 64, "device": "cuda:0", "device_name": "NVIDIA H100", "p50_ms": 7.25},
+            {"model": "mlp", "batch": 1, "device": "cpu", "device_name": "cpu", "p50_ms": 0.1},
+            {"model": "mlp", "batch": 1, "device": "cuda:0", "device_name": "NVIDIA H100", "p50_ms": 0.075}]
+    lines = bare_torch.gate_lines(rows, t).splitlines()
+    assert lines[0].startswith("gate bert-base b64: PASS CPU p50 1501 ms / GPU p50 7.25 ms = 207.0x")
+    assert lines[1].startswith("gate mlp b1: FAIL GPU too slow: CPU p50 0.1 ms / GPU p50 0.075 ms = 1.3x, required >= 2x")

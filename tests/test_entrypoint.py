@@ -352,6 +352,7 @@ def test_direct_probe(svc: Any) -> None:
     assert m["param_count"] == 64 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10
     assert m["flops_per_sample"] == 2 * (64 * 256 + 256 * 256 + 256 * 10)
     assert m["torch_threads"] >= 1
+    assert m["tf32"] is None  # TF32 is a CUDA setting: not reported for a CPU model
     assert p["pid"] == os.getpid()
     if not CUDA:
         assert p["kernel"] == {"ran": False, "reason": "no CUDA device visible"}

@@ -14,7 +14,8 @@ from gpuconf.bench.client import TwinClient
 from gpuconf.bench.gate import GateDecision
 from gpuconf.bench.profiles import BenchConfig, Profile
 from gpuconf.bench.results import Measurement, Overhead
-from gpuconf.bench.twins import (TWIN_APPS, TWIN_DEPLOYMENTS, CpuHost, build_twin_config, cpu_sizing,
+from gpuconf.bench.twins import (NODE_GROUP_LABEL, TWIN_APPS, TWIN_DEPLOYMENTS, CpuHost, TwinError,
+                                 build_twin_config, candidates_from_plan, candidates_from_records, cpu_sizing,
                                  pick_cpu_host, route_of)
 from gpuconf.observe import PodRecord, ReplicaObservation, probe_replicas
 from gpuconf.verdicts import has_physical_gpu
@@ -43,6 +44,7 @@ class BenchRunner:
     source_app: str | None = None
     source_deployment: str | None = None
     host: CpuHost = field(init=False)
+    host_note: str = field(init=False, default="")
     num_cpus: float = field(init=False)
     torch_threads: int = field(init=False)
     model: str | None = None
@@ -50,12 +52,21 @@ class BenchRunner:
     measurements: dict[tuple[str, int, str], Measurement] = field(default_factory=dict)
     gates: dict[tuple[str, int], GateDecision] = field(default_factory=dict)
     overhead: Overhead | None = None
-    deploy_s: dict[str, float] = field(default_factory=dict)
+    deploy_s: dict[str, float] = field(default_factory=dict)  # model (or "restore") -> seconds to RUNNING
     touched: bool = False  # the twins replaced the user's apps (so restore() has work to do)
+    failed: dict[str, str] = field(default_factory=dict)  # model -> why its twins did not come up
     _clients: dict[str, TwinClient] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.host = pick_cpu_host(self.ray_nodes, self.config.cpu_group)
+        # Pinned to a node that is live now: a planned group whose pod never joined would leave
+        # the CPU twin unplaceable, so the choice is made among the Ray nodes that joined.
+        self.host = pick_cpu_host(candidates_from_records(self.records.values()), self.config.cpu_group)
+        try:
+            planned = pick_cpu_host(candidates_from_plan(self.ray_nodes), self.config.cpu_group)
+        except TwinError:
+            planned = self.host
+        if planned.group != self.host.group:
+            self.host_note = f" (the plan's choice, {planned.group}, has no live Ray node)"
         self.num_cpus, self.torch_threads = cpu_sizing(self.host, self.config.cpu_num_cpus, self.config.cpu_torch_threads)
 
     # -- deployment ---------------------------------------------------------------------------
@@ -69,39 +80,51 @@ class BenchRunner:
         """Deploy the twins for ``model`` unless they already serve it, then probe each one."""
         if self.model == model:
             return
+        if model in self.failed:  # one failed deploy per model, not one per test
+            raise BenchFailed(self.failed[model])
         from gpuconf.embedded.deploy import DeployFailed, deploy
+        from gpuconf.waits import WaitTimeout
 
         started = time.monotonic()
         self.model = None
         self.touched = True
         try:
             deploy(self.handle, self.twin_config(model), None, self.explain)
-        except DeployFailed as exc:
-            raise BenchFailed(f"the benchmark twins for {model} did not become RUNNING: {exc}") from None
-        self.probes = {twin: probe_replicas(self.http_url, TWIN_APPS[twin], route_of(twin), TWIN_DEPLOYMENTS[twin], 1,
-                                            self.records)[0] for twin in TWIN_APPS}
-        self._check_cpu_placement()
+            self.probes = {twin: probe_replicas(self.http_url, TWIN_APPS[twin], route_of(twin), TWIN_DEPLOYMENTS[twin],
+                                                1, self.records)[0] for twin in TWIN_APPS}
+            self._check_cpu_placement()
+        except (DeployFailed, WaitTimeout, BenchFailed) as exc:
+            self.failed[model] = f"the benchmark twins for {model} did not come up: {exc}"
+            raise BenchFailed(self.failed[model]) from None
         self.deploy_s[model] = round(time.monotonic() - started, 2)
         self.model = model
 
     def _check_cpu_placement(self) -> None:
         for twin in ("cpu", "noop"):
             obs = self.probes[twin]
-            if obs.pod is None or obs.pod.group != self.host.group or obs.pod.gpu_node:
-                where = f"{obs.pod.pod} (group {obs.pod.group}, GPU node: {obs.pod.gpu_node})" if obs.pod else "an unknown node"
-                raise BenchFailed(f"the {twin} twin landed on {where}, not on group {self.host.group}: its "
-                                  f"label_selector was not honoured; node labels it read: {obs.probe.get('node_labels')}")
+            # The labels the replica read for its own node are the evidence, not what we asked for.
+            group = (obs.probe.get("node_labels") or {}).get(NODE_GROUP_LABEL)
+            if group != self.host.group or obs.pod is None or obs.pod.gpu_node:
+                where = f"{obs.pod.pod} (GPU node: {obs.pod.gpu_node})" if obs.pod else "an unknown node"
+                raise BenchFailed(f"the {twin} twin landed on {where} in group {group!r}, not on group "
+                                  f"{self.host.group}: its label_selector was not honoured")
+
+    def client_close(self) -> None:
+        """Close the keep-alive connections to the twins."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
     def restore(self, model_override: str | None) -> None:
         """Deploy the user's Serve config again (the twins go: deploy replaces the set of apps)."""
         from gpuconf.embedded.deploy import deploy
 
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        self.client_close()
         self.model = None
         if self.touched:
+            started = time.monotonic()
             deploy(self.handle, self.serve_body, model_override, self.explain)
+            self.deploy_s["restore"] = round(time.monotonic() - started, 2)
             self.touched = False
 
     def client(self, twin: str) -> TwinClient:
@@ -179,7 +202,7 @@ class BenchRunner:
             "gpu_twin": f"GPU twin `{TWIN_APPS['gpu']}`: the user's deployment as configured, on {self.where('gpu')}; "
                         f"model ran on {gpu_dev}; the replica {physical} (host GPUs: {self.host_gpus})",
             "cpu_twin": f"CPU twin `{TWIN_APPS['cpu']}`: on {self.where('cpu')}, num_cpus {self.num_cpus:g}, "
-                        f"label_selector ray.io/node-group={self.host.group}, torch threads "
+                        f"label_selector ray.io/node-group={self.host.group}{self.host_note}, torch threads "
                         f"{cpu.torch_threads if cpu else self.torch_threads}",
             "versions": f"torch {v['torch']}, CUDA {v['cuda'] or '-'}, Ray {v['ray']}, driver {v['driver'] or '-'}",
         }

@@ -30,14 +30,15 @@ def fmt_x(x: float | None) -> str:
     return "-" if x is None else (f"{x:.0f}x" if x >= 100 else f"{x:.1f}x")
 
 
-def _gate_cell(d: GateDecision | None) -> str:
+def _gate_cell(d: GateDecision | None, notes: list[str]) -> str:
+    """PASS/FAIL/SKIP with a numbered note: the reasons repeat across rows, so each is written once below."""
     if d is None:
         return "not run"
     if d.outcome == "pass":
         return f"PASS (>= {d.required:g}x)"
-    if d.outcome == "fail":
-        return "FAIL: " + _cell(d.reason, 120)
-    return "SKIP: " + _cell(d.reason, 120)
+    if d.reason not in notes:
+        notes.append(d.reason)
+    return f"{d.outcome.upper()} [{notes.index(d.reason) + 1}]"
 
 
 def _cell(text: str, limit: int) -> str:
@@ -50,6 +51,11 @@ def _pairs(results: Iterable[Measurement]) -> list[tuple[str, int, Measurement |
     for m in results:
         by_key.setdefault((m.model, m.batch), {})[m.twin] = m
     return [(model, batch, d.get("cpu"), d.get("gpu")) for (model, batch), d in by_key.items()]
+
+
+def _speedup_cell(sp: float | None, gpu: Measurement | None) -> str:
+    # CPU against a "GPU" twin that ran on the CPU is no GPU speedup: say so beside the number.
+    return fmt_x(sp) + (" (cpu/cpu)" if sp is not None and gpu is not None and not gpu.on_cuda else "")
 
 
 def _gpu_label(gpu: Measurement | None) -> str:
@@ -72,6 +78,7 @@ def render(results: list[Measurement], overhead: Overhead | None, gates: dict[tu
               "| model | batch | CPU p50 | CPU p99 | GPU p50 | GPU p99 | speedup (p50) | GPU TFLOP/s | GPU p50 with copies | gate |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     pairs = _pairs(results)
+    notes: list[str] = []
     for model, batch, cpu, gpu in pairs:
         cs, gs = (cpu.in_replica if cpu else None), (gpu.in_replica if gpu else None)
         sp = speedup(cs.p50_ms, gs.p50_ms) if cs and gs else None
@@ -79,8 +86,10 @@ def render(results: list[Measurement], overhead: Overhead | None, gates: dict[tu
         lines.append(
             f"| {model} | {batch} | {fmt_ms(cs.p50_ms if cs else None)} | {fmt_ms(cs.p99_ms if cs else None)} "
             f"| {fmt_ms(gs.p50_ms if gs else None)}{_gpu_label(gpu)} | {fmt_ms(gs.p99_ms if gs else None)} "
-            f"| {fmt_x(sp)} | {f'{gpu.tflops:.3g}' if gpu and gpu.on_cuda else '-'} "
-            f"| {fmt_ms(copies.p50_ms if copies else None)} | {_gate_cell(gates.get((model, batch)))} |")
+            f"| {_speedup_cell(sp, gpu)} | {f'{gpu.tflops:.3g}' if gpu and gpu.on_cuda else '-'} "
+            f"| {fmt_ms(copies.p50_ms if copies else None)} | {_gate_cell(gates.get((model, batch)), notes)} |")
+    if notes:
+        lines += [""] + [f"[{i}] {_cell(n, 400)}" for i, n in enumerate(notes, 1)]
     lines += ["", "End to end through Serve HTTP (`POST /infer`, pytest-benchmark rounds), ms; "
               "overhead = e2e p50 - model p50:", "",
               "| model | batch | CPU e2e p50 | CPU e2e p99 | GPU e2e p50 | GPU e2e p99 | e2e speedup (p50) | overhead CPU | overhead GPU |",
@@ -92,7 +101,7 @@ def render(results: list[Measurement], overhead: Overhead | None, gates: dict[tu
         og = ge.p50_ms - gpu.in_replica.p50_ms if ge and gpu else None
         lines.append(f"| {model} | {batch} | {fmt_ms(ce.p50_ms if ce else None)} | {fmt_ms(ce.p99_ms if ce else None)} "
                      f"| {fmt_ms(ge.p50_ms if ge else None)}{_gpu_label(gpu)} | {fmt_ms(ge.p99_ms if ge else None)} "
-                     f"| {fmt_x(sp)} | {fmt_ms(oc)} | {fmt_ms(og)} |")
+                     f"| {_speedup_cell(sp, gpu)} | {fmt_ms(oc)} | {fmt_ms(og)} |")
     if context.get("picture"):
         lines += ["", f"Latency distributions: `{context['picture']}`"]
     return "\n".join(lines) + "\n"

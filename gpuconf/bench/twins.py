@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable
 
 from gpuconf.inputs import plain
 
@@ -34,27 +34,21 @@ def route_of(twin: str) -> str:
     return "/" + TWIN_APPS[twin]
 
 
-class _GroupLike(Protocol):
-    is_head: bool
-
-
-class _PodLike(Protocol):
-    group: _GroupLike
-
-
-class RayNodeLike(Protocol):
-    """What the twin builder reads of a planned Ray node (``gpuconf.plan.RayNodePlan``)."""
+@dataclass(frozen=True)
+class Candidate:
+    """A Ray node the CPU twin could be pinned to (planned, or live on the cluster)."""
 
     name: str
+    group: str  # its ray.io/node-group label
     is_gpu_node: bool
-    resources: dict[str, float]
-    labels: dict[str, str]
-    pod: _PodLike
+    is_head: bool
+    cpus: float
+    memory: float
 
 
 @dataclass(frozen=True)
 class CpuHost:
-    """The planned Ray node the CPU and no-op twins are pinned to (by its node group)."""
+    """The Ray node the CPU and no-op twins are pinned to (by its node group)."""
 
     group: str
     pod: str
@@ -67,26 +61,37 @@ class TwinError(ValueError):
     """The twins cannot be built from this plan or Serve config; the message says why."""
 
 
-def pick_cpu_host(ray_nodes: Iterable[RayNodeLike], group: str | None = None) -> CpuHost:
+def candidates_from_plan(ray_nodes: Iterable[Any]) -> list[Candidate]:
+    """Candidates from the plan's Ray nodes (``gpuconf.plan.RayNodePlan``)."""
+    return [Candidate(n.name, n.labels.get(NODE_GROUP_LABEL, ""), n.is_gpu_node, n.pod.group.is_head,
+                      float(n.resources.get("CPU", 0.0)), float(n.resources.get("memory", 0.0))) for n in ray_nodes]
+
+
+def candidates_from_records(records: Iterable[Any]) -> list[Candidate]:
+    """Candidates from the live Ray nodes (``gpuconf.observe.PodRecord``): only nodes that joined."""
+    return [Candidate(r.pod, r.ray_labels.get(NODE_GROUP_LABEL) or r.group, r.gpu_node, r.is_head,
+                      float(r.ray_resources.get("CPU", 0.0)), float(r.ray_resources.get("memory", 0.0)))
+            for r in records]
+
+
+def pick_cpu_host(candidates: Iterable[Candidate], group: str | None = None) -> CpuHost:
     """A Ray node on a non-GPU Kubernetes node: a worker group first (the head serves HTTP and
     runs Serve's controller), the one with the most CPUs; the head only when nothing else is left.
 
     ``group`` forces a node group (its ``ray.io/node-group`` value); it must be off the GPU nodes.
     """
-    nodes = list(ray_nodes)
-    off_gpu = [n for n in nodes if not n.is_gpu_node and n.labels.get(NODE_GROUP_LABEL)]
+    nodes = list(candidates)
+    off_gpu = [n for n in nodes if not n.is_gpu_node and n.group]
     if group:
-        off_gpu = [n for n in off_gpu if n.labels.get(NODE_GROUP_LABEL) == group]
+        off_gpu = [n for n in off_gpu if n.group == group]
         if not off_gpu:
-            groups = sorted({f"{n.labels.get(NODE_GROUP_LABEL)}{' (GPU node)' if n.is_gpu_node else ''}" for n in nodes})
-            raise TwinError(f"node group {group!r} has no Ray node on a non-GPU node; planned groups: {groups}")
+            groups = sorted({f"{n.group}{' (GPU node)' if n.is_gpu_node else ''}" for n in nodes})
+            raise TwinError(f"node group {group!r} has no Ray node on a non-GPU node; groups: {groups}")
     if not off_gpu:
-        raise TwinError("the plan puts no Ray node on a non-GPU node, so the CPU twin has nowhere to run "
-                        "that keeps it off the GPU (add a CPU worker group, like manifests/raycluster.yaml's "
-                        "cpu-workers)")
-    best = sorted(off_gpu, key=lambda n: (n.pod.group.is_head, -n.resources.get("CPU", 0.0), n.name))[0]
-    return CpuHost(group=best.labels[NODE_GROUP_LABEL], pod=best.name, cpus=float(best.resources.get("CPU", 0.0)),
-                   memory=float(best.resources.get("memory", 0.0)), is_head=best.pod.group.is_head)
+        raise TwinError("there is no Ray node on a non-GPU node, so the CPU twin has nowhere to run that keeps "
+                        "it off the GPU (add a CPU worker group, like manifests/raycluster.yaml's cpu-workers)")
+    best = sorted(off_gpu, key=lambda n: (n.is_head, -n.cpus, n.name))[0]
+    return CpuHost(group=best.group, pod=best.name, cpus=best.cpus, memory=best.memory, is_head=best.is_head)
 
 
 def cpu_sizing(host: CpuHost, num_cpus: float | None = None, torch_threads: int | None = None) -> tuple[float, int]:

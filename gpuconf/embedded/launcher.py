@@ -99,10 +99,20 @@ class LocalRayCluster:
         """Connect this process to the cluster as a driver (idempotent)."""
         import ray
 
-        if not ray.is_initialized():
-            _set_driver_auth(self.auth_env)
-            ray.init(address=self.gcs_address, _node_ip_address="127.0.0.1", log_to_driver=False,
-                     logging_level="ERROR", configure_logging=False)
+        if ray.is_initialized():
+            return
+        _set_driver_auth(self.auth_env)
+
+        def attempt() -> bool:
+            try:
+                ray.init(address=self.gcs_address, _node_ip_address="127.0.0.1", log_to_driver=False,
+                         logging_level="ERROR", configure_logging=False)
+                return True
+            except ConnectionError:
+                ray.shutdown()  # a busy GCS can miss ray.init's own deadline: try again
+                raise
+
+        wait_until(attempt, f"this driver to connect to the GCS at {self.gcs_address}", tier="ray_node", interval=1.0)
 
     def stop(self) -> int:
         """Disconnect, stop every node and sweep leftovers; returns processes stopped."""

@@ -11,7 +11,7 @@ component       how                                                    what land
                                                                         kube-scheduler
 ``etcd``        ``go build`` in ``build/etcd`` (``etcdmain.Main``)      etcd
 ``kwok``        ``go install sigs.k8s.io/kwok/cmd/kwok@V``              kwok, ``stages/*.yaml``
-``kuberay``     ``go install …/kuberay/ray-operator@V``                 ray-operator, ``crd/*.yaml``
+``kuberay``     ``go install …/kuberay/ray-operator@V``                 ray-operator, ``crd/*.json``
 ==============  =====================================================  ==========================
 
 Builds are static (``CGO_ENABLED=0``), ``-trimpath`` and stripped (``-ldflags=-s -w``). A build
@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from gpuconf.kwok.paths import bin_dir, cache_root
 from gpuconf.kwok.versions import REPO_ROOT, Versions, load_versions
@@ -253,12 +255,29 @@ def _build_kwok(comp: Component, out: Path, log_file: Path, log: Log) -> None:
     _copy_assets(KWOK_MODULE, comp.version, list(KWOK_STAGE_FILES), out / "stages")
 
 
+def crds_to_json(src: Path, dest: Path) -> list[Path]:
+    """Write each CustomResourceDefinition of ``src/*.yaml`` to ``dest/<name>.json``.
+
+    The KubeRay CRDs are ~3 MB of YAML, which PyYAML parses in seconds (tens without
+    libyaml); JSON loads in a fraction of a second at every ``up``.
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(src.glob("*.yaml")):
+        for doc in yaml.load_all(path.read_text(), Loader=loader):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                out = dest / f"{doc['metadata']['name']}.json"
+                out.write_text(json.dumps(doc))
+                written.append(out)
+    if not written:
+        raise BuildError(f"no CustomResourceDefinition in {src}")
+    return written
+
+
 def _build_kuberay(comp: Component, out: Path, log_file: Path, log: Log) -> None:
     _go_install(KUBERAY_MODULE, comp, out, log_file, log, "-s -w")
-    src = module_dir(KUBERAY_MODULE, comp.version) / KUBERAY_CRD_DIR
-    _copy_assets(
-        KUBERAY_MODULE, comp.version, [f"{KUBERAY_CRD_DIR}/{p.name}" for p in sorted(src.glob("*.yaml"))], out / "crd"
-    )
+    crds_to_json(module_dir(KUBERAY_MODULE, comp.version) / KUBERAY_CRD_DIR, out / "crd")
 
 
 _RECIPES: dict[str, Callable[[Component, Path, Path, Log], None]] = {

@@ -1,7 +1,7 @@
 """Install the KubeRay CRDs by server-side apply and wait until they are Established.
 
-The CRD files come from the ray-operator module at the pinned KubeRay version (copied into
-the binary cache at build time). Server-side apply avoids client-side apply's
+The CRDs come from the ray-operator module at the pinned KubeRay version (``config/crd/bases``,
+written as JSON into the binary cache at build time). Server-side apply avoids client-side apply's
 ``last-applied-configuration`` annotation, which these ~1 MB CRDs would overflow.
 """
 
@@ -12,7 +12,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
 from kubernetes import client
 
 from gpuconf.kwok.wait import wait_until
@@ -22,12 +21,8 @@ APPLY = "application/apply-patch+yaml"
 
 
 def load_crds(crd_dir: Path) -> list[dict]:
-    """Every CustomResourceDefinition document in ``crd_dir/*.yaml``."""
-    crds = []
-    for path in sorted(crd_dir.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") == "CustomResourceDefinition":
-                crds.append(doc)
+    """Every CustomResourceDefinition in ``crd_dir/*.json`` (converted from YAML at build time)."""
+    crds = [json.loads(path.read_text()) for path in sorted(crd_dir.glob("*.json"))]
     if not crds:
         raise FileNotFoundError(f"no CustomResourceDefinition in {crd_dir}")
     return crds
@@ -40,15 +35,29 @@ def _established(ext: client.ApiextensionsV1Api, name: str) -> bool:
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
+def _apply(ext: client.ApiextensionsV1Api, crd: dict) -> bool:
+    ext.patch_custom_resource_definition(
+        crd["metadata"]["name"],
+        crd,
+        field_manager=FIELD_MANAGER,
+        force=True,
+        _content_type=APPLY,
+        _preload_content=False,
+    )
+    return True
+
+
 def install_crds(api: client.ApiClient, crd_dir: Path, timeout: float) -> list[str]:
-    """Apply every CRD in ``crd_dir``, wait for each to be Established, return their names."""
+    """Apply every CRD in ``crd_dir``, wait for each to be Established, return their names.
+
+    An apply that fails (a busy apiserver can time out on a first 1 MB CRD) is retried: it is
+    idempotent.
+    """
     ext = client.ApiextensionsV1Api(api)
     names = []
     for crd in load_crds(crd_dir):
         name = crd["metadata"]["name"]
-        ext.patch_custom_resource_definition(
-            name, crd, field_manager=FIELD_MANAGER, force=True, _content_type=APPLY, _preload_content=False
-        )
+        wait_until(partial(_apply, ext, crd), f"server-side apply of CRD {name}", timeout, interval=2.0)
         names.append(name)
     for name in names:
         wait_until(partial(_established, ext, name), f"CRD {name} to be Established", timeout)

@@ -5,6 +5,9 @@ its config. We do the same with the Stage files copied from the kwok module at b
 (``<cache>/bin/kwok-<v>/stages``): node-initialize and node-heartbeat-with-lease make nodes
 Ready and keep them so; pod-ready, pod-complete and pod-delete make bound pods Running/Ready
 and let them finish and be deleted.
+
+The file holds no ``KwokConfiguration`` document on purpose: kwok applies its option defaults
+(e.g. ``nodeLeaseParallelism: 4``) only when none is given; options are passed as flags.
 """
 
 from __future__ import annotations
@@ -13,15 +16,13 @@ from pathlib import Path
 
 import yaml
 
-HEADER = {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration", "options": {}}
-
 
 def write_kwok_config(stage_dir: Path, dest: Path) -> Path:
     """Write a multi-document kwok config with every Stage in ``stage_dir``; return ``dest``."""
     stages = sorted(stage_dir.glob("*.yaml"))
     if not stages:
         raise FileNotFoundError(f"no kwok Stage files in {stage_dir}; rebuild kwok (`python -m gpuconf.kwok up`)")
-    docs = [yaml.safe_dump(HEADER, sort_keys=False)]
+    docs = []
     for path in stages:
         stage = yaml.safe_load(path.read_text())
         if stage.get("kind") != "Stage":

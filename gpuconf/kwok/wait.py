@@ -34,7 +34,7 @@ class Timeouts:
     """Named timeout tiers in seconds (before scaling)."""
 
     component_ready: float = 90.0  # a control-plane process answers its health endpoint
-    crd_established: float = 60.0  # the KubeRay CRDs are Established
+    crd_established: float = 120.0  # each KubeRay CRD applied, then Established (a busy apiserver is slow)
     cluster_settled: float = 60.0  # the "default" service account exists (controllers run)
     stop_grace: float = 10.0  # SIGTERM → SIGKILL
 

@@ -38,7 +38,7 @@ class ReportCollector:
                 entry["detail"] = _skip_reason(report)
             elif report.outcome == "failed":
                 entry["verdict"] = "failed" if report.when == "call" else "error"
-                entry["detail"] = _short(report.longreprtext)
+                entry["detail"] = _failure_message(report)
         if getattr(report, "wasxfail", None) is not None:
             entry["verdict"] = "xfailed" if report.outcome == "skipped" else "xpassed"
 
@@ -102,6 +102,14 @@ def _cell(text: Any) -> str:
 def _short(text: str, limit: int = 600) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _failure_message(report: pytest.TestReport) -> str:
+    """The failure's own message (the assertion or pytest.fail text), not the traceback."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return _short(str(crash.message), 2000)
+    return _short(report.longreprtext, 2000)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
