@@ -13,7 +13,10 @@ REPORTS ?= reports
 PYTEST_ARGS ?=
 KUBECONFIG_ARG := $(if $(KUBECONFIG),--kubeconfig=$(KUBECONFIG),)
 
-.PHONY: setup test conformance check bench report cluster-up cluster-down kind-up kind-down cleanup clean
+# Control-plane versions for the kwok backend (one place: build/versions.env).
+include build/versions.env
+
+.PHONY: setup test test-kwok conformance check bench cluster-build cluster-up cluster-down cluster-status cleanup clean
 
 setup: $(STAMP)
 
@@ -39,8 +42,16 @@ bench: setup
 	$(BIN)/python -m pytest benchmarks --backend=embedded --manifests=$(MANIFESTS) --report-dir=$(REPORTS) \
 		--benchmark-json=$(REPORTS)/benchmark.json $(PYTEST_ARGS)
 
+# Builds Kubernetes $(KUBERNETES_VERSION), etcd $(ETCD_VERSION), kwok $(KWOK_VERSION) and KubeRay $(KUBERAY_VERSION)
+# from their Go modules into ~/.cache/gpuconf once; later runs reuse them.
+cluster-build: setup
+	$(BIN)/python -m gpuconf cluster build
+
 cluster-up: setup
 	$(BIN)/python -m gpuconf cluster up --nodes $(MANIFESTS)/nodes
+
+cluster-status: setup
+	$(BIN)/python -m gpuconf cluster status
 
 cluster-down: setup
 	$(BIN)/python -m gpuconf cluster down

@@ -36,8 +36,9 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     a baseline came from another GPU model."""
     from gpuconf.embedded.gpus import host_gpus
 
+    # The profile is not recorded here: benchmark names carry the concrete model already, and
+    # machine_info must read the same when compared (at start) as when saved (at the end).
     machine_info["gpus"] = sorted({g.name for g in host_gpus()}) or ["none"]
-    machine_info["bench_profile"] = config.getoption("--bench-profile") or load_config(CONFIG_PATH).profile
 
 
 @pytest.fixture(scope="session")

@@ -166,12 +166,26 @@ def _complete_params(params: dict[str, str], is_head: bool, limits: dict[str, De
             out["num-cpus"] = str(ceil_int(cpu))
     if "memory" not in out and limits.get("memory"):
         out["memory"] = str(ceil_int(limits["memory"]))
-    if "num-gpus" not in out:
+    # KubeRay reads rayStartParams.resources as JSON (after trimming quotes) before it
+    # scans the limits for GPUs; when that fails it logs the error and skips --num-gpus.
+    if "num-gpus" not in out and limits and kuberay_resources_json_error(out) is None:
         for key in sorted(limits):
             if is_gpu_resource(key) and limits[key] != 0:
                 out["num-gpus"] = str(ceil_int(limits[key]))
                 break
     return out
+
+
+def kuberay_resources_json_error(params: dict[str, str]) -> str | None:
+    """KubeRay's getResourcesMap: rayStartParams.resources with quotes and spaces trimmed must be JSON."""
+    raw = params.get("resources")
+    if raw is None:
+        return None
+    try:
+        parsed = json.loads(raw.strip("'\"` "))
+    except ValueError as exc:
+        return f"{raw.strip(chr(39) + chr(34) + '` ')!r} is not JSON ({exc})"
+    return None if isinstance(parsed, dict) else f"{raw!r} is not a JSON object"
 
 
 def _apply_group_fields(spec: LDict, path: tuple[Any, ...], g: LDict, params: dict[str, str]) -> None:

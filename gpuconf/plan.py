@@ -137,12 +137,14 @@ def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> R
         res["CPU"] = float(node.allocatable.get("cpu", Decimal(0)))
         auto.append("CPU (from the node: the container has no cpu limit)")
     if "GPU" not in res:
-        # The container sees only the devices the device plugin gave it, unless the
-        # image leaks them all (NVIDIA_VISIBLE_DEVICES=all, KubeRay issue 2098).
+        # Ray counts the devices the container sees: those the device plugin gave it
+        # (its limit), or every GPU of the node when the image leaks them
+        # (NVIDIA_VISIBLE_DEVICES=all, KubeRay issue 2098).
         leak = group.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
-        res["GPU"] = float(node.allocatable.get(expectations.gpu_resource, Decimal(0))) if leak else 0.0
+        limit = float(group.gpu_limit(expectations.gpu_resource))
+        res["GPU"] = float(node.allocatable.get(expectations.gpu_resource, Decimal(0))) if leak else limit
         auto.append("GPU (autodetected: " + ("NVIDIA_VISIBLE_DEVICES=all exposes the node's GPUs)" if leak
-                                             else "no GPU limit, so the container sees no device)"))
+                                             else f"the container sees the {limit:g} device(s) of its limit)"))
     if "memory" not in res:
         limit = group.container_limits.get("memory") or node.allocatable.get("memory", Decimal(0))
         res["memory"] = float(limit) * RAY_AUTODETECT_MEMORY_FRACTION

@@ -128,7 +128,7 @@ def _shell_split(plan: Plan) -> Iterator[Finding]:
                             if len(words) != 1 else f"after bash's quote removal ray start gets --{key}={after}, which is not JSON")
             yield Finding("SHELL-SPLIT", ERROR, group_loc(_spec(plan), g, "rayStartParams", key),
                           f"group {g.label}: rayStartParams.{key}: {seen}; `ray start` fails and the pod never joins the cluster",
-                          f"""quote the whole JSON for the shell: {key}: '"{_json_escaped(after or value)}"'  """
+                          f"""quote the JSON for the shell in single quotes: {key}: "'{_json_escaped(after or value)}'"  """
                           "(or, on KubeRay >= 1.5, use the group-level `resources:` field)",
                           evidence={"value": value, "argv": words, "command": g.command.strip()})
 
@@ -146,6 +146,25 @@ def _json_escaped(text: str) -> str:
     except ValueError:
         canonical = text if text.startswith("{") else "{\"gpu_worker\": 1}"
     return canonical.replace('"', '\\"')
+
+
+@rule("KUBERAY-RESOURCES-JSON", ERROR, "KubeRay cannot read rayStartParams.resources as JSON, so it drops --num-gpus")
+def _kuberay_json(plan: Plan) -> Iterator[Finding]:
+    from gpuconf.kuberay import kuberay_resources_json_error
+
+    res = plan.expectations.gpu_resource
+    for g in plan.groups:
+        problem = kuberay_resources_json_error(g.params)
+        if problem is None or g.gpu_limit(res) == 0 or "num-gpus" in g.params:
+            continue
+        yield Finding("KUBERAY-RESOURCES-JSON", ERROR, group_loc(_spec(plan), g, "rayStartParams", "resources"),
+                      f"group {g.label}: KubeRay trims quotes from rayStartParams.resources and parses it as JSON "
+                      f"before adding --num-gpus from the {res} limit; {problem}, so the generated `ray start` has "
+                      "no --num-gpus and Ray's GPU count falls back to whatever the container happens to see "
+                      "(0 on fake-GPU nodes such as kind)",
+                      """write it so that both KubeRay and bash read JSON: resources: "'{\\"gpu_worker\\": 1}'" """
+                      """(or set num-gpus: "1" explicitly)""",
+                      evidence={"value": g.params.get("resources"), "command": g.command.strip()})
 
 
 @rule("RAY-START", ERROR, "the generated `ray start` command fails for a reason other than shell splitting")

@@ -97,8 +97,8 @@ def test_gpu_placement_label_selector_matching_a_cpu_node(copy: Path) -> None:
     serve, cluster = copy / "serve-config.yaml", copy / "raycluster.yaml"
     edit(serve, "          resources:\n            gpu_worker: 0.001\n",
          '          label_selector:\n            ray.io/node-group: "in(gpu-workers,cpu-workers)"\n')
-    edit(cluster, """        resources: '"{\\"cpu_worker\\": 1}"'\n""",
-         """        resources: '"{\\"cpu_worker\\": 1}"'\n        num-gpus: "1"\n""")
+    edit(cluster, """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
+         """        resources: "'{\\"cpu_worker\\": 1}'"\n        num-gpus: "1"\n""")
     result = check(copy)
     [f] = findings(result, "GPU-PLACEMENT")
     assert f.severity == ERROR
@@ -125,8 +125,8 @@ def test_gpu_placement_label_selector_negation_is_too_loose(copy: Path) -> None:
     serve, cluster = copy / "serve-config.yaml", copy / "raycluster.yaml"
     edit(serve, "          resources:\n            gpu_worker: 0.001\n",
          '          label_selector:\n            ray.io/node-group: "!headgroup"\n')
-    edit(cluster, """        resources: '"{\\"cpu_worker\\": 1}"'\n""",
-         """        resources: '"{\\"cpu_worker\\": 1}"'\n        num-gpus: "1"\n""")
+    edit(cluster, """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
+         """        resources: "'{\\"cpu_worker\\": 1}'"\n        num-gpus: "1"\n""")
     assert [f.rule for f in check(copy).findings] == ["GPU-PLACEMENT"]
 
 
@@ -229,8 +229,8 @@ def test_head_gpu_via_a_gpu_limit(copy: Path) -> None:
 def test_head_gpu_explicit_zero_passes(copy: Path) -> None:
     """The fix the finding suggests: num-gpus "0" on the head (and no limit) keeps HEAD-GPU quiet."""
     cluster = copy / "raycluster.yaml"
-    edit(cluster, """      resources: '"{\\"head_node\\": 1}"'\n""",
-         """      resources: '"{\\"head_node\\": 1}"'\n      num-gpus: "0"\n""")
+    edit(cluster, """      resources: "'{\\"head_node\\": 1}'"\n""",
+         """      resources: "'{\\"head_node\\": 1}'"\n      num-gpus: "0"\n""")
     result = check(copy)
     assert findings(result, "HEAD-GPU") == []
     assert plan_of(result).groups[0].start.options["num-gpus"] == "0"
@@ -285,7 +285,7 @@ def test_without_the_env_the_cpu_pod_sees_no_gpu(copy: Path) -> None:
     node = ray_node_of_group(plan_of(result), "cpu-workers")
     assert node.k8s_node == "gpu-node-1"
     assert "GPU" not in node.resources
-    assert any("no GPU limit" in a for a in node.autodetected)
+    assert any("sees the 0 device(s) of its limit" in a for a in node.autodetected)
     assert result.findings == []
 
 
@@ -307,7 +307,7 @@ def test_leaked_gpu_makes_zero_gpu_work_an_isolation_finding(copy: Path) -> None
 def test_shell_split_points_at_the_edited_param(copy: Path) -> None:
     """The seed's unescaped form on the CPU group: SHELL-SPLIT names that line, not the GPU group's."""
     cluster = copy / "raycluster.yaml"
-    edit(cluster, """        resources: '"{\\"cpu_worker\\": 1}"'\n""",
+    edit(cluster, """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
          """        resources: "{\\"cpu_worker\\": 1}"\n""")
     result = check(copy)
     [f] = findings(result, "SHELL-SPLIT")

@@ -204,5 +204,6 @@ class BenchRunner:
             "cpu_twin": f"CPU twin `{TWIN_APPS['cpu']}`: on {self.where('cpu')}, num_cpus {self.num_cpus:g}, "
                         f"label_selector ray.io/node-group={self.host.group}{self.host_note}, torch threads "
                         f"{cpu.torch_threads if cpu else self.torch_threads}",
-            "versions": f"torch {v['torch']}, CUDA {v['cuda'] or '-'}, Ray {v['ray']}, driver {v['driver'] or '-'}",
+            "versions": f"torch {v['torch']} (CUDA build {v['cuda'] or 'none'}), Ray {v['ray']}, "
+                        f"NVIDIA driver {v['driver'] or 'none'}",
         }

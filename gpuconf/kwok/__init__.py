@@ -13,10 +13,11 @@ Modules, one concern each:
 - :mod:`.certs`        local CA, serving/client certificates, service-account key
 - :mod:`.kubeconfig`   writes kubeconfig files
 - :mod:`.procs`        starts, records and stops background processes
-- :mod:`.wait`         ``wait_until`` and the named timeout tiers
 - :mod:`.stages`       the kwok configuration with kwok's default Stages
 - :mod:`.controlplane` brings the whole thing up and down
 - :mod:`.nodes`        creates kwok Node objects from node-pool YAML files
 - :mod:`.crds`         server-side applies the KubeRay CRDs
 - :mod:`.cli`          ``up`` / ``down`` / ``status`` / ``kubeconfig``
+
+Waits use the project's one helper, :func:`gpuconf.waits.wait_until` (tier ``kube``).
 """

@@ -14,7 +14,7 @@ from pathlib import Path
 from gpuconf.kwok import build
 from gpuconf.kwok.controlplane import ControlPlane
 from gpuconf.kwok.versions import load_versions
-from gpuconf.kwok.wait import WaitTimeout
+from gpuconf.waits import WaitTimeout
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=[],
         metavar="FILE",
-        help="node-pool YAML files of Node objects (e.g. manifests/nodes/gpu-pool.yaml)",
+        help="node-pool YAML files of Node objects, or folders of them (e.g. manifests/nodes)",
     )
     sub.add_parser("down", help="stop every process started by up and remove the state (logs kept)")
     sub.add_parser("status", help="show each component; exit 0 when up, 1 otherwise")

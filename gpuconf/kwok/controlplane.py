@@ -27,22 +27,38 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from gpuconf.kwok import build, procs
 from gpuconf.kwok.certs import Pki, ensure_pki
 from gpuconf.kwok.kubeconfig import write_kubeconfig
 from gpuconf.kwok.paths import state_dir
 from gpuconf.kwok.stages import write_kwok_config
-from gpuconf.kwok.wait import TIMEOUTS, Abort, Timeouts, wait_until
+from gpuconf.waits import WaitTimeout, wait_until
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 SERVICE_CIDR = "10.96.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
 NODE_LEASE_SECONDS = 40
+#: The loopback ports ``up`` picks (free ones, each time).
+PORTS = (
+    "etcd",
+    "etcd-peer",
+    "apiserver",
+    "controller-manager",
+    "scheduler",
+    "kwok",
+    "kuberay-metrics",
+    "kuberay-probe",
+)
 #: Start order; ``down`` stops in reverse.
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kuberay-operator")
 
 Log = Callable[[str], None]
+T = TypeVar("T")
 
 
 def _print(message: str) -> None:
@@ -100,10 +116,9 @@ class State:
 class ControlPlane:
     """The loopback control plane whose state lives in one directory."""
 
-    def __init__(self, state: Path | None = None, *, log: Log = _print, timeouts: Timeouts = TIMEOUTS) -> None:
+    def __init__(self, state: Path | None = None, *, log: Log = _print) -> None:
         self.dir = state or state_dir()
         self.log = log
-        self.timeouts = timeouts
 
     # ------------------------------------------------------------------ paths & state
 
@@ -158,12 +173,14 @@ class ControlPlane:
     def is_up(self) -> bool:
         """Every component recorded and running, and the apiserver ready."""
         state = self.load_state()
-        if state is None or [p.name for p in state.procs] != list(ORDER):
-            return False
-        return all(procs.alive(p) for p in state.procs) and self.apiserver_ready(state)
+        return state is not None and self._all_running(state) and self.apiserver_ready(state)
 
-    def api_client(self):  # -> kubernetes.client.ApiClient (imported lazily: heavy)
-        """A kubernetes ``ApiClient`` for the admin kubeconfig."""
+    @staticmethod
+    def _all_running(state: State) -> bool:
+        return [p.name for p in state.procs] == list(ORDER) and all(procs.alive(p) for p in state.procs)
+
+    def api_client(self) -> ApiClient:
+        """A kubernetes ``ApiClient`` for the admin kubeconfig (kubernetes is imported lazily: slow)."""
         from kubernetes import config
 
         return config.new_client_from_config(config_file=str(self.kubeconfig))
@@ -173,15 +190,22 @@ class ControlPlane:
     def up(self, node_files: Iterable[Path] = ()) -> bool:
         """Start the control plane; False (and nothing started) if it is already up."""
         node_files = list(node_files)
-        if self.is_up():
+        state = self.load_state()
+        if state is not None and self._all_running(state):
+            # Every process runs: a slow /readyz means a busy machine, not a reason to restart.
+            self._wait(
+                lambda: self.apiserver_ready(state),
+                "the running kube-apiserver's /readyz",
+                self.logs / "kube-apiserver.log",
+            )
             self.log(f"[up] control plane already up (kubeconfig {self.kubeconfig})")
             self._apply_nodes(node_files)
             return False
-        if self.load_state() is not None:
+        if state is not None:
             self.log("[up] found a stale or partial control plane; stopping it first")
             self.down()
-        start = time.monotonic()
         comps = build.ensure_built(log=self.log)
+        start = time.monotonic()
         try:
             self._start_all(comps, node_files, start)
         except BaseException:
@@ -195,13 +219,17 @@ class ControlPlane:
         state = self.load_state()
         stopped: list[str] = []
         for proc in reversed(state.procs if state else []):
-            if procs.stop(proc, self.timeouts.scaled("stop_grace")):
+            if procs.stop(proc):
                 stopped.append(proc.name)
                 self.log(f"[down] stopped {proc.name} (pid {proc.pid})")
         if self.dir.exists():
             for child in self.dir.iterdir():
-                if child.name != "logs":
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+                if child.name == "logs":
+                    continue
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
         if not stopped:
             self.log("[down] nothing was running")
         return stopped
@@ -217,71 +245,37 @@ class ControlPlane:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         pki = ensure_pki(self.dir / "pki")
-        names = (
-            "etcd",
-            "etcd-peer",
-            "apiserver",
-            "controller-manager",
-            "scheduler",
-            "kwok",
-            "kuberay-metrics",
-            "kuberay-probe",
-        )
         state = State(
-            ports=dict(zip(names, free_ports(len(names)))), versions={c.name: c.version for c in comps.values()}
+            ports=dict(zip(PORTS, free_ports(len(PORTS)))), versions={c.name: c.version for c in comps.values()}
         )
         self._save(state)
         self._write_kubeconfigs(state, pki)
+        port = state.ports
         insecure = ssl._create_unverified_context()  # self-signed serving certs, loopback only
-
-        self._start(
-            state,
-            "etcd",
-            self._etcd_argv(comps, state),
-            f"http://127.0.0.1:{state.ports['etcd']}/health",
-            None,
-            '"health":"true"',
-        )
-        self._start(
-            state,
-            "kube-apiserver",
-            self._apiserver_argv(comps, state, pki),
-            f"{state.server}/readyz",
-            self._client_tls(),
-            "ok",
-        )
-        self._start(
-            state,
-            "kube-controller-manager",
-            self._kcm_argv(comps, state, pki),
-            f"https://127.0.0.1:{state.ports['controller-manager']}/healthz",
-            insecure,
-            "ok",
-        )
-        self._start(
-            state,
-            "kube-scheduler",
-            self._scheduler_argv(comps, state),
-            f"https://127.0.0.1:{state.ports['scheduler']}/healthz",
-            insecure,
-            "ok",
-        )
-        self._start(
-            state, "kwok", self._kwok_argv(comps, state), f"http://127.0.0.1:{state.ports['kwok']}/healthz", None, "ok"
-        )
+        for name, argv, url, tls, expect in (
+            ("etcd", self._etcd_argv(comps, state), f"http://127.0.0.1:{port['etcd']}/health", None, '"health":"true"'),
+            ("kube-apiserver", self._apiserver_argv(comps, state, pki),
+             f"{state.server}/readyz", self._client_tls(), "ok"),
+            ("kube-controller-manager", self._kcm_argv(comps, state, pki),
+             f"https://127.0.0.1:{port['controller-manager']}/healthz", insecure, "ok"),
+            ("kube-scheduler", self._scheduler_argv(comps, state),
+             f"https://127.0.0.1:{port['scheduler']}/healthz", insecure, "ok"),
+            ("kwok", self._kwok_argv(comps, state), f"http://127.0.0.1:{port['kwok']}/healthz", None, "ok"),
+        ):  # fmt: skip
+            self._start(state, name, argv, url, tls, expect)
         self._wait_default_service_account()
 
         from gpuconf.kwok.crds import install_crds
 
         api = self.api_client()
         t0 = time.monotonic()
-        names_applied = install_crds(api, comps["kuberay"].dir / "crd", self.timeouts.scaled("crd_established"))
+        names_applied = install_crds(api, comps["kuberay"].dir / "crd")
         self.log(f"[up] KubeRay CRDs established: {', '.join(names_applied)} ({time.monotonic() - t0:.1f}s)")
         self._start(
             state,
             "kuberay-operator",
             self._operator_argv(comps, state),
-            f"http://127.0.0.1:{state.ports['kuberay-probe']}/readyz",
+            f"http://127.0.0.1:{port['kuberay-probe']}/readyz",
             None,
             "ok",
             env={"KUBECONFIG": str(self.kubeconfig)},
@@ -305,32 +299,37 @@ class ControlPlane:
         self._save(state)
 
         def probe() -> bool:
-            if not procs.alive(proc):
-                raise Abort(f"{name} (pid {proc.pid}) exited")
             code, body = http_get(health_url, tls)
             if code != 200 or expect not in body:
                 raise RuntimeError(f"GET {health_url} -> {code} {body.strip()[:300]}")
             return True
 
-        wait_until(
-            probe,
-            f"{name} to answer {health_url}",
-            self.timeouts.scaled("component_ready"),
-            diagnostics=lambda: procs.log_tail(proc.log),
-        )
+        def exited() -> str | None:
+            return None if procs.alive(proc) else f"{name} (pid {proc.pid}) exited"
+
+        self._wait(probe, f"{name} to answer {health_url}", Path(proc.log), fail_fast=exited)
         self.log(f"[up] {name} ready ({time.monotonic() - t0:.1f}s, pid {proc.pid})")
+
+    @staticmethod
+    def _wait(probe: Callable[[], T], desc: str, log: Path, fail_fast: Callable[[], str | None] | None = None) -> T:
+        """``wait_until`` (tier ``kube``) whose failure also shows the tail of ``log``."""
+        try:
+            return wait_until(probe, desc, tier="kube", fail_fast=fail_fast)
+        except WaitTimeout as err:
+            raise WaitTimeout(f"{err}\n{procs.log_tail(log)}") from err
 
     def _wait_default_service_account(self) -> None:
         """The ServiceAccount admission plugin needs it; it shows the controllers work."""
         from kubernetes import client
 
+        t0 = time.monotonic()
         core = client.CoreV1Api(self.api_client())
-        wait_until(
+        self._wait(
             lambda: core.read_namespaced_service_account("default", "default"),
             "service account default/default (created by kube-controller-manager)",
-            self.timeouts.scaled("cluster_settled"),
-            diagnostics=lambda: procs.log_tail(self.logs / "kube-controller-manager.log"),
+            self.logs / "kube-controller-manager.log",
         )
+        self.log(f"[up] controllers running: default/default service account exists ({time.monotonic() - t0:.1f}s)")
 
     def _apply_nodes(self, node_files: list[Path]) -> None:
         if not node_files:

@@ -1,4 +1,4 @@
-"""Create kwok Node objects from node-pool YAML files (e.g. ``manifests/nodes/gpu-pool.yaml``).
+"""Create kwok Node objects from node-pool YAML files (e.g. ``manifests/nodes/gpu-pool.yaml``, or a folder of them).
 
 A node-pool file holds Node objects (several documents, or a ``List``). Each is applied as
 given — labels, taints, annotations — plus the annotation ``kwok.x-k8s.io/node: fake`` that
@@ -56,7 +56,21 @@ def apply_node(core: client.CoreV1Api, node: dict) -> str:
     return name
 
 
-def apply_node_pools(api: client.ApiClient, files: Iterable[Path]) -> list[str]:
-    """Apply every Node of every file; return the node names in order."""
+def node_pool_files(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` with each directory replaced by its ``*.yaml``/``*.yml`` files, sorted."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            if not found:
+                raise FileNotFoundError(f"{path}: no *.yaml node-pool files")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def apply_node_pools(api: client.ApiClient, paths: Iterable[Path]) -> list[str]:
+    """Apply every Node of every file (or directory of files); return the node names in order."""
     core = client.CoreV1Api(api)
-    return [apply_node(core, node) for path in files for node in load_nodes(Path(path))]
+    return [apply_node(core, node) for path in node_pool_files(paths) for node in load_nodes(path)]

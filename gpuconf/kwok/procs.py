@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+#: Seconds between SIGTERM and SIGKILL, and then to wait for the kill.
+STOP_GRACE_S = 10.0
+
 
 @dataclass(frozen=True)
 class Proc:
@@ -69,7 +72,7 @@ def alive(proc: Proc) -> bool:
     return state != "Z" and exe.removesuffix(" (deleted)") == proc.exe
 
 
-def stop(proc: Proc, grace: float) -> bool:
+def stop(proc: Proc, grace: float = STOP_GRACE_S) -> bool:
     """SIGTERM ``proc`` (its process group), SIGKILL after ``grace`` s; True if it was running."""
     if not alive(proc):
         return False

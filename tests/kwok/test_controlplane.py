@@ -3,7 +3,8 @@
 Real kube-apiserver, scheduler, controller-manager, kwok and KubeRay operator, from the
 binary cache. Skipped when the binaries are not cached, unless GPUCONF_BUILD_KWOK=1 (then
 the first run builds them, which takes many minutes). Uses its own state directory, so a
-control plane the developer has running is left alone.
+control plane the developer has running is left alone. Run: ``pytest tests/kwok --backend kwok``
+(the central skip runs ``kwok``-marked tests only on that backend).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import yaml
 
 from gpuconf.kwok import build, procs
 from gpuconf.kwok.controlplane import ControlPlane
-from gpuconf.kwok.wait import wait_until
+from gpuconf.waits import wait_until
 
 pytestmark = pytest.mark.kwok
 
@@ -30,8 +31,6 @@ if not build.all_cached() and not os.environ.get("GPUCONF_BUILD_KWOK"):
     )
 
 client = pytest.importorskip("kubernetes.client")
-
-TIMEOUT = 90.0
 
 NODE_POOL = [
     {
@@ -108,7 +107,7 @@ def namespace(plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[s
     name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:63].rstrip("-")
     core = client.CoreV1Api(plane.api_client())
     core.create_namespace({"metadata": {"name": name}})
-    wait_until(lambda: core.read_namespaced_service_account("default", name), f"default SA in {name}", TIMEOUT)
+    wait_until(lambda: core.read_namespaced_service_account("default", name), f"default SA in {name}", tier="kube")
     yield name
     core.delete_namespace(name)
 
@@ -130,7 +129,7 @@ def test_nodes_are_ready_with_gpu_capacity(plane: ControlPlane) -> None:
         }
         return ready if len(ready) == 2 else {}
 
-    nodes = wait_until(ready_nodes, "both kwok nodes Ready", TIMEOUT)
+    nodes = wait_until(ready_nodes, "both kwok nodes Ready", tier="kube")
     assert nodes["gpu-node-0"].status.allocatable["nvidia.com/gpu"] == "1"
     assert nodes["gpu-node-0"].metadata.annotations["kwok.x-k8s.io/node"] == "fake"
 
@@ -149,7 +148,7 @@ def test_raycluster_pods_bound_ready_and_provisioned(plane: ControlPlane, namesp
         }
         return ready if set(ready) == {"head", "worker"} else {}
 
-    pods = wait_until(ready_pods, f"head and worker pods Ready in {namespace}", TIMEOUT)
+    pods = wait_until(ready_pods, f"head and worker pods Ready in {namespace}", tier="kube")
     assert pods["head"].spec.node_name == "cpu-node-0"
     assert pods["worker"].spec.node_name == "gpu-node-0"
     assert {p.status.phase for p in pods.values()} == {"Running"}
@@ -166,7 +165,7 @@ def test_raycluster_pods_bound_ready_and_provisioned(plane: ControlPlane, namesp
         got = {c["type"]: c["status"] for c in rc.get("status", {}).get("conditions", [])}
         return got if got.get("HeadPodReady") == got.get("RayClusterProvisioned") == "True" else {}
 
-    wait_until(conditions, "RayCluster conditions HeadPodReady and RayClusterProvisioned", TIMEOUT)
+    wait_until(conditions, "RayCluster conditions HeadPodReady and RayClusterProvisioned", tier="kube")
 
 
 def test_down_stops_every_process(plane: ControlPlane) -> None:
