@@ -12,6 +12,9 @@ MANIFESTS ?= manifests
 REPORTS ?= reports
 PYTEST_ARGS ?=
 KUBECONFIG_ARG := $(if $(KUBECONFIG),--kubeconfig=$(KUBECONFIG),)
+# Benchmark baselines are kept per GPU model (pytest-benchmark does not record which GPU).
+GPU_MODEL := $(shell nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1 | tr -cs 'A-Za-z0-9.-' '_' | sed 's/_$$//')
+BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 
 # Control-plane versions for the kwok backend (one place: build/versions.env).
 include build/versions.env
@@ -33,14 +36,15 @@ test: setup
 
 conformance: setup
 	$(BIN)/python -m pytest suites benchmarks --backend=$(BACKEND) --manifests=$(MANIFESTS) \
-		--report-dir=$(REPORTS) $(KUBECONFIG_ARG) $(PYTEST_ARGS)
+		--report-dir=$(REPORTS) $(KUBECONFIG_ARG) --benchmark-json=$(REPORTS)/benchmark.json \
+		--benchmark-storage=file://$(BENCH_STORAGE) $(PYTEST_ARGS)
 
 check: setup
 	$(BIN)/python -m gpuconf check $(MANIFESTS)
 
 bench: setup
 	$(BIN)/python -m pytest benchmarks --backend=embedded --manifests=$(MANIFESTS) --report-dir=$(REPORTS) \
-		--benchmark-json=$(REPORTS)/benchmark.json $(PYTEST_ARGS)
+		--benchmark-json=$(REPORTS)/benchmark.json --benchmark-storage=file://$(BENCH_STORAGE) $(PYTEST_ARGS)
 
 # Builds Kubernetes $(KUBERNETES_VERSION), etcd $(ETCD_VERSION), kwok $(KWOK_VERSION) and KubeRay $(KUBERAY_VERSION)
 # from their Go modules into ~/.cache/gpuconf once; later runs reuse them.

@@ -53,9 +53,10 @@ def deploy(cluster: LocalRayCluster, serve_body: Any, model: str | None = None,
     """Deploy and wait until every application is RUNNING, or fail fast with the reason."""
     from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 
-    port = free_port()
-    config = localize_config(serve_body, port, model)
     client = ServeSubmissionClient(cluster.dashboard_url)
+    # A running Serve keeps the HTTP options it started with: reuse its port.
+    port = running_http_port(client) or free_port()
+    config = localize_config(serve_body, port, model)
     started = time.monotonic()
     client.deploy_applications(config)
     apps = [a.get("name", "default") for a in config.get("applications", [])]
@@ -82,6 +83,18 @@ def deploy(cluster: LocalRayCluster, serve_body: Any, model: str | None = None,
                 for a in config["applications"]}
     return DeployedServe(config, f"http://127.0.0.1:{port}", details, round(time.monotonic() - started, 2),
                          routes, replicas)
+
+
+def running_http_port(client: Any) -> int | None:
+    """The HTTP port of the Serve instance already running on the cluster, if any."""
+    try:
+        details = client.get_serve_details()
+    except Exception:  # no Serve yet: the dashboard may answer 404/500 before the first deploy
+        return None
+    if not details.get("controller_info", {}).get("node_id") and not details.get("applications"):
+        return None
+    port = (details.get("http_options") or {}).get("port")
+    return int(port) if port else None
 
 
 def placement_problem(cluster: LocalRayCluster, config: dict[str, Any], explain: dict[str, str] | None) -> str | None:
