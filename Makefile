@@ -33,9 +33,20 @@ $(STAMP): requirements.txt
 
 test: setup
 	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-kwok
 
+# The kwok backend: the real control plane (built from Go modules once, then cached), the model
+# fidelity tests and the same suites against it; the control plane goes down even on failure.
+# The live regression cases already ran on the embedded backend above.
+test-kwok: setup
+	$(BIN)/python -m gpuconf cluster up --nodes $(MANIFESTS)/nodes
+	rc=0; $(BIN)/python -m pytest tests/kwok suites --backend=kwok --report-dir=$(REPORTS)/kwok \
+		--deselect suites/regressions/test_live_regressions.py $(PYTEST_ARGS) || rc=$$?; \
+	$(BIN)/python -m gpuconf cluster down; exit $$rc
+
+# The main job. The live regression cases (marked slow) prove the suite itself; `make test` runs them.
 conformance: setup
-	$(BIN)/python -m pytest suites benchmarks --backend=$(BACKEND) --manifests=$(MANIFESTS) \
+	$(BIN)/python -m pytest suites benchmarks -m "not slow" --backend=$(BACKEND) --manifests=$(MANIFESTS) \
 		--report-dir=$(REPORTS) $(KUBECONFIG_ARG) --benchmark-json=$(REPORTS)/benchmark.json \
 		--benchmark-storage=file://$(BENCH_STORAGE) $(PYTEST_ARGS)
 

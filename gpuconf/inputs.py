@@ -14,7 +14,7 @@ from typing import Any
 from gpuconf import schema
 from gpuconf.errors import InputError, Loc
 from gpuconf.expectations import Expectations, parse_expectations
-from gpuconf.loader import LDict, get, load_file, load_yaml_documents, loc_of, require, yaml_files
+from gpuconf.loader import LDict, get, load_file, load_yaml_documents, loc_of, plain, require, yaml_files
 
 
 @dataclass
@@ -213,15 +213,6 @@ def _embedded_serve_config(doc: LDict) -> ServeDoc:
         raise InputError(key_loc, "serveConfigV2 must hold one Serve config mapping")
     schema.validate_serve_config(docs[0])
     return ServeDoc(docs[0], docs[0].loc)
-
-
-def plain(obj: Any) -> Any:
-    """A deep copy as plain dicts and lists (for JSON and for APIs)."""
-    if isinstance(obj, dict):
-        return {k: plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [plain(v) for v in obj]
-    return obj
 
 
 __all__ = ["ClusterDoc", "ServeDoc", "Target", "Inputs", "load_inputs", "plain", "get"]

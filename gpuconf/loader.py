@@ -134,3 +134,12 @@ def yaml_files(path: Path) -> Iterator[Path]:
     for child in sorted(path.iterdir()):
         if child.is_file() and child.suffix in (".yaml", ".yml"):
             yield child
+
+
+def plain(obj: Any) -> Any:
+    """A deep copy as plain dicts and lists (for JSON and for APIs)."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain(v) for v in obj]
+    return obj

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from gpuconf.errors import InputError
-from gpuconf.loader import LDict, loc_of
+from gpuconf.loader import LDict, loc_of, plain
 
 # The Kubernetes schema version the manifests are validated against.
 KUBERNETES_SCHEMA_VERSION = "1.34"
@@ -62,7 +62,7 @@ def validate_serve_config(body: LDict) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ServeDeploySchema.model_validate(_plain(body))
+            ServeDeploySchema.model_validate(plain(body))
     except PydanticValidationError as exc:
         err = exc.errors()[0]
         path = list(err.get("loc", ()))
@@ -80,11 +80,3 @@ def _unknown_keys(root: LDict, model: type[BaseModel], path: tuple[Any, ...]) ->
         if key not in known:
             raise InputError(loc_of(root, *path, key), f"unknown Serve config field `{key}` in {model.__name__}",
                              f"known fields: {', '.join(sorted(known))}")
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_plain(v) for v in obj]
-    return obj

@@ -22,15 +22,20 @@ class LiveCluster:
     handle: Any
     stop: Callable[[], int]
     physical_gpus: list[dict[str, Any]] = field(default_factory=list)
+    # What the API server says (pods, nodes) on the kwok and cluster backends; None elsewhere.
+    kube: Any = None
 
     def evidence(self) -> dict[str, Any]:
         """Pods, their Ray nodes and what did not come up."""
-        return {
+        out = {
             "backend": self.backend,
             "ray_nodes": [{"pod": r.pod, "k8s_node": r.k8s_node, "group": r.group, "node_id": r.node_id,
                            "resources": r.ray_resources, "labels": r.ray_labels} for r in self.records.values()],
             "pending_pods": self.pending, "failed_nodes": self.failed, "host_gpus": self.physical_gpus,
         }
+        if self.kube is not None:
+            out["kube"] = self.kube.evidence()
+        return out
 
 
 @dataclass

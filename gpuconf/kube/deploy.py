@@ -1,0 +1,66 @@
+"""One RayCluster in its own namespace: apply, wait, read back, collect diagnostics, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpuconf.kube.client import KubeClient, NamespaceGuard
+from gpuconf.kube.diagnostics import collect_diagnostics
+from gpuconf.kube.names import namespace_for, run_labels
+from gpuconf.kube.objects import NodeInfo, PodInfo
+from gpuconf.kube.wait import ClusterState, wait_for_raycluster
+
+
+@dataclass
+class KubeDeployment:
+    """A RayCluster applied into a run namespace, and what the API server made of it."""
+
+    kube: KubeClient
+    namespace: str
+    name: str
+    guard: NamespaceGuard
+    state: ClusterState | None = None
+    nodes: list[NodeInfo] = field(default_factory=list)
+
+    @property
+    def pods(self) -> list[PodInfo]:
+        """The cluster's pods as last read."""
+        return self.state.pods if self.state else []
+
+    def node(self, name: str) -> NodeInfo | None:
+        """A node by name."""
+        return next((n for n in self.nodes if n.name == name), None)
+
+    def evidence(self) -> dict[str, Any]:
+        """Namespace, pods and nodes, for reports."""
+        return {"namespace": self.namespace, "raycluster": self.name,
+                "pods": [p.as_evidence() for p in self.pods], "nodes": [n.as_evidence() for n in self.nodes]}
+
+    def teardown(self, diagnostics_dir: Path | None = None, wait: bool = False) -> None:
+        """Collect diagnostics (when a folder is given), then delete the namespace."""
+        try:
+            if diagnostics_dir is not None:
+                collect_diagnostics(self.kube, self.namespace, diagnostics_dir, self.name)
+        finally:
+            self.guard.release(wait=wait)
+
+
+def deploy_raycluster(kube: KubeClient, run_id: str, name: str, spec: dict[str, Any], expected_pods: int,
+                      suffix: str = "", diagnostics_dir: Path | None = None) -> KubeDeployment:
+    """Create a namespace, apply the RayCluster, wait until it is up or its pods settle Pending.
+
+    On any failure (Ctrl-C included) diagnostics go to `diagnostics_dir` (when given) and the
+    namespace is deleted before the error goes on.
+    """
+    namespace = kube.create_namespace(namespace_for(run_id, suffix), run_id)
+    dep = KubeDeployment(kube, namespace, name, NamespaceGuard(kube, namespace))
+    try:
+        kube.apply_raycluster(namespace, name, spec, run_labels(run_id))
+        dep.state = wait_for_raycluster(kube, namespace, name, expected_pods)
+        dep.nodes = kube.nodes()
+        return dep
+    except BaseException:
+        dep.teardown(diagnostics_dir)  # keep what explains the failure, then delete
+        raise

@@ -1,0 +1,155 @@
+"""Model fidelity: does our plan say what the real scheduler and the real KubeRay operator did?
+
+Compares, per group, the number of pods and where they went (or that they stayed Pending,
+and why), and per pod the `ray start` command KubeRay generated against the one our model
+predicts: options (ports aside), resources, labels and whether `ray start` must fail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuconf.kube.objects import NodeInfo, PodInfo
+from gpuconf.kuberay import GroupModel, cluster_groups
+from gpuconf.plan import Plan
+from gpuconf.raystart import RayStartArgs, parse_ray_start
+from gpuconf.shell import bash_words
+
+# Ports differ by design: the model cannot know what a user leaves to Ray, and the kwok
+# backend remaps them anyway. Compared: every other option.
+_PORT = re.compile(r"(^|-)port$")
+_AVAILABLE = re.compile(r"^0/(\d+) nodes are available:\s*")
+# kube-scheduler >= 1.33 no longer names the taint ("node(s) had untolerated taint(s)"); the
+# model keeps the older, more useful `{key: value}` wording, so it is compared as the new one.
+_MODEL_WORDING = [(re.compile(r"node\(s\) had untolerated taint \{[^}]*\}"), "node(s) had untolerated taint(s)")]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One field where the model and the real control plane disagree."""
+
+    field: str
+    model: Any
+    real: Any
+
+    def __str__(self) -> str:
+        return f"{self.field}: model {self.model!r} != real {self.real!r}"
+
+
+@dataclass
+class Fidelity:
+    """The mismatches, and the differences accepted (with why)."""
+
+    mismatches: list[Mismatch] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def reason_parts(message: str | None) -> list[str]:
+    """A FailedScheduling message as sorted reason parts: `0/N`, then `count reason` each.
+
+    Only the filter summary counts: what follows its closing `. ` (the PostFilter part, e.g.
+    `no new claims to deallocate, preemption: ...`) is dropped — our model has no preemption.
+    """
+    text = (message or "").strip()
+    text = text.split(" preemption:", 1)[0]
+    text = text.split(". ", 1)[0].strip().rstrip(".")
+    for pattern, wording in _MODEL_WORDING:
+        text = pattern.sub(wording, text)
+    match = _AVAILABLE.match(text)
+    head = [f"0/{match.group(1)}"] if match else []
+    body = text[match.end():] if match else text
+    return head + sorted(p.strip().rstrip(".") for p in body.split(", ") if p.strip())
+
+
+def real_start(pod: PodInfo) -> RayStartArgs:
+    """What `bash -c` and `ray start` make of the pod's real KUBERAY_GEN_RAY_START_CMD."""
+    cmd = pod.ray_start_cmd or ""
+    try:
+        return parse_ray_start(bash_words(cmd))
+    except ValueError as exc:
+        return RayStartArgs(argv=cmd.split(), error=f"bash: cannot parse the generated command ({exc})")
+
+
+def _comparable_options(start: RayStartArgs, with_address: bool) -> dict[str, str]:
+    return {k: v for k, v in start.options.items()
+            if not _PORT.search(k) and (with_address or k != "address")}
+
+
+def _safe(call: Any) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # a --resources ray cannot parse is what `error` reports
+        return f"<unparseable: {exc}>"
+
+
+def compare_start(prefix: str, model: RayStartArgs, real: RayStartArgs, with_address: bool) -> list[Mismatch]:
+    """The Ray node a pod's command makes, model vs real."""
+    out = []
+    if (model.error is None) != (real.error is None):
+        out.append(Mismatch(f"{prefix}.ray_start.error", model.error, real.error))
+    pairs = [("flags", sorted(model.flags), sorted(real.flags)),
+             ("options", _comparable_options(model, with_address), _comparable_options(real, with_address)),
+             ("resources", _safe(model.resources), _safe(real.resources)),
+             ("labels", _safe(model.labels), _safe(real.labels))]
+    for name, m, r in pairs:
+        if m != r:
+            out.append(Mismatch(f"{prefix}.ray_start.{name}", m, r))
+    return out
+
+
+def compare_report(plan: Plan, real_pods: list[PodInfo], real_nodes: list[NodeInfo],
+                   namespace: str | None = None) -> Fidelity:
+    """Compare the plan with the pods and nodes read from the API server.
+
+    With `namespace`, the model's commands are rebuilt for that namespace, so the workers'
+    `--address` (the head service's FQDN) is compared too; without it, `--address` is skipped.
+    """
+    report = Fidelity()
+    cluster = plan.target.cluster
+    groups: list[GroupModel] = cluster_groups(cluster.spec, cluster.name, namespace) if namespace else plan.groups
+    node_names = {n.name for n in real_nodes}
+    for group, modelled in zip(groups, plan.groups):
+        label = group.label
+        model_pods = [p for p in plan.pods if p.group is modelled]
+        real = [p for p in real_pods if p.group == label]
+        if len(model_pods) != len(real):
+            report.mismatches.append(Mismatch(f"{label}.pod_count", len(model_pods), len(real)))
+        _compare_scheduling(plan, label, modelled, model_pods, real, node_names, report)
+        for pod in real:
+            report.mismatches += compare_start(f"{label}/{pod.name}", group.start, real_start(pod), namespace is not None)
+    extra = sorted({p.group for p in real_pods} - {g.label for g in groups})
+    if extra:
+        report.mismatches.append(Mismatch("groups", sorted(g.label for g in groups), extra))
+    return report
+
+
+def _compare_scheduling(plan: Plan, label: str, group: GroupModel, model_pods: list[Any], real: list[PodInfo],
+                        node_names: set[str], report: Fidelity) -> None:
+    model_nodes = sorted(p.node for p in model_pods if p.node)
+    real_nodes = sorted(p.node for p in real if p.node)
+    if Counter(model_nodes) != Counter(real_nodes):
+        feasible = plan.could_land_on(group)
+        if len(model_nodes) == len(real_nodes) and len(feasible) > 1 and set(real_nodes) <= set(feasible):
+            report.notes.append(f"{label}: model binds to {model_nodes}, the scheduler to {real_nodes}; "
+                                f"accepted: the model finds every one of {feasible} feasible")
+        else:
+            report.mismatches.append(Mismatch(f"{label}.nodes", model_nodes, real_nodes))
+    unknown = sorted(set(real_nodes) - node_names)
+    if unknown:
+        report.mismatches.append(Mismatch(f"{label}.nodes_known", sorted(node_names), unknown))
+    model_pending = [p.pending_message for p in model_pods if p.node is None]
+    real_pending = [p.failed_scheduling for p in real if p.node is None]
+    if len(model_pending) != len(real_pending):
+        report.mismatches.append(Mismatch(f"{label}.pending", model_pending, real_pending))
+    for i, (m, r) in enumerate(zip(model_pending, real_pending)):
+        if reason_parts(m) != reason_parts(r):
+            report.mismatches.append(Mismatch(f"{label}.pending[{i}].reason", reason_parts(m), reason_parts(r)))
+
+
+def compare(plan: Plan, real_pods: list[PodInfo], real_nodes: list[NodeInfo],
+            namespace: str | None = None) -> list[Mismatch]:
+    """Every field where the plan and the real control plane disagree (empty: the model holds)."""
+    return compare_report(plan, real_pods, real_nodes, namespace).mismatches
