@@ -47,6 +47,29 @@ def _cluster(args: argparse.Namespace) -> int:
     return kwok_main(args.rest)
 
 
+def _preflight(args: argparse.Namespace) -> int:
+    import os
+
+    from gpuconf.inputs import load_inputs
+    from gpuconf.kube.preflight import exit_code, run_preflight
+
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
+    if not kubeconfig:
+        print("error: no kubeconfig (pass --kubeconfig or set KUBECONFIG)", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        expectations = load_inputs([Path(args.manifests)]).expectations[0]
+    except InputError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_INPUT
+    results = run_preflight(kubeconfig, expectations)
+    for r in results:
+        print(f"{'ok  ' if r.ok else 'FAIL'} {r.check:<16} {r.message}" + ("" if r.ok else f"\n     fix: {r.fix}"))
+    code = exit_code(results)
+    print("preflight: " + ("passed" if code == 0 else f"environment failure (exit {code})"))
+    return code
+
+
 def _cleanup(args: argparse.Namespace) -> int:
     from gpuconf.embedded.procs import sweep_leftovers
 
@@ -70,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = sub.add_parser("cluster", help="the local kwok control plane: up | down | status | kubeconfig")
     cluster.add_argument("rest", nargs=argparse.REMAINDER)
     cluster.set_defaults(func=_cluster)
+    pre = sub.add_parser("preflight", help="can this cluster run the suite? (exit 10-14: environment failures)")
+    pre.add_argument("--kubeconfig", help="default: $KUBECONFIG")
+    pre.add_argument("--manifests", default="manifests", help="where the expectations come from")
+    pre.set_defaults(func=_preflight)
     cleanup = sub.add_parser("cleanup", help="stop Ray processes a killed run left behind")
     cleanup.set_defaults(func=_cleanup)
     return parser

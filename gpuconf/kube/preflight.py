@@ -1,0 +1,129 @@
+"""Preflight of a cluster before anything is applied: each failure has its own message and exit code.
+
+Environment failures (no cluster, no KubeRay, no GPU nodes, missing permissions) are
+told apart from conformance failures: they exit 10-14, a failing check exits 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuconf.expectations import Expectations
+
+EXIT_UNREACHABLE, EXIT_NO_KUBERAY, EXIT_NO_GPU_NODES, EXIT_NO_GPU_ALLOCATABLE, EXIT_RBAC = 10, 11, 12, 13, 14
+KUBERAY_CRDS = ("rayclusters.ray.io", "rayservices.ray.io")
+KUBERAY_INSTALL = ("helm repo add kuberay https://ray-project.github.io/kuberay-helm/ && "
+                   "helm install kuberay-operator kuberay/kuberay-operator --version 1.5.0")
+# What the suite does in a cluster: (API group, resource, verb, namespaced).
+REQUIRED_ACCESS: tuple[tuple[str, str, str], ...] = (
+    ("", "namespaces", "create"), ("", "namespaces", "delete"),
+    ("ray.io", "rayclusters", "create"), ("ray.io", "rayclusters", "patch"), ("ray.io", "rayclusters", "get"),
+    ("ray.io", "rayclusters", "delete"),
+    ("", "pods", "list"), ("", "pods", "get"), ("", "pods/log", "get"), ("", "pods/exec", "create"),
+    ("", "pods/portforward", "create"), ("", "events", "list"), ("", "nodes", "list"),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
+)
+
+
+@dataclass
+class PreflightResult:
+    """One preflight check: passed or not, what was seen, and the fix."""
+
+    check: str
+    ok: bool
+    message: str
+    exit_code: int = 0
+    fix: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def run_preflight(kubeconfig: str, expectations: Expectations, timeout_s: float = 5.0,
+                  crds: tuple[str, ...] = KUBERAY_CRDS) -> list[PreflightResult]:
+    """Every preflight check, in order; stops after an unreachable cluster (nothing else can be asked)."""
+    from kubernetes import client, config
+
+    try:
+        api = config.new_client_from_config(config_file=kubeconfig)
+        version = client.VersionApi(api).get_code(_request_timeout=timeout_s)
+    except Exception as exc:  # no file, bad kubeconfig, refused, TLS, timeout: all "unreachable"
+        return [PreflightResult("reachable", False, f"no API server answers for {kubeconfig} within "
+                                f"{timeout_s:g} s: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+                                EXIT_UNREACHABLE, "check the kubeconfig, the context and that the cluster is up")]
+    results = [PreflightResult("reachable", True, f"API server {version.git_version}")]
+    results += _guarded("rbac", lambda: [_rbac(client.AuthorizationV1Api(api), timeout_s)])
+    results += _guarded("kuberay", lambda: [_crds(client.ApiextensionsV1Api(api), crds, timeout_s)])
+    results += _guarded("gpu-nodes", lambda: _gpu_nodes(client.CoreV1Api(api), expectations, timeout_s))
+    return results
+
+
+def _guarded(check: str, run: Any) -> list[PreflightResult]:
+    """A check the credentials may not be allowed to make: a 403 is an RBAC failure, not a crash."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return list(run())
+    except ApiException as exc:
+        code = EXIT_RBAC if exc.status in (401, 403) else EXIT_UNREACHABLE
+        return [PreflightResult(check, False, f"the API server refused the check: {exc.status} {exc.reason}", code,
+                                "grant the suite's ClusterRole to these credentials" if code == EXIT_RBAC else "")]
+
+
+def _crds(ext: Any, names: tuple[str, ...], timeout_s: float) -> PreflightResult:
+    from kubernetes.client.exceptions import ApiException
+
+    missing = []
+    for name in names:
+        try:
+            ext.read_custom_resource_definition(name, _request_timeout=timeout_s)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            missing.append(name)
+    if missing:
+        return PreflightResult("kuberay", False, f"KubeRay CRDs missing: {', '.join(missing)}", EXIT_NO_KUBERAY,
+                               f"install the KubeRay operator: {KUBERAY_INSTALL}", {"missing": missing})
+    return PreflightResult("kuberay", True, f"KubeRay CRDs present: {', '.join(names)}")
+
+
+def _gpu_nodes(core: Any, exp: Expectations, timeout_s: float) -> list[PreflightResult]:
+    from gpuconf.quantity import parse_quantity
+
+    selector = ",".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
+    nodes = core.list_node(label_selector=selector, _request_timeout=timeout_s).items
+    if not nodes:
+        return [PreflightResult("gpu-nodes", False, f"no node matches the GPU node selector {selector}",
+                                EXIT_NO_GPU_NODES, f"label the GPU nodes: kubectl label node <name> {selector.replace(',', ' ')}")]
+    alloc = {n.metadata.name: str((n.status.allocatable or {}).get(exp.gpu_resource, "0")) for n in nodes}
+    found = PreflightResult("gpu-nodes", True, f"GPU nodes: {sorted(alloc)}", evidence={"allocatable": alloc})
+    if not any(parse_quantity(v) > 0 for v in alloc.values()):
+        return [found, PreflightResult("gpu-allocatable", False,
+                                       f"no GPU node advertises allocatable {exp.gpu_resource}: {alloc}",
+                                       EXIT_NO_GPU_ALLOCATABLE,
+                                       "install the NVIDIA device plugin (or GPU operator) on the GPU nodes",
+                                       {"allocatable": alloc})]
+    return [found, PreflightResult("gpu-allocatable", True, f"allocatable {exp.gpu_resource}: {alloc}")]
+
+
+def _rbac(authz: Any, timeout_s: float) -> PreflightResult:
+    from kubernetes import client
+
+    missing = []
+    for group, resource, verb in REQUIRED_ACCESS:
+        sub = resource.split("/", 1)
+        attrs = client.V1ResourceAttributes(group=group, resource=sub[0], verb=verb,
+                                            subresource=sub[1] if len(sub) > 1 else None)
+        review = authz.create_self_subject_access_review(
+            client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs)),
+            _request_timeout=timeout_s)
+        if not review.status.allowed:
+            missing.append(f"{verb} {resource}" + (f".{group}" if group else ""))
+    if missing:
+        return PreflightResult("rbac", False, f"missing permissions: {', '.join(missing)}", EXIT_RBAC,
+                               "bind the suite's ClusterRole to this user or service account", {"missing": missing})
+    return PreflightResult("rbac", True, f"all {len(REQUIRED_ACCESS)} permissions granted")
+
+
+def exit_code(results: list[PreflightResult]) -> int:
+    """The exit code of the first failed check (0 when all passed)."""
+    return next((r.exit_code for r in results if not r.ok), 0)
