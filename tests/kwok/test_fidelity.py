@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from gpuconf.check import run_check
-from gpuconf.errors import EnvironmentFailure, InputError
+from gpuconf.errors import InputError
 from gpuconf.kube.client import KubeClient
-from gpuconf.kwok.backend import apply_target, connect
+from gpuconf.kwok.backend import apply_target
 from gpuconf.kwok.fidelity import compare_report
 from gpuconf.kwok.nodes import apply_node, load_nodes, node_pool_files
 from gpuconf.plan import Plan
@@ -32,15 +32,6 @@ MANIFESTS = ROOT / "manifests"
 POOL = MANIFESTS / "nodes"
 CASES = [("manifests", MANIFESTS, "RayCluster/"), ("manifests", MANIFESTS, "RayService/")] + [
     (f"regressions/{p.stem}", p, "") for p in sorted((MANIFESTS / "regressions").glob("*.yaml"))]
-
-
-@pytest.fixture(scope="module")
-def kube() -> KubeClient:
-    """The running kwok control plane (a clear failure when it is not up)."""
-    try:
-        return connect()
-    except EnvironmentFailure as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 def _plan(path: Path, prefer: str) -> Plan:

@@ -10,25 +10,14 @@ import yaml
 from kubernetes import client
 
 from gpuconf.check import run_check
-from gpuconf.errors import EnvironmentFailure
 from gpuconf.expectations import Expectations
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.names import new_run_id
 from gpuconf.kube.preflight import (EXIT_NO_GPU_NODES, EXIT_NO_KUBERAY, EXIT_RBAC, KUBERAY_CRDS, exit_code,
                                     run_preflight)
-from gpuconf.kwok.backend import connect
 
 pytestmark = pytest.mark.kwok
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def kube() -> KubeClient:
-    """The running kwok control plane."""
-    try:
-        return connect()
-    except EnvironmentFailure as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="module")
