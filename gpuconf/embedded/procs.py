@@ -18,11 +18,23 @@ import psutil
 RUN_ENV = "GPUCONF_RUN_ID"
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on loopback right now (held open together while chosen)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
     """A TCP port that is free on loopback right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def marked_processes(run_id: str | None) -> list[psutil.Process]:

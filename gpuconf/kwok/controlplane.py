@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import ssl
 import sys
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from gpuconf.embedded.procs import free_ports
 from gpuconf.kwok import build, procs
 from gpuconf.kwok.certs import Pki, ensure_pki
 from gpuconf.kwok.kubeconfig import write_kubeconfig
@@ -63,20 +63,6 @@ T = TypeVar("T")
 
 def _print(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on 127.0.0.1 (held open together while chosen)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def http_get(url: str, context: ssl.SSLContext | None = None, timeout: float = 3.0) -> tuple[int, str]:
