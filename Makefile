@@ -1,6 +1,7 @@
 # gpuconf: GPU conformance for Ray Serve on KubeRay.
 #   make conformance   set up and run the main job (embedded backend unless BACKEND=...)
 #   make test          set up and run the project's tests and every suite that can run here
+#   make conformance BACKEND=cluster KUBECONFIG=...   the same suites against a real cluster (or kind)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +20,8 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 # Control-plane versions for the kwok backend (one place: build/versions.env).
 include build/versions.env
 
-.PHONY: setup test test-kwok conformance check bench cluster-build cluster-up cluster-down cluster-status cleanup clean
+.PHONY: setup test test-kwok conformance check preflight bench cluster-build cluster-up cluster-down cluster-status \
+	kind-up kind-down kind-status cleanup clean
 
 setup: $(STAMP)
 
@@ -53,6 +55,10 @@ conformance: setup
 check: setup
 	$(BIN)/python -m gpuconf check $(MANIFESTS)
 
+# Can the cluster of $(KUBECONFIG) run the suite? Exit 10-14 name what is missing.
+preflight: setup
+	$(BIN)/python -m gpuconf preflight $(KUBECONFIG_ARG) --manifests $(MANIFESTS)
+
 bench: setup
 	$(BIN)/python -m pytest benchmarks --backend=embedded --manifests=$(MANIFESTS) --report-dir=$(REPORTS) \
 		--benchmark-json=$(REPORTS)/benchmark.json --benchmark-storage=file://$(BENCH_STORAGE) $(PYTEST_ARGS)
@@ -71,8 +77,19 @@ cluster-status: setup
 cluster-down: setup
 	$(BIN)/python -m gpuconf cluster down
 
+# A local kind cluster with a fake GPU node for the cluster backend. Needs docker (running), kind
+# and helm: when one is missing it exits 3 naming each with how to install it (nothing is downloaded).
+kind-up: setup
+	$(BIN)/python -m gpuconf.kind up
+
+kind-status: setup
+	$(BIN)/python -m gpuconf.kind status
+
+kind-down: setup
+	$(BIN)/python -m gpuconf.kind down
+
 cleanup: setup
-	$(BIN)/python -m gpuconf cleanup
+	$(BIN)/python -m gpuconf cleanup $(KUBECONFIG_ARG)
 
 clean:
 	rm -rf $(REPORTS) .pytest_cache

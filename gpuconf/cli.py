@@ -75,6 +75,11 @@ def _cleanup(args: argparse.Namespace) -> int:
 
     killed = sweep_leftovers(run_id=None)
     print(f"stopped {killed} leftover Ray process(es) started by gpuconf")
+    if args.kubeconfig:
+        from gpuconf.kube.client import KubeClient, delete_leftovers
+
+        names = delete_leftovers(KubeClient(args.kubeconfig))
+        print(f"deleting {len(names)} namespace(s) gpuconf created: {', '.join(names) or '-'}")
     return EXIT_PASS
 
 
@@ -97,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--kubeconfig", help="default: $KUBECONFIG")
     pre.add_argument("--manifests", default="manifests", help="where the expectations come from")
     pre.set_defaults(func=_preflight)
-    cleanup = sub.add_parser("cleanup", help="stop Ray processes a killed run left behind")
+    cleanup = sub.add_parser("cleanup", help="stop Ray processes a killed run left behind (and, with "
+                             "--kubeconfig, delete the namespaces it left in that cluster)")
+    cleanup.add_argument("--kubeconfig", help="also delete namespaces labelled app.kubernetes.io/managed-by=gpuconf")
     cleanup.set_defaults(func=_cleanup)
     return parser
 

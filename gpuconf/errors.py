@@ -34,5 +34,17 @@ class InputError(Exception):
         return text
 
 
+EXIT_ENVIRONMENT = 3  # an environment failure without a more precise code (preflight uses 10-14)
+
+
 class EnvironmentFailure(Exception):
-    """The environment (not the configuration) prevents a check from running."""
+    """The environment (not the configuration) prevents a check from running.
+
+    Reports keep these apart from conformance failures: the verdict is "environment", and a
+    run whose only failures are environment failures exits with `exit_code`, not 1.
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_ENVIRONMENT, evidence: dict | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.evidence = evidence or {}

@@ -398,7 +398,7 @@ def _pool(plan: Plan) -> Iterator[Finding]:
     if not any(exp.is_gpu_node(n.labels) and n.allocatable.get(exp.gpu_resource, 0) > 0 for n in plan.nodes):
         yield Finding("NODEPOOL-NO-GPU", ERROR, exp.loc,
                       f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resource}",
-                      f"label the GPU nodes (kubectl label node <name> "
+                      "label the GPU nodes (kubectl label node <name> "
                       + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
                       + ") and check the device plugin advertises the GPUs", evidence={})
 

@@ -16,6 +16,8 @@ TIERS: dict[str, float] = {
     "serve_app": 180.0,
     "probe": 60.0,
     "kube": 120.0,
+    # a real cluster: image pulls (a Ray GPU image is many GB) and node scale-up
+    "pods": 900.0,
     "build": 3600.0,
 }
 _scale = 1.0

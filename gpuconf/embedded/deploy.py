@@ -10,13 +10,27 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from gpuconf.embedded.launcher import LocalRayCluster
 from gpuconf.embedded.procs import free_port
 from gpuconf.inputs import plain
 from gpuconf.raysched import RayNodeView, demands_from_serve, node_misfit, place_replicas
 from gpuconf.waits import WaitTimeout, wait_until
+
+
+class ServeTarget(Protocol):
+    """Where a Serve config is deployed: a local cluster, or a real one behind port-forwards."""
+
+    dashboard_url: str
+
+    def serve_config(self, body: Any, model: str | None, client: Any) -> tuple[dict[str, Any], str]:
+        """The config as deployed there, and the HTTP URL its routes answer on."""
+
+    def node_views(self) -> list[RayNodeView]:
+        """The Ray nodes alive now, as the placement model sees them."""
+
+    def never_joined(self) -> list[str]:
+        """Pods whose Ray node never joined, each with why."""
 
 
 class DeployFailed(RuntimeError):
@@ -48,15 +62,20 @@ def localize_config(body: Any, http_port: int, model: str | None = None) -> dict
     return config
 
 
-def deploy(cluster: LocalRayCluster, serve_body: Any, model: str | None = None,
+def local_serve_config(body: Any, model: str | None, client: Any) -> tuple[dict[str, Any], str]:
+    """The config and HTTP URL for a cluster whose nodes all run on this host."""
+    # A running Serve keeps the HTTP options it started with: reuse its port.
+    port = running_http_port(client) or free_port()
+    return localize_config(body, port, model), f"http://127.0.0.1:{port}"
+
+
+def deploy(cluster: ServeTarget, serve_body: Any, model: str | None = None,
            explain: dict[str, str] | None = None) -> DeployedServe:
     """Deploy and wait until every application is RUNNING, or fail fast with the reason."""
     from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 
     client = ServeSubmissionClient(cluster.dashboard_url)
-    # A running Serve keeps the HTTP options it started with: reuse its port.
-    port = running_http_port(client) or free_port()
-    config = localize_config(serve_body, port, model)
+    config, http_url = cluster.serve_config(serve_body, model, client)
     started = time.monotonic()
     client.deploy_applications(config)
     apps = [a.get("name", "default") for a in config.get("applications", [])]
@@ -81,7 +100,7 @@ def deploy(cluster: LocalRayCluster, serve_body: Any, model: str | None = None,
     replicas = {a.get("name", "default"): sum(int(d.get("num_replicas", 1)) if d.get("num_replicas") != "auto" else 1
                                               for d in a.get("deployments", [])) or 1
                 for a in config["applications"]}
-    return DeployedServe(config, f"http://127.0.0.1:{port}", details, round(time.monotonic() - started, 2),
+    return DeployedServe(config, http_url, details, round(time.monotonic() - started, 2),
                          routes, replicas)
 
 
@@ -97,9 +116,9 @@ def running_http_port(client: Any) -> int | None:
     return int(port) if port else None
 
 
-def placement_problem(cluster: LocalRayCluster, config: dict[str, Any], explain: dict[str, str] | None) -> str | None:
+def placement_problem(cluster: ServeTarget, config: dict[str, Any], explain: dict[str, str] | None) -> str | None:
     """Why some replica can never be placed on the live nodes (None when all can)."""
-    views = [RayNodeView(n.spec.pod, n.resources, n.labels) for n in cluster.alive]
+    views = cluster.node_views()
     problems = []
     for demand in demands_from_serve(config):
         misfits = {v.name: node_misfit(demand, v) for v in views}
@@ -113,8 +132,7 @@ def placement_problem(cluster: LocalRayCluster, config: dict[str, Any], explain:
     if not problems:
         return None
     text = "cannot be placed: " + " | ".join(problems)
-    failed = [f"{n.spec.pod} (ray start exited {n.exit_code}: {n.log_tail(3).splitlines()[-1] if n.log_tail(3) else ''})"
-              for n in cluster.failed]
+    failed = cluster.never_joined()
     if failed:
         text += " | nodes that never joined: " + ", ".join(failed)
     if explain:
@@ -135,7 +153,7 @@ def _describe(details: dict[str, Any], failed: dict[str, str], explain: dict[str
     return "Serve deploy failed: " + " | ".join(parts)
 
 
-def delete_all(cluster: LocalRayCluster) -> None:
+def delete_all(cluster: ServeTarget) -> None:
     """Delete every Serve application (apps are cleaned between tests)."""
     from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 

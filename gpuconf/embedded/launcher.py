@@ -91,6 +91,23 @@ class LocalRayCluster:
         """Nodes whose `ray start` exited or never joined."""
         return [n for n in self.nodes if not n.node_id]
 
+    def serve_config(self, body: Any, model: str | None, client: Any) -> tuple[dict[str, Any], str]:
+        """The Serve config as deployed on this host, and its HTTP URL (see deploy.localize_config)."""
+        from gpuconf.embedded.deploy import local_serve_config
+
+        return local_serve_config(body, model, client)
+
+    def node_views(self) -> list[Any]:
+        """The joined nodes as the placement model sees them."""
+        from gpuconf.raysched import RayNodeView
+
+        return [RayNodeView(n.spec.pod, n.resources, n.labels) for n in self.alive]
+
+    def never_joined(self) -> list[str]:
+        """Pods whose `ray start` exited or never joined, with the last line of its log."""
+        return [f"{n.spec.pod} (ray start exited {n.exit_code}: {n.log_tail(3).splitlines()[-1] if n.log_tail(3) else ''})"
+                for n in self.failed]
+
     def by_node_id(self, node_id: str) -> StartedNode | None:
         """The pod that stands behind a Ray node id."""
         return next((n for n in self.nodes if n.node_id == node_id), None)
@@ -218,6 +235,8 @@ def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, 
         "RAY_NODE_TYPE_NAME": spec.group, "RAY_CLOUD_INSTANCE_ID": spec.pod,
         "GPUCONF_POD_NAME": spec.pod, "GPUCONF_NODE_NAME": spec.k8s_node,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
+        # As in a Ray image, `python` is the interpreter that has Ray (Ray jobs run `python ...`).
+        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH", "")])),
         "RAY_USAGE_STATS_ENABLED": "0",
         **cluster.auth_env,
     })

@@ -25,12 +25,21 @@ RAY_GROUP, RAY_VERSION, RAYCLUSTERS = "ray.io", "v1", "rayclusters"
 CLUSTER_LABEL = "ray.io/cluster"
 
 
-class KubeClient:
-    """The API clients of one kubeconfig."""
+def api_client_for(kubeconfig: str | None) -> client.ApiClient:
+    """An API client of a kubeconfig file, or of the pod's service account when there is none (in-cluster Job)."""
+    if kubeconfig:
+        return config.new_client_from_config(config_file=kubeconfig)
+    configuration = client.Configuration()
+    config.load_incluster_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
 
-    def __init__(self, kubeconfig: str, request_timeout: float = 15.0) -> None:
+
+class KubeClient:
+    """The API clients of one kubeconfig (None: the in-cluster service account)."""
+
+    def __init__(self, kubeconfig: str | None, request_timeout: float = 15.0) -> None:
         self.kubeconfig = kubeconfig
-        self.api = config.new_client_from_config(config_file=kubeconfig)
+        self.api = api_client_for(kubeconfig)
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
         self.timeout = request_timeout
@@ -152,6 +161,11 @@ class NamespaceGuard:
         self.released = True
         atexit.unregister(self._at_exit)
         self.kube.delete_namespace(self.namespace, wait=wait)
+
+    def keep(self) -> None:
+        """Never delete the namespace (it is kept for inspection)."""
+        self.released = True
+        atexit.unregister(self._at_exit)
 
     def _at_exit(self) -> None:
         try:

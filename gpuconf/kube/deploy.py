@@ -38,6 +38,11 @@ class KubeDeployment:
         return {"namespace": self.namespace, "raycluster": self.name,
                 "pods": [p.as_evidence() for p in self.pods], "nodes": [n.as_evidence() for n in self.nodes]}
 
+    def keep(self) -> str:
+        """--keep-on-failure: leave the namespace for inspection; return the command that deletes it."""
+        self.guard.keep()
+        return f"kubectl delete namespace {self.namespace}"
+
     def teardown(self, diagnostics_dir: Path | None = None, wait: bool = False) -> None:
         """Collect diagnostics (when a folder is given), then delete the namespace."""
         try:
@@ -48,7 +53,7 @@ class KubeDeployment:
 
 
 def deploy_raycluster(kube: KubeClient, run_id: str, name: str, spec: dict[str, Any], expected_pods: int,
-                      suffix: str = "", diagnostics_dir: Path | None = None) -> KubeDeployment:
+                      suffix: str = "", diagnostics_dir: Path | None = None, tier: str = "kube") -> KubeDeployment:
     """Create a namespace, apply the RayCluster, wait until it is up or its pods settle Pending.
 
     On any failure (Ctrl-C included) diagnostics go to `diagnostics_dir` (when given) and the
@@ -58,7 +63,7 @@ def deploy_raycluster(kube: KubeClient, run_id: str, name: str, spec: dict[str, 
     dep = KubeDeployment(kube, namespace, name, NamespaceGuard(kube, namespace))
     try:
         kube.apply_raycluster(namespace, name, spec, run_labels(run_id))
-        dep.state = wait_for_raycluster(kube, namespace, name, expected_pods)
+        dep.state = wait_for_raycluster(kube, namespace, name, expected_pods, tier=tier)
         dep.nodes = kube.nodes()
         return dep
     except BaseException:

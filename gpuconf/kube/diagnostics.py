@@ -1,16 +1,23 @@
-"""What to keep from a namespace before it is deleted: events, RayCluster status, pods, nodes."""
+"""What to keep from a namespace before it is deleted: events, RayCluster status, pods, nodes, logs."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
 from gpuconf.kube.client import CLUSTER_LABEL, KubeClient
 
 
-def collect_diagnostics(kube: KubeClient, namespace: str, dest_dir: Path, cluster: str | None = None) -> Path:
-    """Write events.txt, rayclusters.yaml, pods.yaml and nodes.yaml under `dest_dir`; return it.
+LOG_TAIL_LINES = 500
+
+
+def collect_diagnostics(kube: KubeClient, namespace: str, dest_dir: Path, cluster: str | None = None,
+                        extras: dict[str, Callable[[], str]] | None = None, pod_logs: bool = False) -> Path:
+    """Write events.txt, rayclusters.yaml, pods.yaml, nodes.yaml (labels, taints, allocatable) under
+    `dest_dir`, plus `logs/<pod>.log` (the last lines of each pod) with `pod_logs`, and each of
+    `extras` (file name → producer); return `dest_dir`.
 
     Best effort: a part that cannot be read is written as the error that stopped it.
     """
@@ -50,4 +57,18 @@ def collect_diagnostics(kube: KubeClient, namespace: str, dest_dir: Path, cluste
     write("rayclusters.yaml", rayclusters)
     write("pods.yaml", pods)
     write("nodes.yaml", nodes)
+    if pod_logs:
+        selector = f"{CLUSTER_LABEL}={cluster}" if cluster else None
+        try:
+            names = [p.metadata.name for p in kube.core.list_namespaced_pod(
+                namespace, label_selector=selector, _request_timeout=kube.timeout).items]
+        except Exception as exc:  # keep going: the other parts are written already
+            names = []
+            (dest_dir / "logs.error.txt").write_text(f"could not list pods: {exc!r}\n")
+        (dest_dir / "logs").mkdir(exist_ok=True)
+        for name in names:
+            write(f"logs/{name}.log", lambda name=name: kube.core.read_namespaced_pod_log(
+                name, namespace, tail_lines=LOG_TAIL_LINES, _request_timeout=kube.timeout) or "")
+    for file_name, produce in (extras or {}).items():
+        write(file_name, produce)
     return dest_dir

@@ -40,6 +40,8 @@ class PodInfo:
     tolerations: list[dict[str, Any]]
     created: str = ""
     failed_scheduling: str | None = None
+    ip: str | None = None
+    container: str = ""
 
     @property
     def group(self) -> str:
@@ -93,7 +95,7 @@ def pod_info(pod: Any) -> PodInfo:
                    for t in pod.spec.tolerations or []]
     return PodInfo(pod.metadata.name, pod.metadata.namespace, pod.spec.node_name, pod.status.phase or "",
                    ready, dict(pod.metadata.labels or {}), env, limits, tolerations,
-                   str(pod.metadata.creation_timestamp or ""))
+                   str(pod.metadata.creation_timestamp or ""), ip=pod.status.pod_ip, container=container.name)
 
 
 def node_info(node: Any) -> NodeInfo:

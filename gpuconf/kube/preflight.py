@@ -16,13 +16,18 @@ KUBERAY_CRDS = ("rayclusters.ray.io", "rayservices.ray.io")
 KUBERAY_INSTALL = ("helm repo add kuberay https://ray-project.github.io/kuberay-helm/ && "
                    "helm install kuberay-operator kuberay/kuberay-operator --version 1.5.0")
 # What the suite does in a cluster: (API group, resource, verb, namespaced).
+# Exec and port-forward go over WebSockets: up to Kubernetes 1.34 the API server authorizes them
+# as `get`, from 1.35 as `get` and `create` (kubernetes/kubernetes#134577), so both are needed.
 REQUIRED_ACCESS: tuple[tuple[str, str, str], ...] = (
-    ("", "namespaces", "create"), ("", "namespaces", "delete"),
+    ("", "namespaces", "create"), ("", "namespaces", "delete"), ("", "namespaces", "get"), ("", "namespaces", "list"),
     ("ray.io", "rayclusters", "create"), ("ray.io", "rayclusters", "patch"), ("ray.io", "rayclusters", "get"),
-    ("ray.io", "rayclusters", "delete"),
-    ("", "pods", "list"), ("", "pods", "get"), ("", "pods/log", "get"), ("", "pods/exec", "create"),
-    ("", "pods/portforward", "create"), ("", "events", "list"), ("", "nodes", "list"),
+    ("ray.io", "rayclusters", "list"), ("ray.io", "rayclusters", "delete"),
+    ("", "pods", "list"), ("", "pods", "get"), ("", "pods/log", "get"),
+    ("", "pods/exec", "create"), ("", "pods/exec", "get"),
+    ("", "pods/portforward", "create"), ("", "pods/portforward", "get"),
+    ("", "events", "list"), ("", "nodes", "list"), ("", "nodes", "get"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
 )
 
 
@@ -38,16 +43,21 @@ class PreflightResult:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def run_preflight(kubeconfig: str, expectations: Expectations, timeout_s: float = 5.0,
+def run_preflight(kubeconfig: str | None, expectations: Expectations, timeout_s: float = 5.0,
                   crds: tuple[str, ...] = KUBERAY_CRDS) -> list[PreflightResult]:
-    """Every preflight check, in order; stops after an unreachable cluster (nothing else can be asked)."""
-    from kubernetes import client, config
+    """Every preflight check, in order; stops after an unreachable cluster (nothing else can be asked).
+
+    `kubeconfig` None means the pod's own service account (the suite running as a Job).
+    """
+    from kubernetes import client
+
+    from gpuconf.kube.client import api_client_for
 
     try:
-        api = config.new_client_from_config(config_file=kubeconfig)
+        api = api_client_for(kubeconfig)
         version = client.VersionApi(api).get_code(_request_timeout=timeout_s)
     except Exception as exc:  # no file, bad kubeconfig, refused, TLS, timeout: all "unreachable"
-        return [PreflightResult("reachable", False, f"no API server answers for {kubeconfig} within "
+        return [PreflightResult("reachable", False, f"no API server answers for {kubeconfig or 'the in-cluster service account'} within "
                                 f"{timeout_s:g} s: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
                                 EXIT_UNREACHABLE, "check the kubeconfig, the context and that the cluster is up")]
     results = [PreflightResult("reachable", True, f"API server {version.git_version}")]
@@ -127,3 +137,15 @@ def _rbac(authz: Any, timeout_s: float) -> PreflightResult:
 def exit_code(results: list[PreflightResult]) -> int:
     """The exit code of the first failed check (0 when all passed)."""
     return next((r.exit_code for r in results if not r.ok), 0)
+
+
+def raise_on_failure(results: list[PreflightResult]) -> None:
+    """Raise an EnvironmentFailure naming every failed check and its fix (nothing when all passed)."""
+    from gpuconf.errors import EnvironmentFailure
+
+    failed = [r for r in results if not r.ok]
+    if failed:
+        text = "preflight failed: " + " | ".join(f"{r.check}: {r.message} (fix: {r.fix})" if r.fix else
+                                                 f"{r.check}: {r.message}" for r in failed)
+        raise EnvironmentFailure(text, exit_code=exit_code(results),
+                                 evidence={r.check: {"ok": r.ok, "message": r.message, **r.evidence} for r in results})

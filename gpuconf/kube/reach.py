@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 
-def cluster_answers(kubeconfig: str, timeout_s: float = 5.0) -> bool:
-    """True when the API server of `kubeconfig` answers /version within the timeout."""
+def cluster_answers(kubeconfig: str | None, timeout_s: float = 5.0) -> bool:
+    """True when the API server of `kubeconfig` (None: in-cluster) answers /version within the timeout."""
     try:
-        from kubernetes import client, config
+        from kubernetes import client
 
-        api_client = config.new_client_from_config(config_file=kubeconfig)
+        from gpuconf.kube.client import api_client_for
+
+        api_client = api_client_for(kubeconfig)
         client.VersionApi(api_client).get_code(_request_timeout=timeout_s)
         return True
     except Exception:  # unreachable, bad kubeconfig, TLS: all mean "no cluster here"

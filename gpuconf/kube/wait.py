@@ -35,7 +35,8 @@ def conditions_of(raycluster: dict | None) -> dict[str, str]:
     return {str(c.get("type")): str(c.get("status")) for c in conds}
 
 
-def wait_for_raycluster(kube: KubeClient, namespace: str, name: str, expected_pods: int) -> ClusterState:
+def wait_for_raycluster(kube: KubeClient, namespace: str, name: str, expected_pods: int,
+                        tier: str = "kube") -> ClusterState:
     """Until `HeadPodReady` and `RayClusterProvisioned` are True — or, failing fast, until all
     `expected_pods` exist and every one is either Ready on a node or unbound with a FailedScheduling
     event (a legitimate outcome for some regression cases: the Pending pods are returned)."""
@@ -64,4 +65,5 @@ def wait_for_raycluster(kube: KubeClient, namespace: str, name: str, expected_po
         return None
 
     return wait_until(probe, f"RayCluster {namespace}/{name} ({' and '.join(READY_CONDITIONS)}, "
-                             f"{expected_pods} pods)", tier="kube", interval=0.5, fail_fast=fail_fast)
+                             f"{expected_pods} pods)", tier=tier, interval=0.5 if tier == "kube" else 2.0,
+                      fail_fast=fail_fast)

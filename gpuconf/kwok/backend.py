@@ -12,14 +12,15 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gpuconf.embedded.backend import live_from_cluster
-from gpuconf.embedded.launcher import start_cluster
+from gpuconf.embedded.launcher import REPO_ROOT, LocalRayCluster, start_cluster
 from gpuconf.embedded.specs import NodeSpec
 from gpuconf.errors import EnvironmentFailure
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.deploy import KubeDeployment, deploy_raycluster
+from gpuconf.kube.diagnostics import collect_diagnostics
 from gpuconf.kube.names import new_run_id
 from gpuconf.kube.objects import NodeInfo, PodInfo
 from gpuconf.kube.reach import cluster_answers
@@ -42,6 +43,8 @@ class KubeView:
     raycluster: str
     pods: list[PodInfo]
     nodes: list[NodeInfo]
+    # Writes the namespace's diagnostics into a folder (a failing test's reports/<test id>/).
+    diagnose: Callable[[Path], Path] | None = None
 
     def node(self, name: str | None) -> NodeInfo | None:
         """A node by name."""
@@ -119,6 +122,43 @@ def pending_from_deployment(dep: KubeDeployment) -> list[dict[str, str]]:
     return [{"pod": p.name, "group": p.group, "reason": p.failed_scheduling or ""} for p in dep.pods if p.node is None]
 
 
+def serve_pods_from_host(kube: KubeClient, dep: KubeDeployment, cluster: LocalRayCluster) -> list[str]:
+    """Make the API server's port-forward, exec and logs of each pod reach its local Ray node.
+
+    Returns notes for the report (a control plane started before kwok had these CRDs has none).
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    from gpuconf.cluster.endpoints import dashboard_port
+    from gpuconf.kwok.kubelet import exec_locally, forward_ports, logs_from
+
+    try:
+        for node in cluster.nodes:
+            pod = next((p for p in dep.pods if p.name == node.spec.pod), None)
+            if pod is None:
+                continue
+            env = {**node.spec.env, **{k: v for k, v in node.env_overrides.items() if not k.startswith("RAY_AUTH")}}
+            exec_locally(kube, dep.namespace, pod.name, env, str(REPO_ROOT))
+            logs_from(kube, dep.namespace, pod.name, node.log)
+            if node.spec.is_head:
+                local = int(cluster.dashboard_url.rsplit(":", 1)[1])
+                forward_ports(kube, dep.namespace, pod.name, {dashboard_port(pod): local})
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        return ["kwok serves no port-forward/exec/logs here (its CRDs are missing): restart it with "
+                "`python -m gpuconf cluster down && python -m gpuconf cluster up`"]
+    return []
+
+
+def refresh_pod_logs(cluster: LocalRayCluster) -> None:
+    """Bring each pod's served log up to date with its local node's log (kwok serves a file as it is)."""
+    from gpuconf.kwok.kubelet import write_cri_log
+
+    for node in cluster.nodes:
+        write_cri_log(node.log)
+
+
 def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
     """Apply the plan's cluster on the kwok control plane, then start a local Ray node per bound pod.
 
@@ -140,8 +180,13 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
         dep.teardown(diag_dir)
         raise
     live = live_from_cluster(cluster, "kwok", pending_from_deployment(dep))
+    live.environment_notes = serve_pods_from_host(kube, dep, cluster)
     live.stages = {**stages, **{k: round(v + stages["kube_pods_settled"], 2) for k, v in live.stages.items()}}
-    live.kube = KubeView(dep.namespace, dep.name, dep.pods, dep.nodes)
+    def diagnose(dest: Path) -> Path:
+        refresh_pod_logs(cluster)
+        return collect_diagnostics(kube, dep.namespace, dest, dep.name, pod_logs=True)
+
+    live.kube = KubeView(dep.namespace, dep.name, dep.pods, dep.nodes, diagnose=diagnose)
 
     def stop() -> int:
         try:
@@ -150,5 +195,6 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
             dep.teardown(diag_dir)
 
     live.stop = stop
+    live.keep = dep.keep
     return live
 

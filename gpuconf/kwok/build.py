@@ -54,6 +54,9 @@ KWOK_STAGE_FILES = (
     "kustomize/stage/pod/fast/pod-delete.yaml",
 )
 KUBERAY_CRD_DIR = "config/crd/bases"
+# kwok's own CRDs for what a kubelet serves: port-forward, exec and logs of (fake) pods.
+KWOK_CRD_DIR = "kustomize/crd/bases"
+KWOK_CRDS = ("portforwards", "execs", "logs")
 
 Log = Callable[[str], None]
 
@@ -253,10 +256,22 @@ def _build_kwok(comp: Component, out: Path, log_file: Path, log: Log) -> None:
     ldflags = f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={comp.version.removeprefix('v')}"
     _go_install(f"{KWOK_MODULE}/cmd/kwok", comp, out, log_file, log, ldflags)
     _copy_assets(KWOK_MODULE, comp.version, list(KWOK_STAGE_FILES), out / "stages")
+    kwok_crds(comp, out)
 
 
-def crds_to_json(src: Path, dest: Path) -> list[Path]:
-    """Write each CustomResourceDefinition of ``src/*.yaml`` to ``dest/<name>.json``.
+def kwok_crds(comp: Component, out: Path | None = None) -> Path:
+    """kwok's PortForward, Exec and Logs CRDs as JSON in ``<kwok dir>/crd`` (copied once from its module)."""
+    dest = (out or comp.dir) / "crd"
+    if not dest.is_dir():
+        src = module_dir(KWOK_MODULE, comp.version) / KWOK_CRD_DIR
+        tmp = dest.parent / f".tmp-crd-{os.getpid()}"
+        crds_to_json(src, tmp, [f"kwok.x-k8s.io_{name}.yaml" for name in KWOK_CRDS])
+        tmp.rename(dest)
+    return dest
+
+
+def crds_to_json(src: Path, dest: Path, only: list[str] | None = None) -> list[Path]:
+    """Write each CustomResourceDefinition of ``src/*.yaml`` (or of the files `only` names) to ``dest/<name>.json``.
 
     The KubeRay CRDs are ~3 MB of YAML, which PyYAML parses in seconds (tens without
     libyaml); JSON loads in a fraction of a second at every ``up``.
@@ -265,6 +280,8 @@ def crds_to_json(src: Path, dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(src.glob("*.yaml")):
+        if only is not None and path.name not in only:
+            continue
         for doc in yaml.load_all(path.read_text(), Loader=loader):
             if doc and doc.get("kind") == "CustomResourceDefinition":
                 out = dest / f"{doc['metadata']['name']}.json"

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 SERVICE_CIDR = "10.96.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+KWOK_ENABLED_CRDS = ("PortForward", "Exec", "Logs")
 NODE_LEASE_SECONDS = 40
 #: The loopback ports ``up`` picks (free ones, each time).
 PORTS = (
@@ -246,7 +247,6 @@ class ControlPlane:
              f"https://127.0.0.1:{port['controller-manager']}/healthz", insecure, "ok"),
             ("kube-scheduler", self._scheduler_argv(comps, state),
              f"https://127.0.0.1:{port['scheduler']}/healthz", insecure, "ok"),
-            ("kwok", self._kwok_argv(comps, state), f"http://127.0.0.1:{port['kwok']}/healthz", None, "ok"),
         ):  # fmt: skip
             self._start(state, name, argv, url, tls, expect)
         self._wait_default_service_account()
@@ -257,6 +257,10 @@ class ControlPlane:
         t0 = time.monotonic()
         names_applied = install_crds(api, comps["kuberay"].dir / "crd")
         self.log(f"[up] KubeRay CRDs established: {', '.join(names_applied)} ({time.monotonic() - t0:.1f}s)")
+        # kwok watches its PortForward/Exec/Logs objects from the start: their CRDs go in first.
+        names_applied = install_crds(api, build.kwok_crds(comps["kwok"]))
+        self.log(f"[up] kwok CRDs established: {', '.join(names_applied)}")
+        self._start(state, "kwok", self._kwok_argv(comps, state), f"http://127.0.0.1:{port['kwok']}/healthz", None, "ok")
         self._start(
             state,
             "kuberay-operator",
@@ -367,6 +371,8 @@ class ControlPlane:
             f"--etcd-servers=http://127.0.0.1:{state.ports['etcd']}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            # kwok's nodes have a Hostname address nobody resolves; their InternalIP is loopback.
+            "--kubelet-preferred-address-types=InternalIP",
             f"--secure-port={state.ports['apiserver']}",
             f"--cert-dir={self.dir / 'pki' / 'apiserver-generated'}",
             f"--tls-cert-file={pki.apiserver_cert}",
@@ -428,7 +434,11 @@ class ControlPlane:
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}",
             f"--server-address=127.0.0.1:{state.ports['kwok']}",
+            # The API server reaches a node's "kubelet" (kwok's server) at InternalIP:node-port for
+            # port-forward, exec and logs; kwok answers them from its PortForward/Exec/Logs objects.
+            "--node-ip=127.0.0.1",
             f"--node-port={state.ports['kwok']}",
+            f"--enable-crds={','.join(KWOK_ENABLED_CRDS)}",
             f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
         ]
 

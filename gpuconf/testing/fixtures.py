@@ -31,28 +31,45 @@ def plan(check_result: CheckResult) -> Plan:
     return plans[0]
 
 
-@pytest.fixture(scope="session")
-def live_cluster(gpuconf_settings: Settings, plan: Plan, pytestconfig: pytest.Config) -> Iterator[LiveCluster]:
-    """The running cluster of this session (up once; torn down even after Ctrl-C or a failed test)."""
-    from gpuconf.testing.plugin import collector_of
-
-    backend = gpuconf_settings.backend
+def _start(backend: str, plan: Plan, settings: Settings) -> LiveCluster:
     if backend == "embedded":
         from gpuconf.embedded.backend import start_embedded
 
-        cluster = start_embedded(plan)
-    elif backend == "kwok":
+        return start_embedded(plan)
+    if backend == "kwok":
         from gpuconf.kwok.backend import start_kwok
 
-        cluster = start_kwok(plan, gpuconf_settings)
-    else:
-        pytest.skip(f"the {backend} backend does not run the live Ray suites yet")
-    collector = collector_of(pytestconfig)
+        return start_kwok(plan, settings)
+    if backend == "cluster":
+        from gpuconf.cluster.backend import start_cluster_backend
+
+        return start_cluster_backend(plan, settings)
+    pytest.skip(f"the {backend} backend runs no Ray")
+
+
+@pytest.fixture(scope="session")
+def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.FixtureRequest) -> Iterator[LiveCluster]:
+    """The running cluster of this session (up once; torn down even after Ctrl-C or a failed test).
+
+    An EnvironmentFailure (no cluster, no KubeRay, no GPU node, RBAC) fails every test that needs
+    the cluster with the verdict "environment", never "failed".
+    """
+    from gpuconf.errors import EnvironmentFailure
+    from gpuconf.testing.plugin import collector_of, environment_failure
+
+    collector = collector_of(request.config)
+    try:
+        cluster = _start(gpuconf_settings.backend, plan, gpuconf_settings)
+    except EnvironmentFailure as exc:
+        environment_failure(request.config, exc)
+        raise
     collector.stages.update(cluster.stages)
     collector.environment["cluster"] = cluster.evidence()
     try:
         yield cluster
     finally:
+        if gpuconf_settings.keep_on_failure and request.session.testsfailed and cluster.keep is not None:
+            print(f"\n--keep-on-failure: the namespace stays; delete it with: {cluster.keep()}")
         cluster.stop()
 
 
@@ -100,5 +117,8 @@ def observed(live_cluster: LiveCluster, deployed: Any, pytestconfig: pytest.Conf
             pytest.fail(str(exc), pytrace=False)
         if "first_probe" not in collector_of(pytestconfig).stages:
             collector_of(pytestconfig).stages["first_probe"] = round(time.monotonic() - t0, 2)
-    nodes = probe_nodes(list(live_cluster.records.values()))
+    if live_cluster.node_probes is not None:
+        nodes = live_cluster.node_probes  # taken in the cluster by the backend's Ray job
+    else:
+        nodes = probe_nodes(list(live_cluster.records.values()))
     return Observed(replicas, nodes, expected)

@@ -24,6 +24,12 @@ class LiveCluster:
     physical_gpus: list[dict[str, Any]] = field(default_factory=list)
     # What the API server says (pods, nodes) on the kwok and cluster backends; None elsewhere.
     kube: Any = None
+    # Zero-GPU probes by Ray node id, when the backend took them itself (the cluster backend's Ray job).
+    node_probes: dict[str, dict[str, Any]] | None = None
+    # --keep-on-failure: leave the namespace; returns the command that deletes it (kube backends).
+    keep: Callable[[], str] | None = None
+    # What the backend could not provide, said in the report (e.g. an old kwok control plane).
+    environment_notes: list[str] = field(default_factory=list)
 
     def evidence(self) -> dict[str, Any]:
         """Pods, their Ray nodes and what did not come up."""
@@ -35,6 +41,8 @@ class LiveCluster:
         }
         if self.kube is not None:
             out["kube"] = self.kube.evidence()
+        if self.environment_notes:
+            out["notes"] = self.environment_notes
         return out
 
 

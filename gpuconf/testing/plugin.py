@@ -84,9 +84,46 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 break
 
 
+def environment_failure(config: pytest.Config, exc: BaseException) -> None:
+    """Record that the environment (not the configuration) stopped the live checks."""
+    collector = config.stash.get(_COLLECTOR, None)
+    if collector is not None:
+        collector.environment["environment_failure"] = {
+            "message": str(exc), "exit_code": getattr(exc, "exit_code", None),
+            "evidence": getattr(exc, "evidence", {})}
+
+
+def _diagnostics_dir(report_dir: Path, nodeid: str) -> Path:
+    """reports/<test id>/: the test id made into one safe folder name."""
+    import re
+
+    return report_dir / re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150]
+
+
+def _collect_failure_diagnostics(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A failing check on a kube backend: the namespace's diagnostics go to reports/<test id>/ now,
+    before the session's teardown deletes the namespace."""
+    live = getattr(item, "funcargs", {}).get("live_cluster")
+    diagnose = getattr(getattr(live, "kube", None), "diagnose", None)
+    if diagnose is None:
+        return
+    dest = _diagnostics_dir(settings_of(item.config).report_dir, report.nodeid)
+    try:
+        diagnose(dest)
+        report.user_properties.append(("diagnostics", str(dest)))
+    except Exception as exc:  # diagnostics must never hide the failure they document
+        report.user_properties.append(("diagnostics", f"could not be collected: {exc!r}"))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    from gpuconf.errors import EnvironmentFailure
+
     report = yield
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(EnvironmentFailure):
+        report.gpuconf_environment = getattr(call.excinfo.value, "exit_code", None)  # type: ignore[attr-defined]
+    elif report.failed and report.when == "call":
+        _collect_failure_diagnostics(item, report)
     s = settings_of(item.config)
     if s.strict and report.skipped and item.get_closest_marker("conformance") and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
@@ -106,6 +143,17 @@ _ACTIVE: ReportCollector | None = None
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _ACTIVE
     _ACTIVE = session.config.stash.get(_COLLECTOR, None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Only environment failures: exit with their code (preflight's 10-14, else 3), not 1.
+    collector = session.config.stash.get(_COLLECTOR, None)
+    if collector is None or exitstatus != pytest.ExitCode.TESTS_FAILED:
+        return
+    code = collector.environment_exit_code()
+    if code is not None:
+        session.exitstatus = code
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:

@@ -25,6 +25,16 @@ class ReportCollector:
     environment: dict[str, Any] = field(default_factory=dict)
     sections: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    environment_codes: list[int | None] = field(default_factory=list)
+
+    def environment_exit_code(self) -> int | None:
+        """The exit code when every failure is an environment failure (None otherwise)."""
+        from gpuconf.errors import EXIT_ENVIRONMENT
+
+        verdicts = {c["verdict"] for c in self.entries.values()}
+        if "environment" not in verdicts or verdicts & {"failed", "error"}:
+            return None
+        return next((c for c in self.environment_codes if c), EXIT_ENVIRONMENT)
 
     def record(self, report: pytest.TestReport) -> None:
         """Fold one phase report into the check's entry (a setup failure or skip counts too)."""
@@ -36,6 +46,10 @@ class ReportCollector:
             if report.outcome == "skipped":
                 entry["verdict"] = "skipped"
                 entry["detail"] = _skip_reason(report)
+            elif report.outcome == "failed" and hasattr(report, "gpuconf_environment"):
+                entry["verdict"] = "environment"
+                entry["detail"] = _failure_message(report)
+                self.environment_codes.append(report.gpuconf_environment)
             elif report.outcome == "failed":
                 entry["verdict"] = "failed" if report.when == "call" else "error"
                 entry["detail"] = _failure_message(report)
@@ -47,7 +61,10 @@ class ReportCollector:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         checks = list(self.entries.values())
         failed = [c for c in checks if c["verdict"] in ("failed", "error")]
-        verdict = "fail" if failed else ("pass" if checks else "no checks ran")
+        environment = [c for c in checks if c["verdict"] == "environment"]
+        # A conformance failure outranks an environment failure; neither is a pass.
+        verdict = ("fail" if failed else "environment failure" if environment
+                   else "pass" if checks else "no checks ran")
         doc = {"verdict": verdict, "backend": self.backend, "started": self.started,
                "wall_s": round(time.time() - self.started, 2), "stages_s": self.stages,
                "environment": self.environment, "checks": checks}
@@ -82,7 +99,8 @@ class ReportCollector:
 
 
 def _icon(verdict: str) -> str:
-    return {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}.get(verdict, verdict.upper())
+    return {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP",
+            "environment": "ENVIRONMENT"}.get(verdict, verdict.upper())
 
 
 def _short_id(nodeid: str) -> str:

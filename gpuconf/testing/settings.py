@@ -25,6 +25,8 @@ class Settings:
     strict: bool
     require_cuda: bool
     model: str | None
+    label_gpu_nodes: bool = False
+    keep_on_failure: bool = False
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -41,6 +43,10 @@ def add_options(parser: pytest.Parser) -> None:
     g.addoption("--timeout-scale", type=float, default=1.0, help="multiply every timeout (slow runners: 2 or 3)")
     # --strict is pytest's own strict mode; gpuconf extends it: a skipped conformance check fails.
     g.addoption("--require-cuda", action="store_true", help="a replica without a physical GPU fails instead of skipping")
+    g.addoption("--label-gpu-nodes", action="store_true",
+                help="cluster backend: label nodes with allocatable GPUs with the GPU node selector, revert at the end")
+    g.addoption("--keep-on-failure", action="store_true",
+                help="kwok/cluster backends: keep the run's namespace when a check failed (diagnostics are written anyway)")
     g.addoption("--model", default=None, help="override the Serve app's `model` arg (mlp-smoke, mlp, bert-smoke, bert-base)")
 
 
@@ -64,4 +70,6 @@ def resolve(config: pytest.Config) -> Settings:
         strict=opt("--strict"),
         require_cuda=opt("--require-cuda"),
         model=opt("--model"),
+        label_gpu_nodes=opt("--label-gpu-nodes"),
+        keep_on_failure=opt("--keep-on-failure"),
     )

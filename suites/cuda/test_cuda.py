@@ -18,10 +18,15 @@ def _gpu_replicas(observed: Observed, plan: Plan) -> list:
 
 
 def _need_physical(replicas: list, live: LiveCluster, settings: Settings) -> None:
-    if replicas and all(has_physical_gpu(o.probe) for o in replicas):
+    fake_nodes = set(getattr(live.kube, "fake_gpu_nodes", None) or [])
+    on_fake = sorted({o.pod.k8s_node for o in replicas if o.pod and o.pod.k8s_node in fake_nodes})
+    if not on_fake and replicas and all(has_physical_gpu(o.probe) for o in replicas):
         return
-    reason = ("no physical GPU: the replicas hold logical GPUs only "
-              f"(host GPUs: {[g['name'] for g in live.physical_gpus] or 'none'})")
+    if on_fake:  # kind: nvidia.com/gpu is a patched number, there is no device behind it
+        reason = f"fake GPU: no device (nodes {on_fake} advertise nvidia.com/gpu by a status patch)"
+    else:
+        reason = ("no physical GPU: the replicas hold logical GPUs only "
+                  f"(host GPUs: {[g['name'] for g in live.physical_gpus] or 'none'})")
     if settings.require_cuda:
         pytest.fail(f"--require-cuda: {reason}", pytrace=False)
     pytest.skip(reason)

@@ -1,0 +1,112 @@
+"""A short command run in a pod (the API server's exec, no kubectl), and the GPU-device check.
+
+The device check is plain POSIX sh, so it runs in any Ray image: it prints the NVIDIA/CUDA
+env, the /dev/nvidia<N> device files and `nvidia-smi -L`. A head or CPU pod that shows a
+device file or a GPU line can reach a GPU it never asked for, e.g. because its image sets
+NVIDIA_VISIBLE_DEVICES=all on a GPU node (KubeRay issue 2098).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuconf.kube.client import KubeClient
+from gpuconf.waits import timeout
+
+DEVICE_CHECK = (
+    'echo "NVIDIA_VISIBLE_DEVICES=${NVIDIA_VISIBLE_DEVICES-<unset>}"; '
+    'echo "CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-<unset>}"; '
+    'for d in /dev/nvidia[0-9]*; do [ -e "$d" ] && echo "DEVICE=$d"; done; '
+    'if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>&1 | sed "s/^/SMI=/"; '
+    'else echo "SMI=<no nvidia-smi>"; fi'
+)
+_UUID = re.compile(r"\(UUID: (GPU-[0-9a-fA-F-]+)\)")
+
+
+@dataclass
+class ExecResult:
+    """What a command printed, and its exit code (None when the stream gave none)."""
+
+    stdout: str
+    stderr: str
+    exit_code: int | None
+
+
+def exec_in_pod(kube: KubeClient, namespace: str, pod: str, argv: list[str], container: str | None = None,
+                timeout_s: float | None = None) -> ExecResult:
+    """Run `argv` in the pod's container (the first one by default) and wait for it to end."""
+    from kubernetes.stream import stream
+
+    resp = stream(kube.core.connect_get_namespaced_pod_exec, pod, namespace, command=argv, container=container,
+                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    try:
+        resp.run_forever(timeout=timeout_s or timeout("probe"))
+        out, err = resp.read_stdout() or "", resp.read_stderr() or ""
+        try:
+            code = resp.returncode
+        except Exception:  # no status frame: the command was cut off
+            code = None
+        return ExecResult(out, err, code)
+    finally:
+        resp.close()
+
+
+@dataclass
+class DeviceCheck:
+    """What one pod's container shows of GPUs, parsed from DEVICE_CHECK's output."""
+
+    nvidia_visible_devices: str | None
+    cuda_visible_devices: str | None
+    device_files: list[str] = field(default_factory=list)
+    smi_lines: list[str] = field(default_factory=list)
+    smi_uuids: list[str] = field(default_factory=list)
+    has_smi: bool = True
+
+    def problems(self) -> list[str]:
+        """Why a pod that was given no GPU can reach one (empty: it cannot)."""
+        out = []
+        if self.device_files:
+            out.append(f"GPU device files present: {self.device_files}")
+        if self.smi_uuids:
+            out.append(f"nvidia-smi lists {len(self.smi_uuids)} GPU(s): {self.smi_uuids}")
+        if self.nvidia_visible_devices in ("all",) and (self.device_files or self.smi_uuids):
+            out.append("NVIDIA_VISIBLE_DEVICES=all in the container (KubeRay issue 2098): "
+                       "set NVIDIA_VISIBLE_DEVICES=void in the head and CPU groups' env")
+        return out
+
+    def as_evidence(self) -> dict[str, Any]:
+        """The facts a verdict cites."""
+        return {"NVIDIA_VISIBLE_DEVICES": self.nvidia_visible_devices,
+                "CUDA_VISIBLE_DEVICES": self.cuda_visible_devices, "device_files": self.device_files,
+                "nvidia_smi": self.smi_lines if self.has_smi else "not installed", "uuids": self.smi_uuids}
+
+
+def parse_device_check(stdout: str) -> DeviceCheck:
+    """Parse DEVICE_CHECK's output (unknown lines are ignored)."""
+    values: dict[str, str | None] = {"NVIDIA_VISIBLE_DEVICES": None, "CUDA_VISIBLE_DEVICES": None}
+    check = DeviceCheck(None, None)
+    for line in stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key in values:
+            values[key] = None if value == "<unset>" else value
+        elif key == "DEVICE" and value:
+            check.device_files.append(value)
+        elif key == "SMI":
+            if value == "<no nvidia-smi>":
+                check.has_smi = False
+            elif value.strip():
+                check.smi_lines.append(value.strip())
+                check.smi_uuids += _UUID.findall(value)
+    check.nvidia_visible_devices = values["NVIDIA_VISIBLE_DEVICES"]
+    check.cuda_visible_devices = values["CUDA_VISIBLE_DEVICES"]
+    return check
+
+
+def check_devices(kube: KubeClient, namespace: str, pod: str) -> DeviceCheck:
+    """Run the device check in a pod's Ray container."""
+    result = exec_in_pod(kube, namespace, pod, ["sh", "-c", DEVICE_CHECK])
+    if result.exit_code not in (0, None):
+        raise RuntimeError(f"the device check in {namespace}/{pod} exited {result.exit_code}: {result.stderr[-500:]}")
+    return parse_device_check(result.stdout)
