@@ -150,17 +150,16 @@ def test_remove_takes_the_resource_and_the_mark_away(kube: KubeClient, node: str
 
 
 def test_kwok_initialisation_keeps_a_gpu_advertised_right_after_creation(kube: KubeClient) -> None:
-    """kwok's node-initialize Stage renders its status from the node as it was created (no
-    allocatable: its defaults) and *patches* it, so maps merge: a GPU advertised meanwhile stays,
-    next to kwok's default cpu/memory/pods. (kwok takes over only nodes annotated when created:
-    adding the annotation later is ignored, so the order cannot be forced from here.)"""
+    """A GPU advertised right after the node is created is still there once kwok's node-initialize
+    Stage has made the node Ready. Which comes first is a race (kwok takes over only nodes annotated
+    when created, so the order cannot be forced from here): either kwok renders the status from a
+    node that already has the GPU, or it patches its defaults in and the maps merge. Both keep it."""
     name = _create_node(kube)
     try:
         advertise_fake_gpus(kube, name, 2, mark=False)
         wait_until(lambda: _ready(kube, name), f"kwok to make node {name} Ready", tier="kube")
         capacity, allocatable = _status(kube, name)
         assert allocatable[GPU_RESOURCE] == "2" and capacity[GPU_RESOURCE] == "2"
-        assert allocatable["pods"] == "1M"  # proof that kwok's Stage did write status
     finally:
         _delete(kube, name)
 
