@@ -15,7 +15,7 @@ from gpuconf.cluster.endpoints import open_endpoints
 from gpuconf.cluster.nodeprobe import records_from, run_node_probe, tie_to_pods
 from gpuconf.cluster.podenv import DOWNWARD_ENV, with_downward_env
 from gpuconf.cluster.podexec import DeviceCheck, check_devices
-from gpuconf.cluster.target import ClusterTarget, cluster_serve_config, http_port
+from gpuconf.cluster.target import ClusterTarget, alive_ray_nodes, http_port
 from gpuconf.cluster.upload import upload_entrypoints
 from gpuconf.cluster.view import ClusterView
 from gpuconf.errors import EnvironmentFailure
@@ -24,12 +24,14 @@ from gpuconf.kube.deploy import KubeDeployment, deploy_raycluster
 from gpuconf.kube.diagnostics import collect_diagnostics
 from gpuconf.kube.names import new_run_id
 from gpuconf.kube.nodes import FAKE_GPU_LABEL
+from gpuconf.kube.objects import PodInfo
 from gpuconf.kube.preflight import raise_on_failure, run_preflight
 from gpuconf.kube.reach import cluster_answers
 from gpuconf.plan import Plan
 from gpuconf.testing.live import LiveCluster, Stopwatch
 from gpuconf.testing.settings import Settings
 from gpuconf.waits import wait_until
+
 
 def connect_cluster(kubeconfig: str | None) -> KubeClient:
     """A client of the user's cluster, or an EnvironmentFailure (exit 10) within seconds."""
@@ -69,28 +71,26 @@ def _device_checks(kube: KubeClient, dep: KubeDeployment) -> dict[str, DeviceChe
 
 def _wait_ray_nodes(dashboard_url: str, expected: int) -> int:
     """Until `expected` Ray nodes are alive (Ready pods can run ahead of their raylet's registration)."""
-    from ray.util.state import list_nodes
 
     def alive() -> int | None:
-        n = len(list_nodes(address=dashboard_url, filters=[("state", "=", "ALIVE")], raise_on_missing_output=False))
+        n = len(alive_ray_nodes(dashboard_url))
         return n if n >= expected else None
 
     return wait_until(alive, f"{expected} Ray nodes to be alive (dashboard {dashboard_url})", tier="ray_node",
                       interval=2.0)
 
 
-def _use_head_token(kube: KubeClient, dep: KubeDeployment) -> bool:
+def _use_head_token(kube: KubeClient, head: PodInfo) -> bool:
     """Send the head's Ray auth token with every dashboard request when the head uses token auth."""
     from gpuconf.cluster.podexec import exec_in_pod
-    from gpuconf.embedded.launcher import _set_driver_auth
+    from gpuconf.embedded.launcher import set_driver_auth
 
-    head = next(p for p in dep.pods if p.is_head)
     token = head.env.get("RAY_AUTH_TOKEN")
     if not token and head.env.get("RAY_AUTH_MODE") == "token":
         token = exec_in_pod(kube, head.namespace, head.name,
                             ["sh", "-c", 'cat "${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}"']).stdout.strip()
     if token:
-        _set_driver_auth({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token})
+        set_driver_auth({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token})
     return bool(token)
 
 
@@ -112,11 +112,18 @@ def start_cluster_backend(plan: Plan, settings: Settings) -> LiveCluster:
         return attach(kube, dep, plan, plan.target.serve.body, Path(settings.report_dir), undo, stages,
                       labelled, settings.model)
     except BaseException:
+        _teardown(dep, Path(settings.report_dir), undo)
+        raise
+
+
+def _teardown(dep: KubeDeployment | None, report_dir: Path, undo: list[Callable[[], None]]) -> None:
+    """Diagnostics to `<report_dir>/cluster-<namespace>/`, the namespace deleted, then `undo` in reverse."""
+    try:
         if dep is not None:
-            dep.teardown(Path(settings.report_dir) / f"cluster-{dep.namespace}")
+            dep.teardown(report_dir / f"cluster-{dep.namespace}")
+    finally:
         for step in reversed(undo):
             step()
-        raise
 
 
 def attach(kube: KubeClient, dep: KubeDeployment, plan: Plan, serve_body: Any, report_dir: Path,
@@ -126,13 +133,10 @@ def attach(kube: KubeClient, dep: KubeDeployment, plan: Plan, serve_body: Any, r
     probe every Ray node, check every pod's devices. `undo` steps run (in reverse) at `stop()`;
     on an error here the caller tears down."""
     watch = Stopwatch()
-    head = next((p for p in dep.pods if p.is_head and p.node), None)
-    if head is None:
-        raise EnvironmentFailure(f"the head pod of {dep.namespace}/{dep.name} was not scheduled: " + "; ".join(
-            f"{p.name}: {p.failed_scheduling}" for p in dep.pods if p.node is None))
-    endpoints = open_endpoints(kube, head, http_port(cluster_serve_config(serve_body, model, None)))
+    head = dep.bound_head()
+    endpoints = open_endpoints(kube, head, http_port(serve_body))
     undo.append(endpoints.close)
-    _use_head_token(kube, dep)
+    _use_head_token(kube, head)
     bound = [p for p in dep.pods if p.node]
     _wait_ray_nodes(endpoints.dashboard_url, len(bound))
     uri = upload_entrypoints(endpoints.dashboard_url)
@@ -143,42 +147,31 @@ def attach(kube: KubeClient, dep: KubeDeployment, plan: Plan, serve_body: Any, r
     stages["nodes_probed"] = watch.lap()
 
     gpu_pods = {p.name for p in dep.pods if p.gpu_limit(plan.expectations.gpu_resource) > 0}
-    physical = [{"index": i, "uuid": u, "name": line.split(":", 1)[1].split("(UUID")[0].strip(), "pod": pod}
-                for pod, c in checks.items() if isinstance(c, DeviceCheck) and pod in gpu_pods
-                for i, (u, line) in enumerate(zip(c.smi_uuids, c.smi_lines))]
+    physical = [{"index": i, **gpu, "pod": pod} for pod, c in checks.items()
+                if isinstance(c, DeviceCheck) and pod in gpu_pods for i, gpu in enumerate(c.smi_gpus)]
     target = ClusterTarget(endpoints.dashboard_url, endpoints.serve_url, uri, [p.name for p in bound if not p.ready])
     fake = [n.name for n in dep.nodes if n.labels.get(FAKE_GPU_LABEL) == "true"]
     view = ClusterView(dep.namespace, dep.name, dep.pods, dep.nodes,
-                       diagnose=lambda dest: diagnose_cluster(kube, dep, endpoints.dashboard_url, dest),
+                       diagnose=lambda dest: diagnose_cluster(kube, dep, head, endpoints.dashboard_url, dest),
                        device_checks=checks, fake_gpu_nodes=fake, labelled_nodes=list(labelled or []),
                        endpoints={**endpoints.as_evidence(), "working_dir": uri,
                                   "downward_env_added": sorted(DOWNWARD_ENV)})
-    diag_dir = report_dir / f"cluster-{dep.namespace}"
 
     def stop() -> int:
-        try:
-            dep.teardown(diag_dir)
-        finally:
-            for step in reversed(undo):
-                step()
+        _teardown(dep, report_dir, undo)
         return 0
 
-    pending = [{"pod": p.name, "group": p.group, "reason": p.failed_scheduling or ""} for p in dep.pods if p.node is None]
-    live = LiveCluster("cluster", records, pending, [], stages, endpoints.dashboard_url, target, stop, physical, view)
+    live = LiveCluster("cluster", records, dep.pending(), [], stages, endpoints.dashboard_url, target, stop, physical, view)
     live.node_probes = {p.node_id: p.probe for p in probed}
     live.keep = dep.keep
     return live
 
 
-def diagnose_cluster(kube: KubeClient, dep: KubeDeployment, dashboard_url: str, dest: Path) -> Path:
+def diagnose_cluster(kube: KubeClient, dep: KubeDeployment, head: PodInfo, dashboard_url: str, dest: Path) -> Path:
     """The namespace's diagnostics plus pod logs, `ray status` from the head and Serve's status."""
     from gpuconf.cluster.podexec import exec_in_pod
 
-    head = next((p for p in dep.pods if p.is_head and p.node), None)
-
     def ray_status() -> str:
-        if head is None:
-            return "no head pod\n"
         res = exec_in_pod(kube, head.namespace, head.name, ["ray", "status"])
         return res.stdout + res.stderr
 

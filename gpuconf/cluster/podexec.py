@@ -23,6 +23,7 @@ DEVICE_CHECK = (
     'else echo "SMI=<no nvidia-smi>"; fi'
 )
 _UUID = re.compile(r"\(UUID: (GPU-[0-9a-fA-F-]+)\)")
+_GPU_LINE = re.compile(r"^GPU \d+: (?P<name>.*?) \(UUID: (?P<uuid>GPU-[0-9a-fA-F-]+)\)")
 
 
 @dataclass
@@ -61,8 +62,17 @@ class DeviceCheck:
     cuda_visible_devices: str | None
     device_files: list[str] = field(default_factory=list)
     smi_lines: list[str] = field(default_factory=list)
-    smi_uuids: list[str] = field(default_factory=list)
     has_smi: bool = True
+
+    @property
+    def smi_uuids(self) -> list[str]:
+        """Every GPU UUID `nvidia-smi -L` printed."""
+        return [u for line in self.smi_lines for u in _UUID.findall(line)]
+
+    @property
+    def smi_gpus(self) -> list[dict[str, str]]:
+        """The `GPU <n>: <name> (UUID: <uuid>)` lines as {"name", "uuid"} (MIG and error lines skipped)."""
+        return [m.groupdict() for line in self.smi_lines if (m := _GPU_LINE.match(line))]
 
     def problems(self) -> list[str]:
         """Why a pod that was given no GPU can reach one (empty: it cannot)."""
@@ -98,7 +108,6 @@ def parse_device_check(stdout: str) -> DeviceCheck:
                 check.has_smi = False
             elif value.strip():
                 check.smi_lines.append(value.strip())
-                check.smi_uuids += _UUID.findall(value)
     check.nvidia_visible_devices = values["NVIDIA_VISIBLE_DEVICES"]
     check.cuda_visible_devices = values["CUDA_VISIBLE_DEVICES"]
     return check

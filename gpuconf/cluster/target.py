@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpuconf.embedded.deploy import set_model
 from gpuconf.inputs import plain
 from gpuconf.raysched import RayNodeView
 
@@ -24,14 +25,21 @@ def cluster_serve_config(body: Any, model: str | None, working_dir_uri: str | No
         if working_dir_uri and str(app.get("import_path", "")).startswith(ENTRYPOINTS_PREFIX):
             runtime_env = app.setdefault("runtime_env", {})
             runtime_env.setdefault("working_dir", working_dir_uri)
-        if model and str(app.get("import_path", "")).endswith(":build_ml_service"):
-            app.setdefault("args", {})["model"] = model
+    set_model(config, model)
     return config
 
 
 def http_port(config: dict[str, Any]) -> int:
     """The Serve proxy port the config asks for (Serve's default 8000)."""
     return int((config.get("http_options") or {}).get("port") or 8000)
+
+
+def alive_ray_nodes(dashboard_url: str) -> list[Any]:
+    """The alive Ray nodes, with resources and labels (Ray's state API over the dashboard)."""
+    from ray.util.state import list_nodes
+
+    return list_nodes(address=dashboard_url, filters=[("state", "=", "ALIVE")], detail=True,
+                      raise_on_missing_output=False)
 
 
 @dataclass
@@ -48,13 +56,10 @@ class ClusterTarget:
         return cluster_serve_config(body, model, self.working_dir_uri), self.serve_url
 
     def node_views(self) -> list[RayNodeView]:
-        """Alive Ray nodes with their total resources and labels (Ray's state API over the dashboard)."""
-        from ray.util.state import list_nodes
-
-        nodes = list_nodes(address=self.dashboard_url, filters=[("state", "=", "ALIVE")], detail=True,
-                           raise_on_missing_output=False)
-        return [RayNodeView(f"{(n.labels or {}).get('ray.io/node-group', 'node')}:{n.node_id[:8]}", {k: float(v) for k, v in (n.resources_total or {}).items()},
-                            dict(n.labels or {})) for n in nodes]
+        """Alive Ray nodes with their total resources and labels."""
+        return [RayNodeView(f"{(n.labels or {}).get('ray.io/node-group', 'node')}:{n.node_id[:8]}",
+                            {k: float(v) for k, v in (n.resources_total or {}).items()}, dict(n.labels or {}))
+                for n in alive_ray_nodes(self.dashboard_url)]
 
     def never_joined(self) -> list[str]:
         """Pods bound to a node that never became Ready (their Ray node did not join)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuconf.cluster.podexec import DeviceCheck
-from gpuconf.kwok.backend import KubeView
+from gpuconf.kube.view import KubeView
 
 
 @dataclass

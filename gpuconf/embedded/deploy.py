@@ -55,11 +55,16 @@ def localize_config(body: Any, http_port: int, model: str | None = None) -> dict
     # All local nodes share one host, so one proxy (on the head) serves HTTP.
     config["proxy_location"] = "HeadOnly"
     config["http_options"] = {**config.get("http_options", {}), "host": "127.0.0.1", "port": http_port}
+    set_model(config, model)
+    return config
+
+
+def set_model(config: dict[str, Any], model: str | None) -> None:
+    """Override the `model` arg of every MLService app (`--model`); nothing when `model` is None."""
     if model:
         for app in config.get("applications", []):
-            if app.get("import_path", "").endswith(":build_ml_service"):
+            if str(app.get("import_path", "")).endswith(":build_ml_service"):
                 app.setdefault("args", {})["model"] = model
-    return config
 
 
 def local_serve_config(body: Any, model: str | None, client: Any) -> tuple[dict[str, Any], str]:

@@ -118,7 +118,7 @@ class LocalRayCluster:
 
         if ray.is_initialized():
             return
-        _set_driver_auth(self.auth_env)
+        set_driver_auth(self.auth_env)
 
         def attempt() -> bool:
             try:
@@ -146,11 +146,11 @@ class LocalRayCluster:
         stopped = procs.terminate([_ps(n.proc.pid) for n in self.nodes if _ps(n.proc.pid)], grace_s=10.0)
         stopped += procs.sweep_leftovers(self.run_id)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
-        _set_driver_auth({key: None for key in self.auth_env})
+        set_driver_auth({key: None for key in self.auth_env})
         return stopped
 
 
-def _set_driver_auth(env: dict[str, str | None]) -> None:
+def set_driver_auth(env: dict[str, str | None]) -> None:
     """Point this process's Ray auth at the cluster's token (None: unset), and make Ray re-read it."""
     for key, value in env.items():
         if value is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpuconf.errors import EnvironmentFailure
 from gpuconf.kube.client import KubeClient, NamespaceGuard
 from gpuconf.kube.diagnostics import collect_diagnostics
 from gpuconf.kube.names import namespace_for, run_labels
@@ -28,6 +29,19 @@ class KubeDeployment:
     def pods(self) -> list[PodInfo]:
         """The cluster's pods as last read."""
         return self.state.pods if self.state else []
+
+    def pending(self) -> list[dict[str, str]]:
+        """Pods the scheduler left Pending, with its FailedScheduling message (for reports)."""
+        return [{"pod": p.name, "group": p.group, "reason": p.failed_scheduling or ""} for p in self.pods
+                if p.node is None]
+
+    def bound_head(self) -> PodInfo:
+        """The head pod, bound to a node; an EnvironmentFailure with the scheduler's reasons otherwise."""
+        head = next((p for p in self.pods if p.is_head and p.node), None)
+        if head is None:
+            raise EnvironmentFailure(f"the head pod of {self.namespace}/{self.name} was not scheduled: "
+                                     + "; ".join(f"{p['pod']}: {p['reason']}" for p in self.pending()))
+        return head
 
     def node(self, name: str) -> NodeInfo | None:
         """A node by name."""

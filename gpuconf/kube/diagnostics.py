@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
-from gpuconf.kube.client import CLUSTER_LABEL, KubeClient
+from gpuconf.kube.client import CLUSTER_LABEL, KubeClient, event_time
 
 
 LOG_TAIL_LINES = 500
@@ -34,8 +34,8 @@ def collect_diagnostics(kube: KubeClient, namespace: str, dest_dir: Path, cluste
         rows = []
         for ev in kube.events(namespace):
             obj = ev.involved_object
-            when = ev.last_timestamp or ev.event_time or ev.first_timestamp
-            rows.append(f"{when}  {ev.type:<8} {ev.reason:<20} {obj.kind}/{obj.name}  x{ev.count or 1}  {ev.message}")
+            rows.append(f"{event_time(ev)}  {ev.type:<8} {ev.reason:<20} {obj.kind}/{obj.name}  "
+                        f"x{ev.count or 1}  {ev.message}")
         return "\n".join(rows) + "\n"
 
     def rayclusters() -> str:
@@ -44,10 +44,19 @@ def collect_diagnostics(kube: KubeClient, namespace: str, dest_dir: Path, cluste
         return yaml.safe_dump_all([{"metadata": {"name": i["metadata"]["name"]}, "spec": i.get("spec"),
                                     "status": i.get("status")} for i in items], sort_keys=False)
 
+    # One read of the pods serves pods.yaml and the logs.
+    try:
+        pod_items: list[Any] = kube.core.list_namespaced_pod(
+            namespace, label_selector=f"{CLUSTER_LABEL}={cluster}" if cluster else None,
+            _request_timeout=kube.timeout).items
+        pods_error: Exception | None = None
+    except Exception as exc:  # written as pods.yaml's content below
+        pod_items, pods_error = [], exc
+
     def pods() -> str:
-        selector = f"{CLUSTER_LABEL}={cluster}" if cluster else None
-        items = kube.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=kube.timeout).items
-        return yaml.safe_dump_all([kube.to_dict(p) for p in items], sort_keys=False)
+        if pods_error is not None:
+            raise pods_error
+        return yaml.safe_dump_all([kube.to_dict(p) for p in pod_items], sort_keys=False)
 
     def nodes() -> str:
         return yaml.safe_dump_all([kube.to_dict(n) for n in kube.core.list_node(_request_timeout=kube.timeout).items],
@@ -58,15 +67,8 @@ def collect_diagnostics(kube: KubeClient, namespace: str, dest_dir: Path, cluste
     write("pods.yaml", pods)
     write("nodes.yaml", nodes)
     if pod_logs:
-        selector = f"{CLUSTER_LABEL}={cluster}" if cluster else None
-        try:
-            names = [p.metadata.name for p in kube.core.list_namespaced_pod(
-                namespace, label_selector=selector, _request_timeout=kube.timeout).items]
-        except Exception as exc:  # keep going: the other parts are written already
-            names = []
-            (dest_dir / "logs.error.txt").write_text(f"could not list pods: {exc!r}\n")
         (dest_dir / "logs").mkdir(exist_ok=True)
-        for name in names:
+        for name in (p.metadata.name for p in pod_items):
             write(f"logs/{name}.log", lambda name=name: kube.core.read_namespaced_pod_log(
                 name, namespace, tail_lines=LOG_TAIL_LINES, _request_timeout=kube.timeout) or "")
     for file_name, produce in (extras or {}).items():

@@ -109,11 +109,7 @@ def _patch_labels(kube: KubeClient, name: str, labels: dict[str, str | None],
 
 def nodes_with_gpus(kube: KubeClient, resource: str = GPU_RESOURCE) -> list[str]:
     """The names (sorted) of the nodes whose allocatable `resource` is more than zero."""
-    names = []
-    for node in kube.core.list_node(_request_timeout=kube.timeout).items:
-        if _allocatable(node, resource) > 0:
-            names.append(node.metadata.name)
-    return sorted(names)
+    return sorted(n.name for n in kube.nodes() if n.allocatable.get(resource, Decimal(0)) > 0)
 
 
 def _allocatable(node: Any, resource: str, section: str = "allocatable") -> Decimal:

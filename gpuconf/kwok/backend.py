@@ -9,10 +9,8 @@ KubeRay breaks breaks here too. Pending pods are reported with the scheduler's m
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
 
 from gpuconf.embedded.backend import live_from_cluster
 from gpuconf.embedded.launcher import REPO_ROOT, LocalRayCluster, start_cluster
@@ -24,6 +22,7 @@ from gpuconf.kube.diagnostics import collect_diagnostics
 from gpuconf.kube.names import new_run_id
 from gpuconf.kube.objects import NodeInfo, PodInfo
 from gpuconf.kube.reach import cluster_answers
+from gpuconf.kube.view import KubeView
 from gpuconf.plan import RAY_AUTODETECT_MEMORY_FRACTION, Plan
 from gpuconf.raystart import parse_ray_start
 from gpuconf.shell import bash_words
@@ -33,31 +32,6 @@ from gpuconf.testing.settings import Settings
 # Env KubeRay injects that points at in-cluster DNS names; a local Ray node must not follow it.
 _IN_CLUSTER_ENV = {"RAY_ADDRESS", "RAY_IP", "FQ_RAY_IP", "RAY_PORT", "KUBERAY_GEN_RAY_START_CMD",
                    "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE"}
-
-
-@dataclass
-class KubeView:
-    """What the API server says about this session's cluster (LiveCluster.kube)."""
-
-    namespace: str
-    raycluster: str
-    pods: list[PodInfo]
-    nodes: list[NodeInfo]
-    # Writes the namespace's diagnostics into a folder (a failing test's reports/<test id>/).
-    diagnose: Callable[[Path], Path] | None = None
-
-    def node(self, name: str | None) -> NodeInfo | None:
-        """A node by name."""
-        return next((n for n in self.nodes if n.name == name), None)
-
-    def pod(self, name: str) -> PodInfo | None:
-        """A pod by name."""
-        return next((p for p in self.pods if p.name == name), None)
-
-    def evidence(self) -> dict[str, Any]:
-        """The namespace, pods and nodes as plain data."""
-        return {"namespace": self.namespace, "raycluster": self.raycluster,
-                "pods": [p.as_evidence() for p in self.pods], "nodes": [n.as_evidence() for n in self.nodes]}
 
 
 def kwok_kubeconfig() -> Path:
@@ -117,11 +91,6 @@ def specs_from_deployment(dep: KubeDeployment, plan: Plan) -> list[NodeSpec]:
     return sorted(specs, key=lambda s: not s.is_head)
 
 
-def pending_from_deployment(dep: KubeDeployment) -> list[dict[str, str]]:
-    """Pods the real scheduler left Pending, with its FailedScheduling message."""
-    return [{"pod": p.name, "group": p.group, "reason": p.failed_scheduling or ""} for p in dep.pods if p.node is None]
-
-
 def serve_pods_from_host(kube: KubeClient, dep: KubeDeployment, cluster: LocalRayCluster) -> list[str]:
     """Make the API server's port-forward, exec and logs of each pod reach its local Ray node.
 
@@ -172,16 +141,15 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
     diag_dir = diag_root / f"kwok-{dep.namespace}"
     stages = {"kube_pods_settled": watch.lap()}
     try:
-        if not any(p.is_head and p.node for p in dep.pods):
-            raise EnvironmentFailure(f"the head pod of {dep.namespace}/{dep.name} was not scheduled: "
-                                     + "; ".join(f"{p['pod']}: {p['reason']}" for p in pending_from_deployment(dep)))
+        dep.bound_head()
         cluster = start_cluster(specs_from_deployment(dep, plan), run_id=os.environ.get("GPUCONF_RUN_ID") or None)
     except BaseException:
         dep.teardown(diag_dir)
         raise
-    live = live_from_cluster(cluster, "kwok", pending_from_deployment(dep))
+    live = live_from_cluster(cluster, "kwok", dep.pending())
     live.environment_notes = serve_pods_from_host(kube, dep, cluster)
     live.stages = {**stages, **{k: round(v + stages["kube_pods_settled"], 2) for k, v in live.stages.items()}}
+
     def diagnose(dest: Path) -> Path:
         refresh_pod_logs(cluster)
         return collect_diagnostics(kube, dep.namespace, dest, dep.name, pod_logs=True)
