@@ -113,3 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 pass, 1 fail, 2 bad input)."""
     args = build_parser().parse_args(argv)
     return int(args.func(args))
+
+
+def run() -> None:
+    """The `gpuconf` console script."""
+    sys.exit(main())
