@@ -81,13 +81,13 @@ cluster-down: setup
 # A local kind cluster with a fake GPU node for the cluster backend. Needs docker (running), kind
 # and helm: when one is missing it exits 3 naming each with how to install it (nothing is downloaded).
 kind-up: setup
-	$(BIN)/python -m gpuconf.kind up
+	$(BIN)/python -m gpuconf.provision.kind up
 
 kind-status: setup
-	$(BIN)/python -m gpuconf.kind status
+	$(BIN)/python -m gpuconf.provision.kind status
 
 kind-down: setup
-	$(BIN)/python -m gpuconf.kind down
+	$(BIN)/python -m gpuconf.provision.kind down
 
 cleanup: setup
 	$(BIN)/python -m gpuconf cleanup $(KUBECONFIG_ARG)

@@ -11,12 +11,12 @@ from gpuconf.bench.gate import Thresholds, load_thresholds
 from gpuconf.bench.profiles import BenchConfig, load_config
 from gpuconf.bench.runner import BenchRunner
 from gpuconf.bench.twins import find_ml_app
+from gpuconf.live.contract import LiveCluster, Observed
+from gpuconf.live.settings import Settings
+from gpuconf.live.verdicts import has_physical_gpu
 from gpuconf.plan import Plan
 from gpuconf.rules import run_rules
-from gpuconf.testing.live import LiveCluster, Observed
 from gpuconf.testing.plugin import collector_of
-from gpuconf.testing.settings import Settings
-from gpuconf.verdicts import has_physical_gpu
 
 HERE = Path(__file__).resolve().parent
 CONFIG_PATH = HERE / "config.yaml"
@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Name the host's GPUs in benchmark.json's machine_info, so that --benchmark-compare warns when
     a baseline came from another GPU model."""
-    from gpuconf.embedded.gpus import host_gpus
+    from gpuconf.backends.localray.gpus import host_gpus
 
     # The profile is not recorded here: benchmark names carry the concrete model already, and
     # machine_info must read the same when compared (at start) as when saved (at the end).

@@ -17,9 +17,9 @@ from gpuconf.bench.gate import Thresholds, TwinResult, decision_evidence, speedu
 from gpuconf.bench.profiles import load_config
 from gpuconf.bench.results import Overhead
 from gpuconf.bench.runner import BenchRunner
+from gpuconf.live.settings import Settings
 from gpuconf.testing.evidence import Evidence
 from gpuconf.testing.plugin import collector_of
-from gpuconf.testing.settings import Settings
 
 from .conftest import CONFIG_PATH
 

@@ -42,7 +42,7 @@ def _catalogue(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from gpuconf.kwok.cli import main as kwok_main
+    from gpuconf.provision.kwok.cli import main as kwok_main
 
     return kwok_main(args.rest)
 
@@ -71,7 +71,7 @@ def _preflight(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from gpuconf.embedded.procs import sweep_leftovers
+    from gpuconf.backends.localray.procs import sweep_leftovers
 
     killed = sweep_leftovers(run_id=None)
     print(f"stopped {killed} leftover Ray process(es) started by gpuconf")

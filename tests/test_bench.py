@@ -133,7 +133,7 @@ def test_cpu_host_is_the_cpu_worker_group(plan) -> None:
 
 
 def test_cpu_host_from_live_records() -> None:
-    from gpuconf.observe import PodRecord
+    from gpuconf.live.observe import PodRecord
 
     def rec(pod: str, group: str, gpu: bool, head: bool, cpus: float) -> PodRecord:
         return PodRecord(pod, pod, "n", group, head, gpu, 1.0 if gpu else 0.0, {"CPU": cpus, "memory": 1e9},

@@ -20,15 +20,16 @@ from typing import Any
 
 import pytest
 
+from gpuconf.backends.cluster import endpoints
+from gpuconf.backends.cluster.endpoints import in_cluster, open_endpoints
+from gpuconf.backends.cluster.nodeprobe import MARK, NodeProbeFailed, parse_job_output, records_from, tie_to_pods
+from gpuconf.backends.cluster.podenv import DOWNWARD_ENV, with_downward_env
+from gpuconf.backends.cluster.target import cluster_serve_config, http_port
+from gpuconf.backends.cluster.upload import ENTRYPOINTS, stage_entrypoints
 from gpuconf.check import run_check
-from gpuconf.cluster import endpoints
-from gpuconf.cluster.endpoints import DASHBOARD_PORT, dashboard_port, in_cluster, open_endpoints
-from gpuconf.cluster.nodeprobe import MARK, NodeProbeFailed, parse_job_output, records_from, tie_to_pods
-from gpuconf.cluster.podenv import DOWNWARD_ENV, with_downward_env
-from gpuconf.cluster.podexec import DEVICE_CHECK, DeviceCheck, parse_device_check
-from gpuconf.cluster.target import cluster_serve_config, http_port
-from gpuconf.cluster.upload import ENTRYPOINTS, stage_entrypoints
+from gpuconf.kube.dashboard import DASHBOARD_PORT, dashboard_port
 from gpuconf.kube.objects import RAY_START_ENV, NodeInfo, PodInfo
+from gpuconf.live.devices import DEVICE_CHECK, DeviceCheck, parse_device_check
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_UUID = "GPU-159fc32e-0fbb-6a05-029a-a730ec3a1854"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gpuconf.cluster.podexec import parse_device_check
-from gpuconf.cluster.verdicts import allocated_uuids, pod_device_problems, replica_gpu_problems
+from gpuconf.live.devices import parse_device_check
+from gpuconf.live.verdicts import allocated_uuids, pod_device_problems, replica_gpu_problems
 
 H100_A = "GPU-159fc32e-0fbb-6a05-029a-a730ec3a1854"
 H100_B = "GPU-00000000-1111-2222-3333-444444444444"

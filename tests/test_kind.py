@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from gpuconf.kind import cli, cluster, tools
-from gpuconf.kind.cluster import KindError, config_nodes, kuberay_chart_version
-from gpuconf.kind.paths import CLUSTER_CONFIG, CLUSTER_NAME
 from gpuconf.kube.preflight import KUBERAY_INSTALL
-from gpuconf.kwok.versions import load_versions
+from gpuconf.provision.kind import cli, cluster, tools
+from gpuconf.provision.kind.cluster import KindError, config_nodes, kuberay_chart_version
+from gpuconf.provision.kind.paths import CLUSTER_CONFIG, CLUSTER_NAME
+from gpuconf.provision.kwok.versions import load_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
@@ -134,7 +134,7 @@ def test_docker_without_a_daemon_is_a_problem(monkeypatch: pytest.MonkeyPatch, t
 def test_up_with_missing_tools_exits_3_before_running_anything(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                                no_subprocess: None,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m gpuconf.kind up` with an empty PATH: 3, every tool named, no state, nothing on stdout."""
+    """`python -m gpuconf.provision.kind up` with an empty PATH: 3, every tool named, no state, nothing on stdout."""
     _empty_path(monkeypatch, tmp_path)
     monkeypatch.setattr(cluster.KindCluster, "up", lambda self: pytest.fail("up ran despite missing tools"))
     assert cli.main(["up"]) == 3

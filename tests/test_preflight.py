@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from gpuconf.check import run_check
-from gpuconf.embedded.procs import free_port
 from gpuconf.kube.preflight import EXIT_UNREACHABLE, exit_code, run_preflight
+from gpuconf.live.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,13 +31,13 @@ RBAC = ROOT / "manifests" / "rbac"
 SA_NAMESPACE, SA_NAME = "gpuconf-system", "gpuconf"
 Perm = tuple[str, str, str]  # (API group, resource[/subresource], verb), as in REQUIRED_ACCESS
 
-# The code an in-cluster run (`--backend=cluster`) executes against the API server. gpuconf/kwok
-# and gpuconf/kind build and feed local clusters with their own admin credentials: not scanned.
-SCANNED = ("gpuconf/kube", "gpuconf/cluster", "gpuconf/testing", "suites")
+# The code an in-cluster run (`--backend=cluster`) executes against the API server. gpuconf/provision
+# builds and feeds local clusters with their own admin credentials: not scanned.
+SCANNED = ("gpuconf/kube", "gpuconf/live", "gpuconf/backends/cluster", "gpuconf/testing", "suites")
 # Calls that only the opt-in `--label-gpu-nodes` makes: granted by gpuconf-label-nodes, never by gpuconf.
 LABEL_ONLY: frozenset[Perm] = frozenset({("", "nodes", "patch")})
 # Calls in the scanned code that are not the suite's: advertise_fake_gpus (gpuconf/kube/nodes.py)
-# writes a kind node's status for `python -m gpuconf.kind up`, which runs as the kind admin.
+# writes a kind node's status for `python -m gpuconf.provision.kind up`, which runs as the kind admin.
 ADMIN_ONLY: frozenset[Perm] = frozenset({("", "nodes/status", "patch")})
 # CustomObjectsApi paths carry {group} and {plural}; the suite's only custom objects are RayClusters
 # (test_custom_objects_are_rayclusters checks the calls say so).

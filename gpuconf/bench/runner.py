@@ -17,8 +17,8 @@ from gpuconf.bench.results import Measurement, Overhead
 from gpuconf.bench.twins import (NODE_GROUP_LABEL, TWIN_APPS, TWIN_DEPLOYMENTS, CpuHost, TwinError,
                                  build_twin_config, candidates_from_plan, candidates_from_records, cpu_sizing,
                                  pick_cpu_host, route_of)
-from gpuconf.observe import PodRecord, ReplicaObservation, probe_replicas
-from gpuconf.verdicts import has_physical_gpu
+from gpuconf.live.observe import PodRecord, ReplicaObservation, probe_replicas
+from gpuconf.live.verdicts import has_physical_gpu
 
 # HTTP timeout of one bench request beyond its own budget (a slow first forward, a busy runner).
 _REQUEST_SLACK_S = 120.0
@@ -82,7 +82,7 @@ class BenchRunner:
             return
         if model in self.failed:  # one failed deploy per model, not one per test
             raise BenchFailed(self.failed[model])
-        from gpuconf.embedded.deploy import DeployFailed, deploy
+        from gpuconf.live.serve import DeployFailed, deploy
         from gpuconf.waits import WaitTimeout
 
         started = time.monotonic()
@@ -117,7 +117,7 @@ class BenchRunner:
 
     def restore(self, model_override: str | None) -> None:
         """Deploy the user's Serve config again (the twins go: deploy replaces the set of apps)."""
-        from gpuconf.embedded.deploy import deploy
+        from gpuconf.live.serve import deploy
 
         self.client_close()
         self.model = None

@@ -68,7 +68,7 @@ def candidates_from_plan(ray_nodes: Iterable[Any]) -> list[Candidate]:
 
 
 def candidates_from_records(records: Iterable[Any]) -> list[Candidate]:
-    """Candidates from the live Ray nodes (``gpuconf.observe.PodRecord``): only nodes that joined."""
+    """Candidates from the live Ray nodes (``gpuconf.live.observe.PodRecord``): only nodes that joined."""
     return [Candidate(r.pod, r.ray_labels.get(NODE_GROUP_LABEL) or r.group, r.gpu_node, r.is_head,
                       float(r.ray_resources.get("CPU", 0.0)), float(r.ray_resources.get("memory", 0.0)))
             for r in records]

@@ -8,10 +8,10 @@ import pytest
 
 from gpuconf.check import CheckResult, run_check
 from gpuconf.errors import InputError
+from gpuconf.live.contract import LiveCluster, Observed
+from gpuconf.live.settings import Settings
 from gpuconf.plan import Plan
 from gpuconf.rules import run_rules
-from gpuconf.testing.live import LiveCluster, Observed
-from gpuconf.testing.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +33,15 @@ def plan(check_result: CheckResult) -> Plan:
 
 def _start(backend: str, plan: Plan, settings: Settings) -> LiveCluster:
     if backend == "embedded":
-        from gpuconf.embedded.backend import start_embedded
+        from gpuconf.backends.embedded.backend import start_embedded
 
         return start_embedded(plan)
     if backend == "kwok":
-        from gpuconf.kwok.backend import start_kwok
+        from gpuconf.backends.kwok.backend import start_kwok
 
         return start_kwok(plan, settings)
     if backend == "cluster":
-        from gpuconf.cluster.backend import start_cluster_backend
+        from gpuconf.backends.cluster.backend import start_cluster_backend
 
         return start_cluster_backend(plan, settings)
     pytest.skip(f"the {backend} backend runs no Ray")
@@ -76,7 +76,7 @@ def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.Fixture
 @pytest.fixture(scope="session")
 def deployed(live_cluster: LiveCluster, plan: Plan, gpuconf_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Any]:
     """The Serve config under test, RUNNING on the live cluster (fails fast with the reason if it cannot be)."""
-    from gpuconf.embedded.deploy import DeployFailed, delete_all, deploy
+    from gpuconf.live.serve import DeployFailed, delete_all, deploy
     from gpuconf.testing.plugin import collector_of
 
     explain = {f.rule: f.message for f in run_rules(plan)}
@@ -99,7 +99,7 @@ def observed(live_cluster: LiveCluster, deployed: Any, pytestconfig: pytest.Conf
     """Every replica's probe, and a zero-GPU probe on every node."""
     import time
 
-    from gpuconf.observe import probe_nodes, probe_replicas
+    from gpuconf.live.observe import probe_nodes, probe_replicas
     from gpuconf.testing.plugin import collector_of
     from gpuconf.waits import WaitTimeout
 

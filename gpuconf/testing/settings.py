@@ -1,32 +1,13 @@
-"""The resolved run settings, from the command line and the environment."""
+"""The command-line options of a run, resolved into :class:`gpuconf.live.settings.Settings`."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-BACKENDS = ("auto", "static", "embedded", "kwok", "cluster")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What this run is pointed at."""
-
-    backend: str
-    manifests: Path
-    nodes: Path | None
-    expect: Path | None
-    kubeconfig: str | None
-    report_dir: Path
-    timeout_scale: float
-    strict: bool
-    require_cuda: bool
-    model: str | None
-    label_gpu_nodes: bool = False
-    keep_on_failure: bool = False
+from gpuconf.live.settings import BACKENDS, Settings
 
 
 def add_options(parser: pytest.Parser) -> None:

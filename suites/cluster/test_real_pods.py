@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gpuconf.cluster.verdicts import pod_device_problems, replica_gpu_problems
+from gpuconf.live.contract import LiveCluster, Observed
+from gpuconf.live.settings import Settings
+from gpuconf.live.verdicts import has_physical_gpu, pod_device_problems, replica_gpu_problems
 from gpuconf.plan import Plan
 from gpuconf.testing.evidence import Evidence
-from gpuconf.testing.live import LiveCluster, Observed
-from gpuconf.testing.settings import Settings
-from gpuconf.verdicts import has_physical_gpu
 
 pytestmark = pytest.mark.cluster
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconf.live.contract import LiveCluster, Observed
+from gpuconf.live.settings import Settings
+from gpuconf.live.verdicts import cuda_problems, has_physical_gpu, sees_gpu
 from gpuconf.plan import Plan
 from gpuconf.testing.evidence import Evidence
-from gpuconf.testing.live import LiveCluster, Observed
-from gpuconf.testing.settings import Settings
-from gpuconf.verdicts import cuda_problems, has_physical_gpu, sees_gpu
 
 pytestmark = pytest.mark.ray
 

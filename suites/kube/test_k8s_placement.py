@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.plan import Plan
 from gpuconf.scheduler import tolerates
 from gpuconf.testing.evidence import Evidence
-from gpuconf.testing.live import LiveCluster, Observed
 
 pytestmark = pytest.mark.kube
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconf.live.contract import LiveCluster, Observed
+from gpuconf.live.verdicts import accounting_problems, has_physical_gpu, label_problem, placement_problem
 from gpuconf.plan import Plan
 from gpuconf.testing.evidence import Evidence
-from gpuconf.testing.live import LiveCluster, Observed
-from gpuconf.verdicts import accounting_problems, has_physical_gpu, label_problem, placement_problem
 
 pytestmark = pytest.mark.ray
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from gpuconf.live.settings import Settings
 from gpuconf.testing.evidence import Evidence
-from gpuconf.testing.settings import Settings
 
 pytestmark = [pytest.mark.ray, pytest.mark.regression, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

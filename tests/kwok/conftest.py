@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconf.backends.kwok.backend import connect
 from gpuconf.errors import EnvironmentFailure
 from gpuconf.kube.client import KubeClient
-from gpuconf.kwok.backend import connect
 
 
 @pytest.fixture(scope="module")

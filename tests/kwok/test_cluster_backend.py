@@ -19,20 +19,20 @@ from pathlib import Path
 
 import pytest
 
+from gpuconf.backends.cluster.backend import attach
+from gpuconf.backends.kwok.backend import apply_target, refresh_pod_logs, serve_pods_from_host, specs_from_deployment
+from gpuconf.backends.kwok.kubelet import forward_ports
+from gpuconf.backends.localray.launcher import start_cluster
 from gpuconf.check import run_check
-from gpuconf.cluster.backend import attach
-from gpuconf.cluster.podexec import DeviceCheck
-from gpuconf.embedded.deploy import deploy
-from gpuconf.embedded.launcher import start_cluster
-from gpuconf.embedded.procs import free_ports
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.deploy import deploy_raycluster
 from gpuconf.kube.names import RUN_LABEL, new_run_id
-from gpuconf.kwok.backend import apply_target, refresh_pod_logs, serve_pods_from_host, specs_from_deployment
-from gpuconf.kwok.kubelet import forward_ports
-from gpuconf.observe import probe_replicas
+from gpuconf.live.contract import LiveCluster
+from gpuconf.live.devices import DeviceCheck
+from gpuconf.live.observe import probe_replicas
+from gpuconf.live.ports import free_ports
+from gpuconf.live.serve import deploy
 from gpuconf.plan import Plan
-from gpuconf.testing.live import LiveCluster
 from gpuconf.waits import wait_until
 
 pytestmark = [pytest.mark.kwok, pytest.mark.slow]

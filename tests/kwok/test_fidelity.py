@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gpuconf.backends.kwok.backend import apply_target
+from gpuconf.backends.kwok.fidelity import compare_report
 from gpuconf.check import run_check
 from gpuconf.errors import InputError
 from gpuconf.kube.client import KubeClient
-from gpuconf.kwok.backend import apply_target
-from gpuconf.kwok.fidelity import compare_report
-from gpuconf.kwok.nodes import apply_node, load_nodes, node_pool_files
+from gpuconf.live.settings import Settings
 from gpuconf.plan import Plan
-from gpuconf.testing.settings import Settings
+from gpuconf.provision.kwok.nodes import apply_node, load_nodes, node_pool_files
 
 pytestmark = pytest.mark.kwok
 

@@ -14,11 +14,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gpuconf.kind.cluster import KindError, advertise_gpu_nodes
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.nodes import (FAKE_GPU_LABEL, GPU_RESOURCE, MERGE_PATCH, advertise_fake_gpus, ensure_fake_gpus,
                                 label_nodes, nodes_with_gpus, remove_fake_gpus)
-from gpuconf.kwok.nodes import KWOK_ANNOTATION
+from gpuconf.provision.kind.cluster import KindError, advertise_gpu_nodes
+from gpuconf.provision.kwok.nodes import KWOK_ANNOTATION
 from gpuconf.waits import wait_until
 
 pytestmark = pytest.mark.kwok
@@ -165,7 +165,7 @@ def test_kwok_initialisation_keeps_a_gpu_advertised_right_after_creation(kube: K
 
 
 def test_kind_up_fakes_gpus_only_where_missing(kube: KubeClient, node: str) -> None:
-    """The GPU step of `python -m gpuconf.kind up`: patches the selected node once, then finds it right."""
+    """The GPU step of `python -m gpuconf.provision.kind up`: patches the selected node once, then finds it right."""
     selector = f"kubernetes.io/hostname={node}"  # this test's node only, never the shared pool
     assert advertise_gpu_nodes(kube, selector) == {node: True}
     assert advertise_gpu_nodes(kube, selector) == {node: False}

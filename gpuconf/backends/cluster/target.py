@@ -1,0 +1,66 @@
+"""The real cluster as a Serve target: the config as deployed there, and the Ray nodes alive now."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuconf.inputs import plain
+from gpuconf.live.serve import set_model
+from gpuconf.raysched import RayNodeView
+
+ENTRYPOINTS_PREFIX = "entrypoints."
+
+
+def cluster_serve_config(body: Any, model: str | None, working_dir_uri: str | None) -> dict[str, Any]:
+    """The Serve config as deployed on a real cluster.
+
+    HTTP options stay the user's (the proxies run in the pods). Apps whose code is in
+    `entrypoints/` get the uploaded working_dir unless they name their own, or unless
+    `working_dir_uri` is None (the code is baked into the image, see the Dockerfile).
+    """
+    config = copy.deepcopy(plain(body))
+    for app in config.get("applications", []):
+        if working_dir_uri and str(app.get("import_path", "")).startswith(ENTRYPOINTS_PREFIX):
+            runtime_env = app.setdefault("runtime_env", {})
+            runtime_env.setdefault("working_dir", working_dir_uri)
+    set_model(config, model)
+    return config
+
+
+def http_port(config: dict[str, Any]) -> int:
+    """The Serve proxy port the config asks for (Serve's default 8000)."""
+    return int((config.get("http_options") or {}).get("port") or 8000)
+
+
+def alive_ray_nodes(dashboard_url: str) -> list[Any]:
+    """The alive Ray nodes, with resources and labels (Ray's state API over the dashboard)."""
+    from ray.util.state import list_nodes
+
+    return list_nodes(address=dashboard_url, filters=[("state", "=", "ALIVE")], detail=True,
+                      raise_on_missing_output=False)
+
+
+@dataclass
+class ClusterTarget:
+    """The deploy target of a real cluster, reached through `dashboard_url` and `serve_url`."""
+
+    dashboard_url: str
+    serve_url: str
+    working_dir_uri: str | None
+    unready_pods: list[str] = field(default_factory=list)
+
+    def serve_config(self, body: Any, model: str | None, client: Any) -> tuple[dict[str, Any], str]:
+        """The config with the uploaded working_dir, and the forwarded Serve URL."""
+        return cluster_serve_config(body, model, self.working_dir_uri), self.serve_url
+
+    def node_views(self) -> list[RayNodeView]:
+        """Alive Ray nodes with their total resources and labels."""
+        return [RayNodeView(f"{(n.labels or {}).get('ray.io/node-group', 'node')}:{n.node_id[:8]}",
+                            {k: float(v) for k, v in (n.resources_total or {}).items()}, dict(n.labels or {}))
+                for n in alive_ray_nodes(self.dashboard_url)]
+
+    def never_joined(self) -> list[str]:
+        """Pods bound to a node that never became Ready (their Ray node did not join)."""
+        return list(self.unready_pods)

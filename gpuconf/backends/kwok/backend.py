@@ -1,0 +1,168 @@
+"""The kwok backend as the suites see it: plan → RayCluster on the kwok control plane → local Ray nodes.
+
+The real API server, scheduler and KubeRay operator decide which pods exist, where they
+are bound and what `ray start` command each runs; kwok only fakes the kubelet. Every pod
+bound to a node is then stood up as a local Ray node from its REAL command, so a command
+KubeRay breaks breaks here too. Pending pods are reported with the scheduler's message.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+from gpuconf.backends.localray.launcher import REPO_ROOT, LocalRayCluster, start_cluster
+from gpuconf.backends.localray.live import live_from_cluster
+from gpuconf.backends.localray.specs import NodeSpec
+from gpuconf.errors import EnvironmentFailure
+from gpuconf.kube.client import KubeClient
+from gpuconf.kube.deploy import KubeDeployment, deploy_raycluster
+from gpuconf.kube.diagnostics import collect_diagnostics
+from gpuconf.kube.names import new_run_id
+from gpuconf.kube.objects import NodeInfo, PodInfo
+from gpuconf.kube.reach import cluster_answers
+from gpuconf.kube.view import KubeView
+from gpuconf.live.contract import LiveCluster, Stopwatch
+from gpuconf.live.settings import Settings
+from gpuconf.plan import RAY_AUTODETECT_MEMORY_FRACTION, Plan
+from gpuconf.raystart import parse_ray_start
+from gpuconf.shell import bash_words
+
+# Env KubeRay injects that points at in-cluster DNS names; a local Ray node must not follow it.
+_IN_CLUSTER_ENV = {"RAY_ADDRESS", "RAY_IP", "FQ_RAY_IP", "RAY_PORT", "KUBERAY_GEN_RAY_START_CMD",
+                   "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE"}
+
+
+def kwok_kubeconfig() -> Path:
+    """The kubeconfig `make cluster-up` writes."""
+    from gpuconf.provision.kwok.paths import state_dir
+
+    return state_dir() / "kubeconfig"
+
+
+def connect() -> KubeClient:
+    """A client of the running kwok control plane, or a clear EnvironmentFailure."""
+    path = kwok_kubeconfig()
+    if not path.exists() or not cluster_answers(str(path)):
+        raise EnvironmentFailure(f"the kwok control plane is not up (no API server answers for {path}); "
+                                 "run `make cluster-up` (python -m gpuconf cluster up --nodes manifests/nodes)")
+    return KubeClient(str(path))
+
+
+def apply_target(kube: KubeClient, plan: Plan, run_id: str, suffix: str = "",
+                 diagnostics_dir: Path | None = None) -> KubeDeployment:
+    """Apply the plan's cluster (a RayService's rayClusterConfig as a RayCluster named after it) and wait."""
+    cluster = plan.target.cluster
+    return deploy_raycluster(kube, run_id, cluster.name, cluster.spec, sum(g.replicas for g in plan.groups),
+                             suffix=suffix, diagnostics_dir=diagnostics_dir)
+
+
+def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan) -> NodeSpec:
+    """A local Ray node standing for one real pod, from its real `ray start` command."""
+    cmd = pod.ray_start_cmd or ""
+    try:
+        argv = bash_words(cmd)
+    except ValueError:
+        argv = cmd.split()  # the launcher's `ray start` then fails on it, as `bash -c` would in the pod
+    gpu_res = plan.expectations.gpu_resource
+    # Ray sees the devices of the container's limit, or all of the node's with NVIDIA_VISIBLE_DEVICES=all.
+    leak = pod.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
+    planned: dict[str, float] = {"GPU": float(node.allocatable.get(gpu_res, Decimal(0)) if leak else pod.gpu_limit(gpu_res))}
+    options = parse_ray_start(argv).options
+    if "num-cpus" not in options:
+        planned["CPU"] = float(pod.limits.get("cpu") or node.allocatable.get("cpu", Decimal(0)))
+    if "memory" not in options:
+        planned["memory"] = float(pod.limits.get("memory") or node.allocatable.get("memory", Decimal(0))) \
+            * RAY_AUTODETECT_MEMORY_FRACTION
+    env = {k: v for k, v in pod.env.items() if k not in _IN_CLUSTER_ENV}
+    return NodeSpec(pod=pod.name, k8s_node=node.name, group=pod.group, is_head=pod.is_head, argv=argv, env=env,
+                    gpu_limit=int(pod.gpu_limit(gpu_res)), gpu_node=plan.expectations.is_gpu_node(node.labels),
+                    planned_resources=planned)
+
+
+def specs_from_deployment(dep: KubeDeployment, plan: Plan) -> list[NodeSpec]:
+    """A NodeSpec for every bound pod, head first."""
+    specs = []
+    for pod in dep.pods:
+        node = dep.node(pod.node) if pod.node else None
+        if node is not None:
+            specs.append(spec_for_pod(pod, node, plan))
+    return sorted(specs, key=lambda s: not s.is_head)
+
+
+def serve_pods_from_host(kube: KubeClient, dep: KubeDeployment, cluster: LocalRayCluster) -> list[str]:
+    """Make the API server's port-forward, exec and logs of each pod reach its local Ray node.
+
+    Returns notes for the report (a control plane started before kwok had these CRDs has none).
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    from gpuconf.backends.kwok.kubelet import exec_locally, forward_ports, logs_from
+    from gpuconf.kube.dashboard import dashboard_port
+
+    try:
+        for node in cluster.nodes:
+            pod = next((p for p in dep.pods if p.name == node.spec.pod), None)
+            if pod is None:
+                continue
+            env = {**node.spec.env, **{k: v for k, v in node.env_overrides.items() if not k.startswith("RAY_AUTH")}}
+            exec_locally(kube, dep.namespace, pod.name, env, str(REPO_ROOT))
+            logs_from(kube, dep.namespace, pod.name, node.log)
+            if node.spec.is_head:
+                local = int(cluster.dashboard_url.rsplit(":", 1)[1])
+                forward_ports(kube, dep.namespace, pod.name, {dashboard_port(pod): local})
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        return ["kwok serves no port-forward/exec/logs here (its CRDs are missing): restart it with "
+                "`python -m gpuconf cluster down && python -m gpuconf cluster up`"]
+    return []
+
+
+def refresh_pod_logs(cluster: LocalRayCluster) -> None:
+    """Bring each pod's served log up to date with its local node's log (kwok serves a file as it is)."""
+    from gpuconf.backends.kwok.kubelet import write_cri_log
+
+    for node in cluster.nodes:
+        write_cri_log(node.log)
+
+
+def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
+    """Apply the plan's cluster on the kwok control plane, then start a local Ray node per bound pod.
+
+    `stop()` stops Ray, writes diagnostics to `<report-dir>/kwok-<namespace>/` and deletes the namespace.
+    """
+    kube = connect()
+    run_id = new_run_id()
+    watch = Stopwatch()
+    diag_root = Path(settings.report_dir)
+    dep = apply_target(kube, plan, run_id, diagnostics_dir=None)
+    diag_dir = diag_root / f"kwok-{dep.namespace}"
+    stages = {"kube_pods_settled": watch.lap()}
+    try:
+        dep.bound_head()
+        cluster = start_cluster(specs_from_deployment(dep, plan), run_id=os.environ.get("GPUCONF_RUN_ID") or None)
+    except BaseException:
+        dep.teardown(diag_dir)
+        raise
+    live = live_from_cluster(cluster, "kwok", dep.pending())
+    live.environment_notes = serve_pods_from_host(kube, dep, cluster)
+    live.stages = {**stages, **{k: round(v + stages["kube_pods_settled"], 2) for k, v in live.stages.items()}}
+
+    def diagnose(dest: Path) -> Path:
+        refresh_pod_logs(cluster)
+        return collect_diagnostics(kube, dep.namespace, dest, dep.name, pod_logs=True)
+
+    live.kube = KubeView(dep.namespace, dep.name, dep.pods, dep.nodes, diagnose=diagnose)
+
+    def stop() -> int:
+        try:
+            return cluster.stop()
+        finally:
+            dep.teardown(diag_dir)
+
+    live.stop = stop
+    live.keep = dep.keep
+    return live
+

@@ -1,0 +1,347 @@
+"""Start a real multi-node Ray cluster on this host: one `ray start --block` process per pod.
+
+`ray start` processes (not ray.cluster_utils) because they take exactly the
+arguments KubeRay generates, so the embedded and kwok backends start a pod's
+Ray node the same way, and a broken argument breaks here as it would in the pod.
+Only what cannot be shared on one host is changed: ports are remapped to free
+ones, services bind to loopback, the object store is kept small, and each node
+gets a CUDA_VISIBLE_DEVICES that stands for what its container would see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpuconf.backends.localray import procs
+from gpuconf.backends.localray.gpus import HostGpu, host_gpus, partition
+from gpuconf.backends.localray.specs import NodeSpec
+from gpuconf.live.auth import set_driver_auth
+from gpuconf.live.ports import free_port
+from gpuconf.plan import K8S_NODE_LABEL, POD_LABEL
+from gpuconf.waits import WaitTimeout, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+# The smallest object store Ray accepts is 75 MiB; nodes here only pass small probes.
+OBJECT_STORE_BYTES = 100 * 1024 * 1024
+_RAY_START_TIMEOUT = "timed out during startup"
+_PORT_OPTIONS = ("port", "dashboard-port", "metrics-export-port", "dashboard-agent-listen-port",
+                 "dashboard-agent-grpc-port", "ray-client-server-port", "runtime-env-agent-port")
+
+
+@dataclass
+class StartedNode:
+    """A pod's Ray node as it came up (or failed to)."""
+
+    spec: NodeSpec
+    argv: list[str]
+    env_overrides: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes]
+    gpus: list[HostGpu]
+    node_id: str | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    exit_code: int | None = None
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The end of the node's `ray start` output."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def as_evidence(self) -> dict[str, Any]:
+        """What was started and what Ray reported for it."""
+        return {"pod": self.spec.pod, "k8s_node": self.spec.k8s_node, "group": self.spec.group,
+                "node_id": self.node_id, "resources": self.resources, "labels": self.labels,
+                "cuda_visible_devices": self.env_overrides.get("CUDA_VISIBLE_DEVICES"),
+                "host_gpus": [g.uuid for g in self.gpus], "exit_code": self.exit_code}
+
+
+@dataclass
+class LocalRayCluster:
+    """A running local cluster; `stop()` leaves no process, temp dir or port behind."""
+
+    run_id: str
+    temp_dir: Path
+    gcs_address: str
+    dashboard_url: str
+    auth_env: dict[str, str]
+    nodes: list[StartedNode]
+    host_gpus: list[HostGpu]
+    stage_s: dict[str, float] = field(default_factory=dict)
+    _stopped: bool = False
+
+    @property
+    def alive(self) -> list[StartedNode]:
+        """Nodes that joined the cluster."""
+        return [n for n in self.nodes if n.node_id]
+
+    @property
+    def failed(self) -> list[StartedNode]:
+        """Nodes whose `ray start` exited or never joined."""
+        return [n for n in self.nodes if not n.node_id]
+
+    def serve_config(self, body: Any, model: str | None, client: Any) -> tuple[dict[str, Any], str]:
+        """The Serve config as deployed on this host, and its HTTP URL (see deploy.localize_config)."""
+        from gpuconf.live.serve import local_serve_config
+
+        return local_serve_config(body, model, client)
+
+    def node_views(self) -> list[Any]:
+        """The joined nodes as the placement model sees them."""
+        from gpuconf.raysched import RayNodeView
+
+        return [RayNodeView(n.spec.pod, n.resources, n.labels) for n in self.alive]
+
+    def never_joined(self) -> list[str]:
+        """Pods whose `ray start` exited or never joined, with the last line of its log."""
+        return [f"{n.spec.pod} (ray start exited {n.exit_code}: {n.log_tail(3).splitlines()[-1] if n.log_tail(3) else ''})"
+                for n in self.failed]
+
+    def by_node_id(self, node_id: str) -> StartedNode | None:
+        """The pod that stands behind a Ray node id."""
+        return next((n for n in self.nodes if n.node_id == node_id), None)
+
+    def connect(self) -> None:
+        """Connect this process to the cluster as a driver (idempotent)."""
+        import ray
+
+        if ray.is_initialized():
+            return
+        set_driver_auth(self.auth_env)
+
+        def attempt() -> bool:
+            try:
+                ray.init(address=self.gcs_address, _node_ip_address="127.0.0.1", log_to_driver=False,
+                         logging_level="ERROR", configure_logging=False)
+                return True
+            except ConnectionError:
+                ray.shutdown()  # a busy GCS can miss ray.init's own deadline: try again
+                raise
+
+        wait_until(attempt, f"this driver to connect to the GCS at {self.gcs_address}", tier="ray_node", interval=1.0)
+
+    def stop(self) -> int:
+        """Disconnect, stop every node and sweep leftovers; returns processes stopped."""
+        if self._stopped:
+            return 0
+        self._stopped = True
+        try:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+        except Exception:  # teardown goes on whatever the driver says
+            pass
+        stopped = procs.terminate([_ps(n.proc.pid) for n in self.nodes if _ps(n.proc.pid)], grace_s=10.0)
+        stopped += procs.sweep_leftovers(self.run_id)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        set_driver_auth({key: None for key in self.auth_env})
+        return stopped
+
+
+def _ps(pid: int) -> Any:
+    import psutil
+
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def temp_tag(run_id: str) -> str:
+    """The short tag of a run in its temp dir's name (/tmp/gpc-<tag>-XXXX)."""
+    return run_id[-8:].replace("/", "_")
+
+
+def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayCluster:
+    """Start the head, then every worker; wait until each has joined or failed."""
+    if not specs or not specs[0].is_head:
+        raise ValueError("the first node to start must be the head")
+    run_id = run_id or os.environ.get(procs.RUN_ENV) or f"gpuconf-{secrets.token_hex(4)}"
+    # Ray's socket paths must stay short: a short folder directly under /tmp.
+    temp_dir = Path(tempfile.mkdtemp(prefix=f"gpc-{temp_tag(run_id)}-", dir="/tmp"))
+    gpus = host_gpus()
+    grants = partition(gpus, [s.gpu_limit for s in specs])
+    auth_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    cluster = LocalRayCluster(run_id, temp_dir, "", "", auth_env, [], gpus)
+    t0 = time.monotonic()
+    try:
+        head = _start_node(specs[0], grants[0], cluster, gcs_address=None)
+        cluster.nodes.append(head)
+        gcs_port = int(_opt(head.argv, "port"))
+        cluster.gcs_address = f"127.0.0.1:{gcs_port}"
+        cluster.dashboard_url = f"http://127.0.0.1:{_opt(head.argv, 'dashboard-port')}"
+        wait_until(lambda: _dashboard_up(cluster.dashboard_url, auth_env["RAY_AUTH_TOKEN"]) or _exited(head),
+                   f"the head's GCS and dashboard ({cluster.dashboard_url})", tier="ray_node", interval=0.5)
+        if head.proc.poll() is not None:
+            head.exit_code = head.proc.returncode
+            raise RuntimeError(f"the head's `ray start` exited with {head.exit_code}:\n{head.log_tail()}")
+        cluster.stage_s["head_up"] = round(time.monotonic() - t0, 2)
+        cluster.connect()
+        _wait_joined(cluster, [head])
+        # One at a time: on a 2-core runner, raylets starting together miss Ray's fixed
+        # 30 s registration window.
+        for spec, grant in zip(specs[1:], grants[1:]):
+            node = _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
+            cluster.nodes.append(node)
+            _wait_joined(cluster, [node])
+            if node.node_id is None and _RAY_START_TIMEOUT in node.log_tail(40):
+                cluster.nodes.remove(node)  # the host was too busy, not the manifest wrong: once more
+                node = _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
+                cluster.nodes.append(node)
+                _wait_joined(cluster, [node])
+        cluster.stage_s["cluster_up"] = round(time.monotonic() - t0, 2)
+        return cluster
+    except BaseException:
+        cluster.stop()
+        raise
+
+
+def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, gcs_address: str | None) -> StartedNode:
+    argv = localize_argv(spec, gcs_address, cluster.temp_dir)
+    env = dict(os.environ)
+    overrides = {k: v for k, v in spec.env.items()}
+    overrides.update({
+        procs.RUN_ENV: cluster.run_id,
+        # What KubeRay sets in every Ray container; Ray turns it into the ray.io/node-group label.
+        "RAY_NODE_TYPE_NAME": spec.group, "RAY_CLOUD_INSTANCE_ID": spec.pod,
+        "GPUCONF_POD_NAME": spec.pod, "GPUCONF_NODE_NAME": spec.k8s_node,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
+        # As in a Ray image, `python` is the interpreter that has Ray (Ray jobs run `python ...`).
+        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH", "")])),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        **cluster.auth_env,
+    })
+    visible = cuda_visible_for(spec, grant, bool(cluster.host_gpus))
+    if visible is not None:
+        overrides["CUDA_VISIBLE_DEVICES"] = visible
+    env.update(overrides)
+    log = cluster.temp_dir / f"{spec.pod}.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=str(REPO_ROOT))
+    return StartedNode(spec, argv, overrides, log, proc, grant)
+
+
+def cuda_visible_for(spec: NodeSpec, grant: list[HostGpu], host_has_gpus: bool) -> str | None:
+    """The CUDA_VISIBLE_DEVICES a node's processes start with (None: leave unset).
+
+    On a GPU host a GPU pod sees the devices it was granted and every other pod
+    sees none, as behind a device plugin, unless its image leaks them all
+    (NVIDIA_VISIBLE_DEVICES=all). Without physical GPUs nothing is set and GPU
+    pods carry logical GPUs only.
+    """
+    if not host_has_gpus:
+        return None
+    if grant:
+        return ",".join(str(g.index) for g in grant)
+    if spec.env.get("NVIDIA_VISIBLE_DEVICES") == "all":
+        return None
+    return "" if spec.gpu_limit == 0 else None
+
+
+def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> list[str]:
+    """The pod's `ray start` argv, made to run beside the other nodes on this host."""
+    words = list(spec.argv)
+    if words[:2] == ["ray", "start"]:
+        words = words[2:]
+    out: list[str] = []
+    seen: set[str] = set()
+    for word in words:
+        name, eq, value = word[2:].partition("=") if word.startswith("--") else ("", "", "")
+        if not name:
+            out.append(word)  # a stray word stays: `ray start` must fail on it as in the pod
+            continue
+        seen.add(name)
+        if name == "address":
+            out.append(f"--address={gcs_address}")
+        elif name in _PORT_OPTIONS:
+            out.append(f"--{name}={free_port()}")
+        elif name == "dashboard-host":
+            out.append("--dashboard-host=127.0.0.1")
+        elif name == "labels":
+            out.append("--labels=" + _merge_labels(value, spec))
+        else:
+            out.append(word)
+    adds = {"node-ip-address": "127.0.0.1", "object-store-memory": str(OBJECT_STORE_BYTES)}
+    if spec.is_head:
+        adds.update({"port": str(free_port()), "dashboard-port": str(free_port()),
+                     "ray-client-server-port": str(free_port()), "temp-dir": str(temp_dir),
+                     "include-dashboard": "true", "dashboard-host": "127.0.0.1"})
+    adds.update({p: str(free_port()) for p in ("metrics-export-port", "dashboard-agent-listen-port",
+                                                     "dashboard-agent-grpc-port", "runtime-env-agent-port")})
+    # A container without a GPU limit shows Ray no device; say so, since this host may have GPUs.
+    adds["num-gpus"] = str(int(spec.planned_resources.get("GPU", 0)))
+    for key, res in (("num-cpus", "CPU"), ("memory", "memory")):
+        if res in spec.planned_resources:
+            adds[key] = str(int(spec.planned_resources[res])) if res == "memory" else f"{spec.planned_resources[res]:g}"
+    for key, value in adds.items():
+        if key not in seen:
+            out.append(f"--{key}={value}")
+    if "labels" not in seen:
+        out.append("--labels=" + _merge_labels("", spec))
+    out.append("--disable-usage-stats")
+    return [str(Path(sys.executable).with_name("ray")), "start", *out]
+
+
+def _merge_labels(existing: str, spec: NodeSpec) -> str:
+    pairs = [p for p in existing.split(",") if p.strip()] if existing and not existing.strip().startswith("{") else []
+    if existing.strip().startswith("{"):
+        pairs = [f"{k}={v}" for k, v in json.loads(existing).items()]
+    pairs += [f"{POD_LABEL}={spec.pod}", f"{K8S_NODE_LABEL}={spec.k8s_node}"]
+    return ",".join(pairs)
+
+
+def _opt(argv: list[str], name: str) -> str:
+    prefix = f"--{name}="
+    return next(w[len(prefix):] for w in argv if w.startswith(prefix))
+
+
+def _exited(node: StartedNode) -> bool:
+    return node.proc.poll() is not None
+
+
+def _dashboard_up(url: str, token: str) -> bool:
+    request = urllib.request.Request(f"{url}/api/version", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _wait_joined(cluster: LocalRayCluster, nodes: list[StartedNode]) -> None:
+    """Wait until each node has joined (found by its pod label) or its process exited."""
+    import ray
+
+    def settled() -> bool:
+        by_pod = {n["Labels"].get(POD_LABEL): n for n in ray.nodes() if n.get("Alive")}
+        for node in nodes:
+            info = by_pod.get(node.spec.pod)
+            if info and not node.node_id:
+                node.node_id = info["NodeID"]
+                node.resources = {k: float(v) for k, v in info["Resources"].items()}
+                node.labels = dict(info.get("Labels") or {})
+            if not node.node_id and node.proc.poll() is not None:
+                node.exit_code = node.proc.returncode
+        return all(n.node_id or n.exit_code is not None for n in nodes)
+
+    try:
+        wait_until(settled, f"Ray node(s) {', '.join(n.spec.pod for n in nodes)} to join",
+                   tier="ray_node", interval=0.5)
+    except WaitTimeout as exc:
+        missing = [f"{n.spec.pod}:\n{n.log_tail()}" for n in nodes if not n.node_id]
+        raise WaitTimeout(f"{exc}\nnot joined:\n" + "\n".join(missing)) from None

@@ -1,0 +1,22 @@
+"""A started local Ray cluster as the suites see it: each Ray node tied to the pod it stands for."""
+
+from __future__ import annotations
+
+from gpuconf.backends.localray.launcher import LocalRayCluster
+from gpuconf.live.contract import LiveCluster
+from gpuconf.live.observe import PodRecord
+
+
+def records_of(cluster: LocalRayCluster) -> dict[str, PodRecord]:
+    """Each joined Ray node, tied to the pod it stands for."""
+    return {n.node_id: PodRecord(n.node_id, n.spec.pod, n.spec.k8s_node, n.spec.group, n.spec.is_head,
+                                 n.spec.gpu_node, float(n.spec.gpu_limit), n.resources, n.labels)
+            for n in cluster.alive if n.node_id}
+
+
+def live_from_cluster(cluster: LocalRayCluster, backend: str, pending: list[dict[str, str]]) -> LiveCluster:
+    """Wrap a started local cluster for the suites."""
+    failed = [{"pod": n.spec.pod, "group": n.spec.group, "exit_code": n.exit_code, "argv": n.argv[2:],
+               "log_tail": n.log_tail(6)} for n in cluster.failed]
+    return LiveCluster(backend, records_of(cluster), pending, failed, dict(cluster.stage_s), cluster.dashboard_url,
+                       cluster, cluster.stop, [{"index": g.index, "uuid": g.uuid, "name": g.name} for g in cluster.host_gpus])

@@ -1,0 +1,64 @@
+"""Process bookkeeping for local Ray nodes: every process carries the run's marker.
+
+Each `ray start` gets GPUCONF_RUN_ID in its environment; Ray's own processes
+(GCS, raylet, dashboard, workers) inherit it. Teardown signals the `ray start
+--block` parents, then sweeps anything still carrying the marker, so nothing
+survives a failed test, Ctrl-C, or a killed run (`gpuconf cleanup`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+
+RUN_ENV = "GPUCONF_RUN_ID"
+
+
+def marked_processes(run_id: str | None) -> list[psutil.Process]:
+    """Processes whose environment carries the run marker (any gpuconf run when run_id is None)."""
+    found = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            value = proc.environ().get(RUN_ENV)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
+            continue
+        if value and (run_id is None or value == run_id):
+            found.append(proc)
+    return found
+
+
+def terminate(procs: list[psutil.Process], grace_s: float = 5.0) -> int:
+    """SIGTERM, wait up to `grace_s`, then SIGKILL what is left; returns how many were signalled."""
+    alive = []
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGTERM)
+            alive.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    _, still = psutil.wait_procs(alive, timeout=grace_s)
+    for p in still:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(still, timeout=grace_s)
+    return len(alive)
+
+
+def sweep_leftovers(run_id: str | None, grace_s: float = 3.0) -> int:
+    """Stop every process of the run (or of any gpuconf run); returns the count."""
+    total = 0
+    for _ in range(3):  # Ray may spawn a worker while we sweep
+        procs = marked_processes(run_id)
+        if not procs:
+            break
+        total += terminate(procs, grace_s)
+        time.sleep(0.2)
+    return total

@@ -1,0 +1,26 @@
+"""What a run is pointed at: the settings every backend starts from (no pytest here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKENDS = ("auto", "static", "embedded", "kwok", "cluster")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What this run is pointed at."""
+
+    backend: str
+    manifests: Path
+    nodes: Path | None
+    expect: Path | None
+    kubeconfig: str | None
+    report_dir: Path
+    timeout_scale: float
+    strict: bool
+    require_cuda: bool
+    model: str | None
+    label_gpu_nodes: bool = False
+    keep_on_failure: bool = False

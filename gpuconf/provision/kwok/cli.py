@@ -1,0 +1,85 @@
+"""Command line of the kwok control plane: ``up``, ``down``, ``status``, ``kubeconfig``.
+
+Also ``build`` (fill the binary cache only) and ``pin`` (regenerate ``build/*/go.mod`` after
+editing ``build/versions.env``). Progress goes to stderr; ``kubeconfig`` and ``up`` print the
+kubeconfig path on stdout so that ``export KUBECONFIG=$(… up)`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gpuconf.provision.kwok import build
+from gpuconf.provision.kwok.controlplane import ControlPlane
+from gpuconf.provision.kwok.versions import load_versions
+from gpuconf.waits import WaitTimeout
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gpuconf.provision.kwok",
+        description="A real Kubernetes control plane on loopback: etcd, kube-apiserver, "
+        "kube-controller-manager, kube-scheduler, kwok (fake nodes) and the KubeRay operator.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="build if needed, start, apply node pools (idempotent)")
+    up.add_argument(
+        "--nodes",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="node-pool YAML files of Node objects, or folders of them (e.g. manifests/nodes)",
+    )
+    sub.add_parser("down", help="stop every process started by up and remove the state (logs kept)")
+    sub.add_parser("status", help="show each component; exit 0 when up, 1 otherwise")
+    sub.add_parser("kubeconfig", help="print the kubeconfig path; exit 1 when not up")
+    sub.add_parser("build", help="build the binaries into the cache (no-op when cached)")
+    sub.add_parser("pin", help="regenerate build/kube and build/etcd go.mod/go.sum from build/versions.env")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run one subcommand; return the exit status."""
+    args = _parser().parse_args(argv)
+    plane = ControlPlane()
+    try:
+        if args.command == "up":
+            plane.up(args.nodes)
+            print(plane.kubeconfig)
+            return 0
+        if args.command == "down":
+            plane.down()
+            return 0
+        if args.command == "status":
+            return _status(plane)
+        if args.command == "kubeconfig":
+            print(plane.kubeconfig)
+            return 0 if plane.kubeconfig.exists() else 1
+        if args.command == "build":
+            build.ensure_built(load_versions())
+            return 0
+        if args.command == "pin":
+            build.pin_go_modules(load_versions())
+            return 0
+    except (build.BuildError, WaitTimeout) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    raise AssertionError(args.command)
+
+
+def _status(plane: ControlPlane) -> int:
+    running = plane.status()
+    state = plane.load_state()
+    if not running or state is None:
+        print(f"down (no control plane recorded in {plane.dir})")
+        return 1
+    ready = plane.apiserver_ready(state)
+    for name, alive in running.items():
+        print(f"{name:<24} {'running' if alive else 'NOT running'}")
+    print(f"{'apiserver':<24} {state.server} {'ready' if ready else 'NOT ready'}")
+    print(f"{'kubeconfig':<24} {plane.kubeconfig}")
+    print(f"{'versions':<24} {' '.join(f'{k}={v}' for k, v in state.versions.items())}")
+    return 0 if plane.is_up() else 1
