@@ -34,6 +34,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
+    from gpuconf import coverage  # noqa: F401  (registers its rule)
     from gpuconf.rules import CATALOGUE
 
     for r in CATALOGUE:

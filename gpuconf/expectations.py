@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +30,17 @@ class Expectations:
     gpu_resource: str
     gpu_deployments: list[GpuDeployment]
     isolation_zero_gpu: str
-    loc: Loc
+    loc: Loc | None
     doc: Any = field(repr=False, default=None)
+    defaults: bool = False
 
-    def is_gpu_node(self, labels: dict[str, str]) -> bool:
-        """A node is a GPU node when it carries every label of the selector."""
+    def is_gpu_node(self, labels: Mapping[str, str], allocatable: Mapping[str, Any] | None = None) -> bool:
+        """A node is a GPU node when it carries every label of the selector.
+
+        With the defaults (no expectations file) it is one with allocatable GPUs instead.
+        """
+        if self.defaults:
+            return has_allocatable_gpus(allocatable or {})
         return all(labels.get(k) == v for k, v in self.gpu_node_selector.items())
 
     def gpu_deployment(self, app: str, deployment: str) -> GpuDeployment | None:
@@ -69,3 +76,46 @@ def parse_expectations(doc: LDict) -> Expectations:
         raise InputError(loc_of(doc, "isolation", "zeroGpuOnGpuNode"), f"zeroGpuOnGpuNode must be one of {ISOLATION_MODES}",
                          "use `warn` or `fail`")
     return Expectations(dict(selector), resource, deps, mode, doc.loc, doc)
+
+
+def has_allocatable_gpus(allocatable: Mapping[str, Any]) -> bool:
+    """Whether a node advertises GPUs, by KubeRay's GPU-resource predicate (so MIG slices count)."""
+    from gpuconf.kuberay import is_gpu_resource
+    from gpuconf.quantity import parse_quantity
+
+    for key, value in allocatable.items():
+        if is_gpu_resource(str(key)):
+            try:
+                if parse_quantity(value) > 0:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def default_expectations(nodes: list[LDict], serve_bodies: list[Any]) -> Expectations:
+    """The documented defaults when no expectations file is given (docs/static-inputs.md).
+
+    GPU nodes: nodes with allocatable GPUs. GPU resource: the GPU resource the nodes advertise
+    most (nvidia.com/gpu when none does). GPU deployments: those with `num_gpus > 0`.
+    """
+    from gpuconf.kuberay import is_gpu_resource
+
+    counts: dict[str, int] = {}
+    for n in nodes:
+        alloc = (n.get("status") or {}).get("allocatable") or (n.get("status") or {}).get("capacity") or {}
+        for key in alloc:
+            if is_gpu_resource(str(key)):
+                counts[str(key)] = counts.get(str(key), 0) + 1
+    resource = max(sorted(counts), key=lambda k: counts[k]) if counts else "nvidia.com/gpu"
+    deps = []
+    for body in serve_bodies:
+        for app in (body.get("applications") or []) if isinstance(body, dict) else []:
+            for dep in (app.get("deployments") or []) if isinstance(app, dict) else []:
+                opts = dep.get("ray_actor_options") if isinstance(dep, dict) else None
+                gpus = opts.get("num_gpus") if isinstance(opts, dict) else None
+                if isinstance(gpus, (int, float)) and not isinstance(gpus, bool) and gpus > 0:
+                    deps.append(GpuDeployment(str(app.get("name", "default")), str(dep.get("name")), float(gpus),
+                                              getattr(dep, "loc", None)))
+    return Expectations({}, resource, deps, "warn", None, None, defaults=True)
+
