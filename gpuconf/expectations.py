@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.loader import LDict, loc_of, require
+from gpuconf.loader import LDict, get, loc_of, require
 
 ISOLATION_MODES = ("warn", "fail")
 
@@ -61,17 +61,27 @@ def parse_expectations(doc: LDict) -> Expectations:
         if not isinstance(v, str):
             raise InputError(loc_of(doc, "gpuNodes", "nodeSelector", k), f"label value for {k!r} must be a string",
                              f'quote it: {k}: "{v}"'.replace("True", "true"))
-    resource = doc.get("gpuNodes", {}).get("gpuResource", "nvidia.com/gpu")
+    resource = get(doc, "gpuNodes", "gpuResource", default="nvidia.com/gpu")
+    if not isinstance(resource, str) or not resource:
+        raise InputError(loc_of(doc, "gpuNodes", "gpuResource"), "gpuResource must be a resource name",
+                         "e.g. `gpuResource: nvidia.com/gpu`")
     deps = []
     for i, item in enumerate(require(doc, "gpuDeployments", kind=list)):
+        if not isinstance(item, dict):
+            raise InputError(loc_of(doc, "gpuDeployments", i), "a gpuDeployments item must be a mapping",
+                             "e.g. `- {app: ml_service, deployment: MLService, gpusPerReplica: 1}`")
         app = require(doc, "gpuDeployments", i, "app", kind=str)
         name = require(doc, "gpuDeployments", i, "deployment", kind=str)
         gpus = item.get("gpusPerReplica", 1)
-        if not isinstance(gpus, (int, float)) or isinstance(gpus, bool) or gpus <= 0:
+        if not isinstance(gpus, (int, float)) or isinstance(gpus, bool) or not 0 < gpus < 1e6:
             raise InputError(loc_of(doc, "gpuDeployments", i, "gpusPerReplica"),
                              "gpusPerReplica must be a positive number", "e.g. `gpusPerReplica: 1`")
         deps.append(GpuDeployment(app, name, float(gpus), loc_of(doc, "gpuDeployments", i)))
-    mode = doc.get("isolation", {}).get("zeroGpuOnGpuNode", "warn")
+    isolation = doc.get("isolation", {})
+    if not isinstance(isolation, dict):
+        raise InputError(loc_of(doc, "isolation"), f"isolation must be a mapping, got {type(isolation).__name__}",
+                         "write `isolation:` then, indented, `zeroGpuOnGpuNode: warn` (or fail)")
+    mode = isolation.get("zeroGpuOnGpuNode", "warn")
     if mode not in ISOLATION_MODES:
         raise InputError(loc_of(doc, "isolation", "zeroGpuOnGpuNode"), f"zeroGpuOnGpuNode must be one of {ISOLATION_MODES}",
                          "use `warn` or `fail`")

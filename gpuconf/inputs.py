@@ -327,6 +327,9 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
         _ray_object(doc, kind, api, inputs)
         return
     if kind == "Node" and api == "v1":
+        from gpuconf.nodepool import validate_node
+
+        validate_node(doc)  # before the schema: its messages name the fix
         schema.validate_k8s_object(doc, "Node")
         require(doc, "metadata", "name", kind=str)
         inputs.nodes.append(doc)

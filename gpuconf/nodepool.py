@@ -24,16 +24,22 @@ def validate_node_pool(nodes: list[LDict]) -> None:
                              f"duplicate node name {name!r} (also at {seen[name].loc})",
                              "give each Node a unique metadata.name, or pass each node pool once")
         seen[name] = node
-        _taints(node)
-        for which in ("capacity", "allocatable"):
-            values = get(node, "status", which)
-            if values is None:
-                continue
-            if not isinstance(values, dict):
-                raise InputError(loc_of(node, "status", which), f"status.{which} must be a mapping of quantities",
-                                 'e.g. `cpu: "8"`, `memory: 32Gi`, `nvidia.com/gpu: "1"`')
-            for key, raw in values.items():
-                check_quantity(node, ("status", which, key), raw, f"node {name}: status.{which}.{key}")
+        validate_node(node)
+
+
+def validate_node(node: LDict) -> None:
+    """One Node's taints and capacity/allocatable quantities."""
+    name = get(node, "metadata", "name")
+    _taints(node)
+    for which in ("capacity", "allocatable"):
+        values = get(node, "status", which)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise InputError(loc_of(node, "status", which), f"status.{which} must be a mapping of quantities",
+                             'e.g. `cpu: "8"`, `memory: 32Gi`, `nvidia.com/gpu: "1"`')
+        for key, raw in values.items():
+            check_quantity(node, ("status", which, key), raw, f"node {name}: status.{which}.{key}")
 
 
 def check_quantity(root: LDict, path: tuple[object, ...], raw: object, what: str) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import kubernetes_validate
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 from gpuconf.errors import InputError
 from gpuconf.loader import LDict, loc_of, plain
@@ -45,38 +42,35 @@ def _jsonschema_message(exc: Any, path: list[Any]) -> str:
     return f"`{field}`: {reason}"
 
 
+_VALIDATOR: Any = None
+
+
+def _serve_validator() -> Any:
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        import jsonschema
+
+        from gpuconf.serve_schema import load_schema
+
+        _VALIDATOR = jsonschema.Draft202012Validator(load_schema())
+    return _VALIDATOR
+
+
 def validate_serve_config(body: LDict) -> None:
-    """Validate a Serve config with Ray's own ServeDeploySchema, plus unknown-key checks."""
-    from ray.serve.schema import DeploymentSchema, RayActorOptionsSchema, ServeApplicationSchema, ServeDeploySchema
-
-    _unknown_keys(body, ServeDeploySchema, ())
-    for i, app in enumerate(body.get("applications") or []):
-        if isinstance(app, dict):
-            _unknown_keys(body, ServeApplicationSchema, ("applications", i))
-            for j, dep in enumerate(app.get("deployments") or []):
-                if isinstance(dep, dict):
-                    _unknown_keys(body, DeploymentSchema, ("applications", i, "deployments", j))
-                    if isinstance(dep.get("ray_actor_options"), dict):
-                        _unknown_keys(body, RayActorOptionsSchema,
-                                      ("applications", i, "deployments", j, "ray_actor_options"))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ServeDeploySchema.model_validate(plain(body))
-    except PydanticValidationError as exc:
-        err = exc.errors()[0]
-        path = list(err.get("loc", ()))
-        field = ".".join(str(p) for p in path)
-        raise InputError(loc_of(body, *path), f"Serve config `{field}`: {err.get('msg')}",
-                         "see Ray Serve's config reference (ServeDeploySchema)") from None
-
-
-def _unknown_keys(root: LDict, model: type[BaseModel], path: tuple[Any, ...]) -> None:
-    obj: Any = root
-    for step in path:
-        obj = obj[step]
-    known = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
-    for key in obj:
-        if key not in known:
-            raise InputError(loc_of(root, *path, key), f"unknown Serve config field `{key}` in {model.__name__}",
-                             f"known fields: {', '.join(sorted(known))}")
+    """Validate a Serve config against Ray's ServeDeploySchema (its exported JSON Schema; unknown keys are errors)."""
+    errors = list(_serve_validator().iter_errors(plain(body)))
+    if not errors:
+        return
+    err = min(errors, key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        known = set((err.schema.get("properties") or {}))
+        unknown = [k for k in err.instance if k not in known]
+        key = unknown[0] if unknown else "?"
+        raise InputError(loc_of(body, *path, key), f"unknown Serve config field `{key}`"
+                         f"{' under `' + '.'.join(map(str, path)) + '`' if path else ''}",
+                         f"known fields: {', '.join(sorted(known))}")
+    field = ".".join(str(p) for p in path) or "(config)"
+    message = err.message if len(err.message) < 200 else err.message[:200] + "..."
+    raise InputError(loc_of(body, *path), f"Serve config `{field}`: {message}",
+                     "see Ray Serve's config reference (ServeDeploySchema)")
