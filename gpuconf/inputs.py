@@ -164,11 +164,12 @@ def _roots_below(path: Path) -> list[Path]:
     """The path, plus every folder below it that is a manifest root of its own."""
     if not path.is_dir():
         return [path]
-    out = [path]
-    for sub in sorted(path.rglob("expectations.yaml")):
-        if sub.parent != path and not any(part.startswith(".") for part in sub.parent.relative_to(path).parts):
-            out.append(sub.parent)
-    return out
+    subs = [sub.parent for sub in sorted(path.rglob("expectations.yaml"))
+            if sub.parent != path and not any(part.startswith(".") for part in sub.parent.relative_to(path).parts)]
+    own = manifest_root(path)
+    has_own = any(manifest_root(f) == own for f in yaml_files(path, recursive=True, skip=("nodes",)))
+    # A folder that only holds other manifest roots is not a root of its own.
+    return ([path] if has_own or not subs else []) + subs
 
 
 def _load_only(paths: list[Path], kind: str, option: str) -> Inputs:
