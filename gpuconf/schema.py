@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
-
-import kubernetes_validate
 
 from gpuconf.errors import InputError
 from gpuconf.loader import LDict, loc_of, plain
@@ -13,11 +13,38 @@ from gpuconf.loader import LDict, loc_of, plain
 KUBERNETES_SCHEMA_VERSION = "1.34"
 
 
+@functools.lru_cache(maxsize=None)
+def _k8s_validator(kind: str, api_version: str) -> Any:
+    """kubernetes-validate's strict schema for one kind, compiled once (it reloads every file per call)."""
+    import jsonschema
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    version = [v for v in utils.all_versions()
+               if utils.major_minor(v) <= utils.major_minor(KUBERNETES_SCHEMA_VERSION)][-1]
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", KUBERNETES_SCHEMA_VERSION)
+    defs = utils.schema_contents(f"{folder}/_definitions.json", KUBERNETES_SCHEMA_VERSION)
+    registry = Resource.from_contents(defs) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _k8s_validate(obj: dict[str, Any]) -> None:
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_k8s_validator(str(obj["kind"]), str(obj["apiVersion"])).iter_errors(obj))
+    if error is not None:
+        raise error
+
+
 def validate_k8s_object(obj: LDict, what: str) -> None:
     """Validate a built-in Kubernetes object (strict: unknown fields are errors)."""
+    import jsonschema
+
     try:
-        kubernetes_validate.validate(dict(obj), KUBERNETES_SCHEMA_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
+        _k8s_validate(plain(obj))
+    except jsonschema.ValidationError as exc:
         path = list(exc.path)
         raise InputError(loc_of(obj, *path), f"{what}: {_jsonschema_message(exc, path)}",
                          "see the Kubernetes API reference for this field") from None
@@ -25,10 +52,13 @@ def validate_k8s_object(obj: LDict, what: str) -> None:
 
 def validate_pod_template(template: LDict, what: str) -> None:
     """Validate a pod template (as found in a RayCluster group) with the PodTemplate schema."""
-    wrapper = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "gpuconf-check"}, "template": template}
+    import jsonschema
+
+    wrapper = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "gpuconf-check"},
+               "template": plain(template)}
     try:
-        kubernetes_validate.validate(wrapper, KUBERNETES_SCHEMA_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
+        _k8s_validate(wrapper)
+    except jsonschema.ValidationError as exc:
         path = list(exc.path)[1:]  # drop the wrapper's "template"
         raise InputError(loc_of(template, *path), f"{what}: {_jsonschema_message(exc, path)}",
                          "see the Kubernetes API reference for PodSpec") from None
