@@ -32,7 +32,7 @@ class LList(list):
 if getattr(yaml, "__with_libyaml__", False):
     from yaml._yaml import CParser
 
-    class _FastLoader(yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # type: ignore[misc]
+    class _FastLoader(yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
         """libyaml's parser (C, about 6x faster) under pyyaml's composer, which is hooked for the limits."""
 
         def __init__(self, stream: str) -> None:
@@ -50,7 +50,7 @@ def _make_loader(file: str, line_offset: int) -> type:
     def _loc(node: yaml.Node) -> Loc:
         return Loc(file, node.start_mark.line + 1 + line_offset)
 
-    class _Loader(_BASE):  # type: ignore[misc,valid-type]
+    class _Loader(_BASE):
         depth = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:

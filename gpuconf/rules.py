@@ -222,7 +222,8 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
     selector = spec.get("nodeSelector") or {}
     want = plan.expectations.gpu_node_selector
     if not want:  # the defaults name no GPU label: pinned means it can land on GPU nodes only
-        return _gpu_only_nodes(plan, plan.could_land_on(g))
+        landing = plan.could_land_on(g)  # (landing nowhere is POD-UNSCHEDULABLE's to report)
+        return _gpu_only_nodes(plan, landing) if landing else g.gpu_limit(plan.expectations.gpu_resource) > 0
     if all(selector.get(k) == v for k, v in want.items()):
         return True
     terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {})

@@ -13,7 +13,7 @@ from gpuconf.loader import LDict, loc_of, plain
 KUBERNETES_SCHEMA_VERSION = "1.34"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _k8s_validator(kind: str, api_version: str) -> Any:
     """kubernetes-validate's strict schema for one kind, compiled once (it reloads every file per call)."""
     import jsonschema
@@ -94,7 +94,7 @@ def validate_serve_config(body: LDict) -> None:
     err = min(errors, key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     path = list(err.absolute_path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        known = set((err.schema.get("properties") or {}))
+        known = set(err.schema.get("properties") or {})
         unknown = [k for k in err.instance if k not in known]
         key = unknown[0] if unknown else "?"
         raise InputError(loc_of(body, *path, key), f"unknown Serve config field `{key}`"

@@ -226,13 +226,13 @@ def test_json_contract_on_fail() -> None:
 def test_json_input_error(base: Path) -> None:
     """With --format json a bad input is a JSON error object, exit 2."""
     bad = base / "cases" / "cm.yaml"
-    bad.write_text("apiVersion: v1\nkind: ConfigMap\n")
+    bad.write_text("apiVersion: v1\nkind: 7\n")
     run = gpuconf("check", str(bad), "--format", "json")
     assert run.rc == 2
     data = json.loads(run.out)
     assert data["verdict"] == "error"
     assert data["error"]["file"] == str(bad) and data["error"]["line"] == 2
-    assert "unknown kind" in data["error"]["message"]
+    assert "`kind` must be a string" in data["error"]["message"] and data["error"]["fix"]
 
 
 def test_nodes_override() -> None:

@@ -246,7 +246,7 @@ def _bomb(levels: int, key: str = "l") -> str:
 def _node_value(key: str, bad: str) -> str:
     node = NODES.split("---\n")[1]
     old = '    nvidia.com/gpu: "1"' if key == "nvidia.com/gpu" else ('    cpu: "16"' if key == "cpu" else "    memory: 64Gi")
-    head, sep, tail = node.rpartition(old)  # the allocatable entry (the last one)
+    head, _, tail = node.rpartition(old)  # the allocatable entry (the last one)
     return NODES.split("---\n")[0] + "---\n" + head + f"    {key}: {bad}" + tail
 
 

@@ -164,3 +164,13 @@ def test_shipped_folder_skips_regression_cases_and_lists_other_kinds() -> None:
     notes = [str(n) for n in result.notices]
     assert any("not modelled: ServiceAccount/gpuconf" in n for n in notes), notes
     assert any("regression case(s) in" in n for n in notes), notes
+
+
+def test_check_help_documents_kinds_defaults_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`gpuconf check --help`: a description, every option, the kinds read, the defaults, the exit codes."""
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = capsys.readouterr().out
+    for needle in ("--nodes", "--expect", "--format", "RayJob", "ray.io/v1alpha1", "kind: List", "not modelled",
+                   "allocatable GPUs", "exit codes:", "2  bad input"):
+        assert needle in text, needle
