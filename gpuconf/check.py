@@ -57,14 +57,15 @@ def deployment_row(plan: Plan, d: Any) -> dict[str, Any]:
     }
 
 
-def run_check(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None) -> CheckResult:
+def run_check(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None,
+              import_apps: Path | None = None) -> CheckResult:
     """Load, plan and run every rule; raises InputError on bad input."""
     from gpuconf.sizes import check_sizes
 
     plans: list[Plan] = []
     notices: list[Notice] = []
     defaults = False
-    for inputs in load_roots(paths, nodes, expect):
+    for inputs in load_roots(paths, nodes, expect, import_apps):
         targets = inputs.targets()
         for t in targets:
             check_sizes(t, MAX_PODS, MAX_REPLICAS)

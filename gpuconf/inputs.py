@@ -132,8 +132,12 @@ def load_inputs(paths: list[Path], nodes: list[Path] | None = None, expect: Path
     return load_roots(paths, nodes, expect)[0]
 
 
-def load_roots(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None) -> list[Inputs]:
-    """Load the given paths, one Inputs per manifest root, each with its own nodes and expectations."""
+def load_roots(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None,
+               import_apps: Path | None = None) -> list[Inputs]:
+    """Load the given paths, one Inputs per manifest root, each with its own nodes and expectations.
+
+    With `import_apps`, Serve apps that list no deployments get them from `serve build` (gpuconf.import_apps).
+    """
     if not paths:
         raise InputError(None, "no paths given", "pass at least one file or folder")
     groups: dict[Path | None, list[Path]] = {}
@@ -155,9 +159,25 @@ def load_roots(paths: list[Path], nodes: list[Path] | None = None, expect: Path 
         if expectations is not None:
             inputs.expectations = list(expectations.expectations)
         _inherit(group[0], inputs)
+        if import_apps is not None:
+            _import_apps(inputs, import_apps)
         _finish(inputs)
         out.append(inputs)
     return out
+
+
+def _import_apps(inputs: Inputs, app_dir: Path) -> None:
+    from gpuconf.import_apps import import_code_defined_apps
+
+    if not app_dir.is_dir():
+        raise InputError(None, f"{app_dir}: no such folder (--import-apps)", "pass the folder that holds the app code")
+    for serve in [s for _, s in inputs.services] + inputs.serve_configs:
+        if serve.given:
+            names = import_code_defined_apps(serve.body, app_dir)
+            if names:
+                schema.validate_serve_config(serve.body)
+                inputs.notices.append(Notice(serve.loc, f"deployments of {', '.join(names)} read with `serve build` "
+                                             f"from {display_path(app_dir)}"))
 
 
 def _roots_below(path: Path) -> list[Path]:

@@ -174,3 +174,38 @@ def test_check_help_documents_kinds_defaults_and_exit_codes(capsys: pytest.Captu
     for needle in ("--nodes", "--expect", "--format", "RayJob", "ray.io/v1alpha1", "kind: List", "not modelled",
                    "allocatable GPUs", "exit codes:", "2  bad input"):
         assert needle in text, needle
+
+
+CODE_DEFINED_SERVE = """\
+applications:
+  - name: code_app
+    import_path: gpu_app:app
+    route_prefix: /code
+"""
+
+
+@pytest.mark.slow
+def test_import_apps_reads_deployments_with_serve_build(tmp_path: Path) -> None:
+    """--import-apps: `serve build` reads num_gpus from @serve.deployment; the app is no longer unseen."""
+    shutil.copy(MANIFESTS / "raycluster.yaml", tmp_path / "raycluster.yaml")
+    (tmp_path / "serve.yaml").write_text(CODE_DEFINED_SERVE)
+    without = run_check([tmp_path], [MANIFESTS / "nodes"])
+    assert [f.rule for f in without.findings] == ["SERVE-APP-UNSEEN"]
+    result = run_check([tmp_path], [MANIFESTS / "nodes"], import_apps=REPO / "tests" / "fixtures" / "apps")
+    assert not [f for f in result.findings if f.rule == "SERVE-APP-UNSEEN"]
+    dep = result.plans[0].deployments[0]
+    assert (dep.demand.app, dep.demand.deployment, dep.demand.num_gpus) == ("code_app", "CodeModel", 1.0)
+    assert [d.deployment for d in result.plans[0].expectations.gpu_deployments] == ["CodeModel"]
+    assert dep.feasible == ["ml-cluster-gpu-workers-worker-0"]
+    assert any("read with `serve build`" in n.message for n in result.notices)
+
+
+@pytest.mark.slow
+def test_import_apps_failure_is_exit_2_at_the_import_path(tmp_path: Path) -> None:
+    """An import path `serve build` cannot import: exit 2 at its line, with what to pass."""
+    shutil.copy(MANIFESTS / "raycluster.yaml", tmp_path / "raycluster.yaml")
+    (tmp_path / "serve.yaml").write_text(CODE_DEFINED_SERVE.replace("gpu_app:app", "no_such_module:app"))
+    with pytest.raises(InputError) as exc:
+        run_check([tmp_path], [MANIFESTS / "nodes"], import_apps=REPO / "tests" / "fixtures" / "apps")
+    assert exc.value.loc is not None and exc.value.loc.line == 3
+    assert "--import-apps" in exc.value.fix
