@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpuconf.inputs import load_inputs
+from gpuconf import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
+from gpuconf.inputs import Inputs, Notice, load_roots
+from gpuconf.limits import MAX_PODS, MAX_REPLICAS
 from gpuconf.plan import Plan, build_plan
 from gpuconf.rules import ERROR, Finding, run_rules
 
@@ -17,6 +19,8 @@ class CheckResult:
 
     plans: list[Plan]
     findings: list[Finding]
+    notices: list[Notice] = field(default_factory=list)
+    defaults_used: bool = False
 
     @property
     def verdict(self) -> str:
@@ -29,6 +33,11 @@ class CheckResult:
             "verdict": self.verdict,
             "findings": [f.as_json() for f in self.findings],
             "deployments": [deployment_row(p, d) for p in self.plans for d in p.deployments],
+            "targets": [{"target": p.target.name, "file": p.target.cluster.loc.file, "line": p.target.cluster.loc.line,
+                         "serve_config": p.target.serve.given} for p in self.plans],
+            "notices": [{"file": n.loc.file if n.loc else None, "line": n.loc.line if n.loc else None,
+                         "message": n.message} for n in self.notices],
+            "defaults_used": self.defaults_used,
         }
 
 
@@ -48,9 +57,24 @@ def deployment_row(plan: Plan, d: Any) -> dict[str, Any]:
     }
 
 
-def run_check(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None) -> CheckResult:
+def run_check(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None,
+              import_apps: Path | None = None) -> CheckResult:
     """Load, plan and run every rule; raises InputError on bad input."""
-    inputs = load_inputs(paths, nodes, expect)
-    plans = [build_plan(inputs, t) for t in inputs.targets()]
+    from gpuconf.sizes import check_sizes
+
+    plans: list[Plan] = []
+    notices: list[Notice] = []
+    defaults = False
+    for inputs in load_roots(paths, nodes, expect, import_apps):
+        targets = inputs.targets()
+        for t in targets:
+            check_sizes(t, MAX_PODS, MAX_REPLICAS)
+        plans.extend(build_plan(inputs, t) for t in targets)
+        notices.extend(_notices(inputs))
+        defaults = defaults or inputs.defaults_used
     findings = [f for p in plans for f in run_rules(p)]
-    return CheckResult(plans, findings)
+    return CheckResult(plans, findings, notices, defaults)
+
+
+def _notices(inputs: Inputs) -> list[Notice]:
+    return list(dict.fromkeys(inputs.notices))

@@ -11,6 +11,26 @@ from gpuconf.errors import InputError
 
 EXIT_PASS, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
+CHECK_EPILOG = """\
+kinds read:
+  RayCluster, RayService (spec.rayClusterConfig + serveConfigV2), RayJob (spec.rayClusterSpec;
+  clusterSelector is reported as using an existing cluster) at ray.io/v1, and ray.io/v1alpha1
+  with a deprecation notice; Serve configs (`serve deploy` format); Node; Expectations
+  (gpuconf/v1); `kind: List` of any of these (kubectl get ... -o yaml). Other kinds are
+  skipped and listed as "not modelled". Helm templates must be rendered first.
+
+defaults without an expectations file:
+  a GPU node is a node with allocatable GPUs (nvidia.com/gpu, any *gpu resource, MIG slices);
+  the GPU deployments are those with ray_actor_options.num_gpus > 0.
+
+exit codes:
+  0  pass: no error finding
+  1  fail: at least one error finding (each names file:line and the fix)
+  2  bad input: malformed, unreadable or past a limit (file:line, what was expected, the fix)
+
+limits, input and output: docs/static-inputs.md
+"""
+
 
 def _check(args: argparse.Namespace) -> int:
     from gpuconf.check import run_check
@@ -18,7 +38,8 @@ def _check(args: argparse.Namespace) -> int:
 
     try:
         result = run_check([Path(p) for p in args.paths], [Path(n) for n in args.nodes] or None,
-                           Path(args.expect) if args.expect else None)
+                           Path(args.expect) if args.expect else None,
+                           Path(args.import_apps) if args.import_apps else None)
     except InputError as exc:
         if args.format == "json":
             print(json.dumps({"verdict": "error", "error": {"file": exc.loc.file if exc.loc else None,
@@ -34,6 +55,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
+    from gpuconf import coverage  # noqa: F401  (registers its rule)
     from gpuconf.rules import CATALOGUE
 
     for r in CATALOGUE:
@@ -87,11 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the options)."""
     parser = argparse.ArgumentParser(prog="gpuconf", description="GPU conformance for Ray Serve on KubeRay")
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="static check of manifests: can the ML service land only on GPU nodes?")
-    check.add_argument("paths", nargs="*", default=["manifests"], help="files or folders (default: manifests)")
-    check.add_argument("--nodes", action="append", default=[], help="node pool file or folder (Node objects)")
-    check.add_argument("--expect", help="expectations file (kind: Expectations)")
-    check.add_argument("--format", choices=["text", "json"], default="text")
+    check = sub.add_parser(
+        "check", help="static check of manifests: can the ML service land only on GPU nodes?",
+        description="Plan the manifests as KubeRay, the Kubernetes scheduler and Ray would, and run the rule "
+                    "catalogue (gpuconf catalogue) over the plan. Nothing is deployed; no cluster is needed.",
+        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("paths", nargs="*", default=["manifests"],
+                       help="files or folders, read recursively (default: manifests); a subfolder with its own "
+                            "expectations.yaml is checked as a separate manifest root")
+    check.add_argument("--nodes", action="append", default=[],
+                       help="node pool: a file or folder of Node objects or a List of them, e.g. the output of "
+                            "`kubectl get nodes -o yaml` (repeatable; default: nodes/ beside the manifests)")
+    check.add_argument("--expect", help="expectations file (kind: Expectations); default: expectations.yaml "
+                                        "beside the manifests, else the documented defaults")
+    check.add_argument("--import-apps", metavar="APP_DIR",
+                       help="read the deployments of Serve apps that list none from their code, with Ray Serve's "
+                            "`serve build IMPORT_PATH --app-dir APP_DIR` (imports the app; no cluster needed)")
+    check.add_argument("--format", choices=["text", "json"], default="text",
+                       help="text for people, json for tools (errors are JSON too)")
     check.set_defaults(func=_check)
     cat = sub.add_parser("catalogue", help="list the rules")
     cat.set_defaults(func=_catalogue)

@@ -1,8 +1,10 @@
 """Reading the manifests: which documents are clusters, Serve configs, nodes, expectations.
 
-A path may be a file or a folder (its YAML files plus `nodes/`). Any kind of input
-the given paths lack is taken from the nearest ancestor folder that has it, so a
-regression case file holds only what it changes.
+A path may be a file or a folder. Folders are read recursively: their YAML files, `nodes/`
+as the node pool, and any subfolder holding its own `expectations.yaml` as a separate
+manifest root. Any kind of input the given paths lack is taken from the nearest ancestor
+folder that has it (the manifest root), so a regression case file holds only what it
+changes. Kinds gpuconf does not model are skipped and listed. See docs/static-inputs.md.
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ from pathlib import Path
 
 from gpuconf import schema
 from gpuconf.errors import InputError, Loc
-from gpuconf.expectations import Expectations, parse_expectations
-from gpuconf.loader import LDict, get, load_file, load_yaml_documents, loc_of, plain, require, yaml_files
+from gpuconf.expectations import Expectations, default_expectations, parse_expectations
+from gpuconf.limits import MAX_FILES
+from gpuconf.loader import LDict, display_path, get, load_file, load_yaml_documents, loc_of, plain, require, yaml_files
+
+# KubeRay 1.5's CRDs serve ray.io/v1 and, deprecated, ray.io/v1alpha1.
+RAY_API_VERSIONS = ("ray.io/v1", "ray.io/v1alpha1")
+RAY_KINDS = ("RayCluster", "RayService", "RayJob")
+# The first line of a regression case (gpuconf.regressions): a known-bad manifest, read only by name.
+_CASE_HEADER = "# expect:"
 
 
 @dataclass
 class ClusterDoc:
-    """A RayCluster spec, standalone or embedded in a RayService."""
+    """A RayCluster spec: standalone, in a RayJob (`rayClusterSpec`) or a RayService (`rayClusterConfig`)."""
 
     name: str
     kind: str
@@ -28,24 +37,41 @@ class ClusterDoc:
 
 @dataclass
 class ServeDoc:
-    """A Serve config (the `serve deploy` format)."""
+    """A Serve config (the `serve deploy` format); `given` is False when none was given."""
 
     body: LDict
-    loc: Loc
+    loc: Loc | None
+    given: bool = True
 
 
 @dataclass
 class Target:
-    """One RayCluster paired with the Serve config deployed on it."""
+    """One RayCluster paired with the Serve config deployed on it (possibly none)."""
 
     name: str
     cluster: ClusterDoc
     serve: ServeDoc
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Something the output should say that is neither a finding nor an error."""
+
+    loc: Loc | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.message}" if self.loc else self.message
+
+
+def no_serve_config() -> ServeDoc:
+    """The stand-in Serve config of a cluster deployed without one: no deployments."""
+    return ServeDoc(LDict(), None, given=False)
+
+
 @dataclass
 class Inputs:
-    """Everything loaded from the given paths."""
+    """Everything loaded for one manifest root."""
 
     clusters: list[ClusterDoc] = field(default_factory=list)
     services: list[tuple[ClusterDoc, ServeDoc]] = field(default_factory=list)
@@ -53,66 +79,179 @@ class Inputs:
     nodes: list[LDict] = field(default_factory=list)
     expectations: list[Expectations] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    root: Path | None = None
+    defaults_used: bool = False
+    skipped_cases: list[Path] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
-        """The cluster/Serve pairs to check: each RayService, and the RayCluster with the Serve config."""
+        """The cluster/Serve pairs to check: each RayService, each RayCluster/RayJob with its Serve config."""
         out = [Target(f"RayService/{c.name}", c, s) for c, s in self.services]
-        if self.clusters:
-            if len(self.clusters) > 1:
-                raise InputError(self.clusters[1].loc, "more than one RayCluster in the inputs",
-                                 "check one RayCluster at a time (pass its file)")
-            if not self.serve_configs:
-                raise InputError(self.clusters[0].loc, "no Serve config to check the RayCluster against",
-                                 "pass a serve config (a YAML with `applications:`) or keep one beside the manifests")
-            if len(self.serve_configs) > 1:
-                raise InputError(self.serve_configs[1].loc, "more than one Serve config in the inputs",
-                                 "pass one Serve config")
-            out.append(Target(f"RayCluster/{self.clusters[0].name}", self.clusters[0], self.serve_configs[0]))
+        pairs = _pair_serve_configs(self.clusters, self.serve_configs)
+        for cluster in self.clusters:
+            serve = pairs.get(id(cluster))
+            if serve is None:
+                serve = no_serve_config()
+            out.append(Target(f"{cluster.kind}/{cluster.name}", cluster, serve))
         if not out:
-            raise InputError(None, "no RayCluster or RayService found in the given paths",
+            raise InputError(None, "no RayCluster, RayJob or RayService to check in the given paths"
+                             + (" (" + "; ".join(str(n) for n in self.notices[:3]) + ")" if self.notices else ""),
                              "pass the folder or file that holds your RayCluster (e.g. manifests/)")
+        counts: dict[str, int] = {}
+        for t in out:
+            counts[t.name] = counts.get(t.name, 0) + 1
+        for t in out:
+            if counts[t.name] > 1:
+                t.name = f"{t.name} ({t.cluster.loc.file})"
         return out
 
 
+def _pair_serve_configs(clusters: list[ClusterDoc], serve_configs: list[ServeDoc]) -> dict[int, ServeDoc]:
+    """Which standalone Serve config goes with which cluster: the one of its file, or the only one."""
+    pairs: dict[int, ServeDoc] = {}
+    unpaired = list(serve_configs)
+    for c in clusters:
+        same_file = [s for s in unpaired if s.loc is not None and s.loc.file == c.loc.file]
+        if len(same_file) == 1:
+            pairs[id(c)] = same_file[0]
+            unpaired.remove(same_file[0])
+    alone = [c for c in clusters if id(c) not in pairs]
+    if len(alone) == 1 and len(unpaired) == 1:
+        pairs[id(alone[0])] = unpaired.pop()
+    if unpaired:
+        if len(unpaired) > 1 and len(alone) <= 1:
+            raise InputError(unpaired[1].loc, "more than one Serve config for one RayCluster",
+                             "pass one Serve config with its RayCluster")
+        raise InputError(unpaired[0].loc, "cannot tell which RayCluster this Serve config is for",
+                         "keep the Serve config in the file of its RayCluster, or pass the two together")
+    return pairs
+
+
 def load_inputs(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None) -> Inputs:
-    """Load and validate the given paths, filling missing kinds from ancestor folders."""
+    """Load the given paths as one manifest root (the first one's), filling missing kinds from it."""
+    return load_roots(paths, nodes, expect)[0]
+
+
+def load_roots(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None,
+               import_apps: Path | None = None) -> list[Inputs]:
+    """Load the given paths, one Inputs per manifest root, each with its own nodes and expectations.
+
+    With `import_apps`, Serve apps that list no deployments get them from `serve build` (gpuconf.import_apps).
+    """
     if not paths:
         raise InputError(None, "no paths given", "pass at least one file or folder")
-    inputs = Inputs()
+    groups: dict[Path | None, list[Path]] = {}
     for path in paths:
-        if not path.exists():
-            raise InputError(None, f"{path}: no such file or folder")
-        _load_path(path, inputs)
-    if nodes:
-        inputs.nodes = []
-        for n in nodes:
-            if not n.exists():
-                raise InputError(None, f"{n}: no such file or folder (--nodes)")
-            for f in yaml_files(n):
-                _load_file(f, inputs, only="Node")
-    if expect:
-        if not expect.exists():
-            raise InputError(None, f"{expect}: no such file (--expect)")
-        inputs.expectations = []
-        _load_file(expect, inputs, only="Expectations")
-    _inherit(paths[0], inputs)
+        if not path.exists() and not path.is_symlink():
+            raise InputError(None, f"{path}: no such file or folder",
+                             "check the path (gpuconf check --help lists what it reads)")
+        for sub in _roots_below(path):
+            groups.setdefault(manifest_root(sub), []).append(sub)
+    node_docs = _load_only(nodes, "Node", "--nodes") if nodes else None
+    expectations = _load_only([expect], "Expectations", "--expect") if expect else None
+    out = []
+    for root, group in groups.items():
+        inputs = Inputs(root=root)
+        for p in group:
+            _load_path(p, inputs, direct=True)
+        if node_docs is not None:
+            inputs.nodes = list(node_docs.nodes)
+        if expectations is not None:
+            inputs.expectations = list(expectations.expectations)
+        _inherit(group[0], inputs)
+        if import_apps is not None:
+            _import_apps(inputs, import_apps)
+        _finish(inputs)
+        out.append(inputs)
+    return out
+
+
+def _import_apps(inputs: Inputs, app_dir: Path) -> None:
+    from gpuconf.import_apps import import_code_defined_apps
+
+    if not app_dir.is_dir():
+        raise InputError(None, f"{app_dir}: no such folder (--import-apps)", "pass the folder that holds the app code")
+    for serve in [s for _, s in inputs.services] + inputs.serve_configs:
+        if serve.given:
+            names = import_code_defined_apps(serve.body, app_dir)
+            if names:
+                schema.validate_serve_config(serve.body)
+                inputs.notices.append(Notice(serve.loc, f"deployments of {', '.join(names)} read with `serve build` "
+                                             f"from {display_path(app_dir)}"))
+
+
+def _roots_below(path: Path) -> list[Path]:
+    """The path, plus every folder below it that is a manifest root of its own."""
+    if not path.is_dir():
+        return [path]
+    subs = [sub.parent for sub in sorted(path.rglob("expectations.yaml"))
+            if sub.parent != path and not any(part.startswith(".") for part in sub.parent.relative_to(path).parts)]
+    own = manifest_root(path)
+    has_own = any(manifest_root(f) == own for f in yaml_files(path, recursive=True, skip=("nodes",)))
+    # A folder that only holds other manifest roots is not a root of its own.
+    return ([path] if has_own or not subs else []) + subs
+
+
+def _load_only(paths: list[Path], kind: str, option: str) -> Inputs:
+    loaded = Inputs()
+    for p in paths:
+        if not p.exists():
+            raise InputError(None, f"{p}: no such file or folder ({option})", f"pass an existing file to {option}")
+        for f in yaml_files(p, recursive=True):
+            _load_file(f, loaded, only=kind)
+    found = loaded.nodes if kind == "Node" else loaded.expectations
+    if not found:
+        raise InputError(Loc(display_path(paths[0]), 1), f"{option} holds no {kind} object",
+                         f"pass a file with `kind: {kind}`" + (" (e.g. `kubectl get nodes -o yaml > nodes.yaml`)"
+                                                               if kind == "Node" else ""))
+    return loaded
+
+
+def _finish(inputs: Inputs) -> None:
+    from gpuconf.nodepool import validate_node_pool
+
+    folders: dict[Path, int] = {}
+    for case in inputs.skipped_cases:
+        folders[case.parent] = folders.get(case.parent, 0) + 1
+    for folder, count in folders.items():
+        inputs.notices.append(Notice(None, f"skipped {count} regression case(s) in {display_path(folder)}/ "
+                                     "(known-bad manifests, each starting `# expect:`): check them by name"))
+
     if not inputs.nodes:
         raise InputError(None, "no node pool (Node objects) found for the manifests",
-                         "pass --nodes FILE or keep a nodes/ folder beside the manifests")
-    if not inputs.expectations:
-        raise InputError(None, "no expectations (kind: Expectations) found",
-                         "pass --expect FILE or keep expectations.yaml beside the manifests")
+                         "pass --nodes FILE (e.g. `kubectl get nodes -o yaml > nodes.yaml`) "
+                         "or keep a nodes/ folder beside the manifests")
+    validate_node_pool(inputs.nodes)
     if len(inputs.expectations) > 1:
         raise InputError(inputs.expectations[1].loc, "more than one Expectations document", "keep one")
-    return inputs
+    if not inputs.expectations:
+        serve = [s for _, s in inputs.services] + inputs.serve_configs
+        inputs.expectations = [default_expectations(inputs.nodes, [s.body for s in serve])]
+        inputs.defaults_used = True
+        inputs.notices.append(Notice(None, "no expectations file: using the defaults (a GPU node is a node with "
+                                     "allocatable GPUs; the GPU deployments are those with num_gpus > 0); "
+                                     "pass --expect FILE to declare them"))
 
 
-def _load_path(path: Path, inputs: Inputs) -> None:
-    for f in yaml_files(path):
-        _load_file(f, inputs)
-    if path.is_dir() and (path / "nodes").is_dir():
-        for f in yaml_files(path / "nodes"):
-            _load_file(f, inputs, only="Node")
+def _load_path(path: Path, inputs: Inputs, direct: bool) -> None:
+    if path.is_dir():
+        files = list(yaml_files(path, recursive=True, skip=("nodes",)))
+        files = [f for f in files if f.parent == path or manifest_root(f) == manifest_root(path)]
+        if not files:
+            raise InputError(None, f"{display_path(path)}: folder holds no YAML file",
+                             "pass a folder with .yaml/.yml files, or the file itself")
+        if len(files) > MAX_FILES:
+            raise InputError(None, f"{display_path(path)}: {len(files)} YAML files, over the limit of {MAX_FILES}",
+                             "pass a smaller folder")
+        for f in files:
+            _load_file(f, inputs, direct=False)
+        for nodes_dir in [path / "nodes", *(p for p in path.rglob("nodes") if p.is_dir())]:
+            if nodes_dir.is_dir() and manifest_root(nodes_dir) == manifest_root(path):
+                for f in yaml_files(nodes_dir, recursive=True):
+                    _load_file(f, inputs, only="Node")
+                break
+        return
+    _load_file(path, inputs, direct=direct)
 
 
 def manifest_root(path: Path) -> Path | None:
@@ -134,7 +273,13 @@ def _inherit(first: Path, inputs: Inputs) -> None:
     if root is None:
         return
     base = Inputs()
-    _load_path(root, base)
+    if root != (first.resolve() if first.is_dir() else None):
+        for f in yaml_files(root):
+            if not _is_case(f):
+                _load_file(f, base, direct=False)
+        if (root / "nodes").is_dir():
+            for f in yaml_files(root / "nodes", recursive=True):
+                _load_file(f, base, only="Node")
     if not has_cluster and not has_serve:
         inputs.clusters, inputs.services, inputs.serve_configs = base.clusters, base.services, base.serve_configs
     elif not has_cluster:
@@ -147,25 +292,48 @@ def _inherit(first: Path, inputs: Inputs) -> None:
         inputs.expectations = base.expectations
 
 
-def _load_file(path: Path, inputs: Inputs, only: str | None = None) -> None:
+def _is_case(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(_CASE_HEADER)).decode("utf-8", "replace") == _CASE_HEADER
+    except OSError:
+        return False
+
+
+def _load_file(path: Path, inputs: Inputs, only: str | None = None, direct: bool = True) -> None:
+    shown = display_path(path)
+    if not direct and only is None and _is_case(path):
+        inputs.skipped_cases.append(path)
+        return
     inputs.files.append(str(path))
-    for doc in load_file(path):
+    docs = load_file(path)
+    if not docs:
+        if direct or only:
+            raise InputError(Loc(shown, 1), "file holds no YAML document (it is empty)",
+                             "pass a file with a RayCluster, RayJob, RayService, Node or Expectations")
+        inputs.notices.append(Notice(Loc(shown, 1), "empty file skipped"))
+        return
+    for doc in docs:
         if not isinstance(doc, LDict):
-            raise InputError(Loc(str(path), 1), "a manifest document must be a mapping",
+            raise InputError(getattr(doc, "loc", None) or Loc(shown, 1), "a manifest document must be a mapping",
                              "each YAML document should be a Kubernetes object or a Serve config")
-        kind = doc.get("kind")
-        if only and kind != only:
-            if kind is None and "applications" in doc and only != "Node":
-                pass
-            else:
-                raise InputError(doc.loc, f"expected kind {only}, found {kind or 'no kind'}",
-                                 f"this file should hold {only} objects only")
-        _classify(doc, inputs)
+        _classify(doc, inputs, only)
 
 
-def _classify(doc: LDict, inputs: Inputs) -> None:
+def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
     kind = doc.get("kind")
     api = doc.get("apiVersion")
+    if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list)):
+        items = require(doc, "items", kind=list, what="the objects of the List")
+        for i, item in enumerate(items):
+            if not isinstance(item, LDict):
+                raise InputError(loc_of(doc, "items", i), "a List item must be an object (a mapping)",
+                                 "each item should be a Kubernetes object")
+            _classify(item, inputs, only)
+        return
+    if only is not None and kind != only:
+        raise InputError(loc_of(doc, "kind") or doc.loc, f"expected kind {only}, found {kind or 'no kind'}",
+                         f"this file should hold {only} objects only (a `kind: List` of them is fine)")
     if kind is None and "applications" in doc:
         schema.validate_serve_config(doc)
         inputs.serve_configs.append(ServeDoc(doc, doc.loc))
@@ -173,33 +341,61 @@ def _classify(doc: LDict, inputs: Inputs) -> None:
     if kind is None:
         raise InputError(doc.loc, "document has no `kind` and is not a Serve config (no `applications:`)",
                          "add apiVersion/kind, or `applications:` for a Serve config")
-    if kind in ("RayCluster", "RayService"):
-        if api != "ray.io/v1":
-            raise InputError(loc_of(doc, "apiVersion"), f"{kind} apiVersion must be ray.io/v1, got {api!r}",
-                             "use `apiVersion: ray.io/v1` (KubeRay >= 1.0)")
-        name = require(doc, "metadata", "name", kind=str)
-        if kind == "RayCluster":
-            spec = require(doc, "spec", kind=dict)
-            inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))
-        else:
-            spec = require(doc, "spec", "rayClusterConfig", kind=dict)
-            inputs.services.append((ClusterDoc(name, kind, spec, doc.loc), _embedded_serve_config(doc)))
+    if not isinstance(kind, str):
+        raise InputError(loc_of(doc, "kind"), f"`kind` must be a string, got {type(kind).__name__}",
+                         "e.g. `kind: RayCluster`")
+    if kind in RAY_KINDS and isinstance(api, str) and api.startswith("ray.io/"):
+        _ray_object(doc, kind, api, inputs)
         return
-    if kind == "Node":
+    if kind == "Node" and api == "v1":
+        from gpuconf.nodepool import validate_node
+
+        validate_node(doc)  # before the schema: its messages name the fix
         schema.validate_k8s_object(doc, "Node")
         require(doc, "metadata", "name", kind=str)
         inputs.nodes.append(doc)
         return
-    if kind == "List" and isinstance(doc.get("items"), list):
-        for item in doc["items"]:
-            if isinstance(item, LDict):
-                _classify(item, inputs)
-        return
     if kind == "Expectations":
         inputs.expectations.append(parse_expectations(doc))
         return
-    raise InputError(loc_of(doc, "kind"), f"unknown kind {kind!r}",
-                     "gpuconf reads RayCluster, RayService (ray.io/v1), Node, Expectations and Serve configs")
+    name = get(doc, "metadata", "name", default="?")
+    inputs.notices.append(Notice(doc.loc, f"not modelled: {kind}/{name} ({api or 'no apiVersion'})"))
+
+
+def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
+    if api not in RAY_API_VERSIONS:
+        raise InputError(loc_of(doc, "apiVersion"), f"{kind} apiVersion {api!r} is not served by KubeRay 1.5",
+                         "use `apiVersion: ray.io/v1`")
+    name = _object_name(doc)
+    if api != "ray.io/v1":
+        inputs.notices.append(Notice(loc_of(doc, "apiVersion"), f"{kind}/{name}: {api} is deprecated; "
+                                     "read as ray.io/v1 (change `apiVersion: ray.io/v1`)"))
+    if kind == "RayCluster":
+        spec = require(doc, "spec", kind=dict)
+        inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))
+    elif kind == "RayJob":
+        if get(doc, "spec", "clusterSelector") is not None and get(doc, "spec", "rayClusterSpec") is None:
+            inputs.notices.append(Notice(loc_of(doc, "spec", "clusterSelector"),
+                                         f"RayJob/{name} uses an existing cluster (spec.clusterSelector): "
+                                         "pass that RayCluster's manifest to check it"))
+            return
+        spec = require(doc, "spec", "rayClusterSpec", kind=dict, what="the cluster the job runs on")
+        inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))
+    else:
+        spec = require(doc, "spec", "rayClusterConfig", kind=dict)
+        cluster = ClusterDoc(name, kind, spec, doc.loc)
+        if get(doc, "spec", "serveConfigV2") is None:
+            inputs.services.append((cluster, no_serve_config()))
+        else:
+            inputs.services.append((cluster, _embedded_serve_config(doc)))
+
+
+def _object_name(doc: LDict) -> str:
+    """metadata.name, or metadata.generateName for objects created with `kubectl create`."""
+    generated = get(doc, "metadata", "generateName")
+    if get(doc, "metadata", "name") is None and isinstance(generated, str) and generated:
+        return generated.rstrip("-") + "-<generated>"
+    return str(require(doc, "metadata", "name", kind=str))
 
 
 def _embedded_serve_config(doc: LDict) -> ServeDoc:
@@ -209,9 +405,10 @@ def _embedded_serve_config(doc: LDict) -> ServeDoc:
     offset = key_loc.line if key_loc else 0
     docs = load_yaml_documents(text, key_loc.file if key_loc else "<RayService>", line_offset=offset)
     if len(docs) != 1 or not isinstance(docs[0], LDict):
-        raise InputError(key_loc, "serveConfigV2 must hold one Serve config mapping")
+        raise InputError(key_loc, "serveConfigV2 must hold one Serve config mapping",
+                         "write the Serve config (with `applications:`) as a `|` block under serveConfigV2")
     schema.validate_serve_config(docs[0])
     return ServeDoc(docs[0], docs[0].loc)
 
 
-__all__ = ["ClusterDoc", "ServeDoc", "Target", "Inputs", "load_inputs", "plain", "get"]
+__all__ = ["ClusterDoc", "Inputs", "Notice", "ServeDoc", "Target", "get", "load_inputs", "load_roots", "plain"]

@@ -150,7 +150,7 @@ def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> R
         res["memory"] = float(limit) * RAY_AUTODETECT_MEMORY_FRACTION
         auto.append("memory (autodetected, about 70% of what the container may use)")
     labels = {"ray.io/node-group": group.label, **group.start.labels(), POD_LABEL: pod.name, K8S_NODE_LABEL: node.name}
-    return RayNodePlan(pod, node.name, expectations.is_gpu_node(node.labels),
+    return RayNodePlan(pod, node.name, expectations.is_gpu_node(node.labels, node.allocatable),
                        {k: v for k, v in res.items() if v > 0}, labels, auto)
 
 

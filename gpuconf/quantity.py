@@ -24,7 +24,10 @@ def parse_quantity(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a quantity")
     if isinstance(value, (int, float)):
-        return Decimal(str(value))
+        exact = Decimal(str(value))
+        if not exact.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        return exact
     match = _FORM.match(str(value).strip())
     if not match:
         raise ValueError(f"invalid quantity {value!r}")

@@ -7,7 +7,9 @@ from gpuconf.check import CheckResult, deployment_row
 
 def render_text(result: CheckResult) -> str:
     """A deployments → feasible node groups table, then the findings, then the verdict."""
-    lines = []
+    lines = [f"note: {n}" for n in result.notices]
+    if lines:
+        lines.append("")
     for plan in result.plans:
         lines.append(f"== {plan.target.name}")
         for p in plan.pods:
@@ -15,6 +17,11 @@ def render_text(result: CheckResult) -> str:
             note = f"  ray start FAILS: {p.group.start.error}" if p.group.start.error else ""
             lines.append(f"  pod {p.name:<36} group {p.group.label:<12} -> {where}{note}")
         lines.append("")
+        if not plan.target.serve.given:
+            lines.append(f"  no Serve config given for {plan.target.name}: cluster-level rules only, "
+                         "no deployment placement checked")
+            lines.append("")
+            continue
         lines.append(f"  {'deployment':<28} {'replicas':>8}  {'gpus':>4}  feasible Ray nodes (k8s node, GPU node?)")
         for d in plan.deployments:
             row = deployment_row(plan, d)

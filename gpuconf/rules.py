@@ -103,7 +103,7 @@ def _intended(group: GroupModel) -> dict[str, float]:
 
 
 def _gpu_only_nodes(plan: Plan, nodes: list[str]) -> bool:
-    return bool(nodes) and all(plan.expectations.is_gpu_node(plan.node(n).labels) for n in nodes)
+    return bool(nodes) and all(plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in nodes)
 
 
 @rule("SHELL-SPLIT", ERROR, "a rayStartParams value that KubeRay's `bash -c` splits or unquotes into something else")
@@ -221,6 +221,9 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
     spec = g.template.get("spec") or {}
     selector = spec.get("nodeSelector") or {}
     want = plan.expectations.gpu_node_selector
+    if not want:  # the defaults name no GPU label: pinned means it can land on GPU nodes only
+        landing = plan.could_land_on(g)  # (landing nowhere is POD-UNSCHEDULABLE's to report)
+        return _gpu_only_nodes(plan, landing) if landing else g.gpu_limit(plan.expectations.gpu_resource) > 0
     if all(selector.get(k) == v for k, v in want.items()):
         return True
     terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
@@ -267,7 +270,7 @@ def _marker_leak(plan: Plan) -> Iterator[Finding]:
         if not leaked:
             continue
         landing = plan.could_land_on(g)
-        if not g.is_head and not [n for n in landing if not plan.expectations.is_gpu_node(plan.node(n).labels)]:
+        if not g.is_head and not [n for n in landing if not plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable)]:
             continue
         where = "the head" if g.is_head else f"group {g.label} (can land on {landing})"
         yield Finding("GPU-MARKER-LEAK", ERROR, group_loc(_spec(plan), g, "rayStartParams", "resources"),
@@ -395,7 +398,7 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
 @rule("NODEPOOL-NO-GPU", ERROR, "no node of the pool is a GPU node with an allocatable GPU")
 def _pool(plan: Plan) -> Iterator[Finding]:
     exp = plan.expectations
-    if not any(exp.is_gpu_node(n.labels) and n.allocatable.get(exp.gpu_resource, 0) > 0 for n in plan.nodes):
+    if not any(exp.is_gpu_node(n.labels, n.allocatable) and n.allocatable.get(exp.gpu_resource, 0) > 0 for n in plan.nodes):
         yield Finding("NODEPOOL-NO-GPU", ERROR, exp.loc,
                       f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resource}",
                       "label the GPU nodes (kubectl label node <name> "

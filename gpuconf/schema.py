@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
+import functools
+import re
 from typing import Any
-
-import kubernetes_validate
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 from gpuconf.errors import InputError
 from gpuconf.loader import LDict, loc_of, plain
@@ -16,11 +13,38 @@ from gpuconf.loader import LDict, loc_of, plain
 KUBERNETES_SCHEMA_VERSION = "1.34"
 
 
+@functools.cache
+def _k8s_validator(kind: str, api_version: str) -> Any:
+    """kubernetes-validate's strict schema for one kind, compiled once (it reloads every file per call)."""
+    import jsonschema
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    version = [v for v in utils.all_versions()
+               if utils.major_minor(v) <= utils.major_minor(KUBERNETES_SCHEMA_VERSION)][-1]
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", KUBERNETES_SCHEMA_VERSION)
+    defs = utils.schema_contents(f"{folder}/_definitions.json", KUBERNETES_SCHEMA_VERSION)
+    registry = Resource.from_contents(defs) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _k8s_validate(obj: dict[str, Any]) -> None:
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_k8s_validator(str(obj["kind"]), str(obj["apiVersion"])).iter_errors(obj))
+    if error is not None:
+        raise error
+
+
 def validate_k8s_object(obj: LDict, what: str) -> None:
     """Validate a built-in Kubernetes object (strict: unknown fields are errors)."""
+    import jsonschema
+
     try:
-        kubernetes_validate.validate(dict(obj), KUBERNETES_SCHEMA_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
+        _k8s_validate(plain(obj))
+    except jsonschema.ValidationError as exc:
         path = list(exc.path)
         raise InputError(loc_of(obj, *path), f"{what}: {_jsonschema_message(exc, path)}",
                          "see the Kubernetes API reference for this field") from None
@@ -28,10 +52,13 @@ def validate_k8s_object(obj: LDict, what: str) -> None:
 
 def validate_pod_template(template: LDict, what: str) -> None:
     """Validate a pod template (as found in a RayCluster group) with the PodTemplate schema."""
-    wrapper = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "gpuconf-check"}, "template": template}
+    import jsonschema
+
+    wrapper = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "gpuconf-check"},
+               "template": plain(template)}
     try:
-        kubernetes_validate.validate(wrapper, KUBERNETES_SCHEMA_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
+        _k8s_validate(wrapper)
+    except jsonschema.ValidationError as exc:
         path = list(exc.path)[1:]  # drop the wrapper's "template"
         raise InputError(loc_of(template, *path), f"{what}: {_jsonschema_message(exc, path)}",
                          "see the Kubernetes API reference for PodSpec") from None
@@ -45,38 +72,35 @@ def _jsonschema_message(exc: Any, path: list[Any]) -> str:
     return f"`{field}`: {reason}"
 
 
+_VALIDATOR: Any = None
+
+
+def _serve_validator() -> Any:
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        import jsonschema
+
+        from gpuconf.serve_schema import load_schema
+
+        _VALIDATOR = jsonschema.Draft202012Validator(load_schema())
+    return _VALIDATOR
+
+
 def validate_serve_config(body: LDict) -> None:
-    """Validate a Serve config with Ray's own ServeDeploySchema, plus unknown-key checks."""
-    from ray.serve.schema import DeploymentSchema, RayActorOptionsSchema, ServeApplicationSchema, ServeDeploySchema
-
-    _unknown_keys(body, ServeDeploySchema, ())
-    for i, app in enumerate(body.get("applications") or []):
-        if isinstance(app, dict):
-            _unknown_keys(body, ServeApplicationSchema, ("applications", i))
-            for j, dep in enumerate(app.get("deployments") or []):
-                if isinstance(dep, dict):
-                    _unknown_keys(body, DeploymentSchema, ("applications", i, "deployments", j))
-                    if isinstance(dep.get("ray_actor_options"), dict):
-                        _unknown_keys(body, RayActorOptionsSchema,
-                                      ("applications", i, "deployments", j, "ray_actor_options"))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ServeDeploySchema.model_validate(plain(body))
-    except PydanticValidationError as exc:
-        err = exc.errors()[0]
-        path = list(err.get("loc", ()))
-        field = ".".join(str(p) for p in path)
-        raise InputError(loc_of(body, *path), f"Serve config `{field}`: {err.get('msg')}",
-                         "see Ray Serve's config reference (ServeDeploySchema)") from None
-
-
-def _unknown_keys(root: LDict, model: type[BaseModel], path: tuple[Any, ...]) -> None:
-    obj: Any = root
-    for step in path:
-        obj = obj[step]
-    known = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
-    for key in obj:
-        if key not in known:
-            raise InputError(loc_of(root, *path, key), f"unknown Serve config field `{key}` in {model.__name__}",
-                             f"known fields: {', '.join(sorted(known))}")
+    """Validate a Serve config against Ray's ServeDeploySchema (its exported JSON Schema; unknown keys are errors)."""
+    errors = list(_serve_validator().iter_errors(plain(body)))
+    if not errors:
+        return
+    err = min(errors, key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        known = set(err.schema.get("properties") or {})
+        unknown = [k for k in err.instance if k not in known]
+        key = unknown[0] if unknown else "?"
+        raise InputError(loc_of(body, *path, key), f"unknown Serve config field `{key}`"
+                         f"{' under `' + '.'.join(map(str, path)) + '`' if path else ''}",
+                         f"known fields: {', '.join(sorted(known))}")
+    field = ".".join(str(p) for p in path) or "(config)"
+    message = err.message if len(err.message) < 200 else err.message[:200] + "..."
+    raise InputError(loc_of(body, *path), f"Serve config `{field}`: {message}",
+                     "see Ray Serve's config reference (ServeDeploySchema)")

@@ -88,14 +88,14 @@ def test_duplicate_key_is_an_input_error_at_the_second_key() -> None:
     "text, line",
     [
         ("a: 1\n b: 2\n", 2),  # a mapping value where none is allowed
-        ("x: 1\ny: 'abc\n", 3),  # unterminated quote: reported at end of stream
+        ("x: 1\ny: 'abc\n", 2),  # unterminated quote: reported where it opened
         ("a:\n  - b\n  c: d\n", 3),  # sequence then mapping at the same level
-        ("ok: 1\nlist: [1, 2\nnext: 3\n", 3),  # unclosed flow sequence
+        ("ok: 1\nlist: [1, 2\nnext: 3\n", 2),  # unclosed flow sequence: where it opened
         ("\tx: 1\n", 1),  # a tab cannot start a token
     ],
 )
 def test_yaml_syntax_error_names_the_line(text: str, line: int) -> None:
-    """A syntax error becomes an InputError at the line PyYAML points at."""
+    """A syntax error becomes an InputError at the line PyYAML points at (an unclosed one: where it opened)."""
     with pytest.raises(InputError) as exc:
         load_yaml_documents(text, "bad.yaml")
     assert exc.value.loc == Loc("bad.yaml", line)

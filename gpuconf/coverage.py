@@ -1,0 +1,35 @@
+"""What the Serve config leaves unseen: apps whose deployments are defined in code.
+
+A Serve app listed without `deployments:` takes its replicas' resources from
+`@serve.deployment(...)` in its code, which a static check cannot read. Passing such an app
+would be a pass over nothing, so each one is an error that says how to declare it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gpuconf.loader import get, loc_of
+from gpuconf.plan import Plan
+from gpuconf.rules import ERROR, Finding, rule
+
+RULE_ID = "SERVE-APP-UNSEEN"
+
+
+@rule(RULE_ID, ERROR, "a Serve app's deployments are defined only in code: their resources were not seen")
+def unseen_apps(plan: Plan) -> Iterator[Finding]:
+    """One finding per app of the Serve config that lists no deployments."""
+    body = plan.target.serve.body
+    for i, app in enumerate(get(body, "applications", default=[]) or []):
+        if not isinstance(app, dict) or app.get("deployments"):
+            continue
+        name = str(app.get("name", "default"))
+        import_path = app.get("import_path", "?")
+        yield Finding(
+            RULE_ID, ERROR, loc_of(body, "applications", i),
+            f"app {name!r} ({import_path}) lists no `deployments:`: their num_gpus/num_cpus are set in "
+            "@serve.deployment(...) in code, so where its replicas land was not checked",
+            "declare each deployment under the app: `deployments: [{name: MyDeployment, ray_actor_options: "
+            "{num_gpus: 1}}]`, or run `gpuconf check --import-apps APP_DIR` to read them with `serve build`",
+            evidence={"app": name, "import_path": import_path, "path": ["applications", i]},
+        )
