@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 from gpuconf.errors import Loc
 from gpuconf.kuberay import GroupModel, group_loc
-from gpuconf.loader import loc_of
+from gpuconf.loader import get, loc_of
 from gpuconf.plan import DeploymentPlan, Plan
 from gpuconf.shell import bash_words
 
@@ -409,8 +409,12 @@ def _pool(plan: Plan) -> Iterator[Finding]:
 @rule("EXPECT-MISSING", ERROR, "the expectations name a deployment the Serve config lacks")
 def _expect_missing(plan: Plan) -> Iterator[Finding]:
     present = {(d.demand.app, d.demand.deployment) for d in plan.deployments}
+    # An app listed without `deployments:` defines them in code: SERVE-APP-UNSEEN says so, and
+    # "not in the Serve config" would be false.
+    in_code = {str(a.get("name", "default")) for a in get(plan.target.serve.body, "applications", default=[]) or []
+               if isinstance(a, dict) and not a.get("deployments")} if plan.target.serve else set()
     for exp in plan.expectations.gpu_deployments:
-        if (exp.app, exp.deployment) not in present:
+        if (exp.app, exp.deployment) not in present and exp.app not in in_code:
             yield Finding("EXPECT-MISSING", ERROR, exp.loc,
                           f"expected GPU deployment {exp.app}/{exp.deployment} is not in the Serve config",
                           "fix the app/deployment names in expectations.yaml or add the deployment", evidence={})

@@ -28,7 +28,7 @@ def samples() -> list[Path]:
     """Every YAML file of KubeRay v1.5.0's config/samples, from the Go module cache."""
     if shutil.which("go") is None and not Path("/usr/local/go/bin/go").exists():
         pytest.skip("go is not installed: cannot read KubeRay's samples from the Go module cache")
-    from gpuconf.kwok.build import BuildError, module_dir
+    from gpuconf.provision.kwok.build import BuildError, module_dir
 
     try:
         folder = module_dir(*KUBERAY) / "config" / "samples"
