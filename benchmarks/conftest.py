@@ -75,7 +75,7 @@ def bench(observed: Observed, live_cluster: LiveCluster, deployed: Any, plan: Pl
     physical = any(has_physical_gpu(o.probe) for o in user)
     profile = bench_config.resolve(pytestconfig.getoption("--bench-profile"), physical)
     runner = BenchRunner(
-        handle=live_cluster.handle, http_url=deployed.http_url, records=live_cluster.records,
+        handle=live_cluster.serve, http_url=deployed.http_url, records=live_cluster.records,
         serve_body=plan.target.serve.body, ray_nodes=plan.ray_nodes, config=bench_config, profile=profile,
         explain={f.rule: f.message for f in run_rules(plan)}, host_gpus=len(live_cluster.physical_gpus),
         source_app=found_app.get("name", "default"), source_deployment=found_dep.get("name"))

@@ -6,9 +6,10 @@ from typing import Any, Iterator
 
 import pytest
 
+from gpuconf.backends import registry
 from gpuconf.check import CheckResult, run_check
 from gpuconf.errors import InputError
-from gpuconf.live.contract import LiveCluster, Observed
+from gpuconf.live.contract import Capability, LiveCluster, Observed
 from gpuconf.live.settings import Settings
 from gpuconf.plan import Plan
 from gpuconf.rules import run_rules
@@ -31,22 +32,6 @@ def plan(check_result: CheckResult) -> Plan:
     return plans[0]
 
 
-def _start(backend: str, plan: Plan, settings: Settings) -> LiveCluster:
-    if backend == "embedded":
-        from gpuconf.backends.embedded.backend import start_embedded
-
-        return start_embedded(plan)
-    if backend == "kwok":
-        from gpuconf.backends.kwok.backend import start_kwok
-
-        return start_kwok(plan, settings)
-    if backend == "cluster":
-        from gpuconf.backends.cluster.backend import start_cluster_backend
-
-        return start_cluster_backend(plan, settings)
-    pytest.skip(f"the {backend} backend runs no Ray")
-
-
 @pytest.fixture(scope="session")
 def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.FixtureRequest) -> Iterator[LiveCluster]:
     """The running cluster of this session (up once; torn down even after Ctrl-C or a failed test).
@@ -59,7 +44,10 @@ def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.Fixture
 
     collector = collector_of(request.config)
     try:
-        cluster = _start(gpuconf_settings.backend, plan, gpuconf_settings)
+        backend = registry.get(gpuconf_settings.backend)
+        if Capability.RAY not in backend.capabilities:
+            pytest.skip(f"the {backend.name} backend runs no Ray")
+        cluster = backend.start(plan, gpuconf_settings)
     except EnvironmentFailure as exc:
         environment_failure(request.config, exc)
         raise
@@ -81,7 +69,7 @@ def deployed(live_cluster: LiveCluster, plan: Plan, gpuconf_settings: Settings, 
 
     explain = {f.rule: f.message for f in run_rules(plan)}
     try:
-        app = deploy(live_cluster.handle, plan.target.serve.body, gpuconf_settings.model, explain)
+        app = deploy(live_cluster.serve, plan.target.serve.body, gpuconf_settings.model, explain)
     except DeployFailed as exc:
         pytest.fail(f"{exc}", pytrace=False)
     collector_of(pytestconfig).stages["app_running"] = app.running_s
@@ -89,7 +77,7 @@ def deployed(live_cluster: LiveCluster, plan: Plan, gpuconf_settings: Settings, 
         yield app
     finally:
         try:
-            delete_all(live_cluster.handle)
+            delete_all(live_cluster.serve)
         except Exception:  # the cluster goes down next anyway
             pass
 

@@ -21,7 +21,7 @@ from gpuconf.provision.kwok import build, procs
 from gpuconf.provision.kwok.controlplane import ControlPlane
 from gpuconf.waits import wait_until
 
-pytestmark = pytest.mark.kwok
+pytestmark = pytest.mark.local_control_plane
 
 if not build.all_cached() and not os.environ.get("GPUCONF_BUILD_KWOK"):
     pytest.skip(

@@ -25,7 +25,7 @@ from gpuconf.live.settings import Settings
 from gpuconf.plan import Plan
 from gpuconf.provision.kwok.nodes import apply_node, load_nodes, node_pool_files
 
-pytestmark = pytest.mark.kwok
+pytestmark = pytest.mark.local_control_plane
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"

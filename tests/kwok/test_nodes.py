@@ -21,7 +21,7 @@ from gpuconf.provision.kind.cluster import KindError, advertise_gpu_nodes
 from gpuconf.provision.kwok.nodes import KWOK_ANNOTATION
 from gpuconf.waits import wait_until
 
-pytestmark = pytest.mark.kwok
+pytestmark = pytest.mark.local_control_plane
 PRE = "gpuconf.io/test-pre"    # a label the node has before the change
 NEW = "gpuconf.io/test-new"    # a label it does not have
 
