@@ -1,4 +1,4 @@
-"""The command line: `python -m gpuconf check|catalogue|cluster|cleanup`."""
+"""The command line: `gpuconf check|catalogue|preflight|kwok|kind|cleanup` (also `python -m gpuconf`)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,16 @@ def _catalogue(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-def _cluster(args: argparse.Namespace) -> int:
-    from gpuconf.provision.kwok.cli import main as kwok_main
+def _kwok(args: argparse.Namespace) -> int:
+    from gpuconf.provision.kwok import cli as kwok_cli
 
-    return kwok_main(args.rest)
+    return kwok_cli.run(args)
+
+
+def _kind(args: argparse.Namespace) -> int:
+    from gpuconf.provision.kind import cli as kind_cli
+
+    return kind_cli.run(args)
 
 
 def _preflight(args: argparse.Namespace) -> int:
@@ -95,9 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_check)
     cat = sub.add_parser("catalogue", help="list the rules")
     cat.set_defaults(func=_catalogue)
-    cluster = sub.add_parser("cluster", help="the local kwok control plane: up | down | status | kubeconfig")
-    cluster.add_argument("rest", nargs=argparse.REMAINDER)
-    cluster.set_defaults(func=_cluster)
+    from gpuconf.provision.kind import cli as kind_cli
+    from gpuconf.provision.kwok import cli as kwok_cli
+
+    kwok = sub.add_parser("kwok", help="the local kwok control plane (kwok backend): up | down | status | "
+                          "kubeconfig | build | pin", description=kwok_cli.DESCRIPTION)
+    kwok_cli.configure(kwok)
+    kwok.set_defaults(func=_kwok)
+    kind = sub.add_parser("kind", help="a local kind cluster with a fake GPU node (cluster backend): up | down | status",
+                          description=kind_cli.DESCRIPTION)
+    kind_cli.configure(kind)
+    kind.set_defaults(func=_kind)
     pre = sub.add_parser("preflight", help="can this cluster run the suite? (exit 10-14: environment failures)")
     pre.add_argument("--kubeconfig", help="default: $KUBECONFIG")
     pre.add_argument("--manifests", default="manifests", help="where the expectations come from")

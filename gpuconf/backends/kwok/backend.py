@@ -36,7 +36,7 @@ _IN_CLUSTER_ENV = {"RAY_ADDRESS", "RAY_IP", "FQ_RAY_IP", "RAY_PORT", "KUBERAY_GE
 
 
 def kwok_kubeconfig() -> Path:
-    """The kubeconfig `make cluster-up` writes."""
+    """The kubeconfig `make kwok-up` writes."""
     from gpuconf.provision.kwok.paths import state_dir
 
     return state_dir() / "kubeconfig"
@@ -47,7 +47,7 @@ def connect() -> KubeClient:
     path = kwok_kubeconfig()
     if not path.exists() or not cluster_answers(str(path)):
         raise EnvironmentFailure(f"the kwok control plane is not up (no API server answers for {path}); "
-                                 "run `make cluster-up` (python -m gpuconf cluster up --nodes manifests/nodes)")
+                                 "run `make kwok-up` (gpuconf kwok up --nodes manifests/nodes)")
     return KubeClient(str(path))
 
 
@@ -117,7 +117,7 @@ def serve_pods_from_host(kube: KubeClient, dep: KubeDeployment, cluster: LocalRa
         if exc.status != 404:
             raise
         return ["kwok serves no port-forward/exec/logs here (its CRDs are missing): restart it with "
-                "`python -m gpuconf cluster down && python -m gpuconf cluster up`"]
+                "`gpuconf kwok down && gpuconf kwok up`"]
     return []
 
 
