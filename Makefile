@@ -1,6 +1,7 @@
 # gpuconf: GPU conformance for Ray Serve on KubeRay.
 #   make conformance   set up and run the main job (embedded backend unless BACKEND=...)
 #   make test          set up and run the project's tests and every suite that can run here
+#   make lint          ruff check, ruff format --check, mypy
 #   make conformance BACKEND=cluster KUBECONFIG=...   the same suites against a real cluster (or kind)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -20,7 +21,7 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 # Control-plane versions for the kwok backend (one place: build/versions.env).
 include build/versions.env
 
-.PHONY: setup test test-kwok conformance check preflight bench kwok-build kwok-up kwok-down kwok-status \
+.PHONY: setup test lint test-kwok conformance check preflight bench kwok-build kwok-up kwok-down kwok-status \
 	kind-up kind-down kind-status cleanup clean
 
 setup: $(STAMP)
@@ -37,6 +38,12 @@ $(STAMP): requirements.txt pyproject.toml
 test: setup
 	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-kwok
+
+# ruff (lint, format check) and mypy, as configured in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check gpuconf tests suites benchmarks entrypoints
+	$(BIN)/ruff format --check gpuconf tests suites benchmarks entrypoints
+	$(BIN)/mypy
 
 # The kwok backend: the real control plane (built from Go modules once, then cached), the model
 # fidelity tests and the same suites against it; the control plane goes down even on failure.

@@ -8,7 +8,7 @@ as a Ray working_dir, so it imports nothing beyond the standard library.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

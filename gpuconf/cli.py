@@ -33,9 +33,32 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
 
 
+def catalogue_markdown(regressions: Path = Path(__file__).resolve().parents[1] / "manifests" / "regressions") -> str:
+    """The rule table of docs/rules.md, with the regression cases that trip each rule (tests/test_docs.py
+    keeps the two the same)."""
+    from gpuconf.regressions import discover
+    from gpuconf.rules import CATALOGUE
+
+    cases: dict[str, list[str]] = {}
+    also: dict[str, list[str]] = {}
+    for case in discover(regressions):
+        cases.setdefault(case.rule, []).append(f"`{case.name}`")
+        for rule_id in sorted(case.consequences):
+            also.setdefault(rule_id, []).append(f"`{case.name}`")
+    for rule_id, names in also.items():  # a consequence is named after the cases that trip the rule itself
+        cases.setdefault(rule_id, []).append(f"consequence in {', '.join(names)}")
+    pipe = "\\|"  # a | inside a cell
+    rows = [f"| `{r.id}` | {r.severity} | {r.summary.replace('|', pipe)} | {', '.join(cases.get(r.id, [])) or '-'} |"
+            for r in CATALOGUE]
+    return "\n".join(["| rule | severity | what it catches | regression cases |", "|---|---|---|---|", *rows]) + "\n"
+
+
 def _catalogue(args: argparse.Namespace) -> int:
     from gpuconf.rules import CATALOGUE
 
+    if args.markdown:
+        print(catalogue_markdown(), end="")
+        return EXIT_PASS
     for r in CATALOGUE:
         print(f"{r.id:<22} {r.severity:<8} {r.summary}")
     return EXIT_PASS
@@ -100,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=["text", "json"], default="text")
     check.set_defaults(func=_check)
     cat = sub.add_parser("catalogue", help="list the rules")
+    cat.add_argument("--markdown", action="store_true", help="the rule table as Markdown (docs/rules.md)")
     cat.set_defaults(func=_catalogue)
     from gpuconf.provision.kind import cli as kind_cli
     from gpuconf.provision.kwok import cli as kwok_cli

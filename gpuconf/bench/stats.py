@@ -6,7 +6,6 @@ interpolation, numpy's default method).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
