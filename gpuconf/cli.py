@@ -33,7 +33,10 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
 
 
-def catalogue_markdown(regressions: Path = Path(__file__).resolve().parents[1] / "manifests" / "regressions") -> str:
+REGRESSIONS = Path(__file__).resolve().parents[1] / "manifests" / "regressions"
+
+
+def catalogue_markdown(regressions: Path = REGRESSIONS) -> str:
     """The rule table of docs/rules.md, with the regression cases that trip each rule (tests/test_docs.py
     keeps the two the same)."""
     from gpuconf.regressions import discover

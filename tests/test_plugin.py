@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CONFTEST = f'''
+CONFTEST = '''
 from gpuconf.backends import registry
 
 registry.BACKENDS["fake"] = "fakebackend:BACKEND"
