@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -139,7 +139,7 @@ def _collect_failure_diagnostics(item: pytest.Item, report: pytest.TestReport) -
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     from gpuconf.errors import EnvironmentFailure
 
     report = yield
