@@ -1,6 +1,7 @@
 # gpuconf: GPU conformance for Ray Serve on KubeRay.
 #   make conformance   set up and run the main job (embedded backend unless BACKEND=...)
 #   make test          set up and run the project's tests and every suite that can run here
+#   make lint          ruff check, ruff format --check, mypy
 #   make conformance BACKEND=cluster KUBECONFIG=...   the same suites against a real cluster (or kind)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -20,7 +21,7 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 # Control-plane versions for the kwok backend (one place: build/versions.env).
 include build/versions.env
 
-.PHONY: setup test test-kwok conformance check preflight bench cluster-build cluster-up cluster-down cluster-status \
+.PHONY: setup test lint test-kwok conformance check preflight bench kwok-build kwok-up kwok-down kwok-status \
 	kind-up kind-down kind-status cleanup clean
 
 setup: $(STAMP)
@@ -38,14 +39,20 @@ test: setup
 	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-kwok
 
+# ruff (lint, format check) and mypy, as configured in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check gpuconf tests suites benchmarks entrypoints
+	$(BIN)/ruff format --check gpuconf tests suites benchmarks entrypoints
+	$(BIN)/mypy
+
 # The kwok backend: the real control plane (built from Go modules once, then cached), the model
 # fidelity tests and the same suites against it; the control plane goes down even on failure.
 # The live regression cases already ran on the embedded backend above.
 test-kwok: setup
-	$(BIN)/python -m gpuconf cluster up --nodes $(MANIFESTS)/nodes
+	$(BIN)/python -m gpuconf kwok up --nodes $(MANIFESTS)/nodes
 	rc=0; $(BIN)/python -m pytest tests/kwok suites --backend=kwok --report-dir=$(REPORTS)/kwok \
 		--deselect suites/regressions/test_live_regressions.py $(PYTEST_ARGS) || rc=$$?; \
-	$(BIN)/python -m gpuconf cluster down; exit $$rc
+	$(BIN)/python -m gpuconf kwok down; exit $$rc
 
 # The main job. The live regression cases (marked slow) prove the suite itself; `make test` runs them.
 conformance: setup
@@ -66,28 +73,28 @@ bench: setup
 
 # Builds Kubernetes $(KUBERNETES_VERSION), etcd $(ETCD_VERSION), kwok $(KWOK_VERSION) and KubeRay $(KUBERAY_VERSION)
 # from their Go modules into ~/.cache/gpuconf once; later runs reuse them.
-cluster-build: setup
-	$(BIN)/python -m gpuconf cluster build
+kwok-build: setup
+	$(BIN)/python -m gpuconf kwok build
 
-cluster-up: setup
-	$(BIN)/python -m gpuconf cluster up --nodes $(MANIFESTS)/nodes
+kwok-up: setup
+	$(BIN)/python -m gpuconf kwok up --nodes $(MANIFESTS)/nodes
 
-cluster-status: setup
-	$(BIN)/python -m gpuconf cluster status
+kwok-status: setup
+	$(BIN)/python -m gpuconf kwok status
 
-cluster-down: setup
-	$(BIN)/python -m gpuconf cluster down
+kwok-down: setup
+	$(BIN)/python -m gpuconf kwok down
 
 # A local kind cluster with a fake GPU node for the cluster backend. Needs docker (running), kind
 # and helm: when one is missing it exits 3 naming each with how to install it (nothing is downloaded).
 kind-up: setup
-	$(BIN)/python -m gpuconf.provision.kind up
+	$(BIN)/python -m gpuconf kind up
 
 kind-status: setup
-	$(BIN)/python -m gpuconf.provision.kind status
+	$(BIN)/python -m gpuconf kind status
 
 kind-down: setup
-	$(BIN)/python -m gpuconf.provision.kind down
+	$(BIN)/python -m gpuconf kind down
 
 cleanup: setup
 	$(BIN)/python -m gpuconf cleanup $(KUBECONFIG_ARG)

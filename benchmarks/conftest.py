@@ -11,8 +11,8 @@ from gpuconf.bench.gate import Thresholds, load_thresholds
 from gpuconf.bench.profiles import BenchConfig, load_config
 from gpuconf.bench.runner import BenchRunner
 from gpuconf.bench.twins import find_ml_app
+from gpuconf.live.apps import ServeApps
 from gpuconf.live.contract import LiveCluster, Observed
-from gpuconf.live.settings import Settings
 from gpuconf.live.verdicts import has_physical_gpu
 from gpuconf.plan import Plan
 from gpuconf.rules import run_rules
@@ -65,40 +65,23 @@ def _source(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def bench(observed: Observed, live_cluster: LiveCluster, deployed: Any, plan: Plan, gpuconf_settings: Settings,
-          bench_config: BenchConfig, pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterator[BenchRunner]:
+def bench(observed: Observed, live_cluster: LiveCluster, deployed: Any, serve_apps: ServeApps, plan: Plan,
+          bench_config: BenchConfig, pytestconfig: pytest.Config) -> Iterator[BenchRunner]:
     """The twins of this module. Asks for `observed` first, so the conformance probes have run
-    before the twins replace the user's apps; puts the user's config back afterwards when a later
-    test needs it (else the session's `deployed` teardown deletes the twins with everything else)."""
+    before the twins replace the user's apps; the twins deploy through `serve_apps`, so a later
+    check that needs the user's apps gets them back (whatever the order of the tests)."""
     found_app, found_dep = _source(plan)
     user = observed.of(found_app.get("name", "default"), found_dep.get("name", "MLService"))
     physical = any(has_physical_gpu(o.probe) for o in user)
     profile = bench_config.resolve(pytestconfig.getoption("--bench-profile"), physical)
     runner = BenchRunner(
-        handle=live_cluster.handle, http_url=deployed.http_url, records=live_cluster.records,
+        handle=live_cluster.serve, http_url=deployed.http_url, records=live_cluster.records,
         serve_body=plan.target.serve.body, ray_nodes=plan.ray_nodes, config=bench_config, profile=profile,
         explain={f.rule: f.message for f in run_rules(plan)}, host_gpus=len(live_cluster.physical_gpus),
-        source_app=found_app.get("name", "default"), source_deployment=found_dep.get("name"))
+        source_app=found_app.get("name", "default"), source_deployment=found_dep.get("name"), apps=serve_apps)
     try:
         yield runner
     finally:
-        try:
-            if _apps_needed_later(request):
-                runner.restore(gpuconf_settings.model)
-            else:
-                # Nothing after this module reads the user's apps, and the session's `deployed`
-                # teardown deletes every app next: a redeploy would only cost time.
-                runner.client_close()
-        finally:
-            collector = collector_of(pytestconfig)
-            collector.stages.update({f"bench_twins_{k}" if k != "restore" else "bench_restore": v
-                                     for k, v in runner.deploy_s.items()})
-
-
-def _apps_needed_later(request: pytest.FixtureRequest) -> bool:
-    """Whether a test after this module uses the user's deployed apps (``deployed``/``observed``)."""
-    items = request.session.items
-    module = request.node
-    mine = [i for i, item in enumerate(items) if item.getparent(pytest.Module) is module]
-    later = items[max(mine) + 1:] if mine else []
-    return any({"deployed", "observed"} & set(getattr(item, "fixturenames", ())) for item in later)
+        runner.client_close()
+        collector = collector_of(pytestconfig)
+        collector.stages.update({f"bench_twins_{k}": v for k, v in runner.deploy_s.items()})

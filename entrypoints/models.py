@@ -12,13 +12,17 @@ the ``gpuconf`` package.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
+
+try:
+    from .stats import percentile
+except ImportError:  # loaded as a top-level module (working_dir is entrypoints/ itself)
+    from stats import percentile  # type: ignore[no-redef]
 
 # Inputs come from their own generator, offset from the weight seed, so that changing the
 # model's depth never changes the inputs drawn for the same seed.
@@ -382,15 +386,10 @@ def summarize(samples_ms: Sequence[float]) -> Dict[str, float]:
     if not samples_ms:
         return {}
     s = sorted(samples_ms)
-
-    def pct(q: float) -> float:
-        # nearest-rank percentile: simple and stable for the small sample counts used here
-        return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
-
     return {
         "min": s[0],
-        "p50": pct(0.5),
-        "p90": pct(0.9),
+        "p50": percentile(s, 50),
+        "p90": percentile(s, 90),
         "mean": sum(s) / len(s),
         "max": s[-1],
     }

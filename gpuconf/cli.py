@@ -1,4 +1,4 @@
-"""The command line: `python -m gpuconf check|catalogue|cluster|cleanup`."""
+"""The command line: `gpuconf check|catalogue|preflight|kwok|kind|cleanup` (also `python -m gpuconf`)."""
 
 from __future__ import annotations
 
@@ -54,19 +54,51 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
 
 
+REGRESSIONS = Path(__file__).resolve().parents[1] / "manifests" / "regressions"
+
+
+def catalogue_markdown(regressions: Path = REGRESSIONS) -> str:
+    """The rule table of docs/rules.md, with the regression cases that trip each rule (tests/test_docs.py
+    keeps the two the same)."""
+    from gpuconf.regressions import discover
+    from gpuconf.rules import CATALOGUE
+
+    cases: dict[str, list[str]] = {}
+    also: dict[str, list[str]] = {}
+    for case in discover(regressions):
+        cases.setdefault(case.rule, []).append(f"`{case.name}`")
+        for rule_id in sorted(case.consequences):
+            also.setdefault(rule_id, []).append(f"`{case.name}`")
+    for rule_id, names in also.items():  # a consequence is named after the cases that trip the rule itself
+        cases.setdefault(rule_id, []).append(f"consequence in {', '.join(names)}")
+    pipe = "\\|"  # a | inside a cell
+    rows = [f"| `{r.id}` | {r.severity} | {r.summary.replace('|', pipe)} | {', '.join(cases.get(r.id, [])) or '-'} |"
+            for r in CATALOGUE]
+    return "\n".join(["| rule | severity | what it catches | regression cases |", "|---|---|---|---|", *rows]) + "\n"
+
+
 def _catalogue(args: argparse.Namespace) -> int:
     from gpuconf import coverage  # noqa: F401  (registers its rule)
     from gpuconf.rules import CATALOGUE
 
+    if args.markdown:
+        print(catalogue_markdown(), end="")
+        return EXIT_PASS
     for r in CATALOGUE:
         print(f"{r.id:<22} {r.severity:<8} {r.summary}")
     return EXIT_PASS
 
 
-def _cluster(args: argparse.Namespace) -> int:
-    from gpuconf.provision.kwok.cli import main as kwok_main
+def _kwok(args: argparse.Namespace) -> int:
+    from gpuconf.provision.kwok import cli as kwok_cli
 
-    return kwok_main(args.rest)
+    return kwok_cli.run(args)
+
+
+def _kind(args: argparse.Namespace) -> int:
+    from gpuconf.provision.kind import cli as kind_cli
+
+    return kind_cli.run(args)
 
 
 def _preflight(args: argparse.Namespace) -> int:
@@ -129,10 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="text for people, json for tools (errors are JSON too)")
     check.set_defaults(func=_check)
     cat = sub.add_parser("catalogue", help="list the rules")
+    cat.add_argument("--markdown", action="store_true", help="the rule table as Markdown (docs/rules.md)")
     cat.set_defaults(func=_catalogue)
-    cluster = sub.add_parser("cluster", help="the local kwok control plane: up | down | status | kubeconfig")
-    cluster.add_argument("rest", nargs=argparse.REMAINDER)
-    cluster.set_defaults(func=_cluster)
+    from gpuconf.provision.kind import cli as kind_cli
+    from gpuconf.provision.kwok import cli as kwok_cli
+
+    kwok = sub.add_parser("kwok", help="the local kwok control plane (kwok backend): up | down | status | "
+                          "kubeconfig | build | pin", description=kwok_cli.DESCRIPTION)
+    kwok_cli.configure(kwok)
+    kwok.set_defaults(func=_kwok)
+    kind = sub.add_parser("kind", help="a local kind cluster with a fake GPU node (cluster backend): up | down | status",
+                          description=kind_cli.DESCRIPTION)
+    kind_cli.configure(kind)
+    kind.set_defaults(func=_kind)
     pre = sub.add_parser("preflight", help="can this cluster run the suite? (exit 10-14: environment failures)")
     pre.add_argument("--kubeconfig", help="default: $KUBECONFIG")
     pre.add_argument("--manifests", default="manifests", help="where the expectations come from")

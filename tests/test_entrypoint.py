@@ -159,8 +159,17 @@ def test_time_forward_on_cpu() -> None:
 
 def test_summarize() -> None:
     s = models.summarize([4.0, 1.0, 3.0, 2.0])
-    assert s == {"min": 1.0, "p50": 2.0, "p90": 4.0, "mean": 2.5, "max": 4.0}
+    # One percentile definition (entrypoints.stats, linear as numpy): the replicas' p50 is the reports' p50.
+    assert s == {"min": 1.0, "p50": 2.5, "p90": pytest.approx(3.7), "mean": 2.5, "max": 4.0}
     assert models.summarize([]) == {}
+
+
+def test_replicas_and_reports_share_one_percentile() -> None:
+    from gpuconf.bench import stats
+
+    samples = [9.0, 1.0, 5.0, 2.0, 7.0]
+    assert stats.summarize(samples).p50_ms == models.summarize(samples)["p50"] == 5.0
+    assert stats.summarize([4.0, 1.0, 3.0, 2.0]).p90_ms == pytest.approx(models.summarize([4.0, 1.0, 3.0, 2.0])["p90"])
 
 
 def test_checksum_is_float64_sum() -> None:

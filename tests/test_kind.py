@@ -134,7 +134,7 @@ def test_docker_without_a_daemon_is_a_problem(monkeypatch: pytest.MonkeyPatch, t
 def test_up_with_missing_tools_exits_3_before_running_anything(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                                no_subprocess: None,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m gpuconf.provision.kind up` with an empty PATH: 3, every tool named, no state, nothing on stdout."""
+    """`gpuconf kind up` with an empty PATH: 3, every tool named, no state, nothing on stdout."""
     _empty_path(monkeypatch, tmp_path)
     monkeypatch.setattr(cluster.KindCluster, "up", lambda self: pytest.fail("up ran despite missing tools"))
     assert cli.main(["up"]) == 3

@@ -37,7 +37,7 @@ SCANNED = ("gpuconf/kube", "gpuconf/live", "gpuconf/backends/cluster", "gpuconf/
 # Calls that only the opt-in `--label-gpu-nodes` makes: granted by gpuconf-label-nodes, never by gpuconf.
 LABEL_ONLY: frozenset[Perm] = frozenset({("", "nodes", "patch")})
 # Calls in the scanned code that are not the suite's: advertise_fake_gpus (gpuconf/kube/nodes.py)
-# writes a kind node's status for `python -m gpuconf.provision.kind up`, which runs as the kind admin.
+# writes a kind node's status for `gpuconf kind up`, which runs as the kind admin.
 ADMIN_ONLY: frozenset[Perm] = frozenset({("", "nodes/status", "patch")})
 # CustomObjectsApi paths carry {group} and {plural}; the suite's only custom objects are RayClusters
 # (test_custom_objects_are_rayclusters checks the calls say so).

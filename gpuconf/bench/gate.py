@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
+from gpuconf.live.cuda import without_cuda
+
 Outcome = Literal["pass", "fail", "skip"]
 
 
@@ -98,11 +100,9 @@ def speedup_gate(model: str, batch: int, gpu: TwinResult, cpu: TwinResult, thres
         if host_gpus > 0:
             return GateDecision("fail", f"the GPU twin ran the model on {gpu.device}: its replica sees no CUDA "
                                         f"device although the host has {host_gpus} GPU(s) (a replica silently on CPU)")
-        reason = ("no physical GPU: the GPU twin's replica sees no CUDA device and the host has none, "
-                  "so the speedup gate cannot run")
-        if require_cuda:
-            return GateDecision("fail", f"--require-cuda: {reason}")
-        return GateDecision("skip", reason)
+        verdict = without_cuda("no physical GPU: the GPU twin's replica sees no CUDA device and the host has "
+                               "none, so the speedup gate cannot run", require_cuda)
+        return GateDecision("fail" if verdict.outcome == "fail" else "skip", verdict.reason)
     found = thresholds.factor(model, batch)
     if found is None:
         return GateDecision("skip", f"no speedup threshold for {model} batch {batch} in {thresholds.source} "

@@ -1,4 +1,4 @@
-"""Drive the twins on a live cluster: deploy them per model, probe them, time them, restore the user's config.
+"""Drive the twins on a live cluster: deploy them per model (through the session's ServeApps), probe them, time them.
 
 No pytest here: ``benchmarks/conftest.py`` builds one ``BenchRunner`` per module and the tests ask
 it for measurements, which it caches (the gate reuses what the latency tests measured).
@@ -17,6 +17,7 @@ from gpuconf.bench.results import Measurement, Overhead
 from gpuconf.bench.twins import (NODE_GROUP_LABEL, TWIN_APPS, TWIN_DEPLOYMENTS, CpuHost, TwinError,
                                  build_twin_config, candidates_from_plan, candidates_from_records, cpu_sizing,
                                  pick_cpu_host, route_of)
+from gpuconf.live.apps import ServeApps
 from gpuconf.live.observe import PodRecord, ReplicaObservation, probe_replicas
 from gpuconf.live.verdicts import has_physical_gpu
 
@@ -32,7 +33,7 @@ class BenchFailed(RuntimeError):
 class BenchRunner:
     """The twins of one benchmark module, and everything measured on them."""
 
-    handle: Any  # the backend's cluster handle, for deploy()
+    handle: Any  # the backend's Serve target, for deploy()
     http_url: str  # Serve's HTTP address (fixed by the first deploy of the session)
     records: dict[str, PodRecord]
     serve_body: Any
@@ -52,10 +53,11 @@ class BenchRunner:
     measurements: dict[tuple[str, int, str], Measurement] = field(default_factory=dict)
     gates: dict[tuple[str, int], GateDecision] = field(default_factory=dict)
     overhead: Overhead | None = None
-    deploy_s: dict[str, float] = field(default_factory=dict)  # model (or "restore") -> seconds to RUNNING
-    touched: bool = False  # the twins replaced the user's apps (so restore() has work to do)
+    deploy_s: dict[str, float] = field(default_factory=dict)  # model -> seconds to RUNNING
     failed: dict[str, str] = field(default_factory=dict)  # model -> why its twins did not come up
     _clients: dict[str, TwinClient] = field(default_factory=dict)
+    # The session's Serve configs: the twins deploy through it, so the user's come back when needed.
+    apps: ServeApps | None = None
 
     def __post_init__(self) -> None:
         # Pinned to a node that is live now: a planned group whose pod never joined would leave
@@ -78,7 +80,7 @@ class BenchRunner:
 
     def ensure(self, model: str) -> None:
         """Deploy the twins for ``model`` unless they already serve it, then probe each one."""
-        if self.model == model:
+        if self.model == model and (self.apps is None or self.apps.is_running(f"bench-twins:{model}")):
             return
         if model in self.failed:  # one failed deploy per model, not one per test
             raise BenchFailed(self.failed[model])
@@ -87,9 +89,11 @@ class BenchRunner:
 
         started = time.monotonic()
         self.model = None
-        self.touched = True
         try:
-            deploy(self.handle, self.twin_config(model), None, self.explain)
+            if self.apps is not None:
+                self.apps.deploy(f"bench-twins:{model}", self.twin_config(model))
+            else:
+                deploy(self.handle, self.twin_config(model), None, self.explain)
             self.probes = {twin: probe_replicas(self.http_url, TWIN_APPS[twin], route_of(twin), TWIN_DEPLOYMENTS[twin],
                                                 1, self.records)[0] for twin in TWIN_APPS}
             self._check_cpu_placement()
@@ -114,18 +118,6 @@ class BenchRunner:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
-
-    def restore(self, model_override: str | None) -> None:
-        """Deploy the user's Serve config again (the twins go: deploy replaces the set of apps)."""
-        from gpuconf.live.serve import deploy
-
-        self.client_close()
-        self.model = None
-        if self.touched:
-            started = time.monotonic()
-            deploy(self.handle, self.serve_body, model_override, self.explain)
-            self.deploy_s["restore"] = round(time.monotonic() - started, 2)
-            self.touched = False
 
     def client(self, twin: str) -> TwinClient:
         """A keep-alive client of one twin."""

@@ -1,27 +1,17 @@
 """Latency statistics as performance engineers read them: percentiles, mean, IQR, throughput, TFLOP/s.
 
-Percentiles interpolate linearly between order statistics (numpy's default method), so
-``percentile(xs, 99)`` is what ``numpy.percentile(xs, 99)`` gives for the same samples.
+Percentiles are entrypoints.stats.percentile, the one definition the replicas use too (linear
+interpolation, numpy's default method).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+from entrypoints.stats import percentile
 
-def percentile(samples: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) of ``samples``, linear interpolation between closest ranks."""
-    if not samples:
-        raise ValueError("percentile of no samples")
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"percentile must be in [0, 100], got {q}")
-    s = sorted(float(x) for x in samples)
-    h = (len(s) - 1) * q / 100.0
-    lo = math.floor(h)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (h - lo) * (s[hi] - s[lo])
+__all__ = ["LatencySummary", "percentile", "speedup", "summarize", "tflops", "throughput_per_s"]
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,12 @@ class KubeDeployment:
         return {"namespace": self.namespace, "raycluster": self.name,
                 "pods": [p.as_evidence() for p in self.pods], "nodes": [n.as_evidence() for n in self.nodes]}
 
+    def refresh(self) -> None:
+        """Read the cluster's pods and the nodes again (pods created or bound since the last read)."""
+        conditions = self.state.conditions if self.state else {}
+        self.state = ClusterState(self.kube.cluster_pods(self.namespace, self.name), conditions)
+        self.nodes = self.kube.nodes()
+
     def keep(self) -> str:
         """--keep-on-failure: leave the namespace for inspection; return the command that deletes it."""
         self.guard.keep()

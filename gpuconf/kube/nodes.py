@@ -140,7 +140,7 @@ def ensure_fake_gpus(kube: KubeClient, node: str, count: int, resource: str = GP
     """Advertise `count` of `resource` unless the node already does; return whether it patched.
 
     A kubelet without a device plugin for `resource` zeroes it when it restarts, so this is
-    re-run (by ``python -m gpuconf.provision.kind up``) rather than trusted to hold forever.
+    re-run (by ``gpuconf kind up``) rather than trusted to hold forever.
     """
     current = kube.core.read_node(node, _request_timeout=kube.timeout)
     wanted = Decimal(count)

@@ -1,12 +1,64 @@
-"""The live tier's session state: a running cluster, the deployed Serve app, what the probes saw."""
+"""The live tier's contract: what a backend is, and what a started one hands the suites.
+
+A backend (gpuconf.backends.<name>) turns a plan into a running cluster: ``start(plan, options)``
+returns a :class:`LiveCluster`. The suites see only this: the Ray nodes tied to their pods, a
+typed Serve target to deploy on, an optional Kubernetes view, and ``refresh()``,
+``diagnose(dest)`` and ``stop()``. What a backend can do is said by its capabilities; the suites
+declare the capabilities they need, and the plugin skips (with the reason) what this backend lacks.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
+from gpuconf.kube.view import KubeView
 from gpuconf.live.observe import PodRecord, ReplicaObservation
+from gpuconf.live.serve import ServeTarget
+
+if TYPE_CHECKING:
+    from gpuconf.live.settings import Settings
+    from gpuconf.plan import Plan
+
+
+class Capability(StrEnum):
+    """What a backend can give a check; a suite marks the ones it needs (``@pytest.mark.<value>``)."""
+
+    RAY = "ray"
+    KUBE_API = "kube_api"
+    REAL_PODS = "real_pods"
+    AUTOSCALING = "autoscaling"
+    LOCAL_CONTROL_PLANE = "local_control_plane"
+
+
+# One line each, for the markers' help and the skip reasons.
+CAPABILITY_DOCS: dict[Capability, str] = {
+    Capability.RAY: "running Ray nodes to deploy the Serve config on",
+    Capability.KUBE_API: "a Kubernetes API server holding the run's RayCluster, pods and nodes",
+    Capability.REAL_PODS: "real containers on real nodes (images, device plugin, exec into pods)",
+    Capability.AUTOSCALING: "pods created after start become Ray nodes on refresh()",
+    Capability.LOCAL_CONTROL_PLANE: "the local kwok control plane (gpuconf kwok up)",
+}
+
+
+class Backend(Protocol):
+    """One way of running the plan's cluster. The registry (gpuconf.backends.registry) names them."""
+
+    name: str
+    summary: str
+    capabilities: frozenset[Capability]
+
+    def start(self, plan: Plan, options: Settings) -> LiveCluster:
+        """Bring the plan's cluster up; the LiveCluster's ``stop()`` undoes everything this did."""
+        ...
+
+
+def _no_refresh(live: LiveCluster) -> None:
+    return None
 
 
 @dataclass
@@ -19,21 +71,41 @@ class LiveCluster:
     failed: list[dict[str, Any]]
     stages: dict[str, float]
     dashboard_url: str
-    handle: Any
+    # Where Serve configs are deployed (gpuconf.live.serve.deploy).
+    serve: ServeTarget
     stop: Callable[[], int]
     physical_gpus: list[dict[str, Any]] = field(default_factory=list)
-    # What the API server says (pods, nodes) on the kwok and cluster backends; None elsewhere.
-    kube: Any = None
+    # What the API server says (pods, nodes) on the kube backends; None elsewhere.
+    kube: KubeView | None = None
     # Zero-GPU probes by Ray node id, when the backend took them itself (the cluster backend's Ray job).
     node_probes: dict[str, dict[str, Any]] | None = None
     # --keep-on-failure: leave the namespace; returns the command that deletes it (kube backends).
     keep: Callable[[], str] | None = None
     # What the backend could not provide, said in the report (e.g. an old kwok control plane).
     environment_notes: list[str] = field(default_factory=list)
+    # Re-reads pods and Ray nodes into this object (set by the backend; default: nothing changes).
+    refresher: Callable[[LiveCluster], None] = _no_refresh
+    # Writes the backend's own diagnostics (Ray logs, the namespace's events) into a folder.
+    diagnoser: Callable[[Path], object] | None = None
+
+    def refresh(self) -> LiveCluster:
+        """Re-read pods and Ray nodes (on kwok, a pod created since start becomes a Ray node); returns self."""
+        self.refresher(self)
+        return self
+
+    def diagnose(self, dest: Path) -> Path | None:
+        """Write what explains a failure into `dest` (a failing test's reports/<test id>/); None: nothing to write."""
+        writers = [w for w in (self.diagnoser, self.kube.diagnose if self.kube else None) if w is not None]
+        if not writers:
+            return None
+        dest.mkdir(parents=True, exist_ok=True)
+        for write in writers:
+            write(dest)
+        return dest
 
     def evidence(self) -> dict[str, Any]:
         """Pods, their Ray nodes and what did not come up."""
-        out = {
+        out: dict[str, Any] = {
             "backend": self.backend,
             "ray_nodes": [{"pod": r.pod, "k8s_node": r.k8s_node, "group": r.group, "node_id": r.node_id,
                            "resources": r.ray_resources, "labels": r.ray_labels} for r in self.records.values()],

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BACKENDS = ("auto", "static", "embedded", "kwok", "cluster")
-
 
 @dataclass(frozen=True)
 class Settings:
     """What this run is pointed at."""
 
-    backend: str
+    backend: str  # a name of gpuconf.backends.registry, `auto` already resolved
     manifests: Path
     nodes: Path | None
     expect: Path | None

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from gpuconf.backends import registry
 from gpuconf.check import CheckResult, run_check
 from gpuconf.errors import InputError
-from gpuconf.live.contract import LiveCluster, Observed
+from gpuconf.live.apps import ServeApps
+from gpuconf.live.contract import Capability, LiveCluster, Observed
+from gpuconf.live.serve import DeployedServe, DeployFailed
 from gpuconf.live.settings import Settings
 from gpuconf.plan import Plan
 from gpuconf.rules import run_rules
@@ -31,22 +36,6 @@ def plan(check_result: CheckResult) -> Plan:
     return plans[0]
 
 
-def _start(backend: str, plan: Plan, settings: Settings) -> LiveCluster:
-    if backend == "embedded":
-        from gpuconf.backends.embedded.backend import start_embedded
-
-        return start_embedded(plan)
-    if backend == "kwok":
-        from gpuconf.backends.kwok.backend import start_kwok
-
-        return start_kwok(plan, settings)
-    if backend == "cluster":
-        from gpuconf.backends.cluster.backend import start_cluster_backend
-
-        return start_cluster_backend(plan, settings)
-    pytest.skip(f"the {backend} backend runs no Ray")
-
-
 @pytest.fixture(scope="session")
 def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.FixtureRequest) -> Iterator[LiveCluster]:
     """The running cluster of this session (up once; torn down even after Ctrl-C or a failed test).
@@ -59,7 +48,10 @@ def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.Fixture
 
     collector = collector_of(request.config)
     try:
-        cluster = _start(gpuconf_settings.backend, plan, gpuconf_settings)
+        backend = registry.get(gpuconf_settings.backend)
+        if Capability.RAY not in backend.capabilities:
+            pytest.skip(f"the {backend.name} backend runs no Ray")
+        cluster = backend.start(plan, gpuconf_settings)
     except EnvironmentFailure as exc:
         environment_failure(request.config, exc)
         raise
@@ -74,35 +66,75 @@ def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.Fixture
 
 
 @pytest.fixture(scope="session")
-def deployed(live_cluster: LiveCluster, plan: Plan, gpuconf_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Any]:
-    """The Serve config under test, RUNNING on the live cluster (fails fast with the reason if it cannot be)."""
-    from gpuconf.live.serve import DeployFailed, delete_all, deploy
-    from gpuconf.testing.plugin import collector_of
-
-    explain = {f.rule: f.message for f in run_rules(plan)}
+def serve_apps(live_cluster: LiveCluster, plan: Plan, gpuconf_settings: Settings) -> Iterator[ServeApps]:
+    """The Serve configs of this session's cluster: the cluster stays, apps come and go per test."""
+    apps = ServeApps(live_cluster.serve, plan.target.serve.body, gpuconf_settings.model,
+                     {f.rule: f.message for f in run_rules(plan)})
     try:
-        app = deploy(live_cluster.handle, plan.target.serve.body, gpuconf_settings.model, explain)
-    except DeployFailed as exc:
-        pytest.fail(f"{exc}", pytrace=False)
-    collector_of(pytestconfig).stages["app_running"] = app.running_s
-    try:
-        yield app
+        yield apps
     finally:
         try:
-            delete_all(live_cluster.handle)
+            apps.remove_all()
         except Exception:  # the cluster goes down next anyway
             pass
 
 
+def _user_apps(apps: ServeApps) -> DeployedServe:
+    try:
+        return apps.ensure_user()
+    except DeployFailed as exc:
+        pytest.fail(f"{exc}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
-def observed(live_cluster: LiveCluster, deployed: Any, pytestconfig: pytest.Config) -> Observed:
-    """Every replica's probe, and a zero-GPU probe on every node."""
+def deployed(serve_apps: ServeApps, pytestconfig: pytest.Config) -> DeployedServe:
+    """The Serve config under test, RUNNING on the live cluster (fails fast with the reason if it cannot be)."""
+    from gpuconf.testing.plugin import collector_of
+
+    app = _user_apps(serve_apps)
+    collector_of(pytestconfig).stages["app_running"] = app.running_s
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _user_apps_running(request: pytest.FixtureRequest) -> None:
+    """Before each test that takes `deployed` or `observed`: the user's apps run, whatever ran before
+    (a benchmark's twins or another test's app may have replaced them)."""
+    own = inspect.signature(request.function).parameters if request.scope == "function" else {}
+    if not {"deployed", "observed"} & set(own):
+        return
+    request.getfixturevalue("deployed")
+    _user_apps(request.getfixturevalue("serve_apps"))
+
+
+@pytest.fixture
+def serve_app(serve_apps: ServeApps) -> Callable[..., DeployedServe]:
+    """Deploy a Serve config for this test only: ``serve_app(config, model=None)``. It replaces the
+    user's apps, which come back before the next test that needs them."""
+    count = 0
+
+    def deploy_one(config: Any, model: str | None = None) -> DeployedServe:
+        nonlocal count
+        count += 1
+        try:
+            return serve_apps.deploy(f"test-app-{count}", config, model)
+        except DeployFailed as exc:
+            pytest.fail(f"{exc}", pytrace=False)
+
+    return deploy_one
+
+
+@pytest.fixture(scope="session")
+def observed(live_cluster: LiveCluster, deployed: DeployedServe, serve_apps: ServeApps,
+             pytestconfig: pytest.Config) -> Observed:
+    """Every replica's probe, and a zero-GPU probe on every node (taken once, on the user's apps)."""
     import time
 
     from gpuconf.live.observe import probe_nodes, probe_replicas
     from gpuconf.testing.plugin import collector_of
     from gpuconf.waits import WaitTimeout
 
+    _user_apps(serve_apps)  # whatever ran since `deployed`, the probes see the user's apps
     t0 = time.monotonic()
     replicas = []
     expected: dict[str, int] = {}

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from gpuconf import waits
+from gpuconf.backends import registry
+from gpuconf.live.contract import CAPABILITY_DOCS, Backend, Capability, LiveCluster
 from gpuconf.testing import settings as settings_mod
 from gpuconf.testing.evidence import Evidence
 from gpuconf.testing.report import ReportCollector
 
-# Capability markers and the backends that provide them; checked here and nowhere else.
-CAPABILITIES: dict[str, tuple[str, ...]] = {
-    "ray": ("embedded", "kwok", "cluster"),
-    "kube": ("kwok", "cluster"),
-    "kwok": ("kwok",),
-    "cluster": ("cluster",),
-}
+# Markers that are not capabilities; the capability markers come from gpuconf.live.contract.Capability.
 MARKERS = {
     "static": "static conformance check over the manifests (any backend)",
-    "ray": "needs running Ray nodes (embedded, kwok or cluster backend)",
-    "kube": "needs a Kubernetes API server (kwok or cluster backend)",
-    "kwok": "needs the local kwok control plane (make cluster-up)",
-    "cluster": "needs a real cluster (kubeconfig)",
-    "cuda": "needs a physical CUDA device in the replica (skips, or fails under --require-cuda)",
+    "cuda": "needs a physical CUDA device in the GPU replicas (skips, or fails under --require-cuda)",
     "conformance": "a conformance check (set on everything under suites/)",
     "regression": "proves a known-bad manifest is caught",
     "slow": "takes more than a few seconds",
@@ -42,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
+    for cap, doc in CAPABILITY_DOCS.items():
+        config.addinivalue_line("markers", f"{cap.value}: needs {doc} (skipped where the backend lacks it)")
     resolved = settings_mod.resolve(config)
     config.stash[_SETTINGS] = resolved
     waits.set_timeout_scale(resolved.timeout_scale)
@@ -70,18 +64,48 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"require-cuda={s.require_cuda} model={s.model or '(from the Serve config)'}"]
 
 
+def missing_capability(item: pytest.Item, backend: Backend) -> str | None:
+    """Why `item` cannot run on `backend` (None: it can): the first capability it is marked with that
+    the backend lacks. The one place capability markers are read."""
+    for cap in Capability:
+        if item.get_closest_marker(cap.value) and cap not in backend.capabilities:
+            have = ", ".join(sorted(c.value for c in backend.capabilities)) or "none"
+            return (f"needs {cap.value}, {CAPABILITY_DOCS[cap]}: the {backend.name} backend does not provide it "
+                    f"(it provides: {have})")
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     s = settings_of(config)
+    backend = registry.get(s.backend)
     root = Path(str(config.rootpath))
     for item in items:
         rel = Path(str(item.path)).relative_to(root) if Path(str(item.path)).is_relative_to(root) else Path(str(item.path))
         if rel.parts[:1] == ("suites",):
             item.add_marker(pytest.mark.conformance)
-        for marker, backends in CAPABILITIES.items():
-            if item.get_closest_marker(marker) and s.backend not in backends:
-                item.add_marker(pytest.mark.skip(
-                    reason=f"needs the {' or '.join(backends)} backend; this run uses --backend {s.backend}"))
-                break
+        reason = missing_capability(item, backend)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _cuda_gate(request: pytest.FixtureRequest) -> None:
+    """A `cuda` check runs only where the GPU replicas see a physical device; else it skips with the
+    reason, or fails under --require-cuda (gpuconf.live.cuda decides, here and nowhere else)."""
+    if request.node.get_closest_marker("cuda") is None:
+        return
+    from gpuconf.live.cuda import cuda_verdict
+
+    observed = request.getfixturevalue("observed")
+    live = request.getfixturevalue("live_cluster")
+    plan = request.getfixturevalue("plan")
+    replicas = [o for d in plan.expectations.gpu_deployments for o in observed.of(d.app, d.deployment)]
+    verdict = cuda_verdict(replicas, getattr(live.kube, "fake_gpu_nodes", None) or [],
+                           [g["name"] for g in live.physical_gpus], settings_of(request.config).require_cuda)
+    if verdict.outcome == "fail":
+        pytest.fail(verdict.reason, pytrace=False)
+    if verdict.outcome == "skip":
+        pytest.skip(verdict.reason)
 
 
 def environment_failure(config: pytest.Config, exc: BaseException) -> None:
@@ -101,22 +125,21 @@ def _diagnostics_dir(report_dir: Path, nodeid: str) -> Path:
 
 
 def _collect_failure_diagnostics(item: pytest.Item, report: pytest.TestReport) -> None:
-    """A failing check on a kube backend: the namespace's diagnostics go to reports/<test id>/ now,
-    before the session's teardown deletes the namespace."""
+    """A failing check on a live backend: its diagnostics (Ray logs; on kube backends the namespace's
+    events, pods and logs) go to reports/<test id>/ now, before the session's teardown deletes them."""
     live = getattr(item, "funcargs", {}).get("live_cluster")
-    diagnose = getattr(getattr(live, "kube", None), "diagnose", None)
-    if diagnose is None:
+    if not isinstance(live, LiveCluster):
         return
     dest = _diagnostics_dir(settings_of(item.config).report_dir, report.nodeid)
     try:
-        diagnose(dest)
-        report.user_properties.append(("diagnostics", str(dest)))
+        if live.diagnose(dest) is not None:
+            report.user_properties.append(("diagnostics", str(dest)))
     except Exception as exc:  # diagnostics must never hide the failure they document
         report.user_properties.append(("diagnostics", f"could not be collected: {exc!r}"))
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     from gpuconf.errors import EnvironmentFailure
 
     report = yield

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.live.settings import BACKENDS, Settings
+from gpuconf.backends import registry
+from gpuconf.live.settings import Settings
 
 
 def add_options(parser: pytest.Parser) -> None:
     """Register the suite's command-line options."""
     g = parser.getgroup("gpuconf")
-    g.addoption("--backend", choices=BACKENDS, default="auto",
+    g.addoption("--backend", choices=("auto", *registry.names()), default="auto",
                 help="where to run: static (no Ray), embedded (local Ray), kwok, cluster; auto picks cluster "
                      "when a kubeconfig answers, else embedded")
     g.addoption("--manifests", default="manifests", help="folder or file with the RayCluster/Serve config (default: manifests)")
@@ -35,11 +36,7 @@ def resolve(config: pytest.Config) -> Settings:
     """Settings from the options; `auto` resolved here, once."""
     opt = config.getoption
     kubeconfig = opt("--kubeconfig") or os.environ.get("KUBECONFIG") or None
-    backend = opt("--backend")
-    if backend == "auto":
-        from gpuconf.kube.reach import cluster_answers  # imported late: the kubernetes client is slow to load
-
-        backend = "cluster" if kubeconfig and cluster_answers(kubeconfig) else "embedded"
+    backend = registry.resolve(opt("--backend"), kubeconfig)
     return Settings(
         backend=backend,
         manifests=Path(opt("--manifests")),

@@ -6,11 +6,11 @@ import pytest
 
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.settings import Settings
-from gpuconf.live.verdicts import has_physical_gpu, pod_device_problems, replica_gpu_problems
+from gpuconf.live.verdicts import pod_device_problems, replica_gpu_problems
 from gpuconf.plan import Plan
 from gpuconf.testing.evidence import Evidence
 
-pytestmark = pytest.mark.cluster
+pytestmark = pytest.mark.real_pods
 
 
 def test_pods_without_a_gpu_limit_see_no_gpu_device(live_cluster: LiveCluster, plan: Plan, evidence: Evidence) -> None:
@@ -40,14 +40,6 @@ def test_replica_gpu_is_one_the_device_plugin_allocated(observed: Observed, plan
     nvidia-smi in the pod, compared with torch's in the replica)."""
     view = live_cluster.kube
     replicas = [o for d in plan.expectations.gpu_deployments for o in observed.of(d.app, d.deployment)]
-    fake = [o.pod.k8s_node for o in replicas if o.pod and o.pod.k8s_node in view.fake_gpu_nodes]
-    if fake:
-        pytest.skip(f"fake GPU: no device (nodes {sorted(set(fake))} advertise nvidia.com/gpu by a status patch)")
-    if not replicas or not all(has_physical_gpu(o.probe) for o in replicas):
-        reason = "no physical GPU in the replicas"
-        if gpuconf_settings.require_cuda:
-            pytest.fail(f"--require-cuda: {reason}", pytrace=False)
-        pytest.skip(reason)
     rows, problems = {}, []
     for obs in replicas:
         pod = obs.pod.pod if obs.pod else None

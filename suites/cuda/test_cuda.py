@@ -6,7 +6,7 @@ import pytest
 
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.settings import Settings
-from gpuconf.live.verdicts import cuda_problems, has_physical_gpu, sees_gpu
+from gpuconf.live.verdicts import cuda_problems, sees_gpu
 from gpuconf.plan import Plan
 from gpuconf.testing.evidence import Evidence
 
@@ -17,28 +17,12 @@ def _gpu_replicas(observed: Observed, plan: Plan) -> list:
     return [obs for d in plan.expectations.gpu_deployments for obs in observed.of(d.app, d.deployment)]
 
 
-def _need_physical(replicas: list, live: LiveCluster, settings: Settings) -> None:
-    fake_nodes = set(getattr(live.kube, "fake_gpu_nodes", None) or [])
-    on_fake = sorted({o.pod.k8s_node for o in replicas if o.pod and o.pod.k8s_node in fake_nodes})
-    if not on_fake and replicas and all(has_physical_gpu(o.probe) for o in replicas):
-        return
-    if on_fake:  # kind: nvidia.com/gpu is a patched number, there is no device behind it
-        reason = f"fake GPU: no device (nodes {on_fake} advertise nvidia.com/gpu by a status patch)"
-    else:
-        reason = ("no physical GPU: the replicas hold logical GPUs only "
-                  f"(host GPUs: {[g['name'] for g in live.physical_gpus] or 'none'})")
-    if settings.require_cuda:
-        pytest.fail(f"--require-cuda: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.mark.cuda
 def test_gpu_replicas_see_a_working_cuda_device(observed: Observed, plan: Plan, live_cluster: LiveCluster,
                                                 gpuconf_settings: Settings, evidence: Evidence) -> None:
     """Device name, capability and UUID are read in the replica, and a matmul on the GPU matches the CPU."""
     replicas = _gpu_replicas(observed, plan)
     evidence.add("replicas", [o.evidence() for o in replicas])
-    _need_physical(replicas, live_cluster, gpuconf_settings)
     problems = {o.replica_id: cuda_problems(o.probe) for o in replicas}
     first = replicas[0].probe["devices"][0]
     evidence.add("device", first.get("name"))
@@ -53,7 +37,6 @@ def test_replica_gpu_is_a_host_gpu(observed: Observed, plan: Plan, live_cluster:
                                    gpuconf_settings: Settings, evidence: Evidence) -> None:
     """The UUID the replica sees is one of the GPUs the host (nvidia-smi) has."""
     replicas = _gpu_replicas(observed, plan)
-    _need_physical(replicas, live_cluster, gpuconf_settings)
     host = {g["uuid"] for g in live_cluster.physical_gpus}
     seen = {o.replica_id: [d.get("uuid") for d in o.probe.get("devices") or []] for o in replicas}
     evidence.add("seen", seen)

@@ -12,7 +12,7 @@ from gpuconf.plan import Plan
 from gpuconf.scheduler import tolerates
 from gpuconf.testing.evidence import Evidence
 
-pytestmark = pytest.mark.kube
+pytestmark = pytest.mark.kube_api
 
 
 def _view(live_cluster: LiveCluster) -> Any:

@@ -35,7 +35,7 @@ from gpuconf.live.serve import deploy
 from gpuconf.plan import Plan
 from gpuconf.waits import wait_until
 
-pytestmark = [pytest.mark.kwok, pytest.mark.slow]
+pytestmark = [pytest.mark.local_control_plane, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -107,8 +107,8 @@ def test_device_check_ran_in_every_pod_through_exec(attached: tuple[LiveCluster,
 def test_serve_deploys_and_replicas_answer_through_the_forward(attached: tuple[LiveCluster, dict, Path]) -> None:
     """The Serve config (with the uploaded working_dir) is RUNNING and every replica names its pod."""
     live, body, _ = attached
-    app = deploy(live.handle, body, "mlp-smoke", {})
-    assert app.http_url == live.handle.serve_url
+    app = deploy(live.serve, body, "mlp-smoke", {})
+    assert app.http_url == live.serve.serve_url
     runtime_env = app.config["applications"][0].get("runtime_env") or {}
     assert str(runtime_env.get("working_dir", "")).startswith("gcs://")
     name = app.config["applications"][0]["name"]

@@ -21,11 +21,11 @@ from gpuconf.provision.kwok import build, procs
 from gpuconf.provision.kwok.controlplane import ControlPlane
 from gpuconf.waits import wait_until
 
-pytestmark = pytest.mark.kwok
+pytestmark = pytest.mark.local_control_plane
 
 if not build.all_cached() and not os.environ.get("GPUCONF_BUILD_KWOK"):
     pytest.skip(
-        "kwok control-plane binaries are not cached; run `python -m gpuconf.provision.kwok build` "
+        "kwok control-plane binaries are not cached; run `gpuconf kwok build` "
         "(many minutes, needs Go) or set GPUCONF_BUILD_KWOK=1",
         allow_module_level=True,
     )

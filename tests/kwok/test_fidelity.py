@@ -1,7 +1,7 @@
 """Model fidelity on the kwok control plane: our plan vs the real scheduler and KubeRay v1.5.0.
 
 Each case's RayCluster (or RayService's rayClusterConfig) goes into its own namespace on the
-control plane `make cluster-up` started; the pods the real operator creates and the real
+control plane `make kwok-up` started; the pods the real operator creates and the real
 scheduler binds (or leaves Pending) are compared field by field with `build_plan`. Cases that
 bring their own node pool get it applied for the test and the shipped pool restored after.
 Run: ``pytest tests/kwok --backend kwok`` with the control plane up.
@@ -25,7 +25,7 @@ from gpuconf.live.settings import Settings
 from gpuconf.plan import Plan
 from gpuconf.provision.kwok.nodes import apply_node, load_nodes, node_pool_files
 
-pytestmark = pytest.mark.kwok
+pytestmark = pytest.mark.local_control_plane
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"

@@ -21,7 +21,7 @@ from gpuconf.provision.kind.cluster import KindError, advertise_gpu_nodes
 from gpuconf.provision.kwok.nodes import KWOK_ANNOTATION
 from gpuconf.waits import wait_until
 
-pytestmark = pytest.mark.kwok
+pytestmark = pytest.mark.local_control_plane
 PRE = "gpuconf.io/test-pre"    # a label the node has before the change
 NEW = "gpuconf.io/test-new"    # a label it does not have
 
@@ -165,7 +165,7 @@ def test_kwok_initialisation_keeps_a_gpu_advertised_right_after_creation(kube: K
 
 
 def test_kind_up_fakes_gpus_only_where_missing(kube: KubeClient, node: str) -> None:
-    """The GPU step of `python -m gpuconf.provision.kind up`: patches the selected node once, then finds it right."""
+    """The GPU step of `gpuconf kind up`: patches the selected node once, then finds it right."""
     selector = f"kubernetes.io/hostname={node}"  # this test's node only, never the shared pool
     assert advertise_gpu_nodes(kube, selector) == {node: True}
     assert advertise_gpu_nodes(kube, selector) == {node: False}

@@ -16,7 +16,7 @@ from gpuconf.kube.names import new_run_id
 from gpuconf.kube.preflight import (EXIT_NO_GPU_NODES, EXIT_NO_KUBERAY, EXIT_RBAC, KUBERAY_CRDS, exit_code,
                                     run_preflight)
 
-pytestmark = pytest.mark.kwok
+pytestmark = pytest.mark.local_control_plane
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -32,7 +32,7 @@ from gpuconf.kube.names import MANAGED_BY, RUN_LABEL, new_run_id, run_labels
 from gpuconf.kube.preflight import EXIT_RBAC, exit_code, run_preflight
 from gpuconf.waits import wait_until
 
-pytestmark = pytest.mark.kwok
+pytestmark = pytest.mark.local_control_plane
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "manifests" / "rbac"
 SA_NAMESPACE, SA_NAME = "gpuconf-system", "gpuconf"

@@ -8,6 +8,7 @@ Everything the run changed is undone by `stop()`; diagnostics are written before
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +28,7 @@ from gpuconf.kube.nodes import FAKE_GPU_LABEL
 from gpuconf.kube.objects import PodInfo
 from gpuconf.kube.preflight import raise_on_failure, run_preflight
 from gpuconf.kube.reach import cluster_answers
-from gpuconf.live.contract import LiveCluster, Stopwatch
+from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.devices import DeviceCheck
 from gpuconf.live.settings import Settings
 from gpuconf.plan import Plan
@@ -185,3 +186,20 @@ def diagnose_cluster(kube: KubeClient, dep: KubeDeployment, head: PodInfo, dashb
 
     extras: dict[str, Any] = {"ray-status.txt": ray_status, "serve-status.json": serve_status}
     return collect_diagnostics(kube, dep.namespace, dest, dep.name, extras=extras, pod_logs=True)
+
+
+@dataclass(frozen=True)
+class ClusterBackend:
+    """The user's cluster (or kind): real pods, real device plugin, reached through the API server."""
+
+    name: str = "cluster"
+    summary: str = "a RayCluster on a real cluster (kubeconfig), from outside or as an in-cluster Job"
+    capabilities: frozenset[Capability] = field(default_factory=lambda: frozenset(
+        {Capability.RAY, Capability.KUBE_API, Capability.REAL_PODS}))
+
+    def start(self, plan: Plan, options: Settings) -> LiveCluster:
+        """See start_cluster_backend."""
+        return start_cluster_backend(plan, options)
+
+
+BACKEND = ClusterBackend()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from gpuconf.backends.localray.launcher import start_cluster
 from gpuconf.backends.localray.live import live_from_cluster
 from gpuconf.backends.localray.specs import pending_pods, specs_from_plan
-from gpuconf.live.contract import LiveCluster
+from gpuconf.live.contract import Capability, LiveCluster
+from gpuconf.live.settings import Settings
 from gpuconf.plan import Plan
 
 
@@ -13,3 +16,19 @@ def start_embedded(plan: Plan) -> LiveCluster:
     """Start one local Ray node per pod the plan schedules; Pending pods are reported, not started."""
     cluster = start_cluster(specs_from_plan(plan))
     return live_from_cluster(cluster, "embedded", pending_pods(plan))
+
+
+@dataclass(frozen=True)
+class EmbeddedBackend:
+    """Local Ray processes, one per pod the plan schedules; no Kubernetes."""
+
+    name: str = "embedded"
+    summary: str = "the plan's pods as local Ray nodes (no Kubernetes)"
+    capabilities: frozenset[Capability] = field(default_factory=lambda: frozenset({Capability.RAY}))
+
+    def start(self, plan: Plan, options: Settings) -> LiveCluster:
+        """See start_embedded (the options change nothing here)."""
+        return start_embedded(plan)
+
+
+BACKEND = EmbeddedBackend()

@@ -9,11 +9,12 @@ KubeRay breaks breaks here too. Pending pods are reported with the scheduler's m
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from gpuconf.backends.localray.launcher import REPO_ROOT, LocalRayCluster, start_cluster
-from gpuconf.backends.localray.live import live_from_cluster
+from gpuconf.backends.localray.live import live_from_cluster, refresh_from
 from gpuconf.backends.localray.specs import NodeSpec
 from gpuconf.errors import EnvironmentFailure
 from gpuconf.kube.client import KubeClient
@@ -23,7 +24,7 @@ from gpuconf.kube.names import new_run_id
 from gpuconf.kube.objects import NodeInfo, PodInfo
 from gpuconf.kube.reach import cluster_answers
 from gpuconf.kube.view import KubeView
-from gpuconf.live.contract import LiveCluster, Stopwatch
+from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.settings import Settings
 from gpuconf.plan import RAY_AUTODETECT_MEMORY_FRACTION, Plan
 from gpuconf.raystart import parse_ray_start
@@ -35,7 +36,7 @@ _IN_CLUSTER_ENV = {"RAY_ADDRESS", "RAY_IP", "FQ_RAY_IP", "RAY_PORT", "KUBERAY_GE
 
 
 def kwok_kubeconfig() -> Path:
-    """The kubeconfig `make cluster-up` writes."""
+    """The kubeconfig `make kwok-up` writes."""
     from gpuconf.provision.kwok.paths import state_dir
 
     return state_dir() / "kubeconfig"
@@ -46,7 +47,7 @@ def connect() -> KubeClient:
     path = kwok_kubeconfig()
     if not path.exists() or not cluster_answers(str(path)):
         raise EnvironmentFailure(f"the kwok control plane is not up (no API server answers for {path}); "
-                                 "run `make cluster-up` (python -m gpuconf cluster up --nodes manifests/nodes)")
+                                 "run `make kwok-up` (gpuconf kwok up --nodes manifests/nodes)")
     return KubeClient(str(path))
 
 
@@ -116,7 +117,7 @@ def serve_pods_from_host(kube: KubeClient, dep: KubeDeployment, cluster: LocalRa
         if exc.status != 404:
             raise
         return ["kwok serves no port-forward/exec/logs here (its CRDs are missing): restart it with "
-                "`python -m gpuconf cluster down && python -m gpuconf cluster up`"]
+                "`gpuconf kwok down && gpuconf kwok up`"]
     return []
 
 
@@ -156,6 +157,20 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
 
     live.kube = KubeView(dep.namespace, dep.name, dep.pods, dep.nodes, diagnose=diagnose)
 
+    def refresh(current: LiveCluster) -> None:
+        # KubeRay may have created pods since (a scaled worker group): each newly bound pod becomes
+        # a local Ray node from its real command, served like the first ones.
+        dep.refresh()
+        started = {n.spec.pod for n in cluster.nodes}
+        added = cluster.add_nodes([s for s in specs_from_deployment(dep, plan) if s.pod not in started])
+        if added:
+            current.environment_notes = serve_pods_from_host(kube, dep, cluster)
+        refresh_from(cluster, current)
+        current.pending = dep.pending()
+        current.kube = KubeView(dep.namespace, dep.name, dep.pods, dep.nodes, diagnose=diagnose)
+
+    live.refresher = refresh
+
     def stop() -> int:
         try:
             return cluster.stop()
@@ -166,3 +181,20 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
     live.keep = dep.keep
     return live
 
+
+
+@dataclass(frozen=True)
+class KwokBackend:
+    """The real control plane and KubeRay operator on loopback; kwok plays the kubelet."""
+
+    name: str = "kwok"
+    summary: str = "a RayCluster on the local kwok control plane, its bound pods as local Ray nodes"
+    capabilities: frozenset[Capability] = field(default_factory=lambda: frozenset(
+        {Capability.RAY, Capability.KUBE_API, Capability.AUTOSCALING, Capability.LOCAL_CONTROL_PLANE}))
+
+    def start(self, plan: Plan, options: Settings) -> LiveCluster:
+        """See start_kwok."""
+        return start_kwok(plan, options)
+
+
+BACKEND = KwokBackend()

@@ -147,9 +147,3 @@ def _compare_scheduling(plan: Plan, label: str, group: GroupModel, model_pods: l
     for i, (m, r) in enumerate(zip(model_pending, real_pending)):
         if reason_parts(m) != reason_parts(r):
             report.mismatches.append(Mismatch(f"{label}.pending[{i}].reason", reason_parts(m), reason_parts(r)))
-
-
-def compare(plan: Plan, real_pods: list[PodInfo], real_nodes: list[NodeInfo],
-            namespace: str | None = None) -> list[Mismatch]:
-    """Every field where the plan and the real control plane disagree (empty: the model holds)."""
-    return compare_report(plan, real_pods, real_nodes, namespace).mismatches

@@ -110,9 +110,17 @@ class LocalRayCluster:
         return [f"{n.spec.pod} (ray start exited {n.exit_code}: {n.log_tail(3).splitlines()[-1] if n.log_tail(3) else ''})"
                 for n in self.failed]
 
-    def by_node_id(self, node_id: str) -> StartedNode | None:
-        """The pod that stands behind a Ray node id."""
-        return next((n for n in self.nodes if n.node_id == node_id), None)
+    def add_nodes(self, specs: list[NodeSpec]) -> list[StartedNode]:
+        """Start worker nodes for pods that appeared since start (one at a time, as at start)."""
+        taken = {g.uuid for n in self.nodes for g in n.gpus}
+        grants = partition([g for g in self.host_gpus if g.uuid not in taken], [s.gpu_limit for s in specs])
+        added = []
+        for spec, grant in zip(specs, grants, strict=True):
+            node = _start_node(spec, grant, self, gcs_address=self.gcs_address)
+            self.nodes.append(node)
+            _wait_joined(self, [node])
+            added.append(node)
+        return added
 
     def connect(self) -> None:
         """Connect this process to the cluster as a driver (idempotent)."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from gpuconf.backends.localray.launcher import LocalRayCluster
+from gpuconf.backends.localray.logs import archive_ray_logs
 from gpuconf.live.contract import LiveCluster
 from gpuconf.live.observe import PodRecord
 
@@ -14,9 +18,22 @@ def records_of(cluster: LocalRayCluster) -> dict[str, PodRecord]:
             for n in cluster.alive if n.node_id}
 
 
+def failed_of(cluster: LocalRayCluster) -> list[dict[str, Any]]:
+    """Nodes whose `ray start` exited or never joined, with the end of their log."""
+    return [{"pod": n.spec.pod, "group": n.spec.group, "exit_code": n.exit_code, "argv": n.argv[2:],
+             "log_tail": n.log_tail(6)} for n in cluster.failed]
+
+
+def refresh_from(cluster: LocalRayCluster, live: LiveCluster) -> None:
+    """Bring `live` up to date with the nodes `cluster` has now."""
+    live.records = records_of(cluster)
+    live.failed = failed_of(cluster)
+
+
 def live_from_cluster(cluster: LocalRayCluster, backend: str, pending: list[dict[str, str]]) -> LiveCluster:
-    """Wrap a started local cluster for the suites."""
-    failed = [{"pod": n.spec.pod, "group": n.spec.group, "exit_code": n.exit_code, "argv": n.argv[2:],
-               "log_tail": n.log_tail(6)} for n in cluster.failed]
-    return LiveCluster(backend, records_of(cluster), pending, failed, dict(cluster.stage_s), cluster.dashboard_url,
-                       cluster, cluster.stop, [{"index": g.index, "uuid": g.uuid, "name": g.name} for g in cluster.host_gpus])
+    """Wrap a started local cluster for the suites; diagnose() archives its Ray logs."""
+    return LiveCluster(backend, records_of(cluster), pending, failed_of(cluster), dict(cluster.stage_s),
+                       cluster.dashboard_url, cluster, cluster.stop,
+                       [{"index": g.index, "uuid": g.uuid, "name": g.name} for g in cluster.host_gpus],
+                       refresher=lambda live: refresh_from(cluster, live),
+                       diagnoser=partial(archive_ray_logs, cluster))

@@ -1,4 +1,4 @@
-"""A local kind cluster with a fake GPU node, for the `cluster` backend: ``python -m gpuconf.provision.kind up|down|status``.
+"""A local kind cluster with a fake GPU node, for the `cluster` backend: ``gpuconf kind up|down|status``.
 
 - :mod:`.paths`   where its state lives (``~/.cache/gpuconf/kind``) and the shipped kind config
 - :mod:`.tools`   are docker (answering), kind and helm installed? what to do when not (exit 3)

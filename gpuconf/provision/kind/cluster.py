@@ -127,11 +127,11 @@ class KindCluster:
     def status(self) -> int:
         """Print the cluster, its nodes (Ready, GPUs) and KubeRay; 0 when all is as `up` leaves it, else 1."""
         if not cluster_exists(self.name):
-            print(f"down (no kind cluster named {self.name}; `python -m gpuconf.provision.kind up` creates it)")
+            print(f"down (no kind cluster named {self.name}; `gpuconf kind up` creates it)")
             return 1
         if not self.kubeconfig_file.exists() or not cluster_answers(str(self.kubeconfig_file)):
             print(f"kind cluster {self.name} exists but {self.kubeconfig_file} does not reach it; "
-                  "`python -m gpuconf.provision.kind up` rewrites it")
+                  "`gpuconf kind up` rewrites it")
             return 1
         kube = KubeClient(str(self.kubeconfig_file))
         ok = True
@@ -148,7 +148,7 @@ class KindCluster:
         print(f"{'kuberay':<32} {'installed' if kuberay else 'NOT installed'}")
         print(f"{'kubeconfig':<32} {self.kubeconfig_file}")
         if not ok:
-            print("not as `up` leaves it: run `python -m gpuconf.provision.kind up` "
+            print("not as `up` leaves it: run `gpuconf kind up` "
                   "(it also re-advertises fake GPUs that a kubelet restart zeroed)")
         return 0 if ok else 1
 

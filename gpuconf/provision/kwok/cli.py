@@ -1,8 +1,8 @@
-"""Command line of the kwok control plane: ``up``, ``down``, ``status``, ``kubeconfig``.
+"""The ``gpuconf kwok`` subcommands of the local control plane: ``up``, ``down``, ``status``, ``kubeconfig``.
 
 Also ``build`` (fill the binary cache only) and ``pin`` (regenerate ``build/*/go.mod`` after
 editing ``build/versions.env``). Progress goes to stderr; ``kubeconfig`` and ``up`` print the
-kubeconfig path on stdout so that ``export KUBECONFIG=$(… up)`` works.
+kubeconfig path on stdout so that ``export KUBECONFIG=$(gpuconf kwok up)`` works.
 """
 
 from __future__ import annotations
@@ -10,20 +10,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gpuconf.provision.kwok import build
-from gpuconf.provision.kwok.controlplane import ControlPlane
-from gpuconf.provision.kwok.versions import load_versions
-from gpuconf.waits import WaitTimeout
+if TYPE_CHECKING:
+    from gpuconf.provision.kwok.controlplane import ControlPlane
+
+DESCRIPTION = ("A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager, "
+               "kube-scheduler, kwok (fake nodes) and the KubeRay operator.")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m gpuconf.provision.kwok",
-        description="A real Kubernetes control plane on loopback: etcd, kube-apiserver, "
-        "kube-controller-manager, kube-scheduler, kwok (fake nodes) and the KubeRay operator.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the kwok subcommands to `parser` (cheap: the control plane's modules load in run())."""
+    sub = parser.add_subparsers(dest="kwok_command", required=True,
+                                metavar="{up,down,status,kubeconfig,build,pin}")
     up = sub.add_parser("up", help="build if needed, start, apply node pools (idempotent)")
     up.add_argument(
         "--nodes",
@@ -38,36 +37,47 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("kubeconfig", help="print the kubeconfig path; exit 1 when not up")
     sub.add_parser("build", help="build the binaries into the cache (no-op when cached)")
     sub.add_parser("pin", help="regenerate build/kube and build/etcd go.mod/go.sum from build/versions.env")
-    return parser
 
 
 def main(argv: list[str]) -> int:
-    """Run one subcommand; return the exit status."""
-    args = _parser().parse_args(argv)
+    """``gpuconf kwok ARGV``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="gpuconf kwok", description=DESCRIPTION)
+    configure(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one parsed subcommand; return the exit status."""
+    from gpuconf.provision.kwok import build
+    from gpuconf.provision.kwok.controlplane import ControlPlane
+    from gpuconf.provision.kwok.versions import load_versions
+    from gpuconf.waits import WaitTimeout
+
+    command = args.kwok_command
     plane = ControlPlane()
     try:
-        if args.command == "up":
+        if command == "up":
             plane.up(args.nodes)
             print(plane.kubeconfig)
             return 0
-        if args.command == "down":
+        if command == "down":
             plane.down()
             return 0
-        if args.command == "status":
+        if command == "status":
             return _status(plane)
-        if args.command == "kubeconfig":
+        if command == "kubeconfig":
             print(plane.kubeconfig)
             return 0 if plane.kubeconfig.exists() else 1
-        if args.command == "build":
+        if command == "build":
             build.ensure_built(load_versions())
             return 0
-        if args.command == "pin":
+        if command == "pin":
             build.pin_go_modules(load_versions())
             return 0
     except (build.BuildError, WaitTimeout) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    raise AssertionError(args.command)
+    raise AssertionError(command)
 
 
 def _status(plane: ControlPlane) -> int:

@@ -21,7 +21,7 @@ def write_kwok_config(stage_dir: Path, dest: Path) -> Path:
     """Write a multi-document kwok config with every Stage in ``stage_dir``; return ``dest``."""
     stages = sorted(stage_dir.glob("*.yaml"))
     if not stages:
-        raise FileNotFoundError(f"no kwok Stage files in {stage_dir}; rebuild kwok (`python -m gpuconf.provision.kwok up`)")
+        raise FileNotFoundError(f"no kwok Stage files in {stage_dir}; rebuild kwok (`gpuconf kwok up`)")
     docs = []
     for path in stages:
         stage = yaml.safe_load(path.read_text())
