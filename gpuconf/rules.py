@@ -418,3 +418,6 @@ def _expect_missing(plan: Plan) -> Iterator[Finding]:
             yield Finding("EXPECT-MISSING", ERROR, exp.loc,
                           f"expected GPU deployment {exp.app}/{exp.deployment} is not in the Serve config",
                           "fix the app/deployment names in expectations.yaml or add the deployment", evidence={})
+
+# Rules that live in their own modules register on import; importing them here keeps the catalogue whole.
+from gpuconf import coverage  # noqa: E402,F401
