@@ -12,6 +12,7 @@ either is missing).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -95,6 +96,11 @@ def format_gpu_uuid(raw: Any) -> Optional[str]:
     if s.startswith(("GPU-", "MIG-")):
         return s
     return f"GPU-{s}"
+
+
+def _props_uuid(props: Any) -> Optional[str]:
+    """The UUID torch reports in a device's properties, in nvidia-smi's form."""
+    return format_gpu_uuid(getattr(props, "uuid"))
 
 
 def _ray_facts(errors: _Errors) -> Dict[str, Any]:
@@ -194,7 +200,7 @@ def _nvml_facts(errors: _Errors) -> Dict[str, Any]:
         devices = []
         count = errors.call("nvml_device_count", nvml.nvmlDeviceGetCount, 0)
         for i in range(count):
-            h = errors.call(f"nvml_device[{i}]", lambda i=i: nvml.nvmlDeviceGetHandleByIndex(i))
+            h = errors.call(f"nvml_device[{i}]", functools.partial(nvml.nvmlDeviceGetHandleByIndex, i))
             if h is None:
                 continue
             devices.append(
@@ -234,7 +240,7 @@ def _torch_facts(errors: _Errors) -> tuple[Dict[str, Any], List[Dict[str, Any]],
     devices: List[Dict[str, Any]] = []
     if info["cuda_available"]:
         for i in range(info["device_count"]):
-            props = errors.call(f"devices[{i}]", lambda i=i: torch.cuda.get_device_properties(i))
+            props = errors.call(f"devices[{i}]", functools.partial(torch.cuda.get_device_properties, i))
             if props is None:
                 continue
             devices.append(
@@ -242,7 +248,7 @@ def _torch_facts(errors: _Errors) -> tuple[Dict[str, Any], List[Dict[str, Any]],
                     "index": i,
                     "name": getattr(props, "name", None),
                     "uuid": errors.call(
-                        f"devices[{i}].uuid", lambda p=props: format_gpu_uuid(getattr(p, "uuid"))
+                        f"devices[{i}].uuid", functools.partial(_props_uuid, props)
                     ),
                     "capability": f"{props.major}.{props.minor}",
                     "total_memory_bytes": int(props.total_memory),

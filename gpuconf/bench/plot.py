@@ -46,6 +46,7 @@ def plot_latency(results: list[Measurement], overhead: Overhead | None, path: Pa
 
     matplotlib.use("Agg")  # no display on CI runners
     import matplotlib.pyplot as plt
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -87,7 +88,7 @@ def plot_latency(results: list[Measurement], overhead: Overhead | None, path: Pa
             ax.set_title(f"{model}: {label}", fontsize=10)
             ax.grid(axis="y", which="both", alpha=0.25)
     gpu_name = next((m.device_name for m in results if m.twin == "gpu"), "?")
-    handles = [Patch(color=CPU_COLOR, label="CPU twin"),
+    handles: list[Artist] = [Patch(color=CPU_COLOR, label="CPU twin"),
                Patch(color=gpu_color, label=f"GPU twin ({gpu_name})" + (": ran on the CPU!" if gpu_on_cpu else ""))]
     if noop is not None:
         handles.append(Line2D([], [], color="gray", linestyle="--", label=f"no-op Serve HTTP p50 ({noop:.3g} ms)"))

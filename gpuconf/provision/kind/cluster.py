@@ -136,13 +136,13 @@ class KindCluster:
         kube = KubeClient(str(self.kubeconfig_file))
         ok = True
         for node in kube.core.list_node(_request_timeout=kube.timeout).items:
-            labels = node.metadata.labels or {}
-            gpus = (node.status.allocatable or {}).get(GPU_RESOURCE, "-")
+            labels = (node.metadata.labels if node.metadata else None) or {}
+            gpus = ((node.status.allocatable if node.status else None) or {}).get(GPU_RESOURCE, "-")
             ready = _is_ready(node)
             gpu_node = labels.get("gpu-node") == "true"
             ok &= ready and (not gpu_node or gpus not in ("-", "0"))
             fake = " (fake)" if labels.get(FAKE_GPU_LABEL) == "true" else ""
-            print(f"{node.metadata.name:<32} {'Ready' if ready else 'NOT Ready':<10} {GPU_RESOURCE}={gpus}{fake}")
+            print(f"{_name(node):<32} {'Ready' if ready else 'NOT Ready':<10} {GPU_RESOURCE}={gpus}{fake}")
         kuberay = _crd_present(kube, KUBERAY_CRD)
         ok &= kuberay
         print(f"{'kuberay':<32} {'installed' if kuberay else 'NOT installed'}")
@@ -151,6 +151,11 @@ class KindCluster:
             print("not as `up` leaves it: run `gpuconf kind up` "
                   "(it also re-advertises fake GPUs that a kubelet restart zeroed)")
         return 0 if ok else 1
+
+
+def _name(obj: Any) -> str:
+    """An API object's name (every object the API server returns has one)."""
+    return str(obj.metadata.name)
 
 
 def _is_ready(node: Any) -> bool:
@@ -178,10 +183,10 @@ def wait_nodes_ready(kube: KubeClient, expected: int) -> list[str]:
     """Wait (tier ``kube``) until `expected` nodes exist and all are Ready; return their names."""
     def probe() -> list[str] | None:
         nodes = kube.core.list_node(_request_timeout=kube.timeout).items
-        waiting = [n.metadata.name for n in nodes if not _is_ready(n)]
+        waiting = [_name(n) for n in nodes if not _is_ready(n)]
         if len(nodes) < expected or waiting:
             raise NodesNotReady(f"{len(nodes)}/{expected} nodes registered, not Ready: {waiting}")
-        return sorted(n.metadata.name for n in nodes)
+        return sorted(_name(n) for n in nodes)
 
     names = wait_until(probe, f"{expected} kind nodes to be Ready", tier="kube", interval=1.0)
     print(f"nodes Ready: {', '.join(names)}", file=sys.stderr)
@@ -194,9 +199,9 @@ def advertise_gpu_nodes(kube: KubeClient, selector: str = GPU_NODE_SELECTOR,
     nodes = kube.core.list_node(label_selector=selector, _request_timeout=kube.timeout).items
     if not nodes:
         raise KindError(f"no node matches {selector}: is {CLUSTER_CONFIG} the config the cluster was made from?")
-    done = {}
+    done: dict[str, bool] = {}
     for node in nodes:
-        name = node.metadata.name
+        name = _name(node)
         done[name] = ensure_fake_gpus(kube, name, count)
         note = "advertised" if done[name] else "already advertised"
         print(f"fake GPU: {name} {GPU_RESOURCE}={count} ({note}; labelled {FAKE_GPU_LABEL}=true)", file=sys.stderr)
