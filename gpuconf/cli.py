@@ -62,7 +62,11 @@ def _preflight(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_INPUT
-    results = run_preflight(kubeconfig, expectations)
+    try:
+        results = run_preflight(kubeconfig, expectations)
+    except InputError as exc:  # a malformed kubeconfig is bad input, not an absent cluster
+        print(exc.render(), file=sys.stderr)
+        return EXIT_INPUT
     for r in results:
         print(f"{'ok  ' if r.ok else 'FAIL'} {r.check:<16} {r.message}" + ("" if r.ok else f"\n     fix: {r.fix}"))
     code = exit_code(results)
