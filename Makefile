@@ -1,5 +1,5 @@
 # gpuconf: GPU conformance for Ray Serve on KubeRay.
-#   make conformance   set up and run the main job (embedded backend unless BACKEND=...)
+#   make conformance   set up and run the main job (cluster backend when KUBECONFIG is given, else embedded)
 #   make test          set up and run the project's tests and every suite that can run here
 #   make conformance BACKEND=cluster KUBECONFIG=...   the same suites against a real cluster (or kind)
 SHELL := /bin/bash
@@ -8,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQ_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
-BACKEND ?= embedded
+# A given KUBECONFIG means the cluster backend (unreachable: exit 10), never a silent embedded run.
+BACKEND ?= $(if $(KUBECONFIG),cluster,embedded)
 MANIFESTS ?= manifests
 REPORTS ?= reports
 PYTEST_ARGS ?=
