@@ -22,7 +22,7 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 include build/versions.env
 
 .PHONY: setup test test-kwok conformance check preflight bench cluster-build cluster-up cluster-down cluster-status \
-	kind-up kind-down kind-status cleanup clean
+	kind-up kind-down kind-status cleanup clean soak soak-short
 
 setup: $(STAMP)
 
@@ -89,6 +89,16 @@ kind-status: setup
 
 kind-down: setup
 	$(BIN)/python -m gpuconf.provision.kind down
+
+# Soak: embedded conformance runs under CPU load, each in its own PID namespace, interrupted by
+# SIGINT/SIGTERM/SIGKILL at seeded random moments; a table of what each left; exit 1 on any leak,
+# hang or flake. SOAK_ARGS e.g. "--runs 20 --clean 20". soak-short is a fixed, small version.
+SOAK_ARGS ?=
+soak: setup
+	$(BIN)/python -m gpuconf.soak $(SOAK_ARGS)
+
+soak-short: setup
+	$(BIN)/python -m gpuconf.soak --runs 2 --clean 0 --seed 5 --window 20 40 --hang 200 $(SOAK_ARGS)
 
 cleanup: setup
 	$(BIN)/python -m gpuconf cleanup $(KUBECONFIG_ARG)

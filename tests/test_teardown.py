@@ -58,5 +58,5 @@ def test_ctrl_c_during_a_run_leaves_nothing_behind(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     leftovers = [p for p in marked_processes(run_id) if p.pid != proc.pid]
-    assert leftovers == [], [p.cmdline()[:3] for p in leftovers]
+    assert leftovers == [], ([p.cmdline()[:3] for p in leftovers], out[-3000:].decode(errors="replace"))
     assert list(Path("/tmp").glob(f"gpc-{temp_tag(run_id)}-*")) == [], out[-2000:]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuconf import waits
-from gpuconf.backends.localray import procs
+from gpuconf.backends.localray import procs, reaper
 from gpuconf.backends.localray.gpus import HostGpu, host_gpus, partition
 from gpuconf.backends.localray.ownership import RunLock, stop_run
 from gpuconf.backends.localray.specs import NodeSpec
@@ -187,11 +187,14 @@ class LocalRayCluster:
                     ray.shutdown()
             except Exception:  # teardown goes on whatever the driver says
                 pass
-            stopped = procs.terminate([p for p in (_ps(n.proc.pid) for n in self.nodes) if p], grace_s=10.0)
-            sessions = self.lock.sessions if self.lock else [n.proc.pid for n in self.nodes]
-            stopped += stop_run(self.run_id, sessions, self.temp_dir, grace_s=3.0)
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
-            set_driver_auth({key: None for key in self.auth_env})
+            stopped = 0
+            try:
+                stopped = procs.terminate([p for p in (_ps(n.proc.pid) for n in self.nodes) if p], grace_s=10.0)
+            finally:  # whatever the first pass met, the sweep by session, marker and temp dir runs
+                sessions = sorted({*(self.lock.sessions if self.lock else []), *(n.proc.pid for n in self.nodes)})
+                stopped += stop_run(self.run_id, sessions, self.temp_dir, grace_s=3.0)
+                shutil.rmtree(self.temp_dir, ignore_errors=True)
+                set_driver_auth({key: None for key in self.auth_env})
         return stopped
 
 
@@ -252,6 +255,7 @@ def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayC
     t0 = time.monotonic()
     try:
         cluster.lock = RunLock.create(temp_dir, run_id)
+        reaper.spawn(temp_dir, run_id)  # stops the run even if this process is SIGKILLed or aborts
         head = _start_node(specs[0], grants[0], cluster, gcs_address=None)
         cluster.nodes.append(head)
         gcs_port = int(_opt(head.argv, "port"))
