@@ -37,6 +37,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: setup
 	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory soak-short
 	$(MAKE) --no-print-directory test-kwok
 
 # The kwok backend: the real control plane (built from Go modules once, then cached), the model
