@@ -1,5 +1,5 @@
 # gpuconf: GPU conformance for Ray Serve on KubeRay.
-#   make conformance   set up and run the main job (embedded backend unless BACKEND=...)
+#   make conformance   set up and run the main job (cluster backend when KUBECONFIG is given, else embedded)
 #   make test          set up and run the project's tests and every suite that can run here
 #   make lint          ruff check, ruff format --check, mypy
 #   make conformance BACKEND=cluster KUBECONFIG=...   the same suites against a real cluster (or kind)
@@ -9,7 +9,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQ_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
-BACKEND ?= embedded
+# A given KUBECONFIG means the cluster backend (unreachable: exit 10), never a silent embedded run.
+BACKEND ?= $(if $(KUBECONFIG),cluster,embedded)
 MANIFESTS ?= manifests
 REPORTS ?= reports
 PYTEST_ARGS ?=
@@ -22,7 +23,7 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 include build/versions.env
 
 .PHONY: setup test lint test-kwok conformance check preflight bench kwok-build kwok-up kwok-down kwok-status \
-	kind-up kind-down kind-status cleanup clean
+	kind-up kind-down kind-status cleanup clean soak soak-short
 
 setup: $(STAMP)
 
@@ -37,6 +38,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: setup
 	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory soak-short
 	$(MAKE) --no-print-directory test-kwok
 
 # ruff (lint, format check) and mypy, as configured in pyproject.toml.
@@ -95,6 +97,16 @@ kind-status: setup
 
 kind-down: setup
 	$(BIN)/python -m gpuconf kind down
+
+# Soak: embedded conformance runs under CPU load, each in its own PID namespace, interrupted by
+# SIGINT/SIGTERM/SIGKILL at seeded random moments; a table of what each left; exit 1 on any leak,
+# hang or flake. SOAK_ARGS e.g. "--runs 20 --clean 20". soak-short is a fixed, small version.
+SOAK_ARGS ?=
+soak: setup
+	$(BIN)/python -m gpuconf.soak $(SOAK_ARGS)
+
+soak-short: setup
+	$(BIN)/python -m gpuconf.soak --runs 2 --clean 0 --seed 5 --window 20 40 --hang 200 $(SOAK_ARGS)
 
 cleanup: setup
 	$(BIN)/python -m gpuconf cleanup $(KUBECONFIG_ARG)

@@ -116,7 +116,11 @@ def _preflight(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_INPUT
-    results = run_preflight(kubeconfig, expectations)
+    try:
+        results = run_preflight(kubeconfig, expectations)
+    except InputError as exc:  # a malformed kubeconfig is bad input, not an absent cluster
+        print(exc.render(), file=sys.stderr)
+        return EXIT_INPUT
     for r in results:
         print(f"{'ok  ' if r.ok else 'FAIL'} {r.check:<16} {r.message}" + ("" if r.ok else f"\n     fix: {r.fix}"))
     code = exit_code(results)
@@ -125,10 +129,15 @@ def _preflight(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from gpuconf.backends.localray.procs import sweep_leftovers
+    from gpuconf.backends.localray.ownership import cleanup_orphans
 
-    killed = sweep_leftovers(run_id=None)
-    print(f"stopped {killed} leftover Ray process(es) started by gpuconf")
+    report = cleanup_orphans()
+    for run_id, temp_dir, stopped in report.removed:
+        print(f"removed run {run_id}: its owner is gone; stopped {stopped} process(es), deleted {temp_dir}")
+    for run_id, temp_dir, pid in report.kept:
+        print(f"kept run {run_id} ({temp_dir}): its owner, pid {pid}, is alive")
+    if not report.removed:
+        print("no local run left behind")
     if args.kubeconfig:
         from gpuconf.kube.client import KubeClient, delete_leftovers
 
@@ -178,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--kubeconfig", help="default: $KUBECONFIG")
     pre.add_argument("--manifests", default="manifests", help="where the expectations come from")
     pre.set_defaults(func=_preflight)
-    cleanup = sub.add_parser("cleanup", help="stop Ray processes a killed run left behind (and, with "
+    cleanup = sub.add_parser("cleanup", help="stop the Ray processes and delete the temp dirs of runs whose owner is gone (and, with "
                              "--kubeconfig, delete the namespaces it left in that cluster)")
     cleanup.add_argument("--kubeconfig", help="also delete namespaces labelled app.kubernetes.io/managed-by=gpuconf")
     cleanup.set_defaults(func=_cleanup)

@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("registry", ("gpuconf.backends.registry", "gpuconf.backends")),  # the package __init__ and the registry
     ("bench", ("gpuconf.bench",)),
     ("testing", ("gpuconf.testing",)),
+    ("soak", ("gpuconf.soak",)),
     ("cli", ("gpuconf.cli", "gpuconf.__main__")),
 ]
 BACKEND = "backend"  # every other package under gpuconf.backends is one backend: layer "backend:<name>"
@@ -53,6 +54,7 @@ ALLOWED: dict[str, set[str]] = {
     "registry": _BELOW_LIVE | {"live", BACKEND},
     "bench": _BELOW_LIVE | {"live"},
     "testing": _BELOW_LIVE | {"live", "bench", "registry"},
+    "soak": set(),  # runs `make conformance` in a PID namespace: it drives processes, not modules
     "cli": {"base", "static", "kube", "live", "provision", "localray", "registry", "bench"},
 }
 

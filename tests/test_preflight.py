@@ -1,33 +1,129 @@
-"""Preflight against a cluster that is not there: a fast, clear environment failure."""
+"""Preflight against a cluster that is not there, or not answering: a fast, clear environment failure.
+
+Also: a malformed kubeconfig is bad input (exit 2 with file:line), not an unreachable cluster.
+"""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gpuconf.check import run_check
+from gpuconf.errors import InputError
+from gpuconf.expectations import Expectations
+from gpuconf.kube.kubeconfig import read_kubeconfig
 from gpuconf.kube.preflight import EXIT_UNREACHABLE, exit_code, run_preflight
+from gpuconf.kube.reach import cluster_answers
 from gpuconf.live.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
-    """A kubeconfig whose server refuses connections: exit 10 in well under 10 s, nothing else asked."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
+def _kubeconfig(path: Path, server: str) -> Path:
+    path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{free_port()}", "insecure-skip-tls-verify": True}}],
+        "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
         "users": [{"name": "u", "user": {"token": "x"}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    }))
-    expectations = run_check([ROOT / "manifests"]).plans[0].expectations
+    }, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A TCP server on loopback that accepts every connection and never sends a byte."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+def _expectations() -> Expectations:
+    return run_check([ROOT / "manifests"]).plans[0].expectations
+
+
+def test_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
+    """A kubeconfig whose server refuses connections: exit 10 in well under 10 s, nothing else asked."""
+    server = f"https://127.0.0.1:{free_port()}"
+    kubeconfig = _kubeconfig(tmp_path / "kubeconfig", server)
     start = time.monotonic()
-    results = run_preflight(str(kubeconfig), expectations, timeout_s=5.0)
+    results = run_preflight(str(kubeconfig), _expectations(), timeout_s=5.0)
     elapsed = time.monotonic() - start
     assert elapsed < 10, elapsed
     assert [r.check for r in results] == ["reachable"]
     assert exit_code(results) == EXIT_UNREACHABLE
-    assert "no API server answers" in results[0].message
+    assert "no API server answers" in results[0].message and server in results[0].message
+
+
+def test_silent_server_costs_the_timeout_once(tmp_path: Path, silent_server: str) -> None:
+    """A server that accepts and never answers: "within 2 s" takes about 2 s, not 4x that (no hidden retries)."""
+    kubeconfig = _kubeconfig(tmp_path / "kubeconfig", silent_server)
+    start = time.monotonic()
+    results = run_preflight(str(kubeconfig), _expectations(), timeout_s=2.0)
+    elapsed = time.monotonic() - start
+    assert 1.5 < elapsed < 4.0, elapsed
+    assert exit_code(results) == EXIT_UNREACHABLE
+    assert silent_server in results[0].message and "within 2 s" in results[0].message
+
+
+def test_reach_probe_is_bounded_too(tmp_path: Path, silent_server: str) -> None:
+    """cluster_answers (the backends' "is it up?") pays its timeout once against a silent server."""
+    kubeconfig = _kubeconfig(tmp_path / "kubeconfig", silent_server)
+    start = time.monotonic()
+    assert not cluster_answers(str(kubeconfig), timeout_s=1.0)
+    assert time.monotonic() - start < 2.5
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    ("apiVersion: v1\nclusters:\n  - name: c\n    cluster: {server: https://x:1\n", 4, "YAML syntax"),
+    ("apiVersion: v1\nkind: Config\ncontexts: []\n", 1, "no current-context"),
+    ("current-context: a\ncontexts:\n  - name: b\n    context: {cluster: c}\n", 1, "no entry named 'a'"),
+    ("current-context: a\ncontexts:\n  - name: a\n    context: {cluster: c}\nclusters:\n  - name: c\n"
+     "    cluster:\n      server: 127.0.0.1:6443\n", 8, "no server URL"),
+])
+def test_malformed_kubeconfig_names_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
+    """Each malformed kubeconfig is an InputError at the line of the fault."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        read_kubeconfig(str(path))
+    assert info.value.loc is not None and info.value.loc.line == line, info.value.render()
+    assert words in info.value.message
+
+
+def test_preflight_cli_malformed_kubeconfig_is_exit_2(tmp_path: Path) -> None:
+    """`gpuconf preflight` with a broken kubeconfig: exit 2, file:line on stderr, no traceback."""
+    path = tmp_path / "kubeconfig"
+    path.write_text("current-context: a\ncontexts: {a: 1}\n")
+    proc = subprocess.run([sys.executable, "-m", "gpuconf", "preflight", "--kubeconfig", str(path),
+                           "--manifests", str(ROOT / "manifests")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{path}:2: error:" in proc.stderr and "Traceback" not in proc.stderr

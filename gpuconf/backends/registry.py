@@ -18,7 +18,7 @@ BACKENDS: dict[str, str] = {
     "kwok": "gpuconf.backends.kwok.backend:BACKEND",
     "cluster": "gpuconf.backends.cluster.backend:BACKEND",
 }
-# `--backend auto`: the cluster backend when a kubeconfig answers, else this one.
+# `--backend auto`: the cluster backend whenever a kubeconfig is configured, else the local one.
 AUTO_LOCAL, AUTO_KUBE = "embedded", "cluster"
 
 
@@ -36,10 +36,17 @@ def get(name: str) -> Backend:
     return cast(Backend, getattr(importlib.import_module(module), attr))
 
 
-def resolve(name: str, kubeconfig: str | None) -> str:
-    """`auto` made concrete once per run; any other name is returned as it is."""
-    if name != "auto":
-        return name
-    from gpuconf.kube.reach import cluster_answers  # imported late: the kubernetes client is slow to load
+def choose_backend(requested: str, kubeconfig: str | None, kubeconfig_source: str) -> tuple[str, str]:
+    """The backend a run uses and why; never silent, never a fallback from a configured cluster.
 
-    return AUTO_KUBE if kubeconfig and cluster_answers(kubeconfig) else AUTO_LOCAL
+    `auto` means the cluster backend whenever a kubeconfig is configured (an unreachable one is
+    then an environment failure, exit 10), and the embedded backend only when none is.
+    """
+    if requested == AUTO_KUBE:
+        return requested, f"--backend {requested}, kubeconfig {kubeconfig} (from {kubeconfig_source})" if kubeconfig \
+            else f"--backend {requested} and no kubeconfig: the in-cluster service account"
+    if requested != "auto":
+        return requested, f"--backend {requested}"
+    if kubeconfig:
+        return AUTO_KUBE, f"--backend auto and a kubeconfig ({kubeconfig}, from {kubeconfig_source})"
+    return AUTO_LOCAL, "--backend auto and no kubeconfig configured (no --kubeconfig, no KUBECONFIG, no ~/.kube/config)"

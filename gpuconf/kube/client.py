@@ -25,12 +25,28 @@ RAY_GROUP, RAY_VERSION, RAYCLUSTERS = "ray.io", "v1", "rayclusters"
 CLUSTER_LABEL = "ray.io/cluster"
 
 
-def api_client_for(kubeconfig: str | None) -> client.ApiClient:
-    """An API client of a kubeconfig file, or of the pod's service account when there is none (in-cluster Job)."""
-    if kubeconfig:
-        return config.new_client_from_config(config_file=kubeconfig)
+def api_client_for(kubeconfig: str | None, retries: bool = True) -> client.ApiClient:
+    """An API client of a kubeconfig file, or of the pod's service account when there is none (in-cluster Job).
+
+    A malformed kubeconfig raises InputError (file:line). `retries=False` turns off urllib3's
+    hidden retries, so a request's timeout is the whole time it can take (preflight's budget).
+    """
     configuration = client.Configuration()
-    config.load_incluster_config(client_configuration=configuration)
+    if kubeconfig:
+        from gpuconf.kube.kubeconfig import read_kubeconfig
+
+        read_kubeconfig(kubeconfig)
+        try:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration, persist_config=False)
+        except config.ConfigException as exc:  # e.g. a certificate file that is not there
+            from gpuconf.errors import InputError, Loc
+
+            raise InputError(Loc(kubeconfig, 1), f"kubeconfig not usable: {exc}",
+                             "compare with `kubectl config view --raw` of a working kubeconfig") from None
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    if not retries:
+        configuration.retries = False
     return client.ApiClient(configuration)
 
 

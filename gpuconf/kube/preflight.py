@@ -6,9 +6,11 @@ told apart from conformance failures: they exit 10-14, a failing check exits 1.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpuconf.errors import InputError
 from gpuconf.expectations import Expectations
 
 EXIT_UNREACHABLE, EXIT_NO_KUBERAY, EXIT_NO_GPU_NODES, EXIT_NO_GPU_ALLOCATABLE, EXIT_RBAC = 10, 11, 12, 13, 14
@@ -43,33 +45,84 @@ class PreflightResult:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+class Budget:
+    """One deadline for the whole preflight: every request may take only what is left of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def left(self, check: str) -> float:
+        """Seconds left for the next request; BudgetSpent when none are."""
+        left = self.deadline - time.monotonic()
+        if left <= 0.05:
+            raise BudgetSpent(check, self.seconds)
+        return left
+
+
+class BudgetSpent(Exception):
+    """Preflight ran out of its time budget during `check`."""
+
+    def __init__(self, check: str, seconds: float) -> None:
+        super().__init__(f"{check}: no answer within preflight's {seconds:g} s budget")
+        self.check = check
+
+
 def run_preflight(kubeconfig: str | None, expectations: Expectations, timeout_s: float = 5.0,
-                  crds: tuple[str, ...] = KUBERAY_CRDS) -> list[PreflightResult]:
+                  crds: tuple[str, ...] = KUBERAY_CRDS, budget_s: float = 30.0) -> list[PreflightResult]:
     """Every preflight check, in order; stops after an unreachable cluster (nothing else can be asked).
 
     `kubeconfig` None means the pod's own service account (the suite running as a Job).
+    Time is bounded for real: the reachability request has `timeout_s`, the whole preflight
+    `budget_s`, and urllib3's retries are off (with them one timeout is paid four times).
+    A malformed kubeconfig raises InputError (exit 2, file:line): it is bad input, not an absent cluster.
     """
     from kubernetes import client
 
     from gpuconf.kube.client import api_client_for
 
+    budget = Budget(max(budget_s, timeout_s))
+    server = _server_of(kubeconfig)
     try:
-        api = api_client_for(kubeconfig)
-        version = client.VersionApi(api).get_code(_request_timeout=timeout_s)
-    except Exception as exc:  # no file, bad kubeconfig, refused, TLS, timeout: all "unreachable"
-        return [PreflightResult("reachable", False, f"no API server answers for {kubeconfig or 'the in-cluster service account'} within "
-                                f"{timeout_s:g} s: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-                                EXIT_UNREACHABLE, "check the kubeconfig, the context and that the cluster is up")]
-    results = [PreflightResult("reachable", True, f"API server {version.git_version}")]
-    results += _guarded("rbac", lambda: [_rbac(client.AuthorizationV1Api(api), timeout_s)])
-    results += _guarded("kuberay", lambda: [_crds(client.ApiextensionsV1Api(api), crds, timeout_s)])
-    results += _guarded("gpu-nodes", lambda: _gpu_nodes(client.CoreV1Api(api), expectations, timeout_s))
+        api = api_client_for(kubeconfig, retries=False)
+    except InputError:
+        raise
+    except Exception as exc:  # in-cluster: no service account here
+        return [PreflightResult("reachable", False, f"no API server at {server}: {exc}", EXIT_UNREACHABLE,
+                                "pass --kubeconfig, or run inside the cluster with a service account", {"server": server})]
+    try:
+        version = client.VersionApi(api).get_code(_request_timeout=min(timeout_s, budget.left("reachable")))
+    except Exception as exc:  # refused, TLS, timeout, in-cluster files missing: all "unreachable"
+        return [PreflightResult("reachable", False, f"no API server answers at {server} within "
+                                f"{timeout_s:g} s: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}",
+                                EXIT_UNREACHABLE, "check the kubeconfig, the context and that the cluster is up",
+                                {"server": server})]
+    results = [PreflightResult("reachable", True, f"API server {version.git_version} at {server}")]
+    results += _guarded("rbac", lambda: [_rbac(client.AuthorizationV1Api(api), budget)], budget)
+    results += _guarded("kuberay", lambda: [_crds(client.ApiextensionsV1Api(api), crds, budget)], budget)
+    results += _guarded("gpu-nodes", lambda: _gpu_nodes(client.CoreV1Api(api), expectations, budget), budget)
     return results
 
 
-def _guarded(check: str, run: Any) -> list[PreflightResult]:
-    """A check the credentials may not be allowed to make: a 403 is an RBAC failure, not a crash."""
+def _server_of(kubeconfig: str | None) -> str:
+    """The server a kubeconfig points at (InputError when malformed), or the in-cluster one."""
+    if kubeconfig:
+        from gpuconf.kube.kubeconfig import read_kubeconfig
+
+        return read_kubeconfig(kubeconfig).server
+    import os
+
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST", "?"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    return f"https://{host}:{port} (in-cluster service account)"
+
+
+def _guarded(check: str, run: Any, budget: Budget) -> list[PreflightResult]:
+    """A check the credentials may not be allowed to make: a 403 is an RBAC failure, not a crash.
+
+    A check that runs out of the budget, or whose server stops answering, is "unreachable".
+    """
     from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
 
     try:
         return list(run())
@@ -77,15 +130,20 @@ def _guarded(check: str, run: Any) -> list[PreflightResult]:
         code = EXIT_RBAC if exc.status in (401, 403) else EXIT_UNREACHABLE
         return [PreflightResult(check, False, f"the API server refused the check: {exc.status} {exc.reason}", code,
                                 "grant the suite's ClusterRole to these credentials" if code == EXIT_RBAC else "")]
+    except BudgetSpent as exc:
+        return [PreflightResult(check, False, str(exc), EXIT_UNREACHABLE, "check that the API server is not overloaded")]
+    except (HTTPError, OSError) as exc:
+        return [PreflightResult(check, False, f"the API server stopped answering within {budget.seconds:g} s: "
+                                f"{type(exc).__name__}", EXIT_UNREACHABLE, "check that the API server is not overloaded")]
 
 
-def _crds(ext: Any, names: tuple[str, ...], timeout_s: float) -> PreflightResult:
+def _crds(ext: Any, names: tuple[str, ...], budget: Budget) -> PreflightResult:
     from kubernetes.client.exceptions import ApiException
 
     missing = []
     for name in names:
         try:
-            ext.read_custom_resource_definition(name, _request_timeout=timeout_s)
+            ext.read_custom_resource_definition(name, _request_timeout=budget.left("kuberay"))
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -96,11 +154,11 @@ def _crds(ext: Any, names: tuple[str, ...], timeout_s: float) -> PreflightResult
     return PreflightResult("kuberay", True, f"KubeRay CRDs present: {', '.join(names)}")
 
 
-def _gpu_nodes(core: Any, exp: Expectations, timeout_s: float) -> list[PreflightResult]:
+def _gpu_nodes(core: Any, exp: Expectations, budget: Budget) -> list[PreflightResult]:
     from gpuconf.quantity import parse_quantity
 
     selector = ",".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
-    nodes = core.list_node(label_selector=selector, _request_timeout=timeout_s).items
+    nodes = core.list_node(label_selector=selector, _request_timeout=budget.left("gpu-nodes")).items
     if not nodes:
         return [PreflightResult("gpu-nodes", False, f"no node matches the GPU node selector {selector}",
                                 EXIT_NO_GPU_NODES, f"label the GPU nodes: kubectl label node <name> {selector.replace(',', ' ')}")]
@@ -115,7 +173,7 @@ def _gpu_nodes(core: Any, exp: Expectations, timeout_s: float) -> list[Preflight
     return [found, PreflightResult("gpu-allocatable", True, f"allocatable {exp.gpu_resource}: {alloc}")]
 
 
-def _rbac(authz: Any, timeout_s: float) -> PreflightResult:
+def _rbac(authz: Any, budget: Budget) -> PreflightResult:
     from kubernetes import client
 
     missing = []
@@ -125,7 +183,7 @@ def _rbac(authz: Any, timeout_s: float) -> PreflightResult:
                                             subresource=sub[1] if len(sub) > 1 else None)
         review = authz.create_self_subject_access_review(
             client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs)),
-            _request_timeout=timeout_s)
+            _request_timeout=budget.left("rbac"))
         if not review.status.allowed:
             missing.append(f"{verb} {resource}" + (f".{group}" if group else ""))
     if missing:

@@ -22,3 +22,4 @@ class Settings:
     model: str | None
     label_gpu_nodes: bool = False
     keep_on_failure: bool = False
+    backend_reason: str = ""  # why this backend runs (shown in the header and the summary)

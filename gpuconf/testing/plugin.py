@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     waits.set_timeout_scale(resolved.timeout_scale)
     if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
         config.option.xmlpath = str(resolved.report_dir / "junit.xml")
-    config.stash[_COLLECTOR] = ReportCollector(resolved.report_dir, resolved.backend)
+    config.stash[_COLLECTOR] = ReportCollector(resolved.report_dir, resolved.backend, backend_reason=resolved.backend_reason)
 
 
 def settings_of(config: pytest.Config) -> settings_mod.Settings:
@@ -58,7 +58,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     s = config.stash.get(_SETTINGS, None)
     if s is None:
         return []
-    return [f"gpuconf: backend={s.backend} manifests={s.manifests} nodes={s.nodes or '(beside manifests)'} "
+    return [f"gpuconf: backend={s.backend} ({s.backend_reason})",
+            f"gpuconf: manifests={s.manifests} nodes={s.nodes or '(beside manifests)'} "
             f"expect={s.expect or '(beside manifests)'} kubeconfig={s.kubeconfig or '-'}",
             f"gpuconf: report-dir={s.report_dir} timeout-scale={s.timeout_scale} strict={s.strict} "
             f"require-cuda={s.require_cuda} model={s.model or '(from the Serve config)'}"]

@@ -26,6 +26,7 @@ class ReportCollector:
     sections: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     environment_codes: list[int | None] = field(default_factory=list)
+    backend_reason: str = ""
 
     def environment_exit_code(self) -> int | None:
         """The exit code when every failure is an environment failure (None otherwise)."""
@@ -65,7 +66,7 @@ class ReportCollector:
         # A conformance failure outranks an environment failure; neither is a pass.
         verdict = ("fail" if failed else "environment failure" if environment
                    else "pass" if checks else "no checks ran")
-        doc = {"verdict": verdict, "backend": self.backend, "started": self.started,
+        doc = {"verdict": verdict, "backend": self.backend, "backend_reason": self.backend_reason, "started": self.started,
                "wall_s": round(time.time() - self.started, 2), "stages_s": self.stages,
                "environment": self.environment, "checks": checks}
         json_path = self.report_dir / "conformance.json"
@@ -85,6 +86,7 @@ class ReportCollector:
         for c in doc["checks"]:
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
         lines = [f"## gpuconf conformance: **{doc['verdict'].upper()}** (backend `{doc['backend']}`)", "",
+                 f"Backend `{doc['backend']}`: {doc.get('backend_reason') or 'as configured'}.", "",
                  ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) + f" in {doc['wall_s']:.1f} s", ""]
         if doc["stages_s"]:
             lines += ["| stage | seconds |", "|---|---:|"]

@@ -15,8 +15,8 @@ def add_options(parser: pytest.Parser) -> None:
     """Register the suite's command-line options."""
     g = parser.getgroup("gpuconf")
     g.addoption("--backend", choices=("auto", *registry.names()), default="auto",
-                help="where to run: static (no Ray), embedded (local Ray), kwok, cluster; auto picks cluster "
-                     "when a kubeconfig answers, else embedded")
+                help="where to run: static (no Ray), embedded (local Ray), kwok, cluster; auto: cluster when a "
+                     "kubeconfig is configured (unreachable: exit 10), embedded only when none is")
     g.addoption("--manifests", default="manifests", help="folder or file with the RayCluster/Serve config (default: manifests)")
     g.addoption("--nodes", default=None, help="node pool file or folder (default: <manifests>/nodes)")
     g.addoption("--expect", default=None, help="expectations file (default: <manifests>/expectations.yaml)")
@@ -35,10 +35,17 @@ def add_options(parser: pytest.Parser) -> None:
 def resolve(config: pytest.Config) -> Settings:
     """Settings from the options; `auto` resolved here, once."""
     opt = config.getoption
-    kubeconfig = opt("--kubeconfig") or os.environ.get("KUBECONFIG") or None
-    backend = registry.resolve(opt("--backend"), kubeconfig)
+    kubeconfig, source = opt("--kubeconfig"), "--kubeconfig"
+    if not kubeconfig and os.environ.get("KUBECONFIG"):
+        kubeconfig, source = os.environ["KUBECONFIG"], "KUBECONFIG"
+    default = Path.home() / ".kube" / "config"
+    if not kubeconfig and opt("--backend") == "auto" and default.is_file():
+        kubeconfig, source = str(default), "~/.kube/config"
+    # No reachability probe here: a configured cluster that does not answer is exit 10, not embedded.
+    backend, reason = registry.choose_backend(opt("--backend"), kubeconfig, source)
     return Settings(
         backend=backend,
+        backend_reason=reason,
         manifests=Path(opt("--manifests")),
         nodes=Path(opt("--nodes")) if opt("--nodes") else None,
         expect=Path(opt("--expect")) if opt("--expect") else None,

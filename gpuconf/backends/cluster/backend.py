@@ -40,8 +40,14 @@ def connect_cluster(kubeconfig: str | None) -> KubeClient:
     from gpuconf.kube.preflight import EXIT_UNREACHABLE
 
     if not cluster_answers(kubeconfig):
-        raise EnvironmentFailure(f"no API server answers for {kubeconfig or 'the in-cluster service account'}; "
-                                 "check the kubeconfig and its current context", exit_code=EXIT_UNREACHABLE)
+        where = kubeconfig or "the in-cluster service account"
+        if kubeconfig:
+            from gpuconf.kube.kubeconfig import read_kubeconfig
+
+            where = f"{read_kubeconfig(kubeconfig).server} (kubeconfig {kubeconfig})"
+        raise EnvironmentFailure(f"no API server answers at {where} within 5 s; "
+                                 "check the kubeconfig, its current context and that the cluster is up",
+                                 exit_code=EXIT_UNREACHABLE)
     return KubeClient(kubeconfig)
 
 

@@ -10,21 +10,28 @@ gets a CUDA_VISIBLE_DEVICES that stands for what its container would see.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpuconf.backends.localray import procs
+from gpuconf import waits
+from gpuconf.backends.localray import procs, reaper
 from gpuconf.backends.localray.gpus import HostGpu, host_gpus, partition
+from gpuconf.backends.localray.ownership import RunLock, stop_run
 from gpuconf.backends.localray.specs import NodeSpec
 from gpuconf.live.auth import set_driver_auth
 from gpuconf.live.ports import free_port
@@ -81,6 +88,7 @@ class LocalRayCluster:
     nodes: list[StartedNode]
     host_gpus: list[HostGpu]
     stage_s: dict[str, float] = field(default_factory=dict)
+    lock: RunLock | None = None
     _stopped: bool = False
 
     @property
@@ -123,41 +131,106 @@ class LocalRayCluster:
         return added
 
     def connect(self) -> None:
-        """Connect this process to the cluster as a driver (idempotent)."""
+        """Connect this process to the cluster as a driver (idempotent), within the ray_node tier.
+
+        ray.init runs in a daemon thread that can be abandoned: it blocks in Ray's C code,
+        beyond the reach of any Python timeout. Meanwhile the head is watched: its exit fails
+        at once, with its log tail; so does the tier running out.
+        """
         import ray
 
         if ray.is_initialized():
             return
         set_driver_auth(self.auth_env)
+        outcome: list[BaseException | None] = []
 
-        def attempt() -> bool:
+        def attempt() -> None:
             try:
                 ray.init(address=self.gcs_address, _node_ip_address="127.0.0.1", log_to_driver=False,
                          logging_level="ERROR", configure_logging=False)
-                return True
-            except ConnectionError:
-                ray.shutdown()  # a busy GCS can miss ray.init's own deadline: try again
-                raise
+                outcome.append(None)
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append(exc)
 
-        wait_until(attempt, f"this driver to connect to the GCS at {self.gcs_address}", tier="ray_node", interval=1.0)
+        head = self.nodes[0] if self.nodes else None
+        limit = waits.timeout("ray_node")
+        deadline = time.monotonic() + limit
+        while True:
+            outcome.clear()
+            worker = threading.Thread(target=attempt, name="gpuconf-ray-init", daemon=True)
+            worker.start()
+            while worker.is_alive():
+                worker.join(0.25)
+                if head is not None and head.proc.poll() is not None:
+                    head.exit_code = head.proc.returncode
+                    raise RuntimeError(f"the head's `ray start` exited with {head.exit_code} while this driver "
+                                       f"connected to {self.gcs_address}:\n{head.log_tail()}")
+                if time.monotonic() > deadline:
+                    raise WaitTimeout(f"timed out after {limit:g}s (tier ray_node) waiting for this driver to "
+                                      f"connect to the GCS at {self.gcs_address}; head log:\n"
+                                      f"{head.log_tail() if head else ''}")
+            error = outcome[0] if outcome else None
+            if error is None:
+                return
+            if not isinstance(error, ConnectionError) or time.monotonic() > deadline:
+                raise error
+            ray.shutdown()  # a busy GCS can miss ray.init's own deadline: try again, inside ours
+            time.sleep(1.0)
 
     def stop(self) -> int:
-        """Disconnect, stop every node and sweep leftovers; returns processes stopped."""
+        """Disconnect, stop every process of the run and remove its temp dir; returns processes stopped.
+
+        Runs to the end even when Ctrl-C or SIGTERM arrives meanwhile (they are held off until
+        it is done); also registered with atexit, so an interrupted finalizer cannot skip it.
+        """
         if self._stopped:
             return 0
         self._stopped = True
-        try:
-            import ray
+        atexit.unregister(self.stop)
+        with _signals_held():
+            try:
+                import ray
 
-            if ray.is_initialized():
-                ray.shutdown()
-        except Exception:  # teardown goes on whatever the driver says
-            pass
-        stopped = procs.terminate([_ps(n.proc.pid) for n in self.nodes if _ps(n.proc.pid)], grace_s=10.0)
-        stopped += procs.sweep_leftovers(self.run_id)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
-        set_driver_auth({key: None for key in self.auth_env})
+                if ray.is_initialized():
+                    ray.shutdown()
+            except Exception:  # teardown goes on whatever the driver says
+                pass
+            stopped = 0
+            try:
+                stopped = procs.terminate([p for p in (_ps(n.proc.pid) for n in self.nodes) if p], grace_s=10.0)
+            finally:  # whatever the first pass met, the sweep by session, marker and temp dir runs
+                sessions = sorted({*(self.lock.sessions if self.lock else []), *(n.proc.pid for n in self.nodes)})
+                stopped += stop_run(self.run_id, sessions, self.temp_dir, grace_s=3.0)
+                shutil.rmtree(self.temp_dir, ignore_errors=True)
+                set_driver_auth({key: None for key in self.auth_env})
         return stopped
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold off SIGINT and SIGTERM (main thread only) while a teardown runs; re-deliver SIGTERM after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, frame: got.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if got:
+            os.kill(os.getpid(), got[0])
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (CI cancel, `timeout`) unwinds like Ctrl-C, so finally blocks and atexit stop the cluster."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_exit)
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _ps(pid: int) -> Any:
@@ -185,8 +258,12 @@ def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayC
     grants = partition(gpus, [s.gpu_limit for s in specs])
     auth_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     cluster = LocalRayCluster(run_id, temp_dir, "", "", auth_env, [], gpus)
+    atexit.register(cluster.stop)
+    _exit_on_sigterm()
     t0 = time.monotonic()
     try:
+        cluster.lock = RunLock.create(temp_dir, run_id)
+        reaper.spawn(temp_dir, run_id)  # stops the run even if this process is SIGKILLed or aborts
         head = _start_node(specs[0], grants[0], cluster, gcs_address=None)
         cluster.nodes.append(head)
         gcs_port = int(_opt(head.argv, "port"))
@@ -241,6 +318,8 @@ def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, 
     with open(log, "wb") as fh:
         proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=str(REPO_ROOT))
+    if cluster.lock is not None:
+        cluster.lock.add_session(proc.pid)  # its own session: what the run's processes cannot leave
     return StartedNode(spec, argv, overrides, log, proc, grant)
 
 

@@ -40,13 +40,13 @@ def terminate(procs: list[psutil.Process], grace_s: float = 5.0) -> int:
         try:
             p.send_signal(signal.SIGTERM)
             alive.append(p)
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     _, still = psutil.wait_procs(alive, timeout=grace_s)
     for p in still:
         try:
             p.kill()
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     psutil.wait_procs(still, timeout=grace_s)
     return len(alive)
