@@ -3,9 +3,10 @@
 * pause: one static program (``build/fakegpu/pause``) that holds the sandbox and reaps children.
 * ray: a Debian rootfs (``debootstrap --variant=minbase``) with ``wget`` (KubeRay's probes call
   it) and the shared libraries the host's Python needs. Ray itself is not copied in: the
-  realpods manifests mount the host's virtual environment and interpreter read-only at the
-  same paths (see docs/realpods.md), and ``/usr/local/bin/{ray,serve,python,python3}`` point
-  there. That keeps the image at ~230 MB instead of 5.3 GiB (PyPI's torch is the CUDA build).
+  realpods manifests mount the host's interpreter and the virtual environment's
+  site-packages read-only at :data:`SHARED_PYTHON` and :data:`SHARED_SITE` (each node binds
+  them there in its mount namespace; see docs/realpods.md), and ``/usr/local/bin/{python3,
+  ray,serve}`` use them. That keeps the image at ~230 MB instead of 5.3 GiB (PyPI's torch is the CUDA build).
 
 Each tarball is cached under ``~/.cache/gpuconf/images`` by the hash of what went into it.
 """
@@ -30,6 +31,9 @@ ROOTFS_PACKAGES = (
     "libncursesw6", "libexpat1", "libtirpc3", "libuuid1", "libgdbm6", "zlib1g", "libstdc++6", "libgcc-s1",
 )
 #: The tags the reference manifests use; imported as local images so no pull is ever tried.
+#: Where the pods see the host's interpreter prefix and the virtual environment's site-packages.
+SHARED_PYTHON = "/opt/gpuconf/python"
+SHARED_SITE = "/opt/gpuconf/site-packages"
 RAY_TAGS = ("rayproject/ray:2.60.0-py311", "rayproject/ray:2.60.0-py311-gpu")
 
 
@@ -42,6 +46,12 @@ def host_python() -> tuple[Path, Path]:
     venv = Path(sys.prefix).resolve()
     base = Path(sys.base_prefix).resolve()
     return venv, base
+
+
+def host_site_packages() -> Path:
+    """The virtual environment's site-packages (bound at SHARED_SITE)."""
+    venv, _ = host_python()
+    return venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 
 
 def _key(*parts: str) -> str:
@@ -116,17 +126,23 @@ def ensure_ray_image(suite: str) -> Path:
     venv, base = host_python()
     rootfs = ensure_rootfs(suite)
     reqs = (REPO_ROOT / "requirements.txt").read_text()
-    out = images_dir() / f"ray-{_key(rootfs.name, str(venv), str(base), reqs, *RAY_TAGS)}.tar"
+    out = images_dir() / f"ray-{_key(rootfs.name, str(venv), str(base), reqs, SHARED_PYTHON, SHARED_SITE, *RAY_TAGS, 'v2')}.tar"
     if out.exists():
         return out
     _log(f"[images] writing the Ray image {out.name}")
     local = rootfs / "usr" / "local" / "bin"
     local.mkdir(parents=True, exist_ok=True)
     for name in ("ray", "serve", "python", "python3"):
-        link = local / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        os.symlink(venv / "bin" / name, link)
-    env = [f"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
+        (local / name).unlink(missing_ok=True)
+    # A symlink, so that the interpreter finds its prefix (and stdlib) under SHARED_PYTHON.
+    os.symlink(f"{SHARED_PYTHON}/bin/python3.11", local / "python3")
+    os.symlink("python3", local / "python")
+    for name, entry in (("ray", "ray.scripts.scripts:main"), ("serve", "ray.serve.scripts:cli")):
+        module, func = entry.split(":")
+        (local / name).write_text(f"#!/usr/local/bin/python3\nimport sys\nfrom {module} import {func}\n"
+                                  f"sys.argv[0] = {name!r}\nsys.exit({func}())\n")
+        (local / name).chmod(0o755)
+    env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
+           f"PYTHONPATH={SHARED_SITE}", f"LD_LIBRARY_PATH={SHARED_PYTHON}/lib"]
     write_image(rootfs, out, RAY_TAGS, {"Env": env, "Cmd": ["/bin/bash"], "WorkingDir": "/"})
     return out

@@ -21,6 +21,7 @@ from typing import Callable
 import yaml
 
 from gpuconf.provision.kwok import procs
+from gpuconf.provision.realpods import images
 from gpuconf.provision.realpods.host import create_cgroup, sh
 from gpuconf.provision.realpods.layout import (
     CLUSTER_DOMAIN,
@@ -193,7 +194,14 @@ class Node:
     def start_holder(self) -> procs.Proc:
         """The node's mount namespace, with its own folder over /var/lib/kubelet."""
         KUBELET_DIR.mkdir(parents=True, exist_ok=True)
-        script = f"mount --bind {self.dir / 'kubelet'} {KUBELET_DIR} && exec sleep infinity"
+        _, base = images.host_python()
+        binds = [(self.dir / "kubelet", KUBELET_DIR, ""), (base, Path(images.SHARED_PYTHON), "ro,"),
+                 (images.host_site_packages(), Path(images.SHARED_SITE), "ro,")]
+        for _src, dest, _ro in binds:
+            dest.mkdir(parents=True, exist_ok=True)
+        # The host's Python for the pods (read-only), and this node's own /var/lib/kubelet.
+        script = " && ".join(f"mount --bind {src} {dest} && mount -o remount,{ro}bind {dest}" for src, dest, ro in binds)
+        script += " && exec sleep infinity"
         prefix = ["nsenter", f"--net={NETNS_PATH}", "--", "unshare", "--mount", "--propagation", "slave", "--"]
         # nsenter, unshare and sh all exec: the pid ends up as the sleep that holds the namespace.
         proc = spawn_entered(f"{self.spec.name}/mountns", [*prefix, "sh", "-c", script], ["sleep"], self.logs / "mountns.log")
