@@ -15,6 +15,8 @@ from gpuconf.provision.realpods import cluster
 from gpuconf.provision.realpods.layout import NETNS_PATH, nsenter_net
 
 EXIT_SKIP = 3
+#: The fd number (in processes started by ``exec``) of the host's network namespace.
+HOST_NET_FD_ENV = "GPUCONF_REALPODS_HOST_NET_FD"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,5 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         print("realpods is not up (run make realpods-up)", file=sys.stderr)
         return 2
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig_path())
+    # Keep a handle on the host's network namespace (inherited across exec), so that tests
+    # inside can show that the node addresses are not on the host.
+    host_net = os.open("/proc/self/ns/net", os.O_RDONLY)
+    os.set_inheritable(host_net, True)
+    os.environ[HOST_NET_FD_ENV] = str(host_net)
     os.execvp("nsenter", [*nsenter_net(), *rest])
     return 0  # not reached

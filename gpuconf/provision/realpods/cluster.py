@@ -103,10 +103,11 @@ def up_inside(started: float) -> None:
     _log(f"[realpods] images ready ({time.monotonic() - t0:.1f}s): {pause.name}, {ray.name}")
     record: list[procs.Proc] = []
     holders: dict[str, int] = {}
+    kubelets: dict[str, list[str]] = {}
 
     def save() -> None:
         (state / "realpods.json").write_text(json.dumps(
-            {"procs": [p.to_json() for p in record], "holders": holders}, indent=2))
+            {"procs": [p.to_json() for p in record], "holders": holders, "kubelets": kubelets}, indent=2))
 
     nodes = [Node(spec, i, state, bins, cp.kubeconfig) for i, spec in enumerate(NODES)]
     for node in nodes:
@@ -121,6 +122,7 @@ def up_inside(started: float) -> None:
             node.import_image(tarball)
         _log(f"[realpods] {node.spec.name}: images imported ({time.monotonic() - t1:.1f}s)")
         record.append(node.start_kubelet())
+        kubelets[node.spec.name] = [*node.enter(), *node.kubelet_argv]
         save()
         if node.spec.gpu:
             record.append(node.start_fakegpu())
@@ -159,6 +161,24 @@ def wait_nodes_ready(cp: ControlPlane, nodes: list[Node], timeout: float = 240.0
         time.sleep(1)
     logs = "\n".join(procs.log_tail(n.logs / "kubelet.log", 15) for n in nodes)
     raise RuntimeError(f"nodes not Ready after {timeout:.0f}s ({last})\n{logs}")
+
+
+def restart_kubelet(node_name: str) -> procs.Proc:
+    """Stop one node's kubelet and start it again with the same command line (pods keep running)."""
+    from gpuconf.provision.realpods.node import spawn_entered
+
+    path = state_dir() / "realpods.json"
+    data = json.loads(path.read_text())
+    name = f"{node_name}/kubelet"
+    entry = next(p for p in data["procs"] if p["name"] == name)
+    old = procs.Proc.from_json(entry)
+    procs.stop(old)
+    argv = data["kubelets"][node_name]
+    cut = argv.index("--") + 1
+    new = spawn_entered(name, argv[:cut], argv[cut:], Path(old.log))
+    data["procs"] = [new.to_json() if p["name"] == name else p for p in data["procs"]]
+    path.write_text(json.dumps(data, indent=2))
+    return new
 
 
 def status() -> dict[str, object]:

@@ -247,6 +247,7 @@ class Node:
             labels += ["gpu-node=true", "nvidia.com/gpu.present=true", "gpuconf.io/fake-gpu=true"]
             argv.append("--register-with-taints=nvidia.com/gpu=present:NoSchedule")
         argv.append(f"--node-labels={','.join(labels)}")
+        self.kubelet_argv = argv
         return spawn_entered(f"{self.spec.name}/kubelet", self.enter(), argv, self.logs / "kubelet.log")
 
     def start_fakegpu(self) -> procs.Proc:
