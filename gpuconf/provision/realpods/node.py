@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Callable
 import yaml
 
 from gpuconf.provision.kwok import procs
-from gpuconf.provision.realpods import images
+from gpuconf.provision.realpods import images, nvidia_runtime
 from gpuconf.provision.realpods.host import create_cgroup, sh
 from gpuconf.provision.realpods.layout import (
     CLUSTER_DOMAIN,
@@ -50,7 +51,11 @@ def node_ports(index: int) -> NodePorts:
 
 
 def containerd_config(spec: NodeSpec, d: Path) -> str:
-    """containerd 1.6 (config version 2) for one node: own root, state, socket, CNI and runc root."""
+    """containerd 1.6 (config version 2) for one node: own root, state, socket, CNI and runc root.
+
+    The GPU node runs containers through the fake NVIDIA runtime (see ``nvidia_runtime``).
+    """
+    runtime = d / "nvidia-runc" if spec.gpu else Path("/usr/sbin/runc")
     return f"""version = 2
 root = "{d}/containerd/root"
 state = "{d}/containerd/state"
@@ -77,7 +82,7 @@ state = "{d}/containerd/state"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
-        BinaryName = "/usr/sbin/runc"
+        BinaryName = "{runtime}"
         Root = "{d}/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN}"
@@ -187,6 +192,11 @@ class Node:
         for sub in ("logs", "cni/net.d", "kubelet", "pod-logs", "runc"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         (d / "containerd.toml").write_text(containerd_config(self.spec, d))
+        if self.spec.gpu:
+            source = Path(nvidia_runtime.__file__).read_text()
+            # -I: no site-packages, no environment: the shim execs this for every runc call.
+            (d / "nvidia-runc").write_text(f"#!{sys.executable} -I\n{source}")
+            (d / "nvidia-runc").chmod(0o755)
         (d / "cni" / "net.d" / "10-gpuconf.conflist").write_text(json.dumps(cni_config(self.spec, d), indent=2))
         (d / "kubelet.yaml").write_text(yaml.safe_dump(kubelet_config(self.spec, d, self.ports)))
         (d / "resolv.conf").write_text(f"nameserver {DNS_IP}\n")
@@ -195,7 +205,10 @@ class Node:
         """The node's mount namespace, with its own folder over /var/lib/kubelet."""
         KUBELET_DIR.mkdir(parents=True, exist_ok=True)
         _, base = images.host_python()
-        binds = [(self.dir / "kubelet", KUBELET_DIR, ""), (base, Path(images.SHARED_PYTHON), "ro,"),
+        # containerd 1.6 pins pod network namespaces under /run/netns: keep them in the node's folder.
+        (self.dir / "netns").mkdir(exist_ok=True)
+        binds = [(self.dir / "kubelet", KUBELET_DIR, ""), (self.dir / "netns", Path("/run/netns"), ""),
+                 (base, Path(images.SHARED_PYTHON), "ro,"),
                  (images.host_site_packages(), Path(images.SHARED_SITE), "ro,")]
         for _src, dest, _ro in binds:
             dest.mkdir(parents=True, exist_ok=True)
