@@ -8,7 +8,6 @@ from typing import Any
 from gpuconf.kube.nodes import FAKE_GPU_LABEL
 from gpuconf.provision.realpods import cluster
 from gpuconf.provision.realpods.layout import FAKE_GPU_COUNT, state_dir
-
 from tests.realpods.conftest import wait_for
 
 

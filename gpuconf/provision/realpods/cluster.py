@@ -152,8 +152,10 @@ def wait_nodes_ready(cp: ControlPlane, nodes: list[Node], timeout: float = 240.0
             except Exception as err:  # not registered yet
                 ok, last = False, f"{node.spec.name}: {err.__class__.__name__}"
                 continue
-            ready = any(c.type == "Ready" and c.status == "True" for c in obj.status.conditions or [])
-            gpus = (obj.status.allocatable or {}).get(GPU_RESOURCE, "0")
+            status = obj.status
+            conditions = (status.conditions if status else None) or []
+            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+            gpus = (status.allocatable or {}).get(GPU_RESOURCE, "0") if status else "0"
             if not ready or (node.spec.gpu and gpus != str(FAKE_GPU_COUNT)):
                 ok, last = False, f"{node.spec.name}: ready={ready} {GPU_RESOURCE}={gpus}"
         if ok:

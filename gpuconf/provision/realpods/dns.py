@@ -13,20 +13,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gpuconf.provision.realpods.layout import CLUSTER_DOMAIN, DNS_IP
 
 
-def hosts_lines(slices: list[object]) -> list[str]:
+def hosts_lines(slices: Sequence[Any]) -> list[str]:
     """``<ip> <svc>.<ns>.svc.<domain>`` for every address of every EndpointSlice (sorted)."""
     lines = set()
     for s in slices:
-        meta = s.metadata  # type: ignore[attr-defined]
+        meta = s.metadata
         service = (meta.labels or {}).get("kubernetes.io/service-name")
         if not service:
             continue
-        for ep in s.endpoints or []:  # type: ignore[attr-defined]
+        for ep in s.endpoints or []:
             for ip in ep.addresses or []:
                 lines.add(f"{ip} {service}.{meta.namespace}.svc.{CLUSTER_DOMAIN}")
                 if ep.hostname:  # pods of a headless service with a hostname (StatefulSet style)
@@ -47,7 +49,11 @@ def main(argv: list[str]) -> int:
         # Names in cluster.local that are not known get NXDOMAIN (not REFUSED) for search paths.
         f"--local=/{CLUSTER_DOMAIN}/", "--log-facility=-",
     ])
-    signal.signal(signal.SIGTERM, lambda *_: (dnsmasq.terminate(), sys.exit(0)))
+    def stop(*_: object) -> None:
+        dnsmasq.terminate()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     api = client.DiscoveryV1Api(config.new_client_from_config(config_file=kubeconfig))
     current = ""
     while dnsmasq.poll() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,10 +58,8 @@ def kill_all(pids: list[int], grace: float = 5.0) -> None:
     """SIGTERM, then SIGKILL whatever is left after ``grace`` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() and not _zombie(p) for p in pids):
             time.sleep(0.1)
@@ -109,18 +108,14 @@ def remove_cgroups() -> None:
         for _ in range(3):
             pids = []
             for tasks in top.rglob("cgroup.procs"):
-                try:
+                with contextlib.suppress(OSError):
                     pids += [int(x) for x in tasks.read_text().split()]
-                except OSError:
-                    pass
             if not pids:
                 break
             kill_all(pids)
-        for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
-            try:
+        for folder in [*sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)), top]:
+            with contextlib.suppress(OSError):
                 folder.rmdir()
-            except OSError:
-                pass
 
 
 def unmount_under(folder: Path) -> None:

@@ -15,9 +15,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -28,9 +28,9 @@ from gpuconf.provision.realpods.layout import (
     CLUSTER_DOMAIN,
     DNS_IP,
     FAKE_GPU_COUNT,
+    NETNS_PATH,
     PAUSE_IMAGE,
     NodeSpec,
-    NETNS_PATH,
 )
 
 KUBELET_DIR = Path("/var/lib/kubelet")
@@ -159,7 +159,7 @@ def spawn_entered(name: str, prefix: list[str], argv: list[str], log: Path) -> p
     proc = dataclasses.replace(started, exe=os.path.realpath(shutil.which(argv[0]) or argv[0]))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not procs.alive(proc):
-        if not Path(f"/proc/{proc.pid}").exists() or procs.alive(started) is False and _exited(proc.pid):
+        if not Path(f"/proc/{proc.pid}").exists() or (procs.alive(started) is False and _exited(proc.pid)):
             break
         time.sleep(0.05)
     return proc
