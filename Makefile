@@ -23,7 +23,8 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 include build/versions.env
 
 .PHONY: setup test lint test-kwok conformance check preflight bench kwok-build kwok-up kwok-down kwok-status \
-	kind-up kind-down kind-status cleanup clean soak soak-short
+	kind-up kind-down kind-status realpods-debs realpods-up realpods-status\
+	realpods-down test-realpods cleanup clean soak soak-short
 
 setup: $(STAMP)
 
@@ -107,6 +108,34 @@ soak: setup
 
 soak-short: setup
 	$(BIN)/python -m gpuconf.soak --runs 2 --clean 0 --seed 5 --window 20 40 --hang 200 $(SOAK_ARGS)
+
+# The realpods tier: real kubelets, containerd and fake GPUs in a network namespace (root; Debian
+# packages installed here with apt-get). The API server is reachable inside that namespace only:
+# run clients through `python -m gpuconf.provision.realpods exec -- CMD`. See docs/realpods.md.
+REALPODS := $(BIN)/python -m gpuconf.provision.realpods
+REALPODS_KUBECONFIG = $(HOME)/.cache/gpuconf/realpods-state/controlplane/kubeconfig
+REALPODS_DEBS := runc containerd containernetworking-plugins debootstrap dnsmasq-base iproute2 util-linux
+realpods-debs:
+	@dpkg -s $(REALPODS_DEBS) >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(REALPODS_DEBS) >/dev/null; }
+
+realpods-up: setup realpods-debs
+	@$(REALPODS) up
+
+realpods-status: setup
+	@$(REALPODS) status
+
+realpods-down: setup
+	@$(REALPODS) down
+
+# Up, the cluster backend's suites on real pods, the realpods checks, then down on any exit
+# (exit 3 from up = this machine cannot run a sandbox: the tier is skipped).
+test-realpods: setup realpods-debs
+	@trap '$(REALPODS) down' EXIT; \
+	$(REALPODS) up || { rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc; }; \
+	$(REALPODS) exec -- $(BIN)/python -m pytest tests/realpods suites/cluster suites/kube --backend=cluster \
+		--kubeconfig=$(REALPODS_KUBECONFIG) --manifests=$(MANIFESTS)/overlays/realpods \
+		--report-dir=$(REPORTS)/realpods --timeout-scale=3 $(PYTEST_ARGS)
 
 cleanup: setup
 	$(BIN)/python -m gpuconf cleanup $(KUBECONFIG_ARG)

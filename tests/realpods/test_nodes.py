@@ -1,0 +1,60 @@
+"""Two real nodes: a CPU node, and a tainted GPU node whose fake GPUs come from the device plugin."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gpuconf.kube.nodes import FAKE_GPU_LABEL
+from gpuconf.provision.realpods import cluster
+from gpuconf.provision.realpods.layout import FAKE_GPU_COUNT, state_dir
+from tests.realpods.conftest import wait_for
+
+
+def _nodes(core: Any) -> dict[str, Any]:
+    return {n.metadata.name: n for n in core.list_node().items}
+
+
+def test_two_ready_nodes_with_roles(core: Any) -> None:
+    nodes = _nodes(core)
+    assert set(nodes) == {"cpu-node-1", "gpu-node-1"}
+    for node in nodes.values():
+        assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+        assert node.status.node_info.container_runtime_version.startswith("containerd://")
+    gpu, cpu = nodes["gpu-node-1"], nodes["cpu-node-1"]
+    assert gpu.metadata.labels["gpu-node"] == "true" and gpu.metadata.labels[FAKE_GPU_LABEL] == "true"
+    assert [(t.key, t.effect) for t in gpu.spec.taints] == [("nvidia.com/gpu", "NoSchedule")]
+    assert gpu.status.allocatable["nvidia.com/gpu"] == str(FAKE_GPU_COUNT)
+    assert "nvidia.com/gpu" not in (cpu.status.allocatable or {}) and not cpu.spec.taints
+
+
+def test_allocation_is_the_device_the_pod_holds(core: Any, gpu_pod: Any) -> None:
+    """The plugin's Allocate answer (env + device node) is what the kubelet recorded for the pod."""
+    log = wait_for(lambda: (t := core.read_namespaced_pod_log(gpu_pod.metadata.name, "default")) and "dev=" in t and t,
+                   "the probe's output")
+    env = log.split("env=")[1].split()[0]
+    assert env.startswith("GPU-fake-"), log
+    index = env.removeprefix("GPU-fake-")
+    assert f"dev=nvidia{index}" in log, log
+    checkpoint = json.loads((state_dir() / "nodes" / "gpu-node-1" / "kubelet" / "device-plugins"
+                             / "kubelet_internal_checkpoint").read_text())
+    held = [e for e in checkpoint["Data"]["PodDeviceEntries"] if e["PodUID"] == gpu_pod.metadata.uid]
+    assert [d for e in held for ids in e["DeviceIDs"].values() for d in ids] == [env]
+
+
+def test_kubelet_restart_keeps_gpus_and_pods(core: Any, gpu_pod: Any) -> None:
+    before = core.read_namespaced_pod(gpu_pod.metadata.name, "default").status.container_statuses[0]
+    log = state_dir() / "nodes" / "gpu-node-1" / "logs" / "fakegpu.log"
+    registrations = log.read_text().count("registered nvidia.com/gpu")
+    cluster.restart_kubelet("gpu-node-1")
+    wait_for(lambda: log.read_text().count("registered nvidia.com/gpu") > registrations,
+             "the device plugin to register again")
+
+    def ready_with_gpus() -> bool:
+        node = core.read_node("gpu-node-1")
+        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+        return ready and node.status.allocatable.get("nvidia.com/gpu") == str(FAKE_GPU_COUNT)
+
+    wait_for(ready_with_gpus, "gpu-node-1 Ready with its GPUs after the kubelet restart")
+    after = core.read_namespaced_pod(gpu_pod.metadata.name, "default").status.container_statuses[0]
+    assert after.container_id == before.container_id and after.restart_count == 0 and after.state.running
