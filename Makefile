@@ -134,7 +134,7 @@ test-realpods: setup realpods-debs
 	@trap '$(REALPODS) down' EXIT; \
 	$(REALPODS) up || { rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc; }; \
 	$(REALPODS) exec -- $(BIN)/python -m pytest tests/realpods suites/cluster suites/kube --backend=cluster \
-		--kubeconfig=$(REALPODS_KUBECONFIG) --manifests=$(MANIFESTS)/overlays/realpods \
+		--kubeconfig=$(REALPODS_KUBECONFIG) --manifests=overlays/realpods \
 		--report-dir=$(REPORTS)/realpods --timeout-scale=3 $(PYTEST_ARGS)
 
 cleanup: setup

@@ -10,7 +10,7 @@ from typing import Any
 from gpuconf.provision.realpods import cluster
 
 REPO = Path(__file__).resolve().parents[2]
-CASE = REPO / "manifests" / "overlays" / "realpods-regressions" / "nvidia-visible-all"
+CASE = REPO / "overlays" / "realpods-regressions" / "nvidia-visible-all"
 CHECK = "suites/cluster/test_real_pods.py::test_pods_without_a_gpu_limit_see_no_gpu_device"
 
 

@@ -60,7 +60,7 @@ def _containers(doc: dict) -> list[dict]:
 def test_overlay_changes_sizes_and_the_shared_python_only() -> None:
     for name in ("raycluster.yaml", "rayservice.yaml"):
         base = yaml.safe_load((REPO / "manifests" / name).read_text())
-        over = yaml.safe_load((REPO / "manifests" / "overlays" / "realpods" / name).read_text())
+        over = yaml.safe_load((REPO / "overlays" / "realpods" / name).read_text())
         assert over["metadata"]["annotations"]["gpuconf.io/overlay"] == "realpods"
         for b, o in zip(_containers(base), _containers(over), strict=True):
             assert o["image"] == b["image"]
