@@ -41,6 +41,7 @@ test: setup
 	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory soak-short
 	$(MAKE) --no-print-directory test-kwok
+	$(MAKE) --no-print-directory test-realpods
 
 # ruff (lint, format check) and mypy, as configured in pyproject.toml.
 lint: setup
