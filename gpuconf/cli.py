@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from gpuconf.errors import InputError
 
@@ -23,8 +24,13 @@ defaults without an expectations file:
   a GPU node is a node with allocatable GPUs (nvidia.com/gpu, any *gpu resource, MIG slices);
   the GPU deployments are those with ray_actor_options.num_gpus > 0.
 
+--fix / --fix --diff:
+  apply each finding's fix to the manifests (comments and layout kept) and check again, or
+  print the change as a unified diff and write nothing. Fixes that need a decision are named
+  "no automatic fix: <why>" (docs/static-inputs.md lists them).
+
 exit codes:
-  0  pass: no error finding
+  0  pass: no error finding (with --fix: none left after fixing)
   1  fail: at least one error finding (each names file:line and the fix)
   2  bad input: malformed, unreadable or past a limit (file:line, what was expected, the fix)
 
@@ -47,11 +53,37 @@ def _check(args: argparse.Namespace) -> int:
         else:
             print(exc.render(), file=sys.stderr)
         return EXIT_INPUT
+    if args.fix:
+        return _fix(args, result)
     if args.format == "json":
         print(json.dumps(result.as_json(), indent=2))
     else:
         print(render_text(result))
     return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
+
+
+def _fix(args: argparse.Namespace, result: Any) -> int:
+    """--fix: write the corrected manifests and check again; with --diff print the change only."""
+    from gpuconf.check import run_check
+    from gpuconf.fixes import fix_findings, render_outcomes
+    from gpuconf.render import render_text
+
+    fixed = fix_findings(result.plans, result.findings)
+    print(render_outcomes(fixed) or "nothing to fix")
+    if args.diff:
+        print(fixed.diff(), end="")
+        return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
+    fixed.write()
+    print(f"wrote {len(fixed.changed)} file(s): {', '.join(fixed.changed) or '-'}\nafter fixing:")
+    try:
+        again = run_check([Path(p) for p in args.paths], [Path(n) for n in args.nodes] or None,
+                          Path(args.expect) if args.expect else None,
+                          Path(args.import_apps) if args.import_apps else None)
+    except InputError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_INPUT
+    print(render_text(again))
+    return EXIT_PASS if again.verdict == "pass" else EXIT_FAIL
 
 
 REGRESSIONS = Path(__file__).resolve().parents[1] / "manifests" / "regressions"
@@ -166,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--import-apps", metavar="APP_DIR",
                        help="read the deployments of Serve apps that list none from their code, with Ray Serve's "
                             "`serve build IMPORT_PATH --app-dir APP_DIR` (imports the app; no cluster needed)")
+    check.add_argument("--fix", action="store_true",
+                       help="apply each finding's fix to the manifests in place (comments and layout kept), "
+                            "then check again; findings that need a decision say `no automatic fix: <why>`")
+    check.add_argument("--diff", action="store_true",
+                       help="with --fix: print the fixes as a unified diff and write nothing")
     check.add_argument("--format", choices=["text", "json"], default="text",
                        help="text for people, json for tools (errors are JSON too)")
     check.set_defaults(func=_check)

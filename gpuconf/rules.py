@@ -276,7 +276,7 @@ def _marker_leak(plan: Plan) -> Iterator[Finding]:
         yield Finding("GPU-MARKER-LEAK", ERROR, group_loc(_spec(plan), g, "rayStartParams", "resources"),
                       f"{where} advertises {leaked}, the resource GPU deployments request to reach GPU workers: "
                       "a replica can be placed there",
-                      f"advertise {leaked} only on the GPU worker group", evidence={"advertised": _advertised(g)})
+                      f"advertise {leaked} only on the GPU worker group", evidence={"advertised": _advertised(g), "leaked": leaked})
 
 
 @rule("RESOURCE-UNADVERTISED", ERROR, "a deployment requests a custom resource that no group advertises")
@@ -288,7 +288,7 @@ def _unadvertised(plan: Plan) -> Iterator[Finding]:
                 continue
             yield Finding("RESOURCE-UNADVERTISED", ERROR, _opts_loc(plan, d, "resources", res),
                           f"{d.demand.key} requests resource {res!r}, which no group advertises",
-                          f"advertise it on the intended group: rayStartParams resources: '\"{{\\\"{res}\\\": 1}}\"'",
+                          f"advertise it on the intended group: rayStartParams resources: \"'{{\\\"{res}\\\": 1}}'\"",
                           evidence={"advertised": sorted(offered)})
 
 
@@ -365,7 +365,7 @@ def _shortfall(plan: Plan, gpu: bool) -> Iterator[Finding]:
                           loc_of(plan.target.serve.body, *d.demand.path, "num_replicas") or d.demand.loc,
                           f"{d.demand.key}: {d.demand.num_replicas} replicas, room for {len(d.placed)} "
                           f"(ran out of {d.short_of}); {d.unplaced} stay PENDING",
-                          "lower num_replicas or add workers (for GPUs: GPU worker replicas and GPU nodes)",
+                          f"lower num_replicas to {len(d.placed)} (what fits) or add workers (for GPUs: GPU worker replicas and GPU nodes)",
                           evidence={"placed": d.placed, "short_of": d.short_of})
 
 

@@ -1,0 +1,538 @@
+"""`gpuconf check --fix`: apply each finding's fix to the manifests, comments and layout kept.
+
+A fixer per rule id finds the YAML node to change from the finding's file:line (and the plan
+the rules ran on), and edits ruamel.yaml's round-trip tree, so everything it does not touch is
+written back as it was. A RayService's serveConfigV2 is a YAML string inside YAML: it is parsed
+as a document of its own and written back as a `|` block. Rules whose fix needs a human decision
+are listed in NO_FIX with the reason, and their findings are reported, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+
+from gpuconf.errors import Loc
+from gpuconf.kuberay import GroupModel, group_loc
+from gpuconf.plan import DeploymentPlan, Plan
+from gpuconf.rules import Finding
+
+# Rules whose fix is a choice only the user can make (docs/static-inputs.md lists the same).
+NO_FIX: dict[str, str] = {
+    "RAY-START": "which value `ray start` should get for the rejected parameter is the user's choice",
+    "REPLICA-MEMORY": "less memory per replica or more memory per worker is a sizing decision",
+    "SERVE-UNPLACEABLE": "it follows from the other findings, or needs other ray_actor_options: fix those and check again",
+    "SERVE-APP-UNSEEN": "the deployments' resources are set in code: declare them or use --import-apps",
+}
+_KEY_MARKER = 0.001  # the share of a marker resource a replica requests (as in the fix texts)
+
+
+class NoFix(Exception):
+    """A finding this fixer cannot correct without a human decision; the message says why."""
+
+
+@dataclass
+class Outcome:
+    """What --fix did (or could not do) for one finding."""
+
+    finding: Finding
+    done: str = ""
+    no_fix: str = ""
+
+
+@dataclass
+class _Doc:
+    """One YAML document (or a serveConfigV2 string inside one) and the line its text starts at."""
+
+    root: Any
+    first_line: int  # 0-based file line of the document's line 0
+    parent: tuple[Any, str] | None = None  # (mapping, key) holding the string this document came from
+
+
+@dataclass
+class Workspace:
+    """The files a fix run reads, parsed once and edited in place."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    docs: dict[str, list[_Doc]] = field(default_factory=dict)
+    yaml: YAML = field(default_factory=lambda: _yaml())
+
+    def _load(self, file: str) -> list[_Doc]:
+        if file not in self.docs:
+            text = Path(file).read_text(encoding="utf-8")
+            self.texts[file] = text
+            docs = [_Doc(d, 0) for d in self.yaml.load_all(text) if d is not None]
+            for d in list(docs):
+                docs.extend(_embedded(self.yaml, d.root))
+            self.docs[file] = docs
+        return self.docs[file]
+
+    def locate(self, loc: Loc | None) -> tuple[Any, list[Any]]:
+        """The document root and the key path of the deepest node whose key sits on loc's line."""
+        if loc is None:
+            raise NoFix("the finding names no file:line")
+        best: tuple[Any, list[Any]] | None = None
+        for doc in self._load(loc.file):
+            for path in _paths_at(doc.root, loc.line - 1 - doc.first_line, []):
+                if best is None or len(path) > len(best[1]):
+                    best = (doc.root, path)
+        if best is None:
+            raise NoFix(f"nothing at {loc} to edit")
+        return best
+
+    def rendered(self) -> dict[str, str]:
+        """The new text of every file read (unchanged files come back as they were)."""
+        out: dict[str, str] = {}
+        for file, docs in self.docs.items():
+            original = _dump(self.yaml, list(self.yaml.load_all(self.texts[file])))
+            tops = [d.root for d in docs if d.parent is None]
+            if _dump(self.yaml, tops) == original:
+                # Only serveConfigV2 strings changed (or nothing): splice them into the text, so
+                # the outer document stays byte for byte, whatever its indentation.
+                out[file] = _splice(self.texts[file], [(d, _dump(self.yaml, [d.root])) for d in docs if d.parent])
+                continue
+            for d in docs:
+                if d.parent is not None:
+                    mapping, key = d.parent
+                    mapping[key] = LiteralScalarString(_dump(self.yaml, [d.root]))
+            out[file] = _dump(self.yaml, tops)
+        return out
+
+
+def _splice(text: str, inner: list[tuple[_Doc, str]]) -> str:
+    """Replace each changed serveConfigV2 block's lines with its new text, indented as before."""
+    lines = text.splitlines(keepends=True)
+    for d, new in sorted(inner, key=lambda x: -x[0].first_line):
+        old = str(d.parent[0][d.parent[1]]) if d.parent else new
+        if new == old:
+            continue
+        count = len(old.splitlines())
+        first = lines[d.first_line]
+        pad = first[:len(first) - len(first.lstrip(" "))]
+        lines[d.first_line:d.first_line + count] = [pad + ln if ln.strip() else ln for ln in new.splitlines(True)]
+    return "".join(lines)
+
+
+def _yaml() -> YAML:
+    y = YAML()  # round-trip: comments, order and quoting kept
+    y.preserve_quotes = True
+    y.width = 4096
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def _dump(y: YAML, docs: list[Any]) -> str:
+    buf = io.StringIO()
+    y.dump_all(docs, buf)
+    return buf.getvalue()
+
+
+def _embedded(y: YAML, root: Any) -> list[_Doc]:
+    """serveConfigV2 strings as documents; their lines count from the line after the key."""
+    spec = root.get("spec") if isinstance(root, CommentedMap) else None
+    if not isinstance(spec, CommentedMap) or not isinstance(spec.get("serveConfigV2"), str):
+        return []
+    inner = y.load(spec["serveConfigV2"])
+    return [_Doc(inner, spec.lc.key("serveConfigV2")[0] + 1, (spec, "serveConfigV2"))] if inner is not None else []
+
+
+def _paths_at(node: Any, line: int, path: list[Any]) -> list[list[Any]]:
+    found: list[list[Any]] = []
+    if isinstance(node, CommentedMap):
+        for k, v in node.items():
+            if node.lc.data.get(k, [None])[0] == line:
+                found.append([*path, k])
+            found.extend(_paths_at(v, line, [*path, k]))
+    elif isinstance(node, CommentedSeq):
+        for i, v in enumerate(node):
+            if i in node.lc.data and node.lc.item(i)[0] == line:
+                found.append([*path, i])
+            found.extend(_paths_at(v, line, [*path, i]))
+    return found
+
+
+def _at(root: Any, path: list[Any] | tuple[Any, ...]) -> Any:
+    for step in path:
+        root = root[step]
+    return root
+
+
+def _sub(mapping: CommentedMap, key: str) -> CommentedMap:
+    """mapping[key] as a mapping, created when absent."""
+    if not isinstance(mapping.get(key), CommentedMap):
+        mapping[key] = CommentedMap()
+    return mapping[key]
+
+
+def _contains(path: list[Any], part: tuple[Any, ...]) -> int:
+    """The index just past `part` inside `path`, or -1."""
+    for i in range(len(path) - len(part) + 1):
+        if tuple(path[i:i + len(part)]) == part:
+            return i + len(part)
+    return -1
+
+
+# --- finding -> node ------------------------------------------------------------------------
+
+def _group_node(ws: Workspace, plan: Plan, loc: Loc | None) -> tuple[GroupModel, CommentedMap]:
+    root, path = ws.locate(loc)
+    for g in plan.groups:
+        end = _contains(path, g.path)
+        if end > 0:
+            return g, _at(root, path[:end])
+    raise NoFix(f"{loc} is not inside a Ray group")
+
+
+def _deployment_node(ws: Workspace, plan: Plan, loc: Loc | None) -> tuple[DeploymentPlan, CommentedMap]:
+    root, path = ws.locate(loc)
+    for d in plan.deployments:
+        if d.demand.path and tuple(path[:len(d.demand.path)]) == tuple(d.demand.path):
+            return d, _at(root, d.demand.path)
+    raise NoFix(f"{loc} is not inside a deployment of the Serve config")
+
+
+def _container(group: CommentedMap) -> CommentedMap:
+    containers = group["template"]["spec"]["containers"]
+    return containers[0]
+
+
+def _resources_json(value: Any) -> dict[str, Any]:
+    """rayStartParams.resources as KubeRay and Ray mean it: JSON, possibly quoted or escaped."""
+    text = str(value).strip().strip("'\"` ")
+    for candidate in (text, text.replace('\\"', '"'), str(value)):
+        try:
+            parsed = json.loads(candidate if candidate.startswith("{") else "{" + candidate + "}")
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            return parsed
+    raise NoFix(f"rayStartParams.resources {value!r} is not JSON")
+
+
+def _quoted_json(obj: dict[str, Any]) -> DoubleQuotedScalarString:
+    """The form both KubeRay (trims the quotes, reads JSON) and `bash -c` (one word) read right."""
+    return DoubleQuotedScalarString("'" + json.dumps(obj) + "'")
+
+
+def _number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def _group_models(plan: Plan) -> list[tuple[GroupModel, bool]]:
+    """Each group and whether every node it can land on is a GPU node."""
+    def only_gpu(g: GroupModel) -> bool:
+        land = plan.could_land_on(g)
+        return bool(land) and all(plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable)
+                                  for n in land)
+    return [(g, only_gpu(g)) for g in plan.groups]
+
+
+def _advertised_by(g: GroupModel) -> set[str]:
+    try:
+        return set(_resources_json(g.params["resources"])) if "resources" in g.params else set()
+    except NoFix:
+        return set()
+
+
+def _markers(plan: Plan, on_gpu: bool) -> tuple[list[str], set[str]]:
+    """Custom resources advertised only by groups on GPU nodes (on_gpu) or only off them; and the rest."""
+    groups = _group_models(plan)
+    side = {r for g, gpu in groups if gpu == on_gpu and not g.is_head for r in _advertised_by(g)}
+    other = {r for g, gpu in groups if gpu != on_gpu or g.is_head for r in _advertised_by(g)}
+    return sorted(side - other), other
+
+
+# --- the fixers -------------------------------------------------------------------------------
+
+def _fix_shell_split(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, group = _group_node(ws, plan, f.loc)
+    params = group["rayStartParams"]
+    key = next((k for k, v in params.items() if str(v) == f.evidence.get("value")), None)
+    if key is None:
+        raise NoFix("the value named by the finding is no longer there")
+    value = str(params[key])
+    try:
+        params[key] = _quoted_json(_resources_json(value)) if key == "resources" or value.lstrip().startswith("{") else None
+    except NoFix:
+        params[key] = None
+    if params[key] is None:
+        if "'" in value:
+            raise NoFix(f"{key} holds a single quote, so it cannot be single-quoted for bash") from None
+        params[key] = DoubleQuotedScalarString(f"'{value}'")
+    return f"rayStartParams.{key}: {params[key]}"
+
+
+def _fix_kuberay_json(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, group = _group_node(ws, plan, f.loc)
+    group["rayStartParams"]["resources"] = _quoted_json(_resources_json(group["rayStartParams"]["resources"]))
+    return f"rayStartParams.resources: {group['rayStartParams']['resources']}"
+
+
+def _fix_unschedulable(ws: Workspace, plan: Plan, f: Finding) -> str:
+    g, group = _group_node(ws, plan, f.loc)
+    from gpuconf.scheduler import tolerates
+
+    spec = group["template"]["spec"]
+    selector = dict(spec.get("nodeSelector") or {})
+    res = plan.expectations.gpu_resource
+    wants_gpu = g.gpu_limit(res) > 0
+    intended = [n for n in plan.nodes if all(n.labels.get(k) == str(v) for k, v in selector.items())
+                and (not wants_gpu or n.allocatable.get(res, 0) > 0)]
+    tolerations = list(spec.get("tolerations") or [])
+    missing = [t for n in intended for t in n.taints if t.get("effect") in ("NoSchedule", "NoExecute")
+               and not tolerates(tolerations, t)]
+    if not missing:
+        raise NoFix("no untolerated taint keeps it off its intended node: it lacks resources, a sizing decision")
+    added = []
+    for t in missing:
+        tol = CommentedMap([("key", t["key"]), ("operator", "Exists"), ("effect", t["effect"])])
+        if tol not in (spec.get("tolerations") or []):
+            if not isinstance(spec.get("tolerations"), CommentedSeq):
+                spec["tolerations"] = CommentedSeq()
+            spec["tolerations"].append(tol)
+            added.append(f"{t['key']} operator Exists effect {t['effect']}")
+    return "tolerations: " + (", ".join(added) or "already added")
+
+
+def _fix_head_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, group = _group_node(ws, plan, f.loc)
+    _sub(group, "rayStartParams")["num-gpus"] = DoubleQuotedScalarString("0")
+    res = plan.expectations.gpu_resource
+    resources = _container(group).get("resources") or {}
+    for which in ("limits", "requests"):
+        if isinstance(resources.get(which), CommentedMap):
+            resources[which].pop(res, None)
+    return f'rayStartParams.num-gpus: "0"; {res} removed from the head container'
+
+
+def _fix_group_no_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, group = _group_node(ws, plan, f.loc)
+    res = plan.expectations.gpu_resource
+    resources = _sub(_container(group), "resources")
+    _sub(resources, "limits")[res] = 1
+    if isinstance(resources.get("requests"), CommentedMap):
+        resources["requests"][res] = 1
+    return f"{res}: 1 in the container's limits and requests"
+
+
+def _fix_leak_env(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, group = _group_node(ws, plan, f.loc)
+    for c in group["template"]["spec"]["containers"]:
+        env = c.get("env")
+        if isinstance(env, CommentedSeq):
+            for i in reversed(range(len(env))):
+                if env[i].get("name") == "NVIDIA_VISIBLE_DEVICES" and env[i].get("value") == "all":
+                    del env[i]
+            if not env:
+                del c["env"]
+    return "NVIDIA_VISIBLE_DEVICES=all removed"
+
+
+def _fix_group_selector(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, group = _group_node(ws, plan, f.loc)
+    want = plan.expectations.gpu_node_selector
+    if not want:
+        raise NoFix("the expectations name no GPU node labels to require")
+    selector = _sub(group["template"]["spec"], "nodeSelector")
+    for k, v in want.items():
+        selector[k] = DoubleQuotedScalarString(v)
+    return "nodeSelector: " + ", ".join(f'{k}: "{v}"' for k, v in want.items())
+
+
+def _fix_marker_leak(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, group = _group_node(ws, plan, f.loc)
+    params = group["rayStartParams"]
+    advertised = _resources_json(params["resources"])
+    leaked = [r for r in f.evidence.get("leaked", []) if r in advertised]
+    for r in leaked:
+        del advertised[r]
+    if advertised:
+        params["resources"] = _quoted_json(advertised)
+    else:
+        del params["resources"]
+    return f"{leaked} no longer advertised here"
+
+
+def _fix_unadvertised(ws: Workspace, plan: Plan, f: Finding) -> str:
+    d, _ = _deployment_node(ws, plan, f.loc)
+    wanted = [r for r in d.demand.resources if r not in {"CPU", "GPU", "memory"}
+              and not r.startswith("accelerator_type:") and r not in set(f.evidence.get("advertised", []))]
+    on_gpu = d.demand.num_gpus > 0 or plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
+    candidates = [g for g, gpu in _group_models(plan) if not g.is_head and gpu == bool(on_gpu)]
+    if len(candidates) != 1:
+        raise NoFix(f"{len(candidates)} groups could be the intended one: which should advertise it is a choice")
+    g, group = _group_node(ws, plan, group_loc(plan.target.cluster.spec, candidates[0]))
+    params = _sub(group, "rayStartParams")
+    current = _resources_json(params["resources"]) if "resources" in params else {}
+    current.update({r: 1 for r in wanted})
+    params["resources"] = _quoted_json(current)
+    return f"group {g.label} advertises {wanted}: rayStartParams.resources: {params['resources']}"
+
+
+def _steer(plan: Plan, opts: CommentedMap, to_gpu: bool) -> str:
+    """Make a replica request a marker only the GPU (or only the CPU) groups advertise."""
+    markers, elsewhere = _markers(plan, on_gpu=to_gpu)
+    if not markers:
+        raise NoFix(f"no resource is advertised only by the {'GPU' if to_gpu else 'CPU'} worker groups")
+    resources = _sub(opts, "resources")
+    dropped = [r for r in list(resources) if r in elsewhere]
+    for r in dropped:
+        del resources[r]
+    if not any(r in resources for r in markers):
+        resources[markers[0]] = _KEY_MARKER
+    return f"resources: {dict(resources)}" + (f" (dropped {dropped})" if dropped else "")
+
+
+def _fix_placement(ws: Workspace, plan: Plan, f: Finding) -> str:
+    d, node = _deployment_node(ws, plan, f.loc)
+    opts = _sub(node, "ray_actor_options")
+    exp = plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
+    done = _steer(plan, opts, to_gpu=True)
+    if exp and not opts.get("num_gpus"):
+        opts["num_gpus"] = _number(exp.gpus_per_replica)
+    return f"num_gpus: {opts.get('num_gpus')}; {done}"
+
+
+def _fix_gpu_request(ws: Workspace, plan: Plan, f: Finding) -> str:
+    d, node = _deployment_node(ws, plan, f.loc)
+    exp = plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
+    if exp is None:
+        raise NoFix("the deployment is no longer an expected GPU deployment")
+    _sub(node, "ray_actor_options")["num_gpus"] = _number(exp.gpus_per_replica)
+    return f"ray_actor_options.num_gpus: {exp.gpus_per_replica:g}"
+
+
+def _fix_capacity(ws: Workspace, plan: Plan, f: Finding) -> str:
+    d, node = _deployment_node(ws, plan, f.loc)
+    if not isinstance(node.get("num_replicas"), int) or not d.placed:
+        raise NoFix("num_replicas is not a fixed number, or no replica fits at all: more workers are a sizing decision")
+    node["num_replicas"] = len(d.placed)
+    return f"num_replicas: {len(d.placed)} (what fits)"
+
+
+def _fix_isolation(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, node = _deployment_node(ws, plan, f.loc)
+    return _steer(plan, _sub(node, "ray_actor_options"), to_gpu=False)
+
+
+def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
+    exp = plan.expectations
+    gpu = [n for n in plan.nodes if n.allocatable.get(exp.gpu_resource, 0) > 0 and n.doc is not None]
+    if not gpu or not exp.gpu_node_selector:
+        raise NoFix(f"no node has allocatable {exp.gpu_resource}: the device plugin must advertise them first")
+    from gpuconf.loader import loc_of
+
+    for n in gpu:
+        root, path = ws.locate(loc_of(n.doc, "metadata", "name"))
+        labels = _sub(_at(root, path[:-1]), "labels")
+        for k, v in exp.gpu_node_selector.items():
+            labels[k] = DoubleQuotedScalarString(v)
+    return (f"labelled {[n.name for n in gpu]} " + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
+            + " (on the cluster: kubectl label node <name> ...)")
+
+
+def _fix_expect_missing(ws: Workspace, plan: Plan, f: Finding) -> str:
+    root, path = ws.locate(f.loc)
+    end = _contains(path, ("gpuDeployments",))
+    if end < 0 or len(path) <= end:
+        raise NoFix("the finding is not on an entry of gpuDeployments")
+    entry = _at(root, path[:end + 1])
+    apps = sorted({d.demand.app for d in plan.deployments})
+    app = str(entry.get("app"))
+    if app not in apps:
+        close = difflib.get_close_matches(app, apps, n=2, cutoff=0.75)
+        if len(close) != 1:
+            raise NoFix(f"no single app of the Serve config is close to {app!r}")
+        app = close[0]
+    names = sorted({d.demand.deployment for d in plan.deployments if d.demand.app == app})
+    close = [str(entry.get("deployment"))] if entry.get("deployment") in names else \
+        difflib.get_close_matches(str(entry.get("deployment")), names, n=2, cutoff=0.75)
+    if len(close) != 1:
+        raise NoFix(f"no single deployment of app {app!r} is close to {entry.get('deployment')!r}")
+    entry["app"], entry["deployment"] = app, close[0]
+    return f"expectations name {app}/{close[0]}"
+
+
+FIXERS: dict[str, Callable[[Workspace, Plan, Finding], str]] = {
+    "SHELL-SPLIT": _fix_shell_split,
+    "KUBERAY-RESOURCES-JSON": _fix_kuberay_json,
+    "POD-UNSCHEDULABLE": _fix_unschedulable,
+    "HEAD-GPU": _fix_head_gpu,
+    "GPU-GROUP-NO-GPU": _fix_group_no_gpu,
+    "GPU-LEAK-ENV": _fix_leak_env,
+    "GPU-GROUP-SELECTOR": _fix_group_selector,
+    "GPU-MARKER-LEAK": _fix_marker_leak,
+    "RESOURCE-UNADVERTISED": _fix_unadvertised,
+    "GPU-PLACEMENT": _fix_placement,
+    "GPU-REQUEST": _fix_gpu_request,
+    "GPU-CAPACITY": _fix_capacity,
+    "REPLICA-CAPACITY": _fix_capacity,
+    "ISOLATION-ZERO-GPU": _fix_isolation,
+    "NODEPOOL-NO-GPU": _fix_pool,
+    "EXPECT-MISSING": _fix_expect_missing,
+}
+
+
+@dataclass
+class FixRun:
+    """The outcome of fixing a check's findings: per finding, and the files' new texts."""
+
+    outcomes: list[Outcome]
+    before: dict[str, str]
+    after: dict[str, str]
+
+    @property
+    def changed(self) -> list[str]:
+        """Files whose text the fixes changed."""
+        return [p for p in self.after if self.after[p] != self.before[p]]
+
+    def diff(self) -> str:
+        """A unified diff of every changed file."""
+        return "".join("".join(difflib.unified_diff(self.before[p].splitlines(True), self.after[p].splitlines(True),
+                                                    "a/" + p.lstrip("/"), "b/" + p.lstrip("/"))) for p in self.changed)
+
+    def write(self) -> None:
+        """Write the changed files in place."""
+        for p in self.changed:
+            Path(p).write_text(self.after[p], encoding="utf-8")
+
+
+def fix_findings(plans: list[Plan], findings: list[Finding], rules: set[str] | None = None) -> FixRun:
+    """Apply the fix of each finding (of `rules`, default all) to an in-memory copy of its files."""
+    ws = Workspace()
+    outcomes: list[Outcome] = []
+    seen: set[tuple[str, str]] = set()
+    for f in findings:
+        if (rules is not None and f.rule not in rules) or (f.rule, str(f.loc)) in seen:
+            continue  # one finding per place (several targets can share an expectations file)
+        seen.add((f.rule, str(f.loc)))
+        plan = next(p for p in plans if p.target.name == f.target)
+        if f.rule in NO_FIX:
+            outcomes.append(Outcome(f, no_fix=NO_FIX[f.rule]))
+        elif f.rule not in FIXERS:
+            outcomes.append(Outcome(f, no_fix="this rule has no fixer yet"))
+        else:
+            try:
+                outcomes.append(Outcome(f, done=FIXERS[f.rule](ws, plan, f)))
+            except NoFix as exc:
+                outcomes.append(Outcome(f, no_fix=str(exc)))
+    after = ws.rendered()
+    return FixRun(outcomes, dict(ws.texts), after)
+
+
+def render_outcomes(run: FixRun) -> str:
+    """One line per finding: what was changed, or `no automatic fix: <why>`."""
+    lines = []
+    for o in run.outcomes:
+        where = f"{o.finding.loc}: [{o.finding.rule}]"
+        lines.append(f"{where} fixed: {o.done}" if o.done else f"{where} no automatic fix: {o.no_fix}")
+    return "\n".join(lines)

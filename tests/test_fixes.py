@@ -1,0 +1,110 @@
+"""`gpuconf check --fix`: each regression case's fix removes its finding and adds none."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gpuconf.check import run_check
+from gpuconf.cli import main
+from gpuconf.fixes import FIXERS, NO_FIX, fix_findings
+from gpuconf.regressions import RegressionCase, discover
+from gpuconf.rules import CATALOGUE
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = discover(ROOT / "manifests" / "regressions")
+
+
+@pytest.fixture
+def manifests(tmp_path: Path) -> Path:
+    """A copy of the manifests, so a case keeps the manifest root it is completed from."""
+    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
+    return tmp_path / "manifests"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_fix_removes_the_finding_and_adds_none(case: RegressionCase, manifests: Path) -> None:
+    """Fixing the case's named rule clears it, and every rule firing afterwards fired before."""
+    path = manifests / "regressions" / case.path.name
+    before = run_check([path])
+    run = fix_findings(before.plans, before.findings, {case.rule})
+    assert run.outcomes and all(o.finding.rule == case.rule for o in run.outcomes)
+    if case.rule in NO_FIX:
+        assert all(o.no_fix == NO_FIX[case.rule] and not o.done for o in run.outcomes)
+        assert run.changed == []
+        return
+    assert all(o.done and not o.no_fix for o in run.outcomes), [o.no_fix for o in run.outcomes]
+    assert run.changed == [str(path)], "a case's fix stays inside the case file"
+    run.write()
+    after = run_check([path])
+    rules_before, rules_after = {f.rule for f in before.findings}, {f.rule for f in after.findings}
+    assert case.rule not in rules_after
+    assert rules_after <= rules_before - {case.rule}, f"new findings: {sorted(rules_after - rules_before)}"
+    assert not rules_after & case.consequences, "the consequences go with their cause"
+
+
+def test_every_rule_has_a_fixer_or_a_documented_reason() -> None:
+    """No silent skips: each rule is fixed, or listed with its reason, as docs/static-inputs.md says."""
+    ids = {r.id for r in CATALOGUE}
+    assert set(FIXERS) | set(NO_FIX) == ids and not set(FIXERS) & set(NO_FIX)
+    doc = (ROOT / "docs" / "static-inputs.md").read_text(encoding="utf-8")
+    section = doc.split("## Fixing findings", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^- `([A-Z0-9-]+)`: no automatic fix", section, re.M))
+    assert documented == set(NO_FIX)
+
+
+def test_comments_and_layout_are_kept(manifests: Path) -> None:
+    """Only the fixed line changes: comments, quoting and the header stay byte for byte."""
+    path = manifests / "regressions" / "seed-unescaped-resources.yaml"
+    old = path.read_text(encoding="utf-8")
+    assert main(["check", "--fix", str(path)]) == 0
+    new = path.read_text(encoding="utf-8")
+    assert len(old.splitlines()) == len(new.splitlines())
+    changed = [(a, b) for a, b in zip(old.splitlines(), new.splitlines(), strict=True) if a != b]
+    assert changed == [('        resources: "{\\"gpu_worker\\": 1}"', '        resources: "\'{\\"gpu_worker\\": 1}\'"')]
+
+
+def test_diff_writes_nothing(manifests: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--fix --diff prints a unified diff of the fix, leaves the file as it was and exits as check does."""
+    path = manifests / "regressions" / "head-advertises-gpus.yaml"
+    old = path.read_bytes()
+    assert main(["check", "--fix", "--diff", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert path.read_bytes() == old
+    assert '-      num-gpus: "1"' in out and '+      num-gpus: "0"' in out and out.count("\n+++ ") == 1
+
+
+def test_fix_exit_codes(manifests: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 0 when the fix leaves no error, 1 with `no automatic fix` when one remains, 2 on bad input."""
+    assert main(["check", "--fix", str(manifests / "regressions" / "more-gpu-replicas-than-gpus.yaml")]) == 0
+    memory = manifests / "regressions" / "replica-memory-too-large.yaml"
+    old = memory.read_bytes()
+    assert main(["check", "--fix", str(memory)]) == 1
+    assert "[REPLICA-MEMORY] no automatic fix: " + NO_FIX["REPLICA-MEMORY"] in capsys.readouterr().out
+    assert memory.read_bytes() == old
+    bad = manifests / "bad.yaml"
+    bad.write_text("kind: RayCluster\nspec: [\n", encoding="utf-8")
+    assert main(["check", "--fix", str(bad)]) == 2
+
+
+def test_serve_config_inside_a_rayservice(manifests: Path, tmp_path: Path) -> None:
+    """An edit inside serveConfigV2 keeps the outer RayService (and its comments) intact."""
+    service = (manifests / "rayservice.yaml").read_text(encoding="utf-8")
+    assert "num_replicas: 1" in service
+    root = tmp_path / "svc"
+    shutil.copytree(manifests, root)
+    for p in root.glob("*.yaml"):
+        if p.name not in ("rayservice.yaml", "expectations.yaml"):
+            p.unlink()
+    path = root / "rayservice.yaml"
+    path.write_text(service.replace("num_replicas: 1", "num_replicas: 3", 1), encoding="utf-8")
+    before = run_check([root])
+    assert "GPU-CAPACITY" in {f.rule for f in before.findings}
+    run = fix_findings(before.plans, before.findings, {"GPU-CAPACITY"})
+    run.write()
+    new = path.read_text(encoding="utf-8")
+    assert new == service, "the fix restores the original replica count and nothing else"
+    assert "GPU-CAPACITY" not in {f.rule for f in run_check([root]).findings}
