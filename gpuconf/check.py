@@ -50,7 +50,8 @@ def deployment_row(plan: Plan, d: Any) -> dict[str, Any]:
         "deployment": d.demand.deployment,
         "replicas": d.demand.num_replicas,
         "feasible_nodes": [{"ray_node": n, "k8s_node": plan.ray_node(n).k8s_node,
-                            "group": plan.ray_node(n).group.label, "gpu_node": plan.ray_node(n).is_gpu_node}
+                            "group": plan.ray_node(n).group.label, "gpu_node": plan.ray_node(n).is_gpu_node,
+                            "autoscaled": plan.ray_node(n).autoscaled}
                            for n in d.feasible],
         "gpu": {"expected": exp is not None, "num_gpus": d.demand.num_gpus,
                 "expected_per_replica": exp.gpus_per_replica if exp else 0.0},
