@@ -88,7 +88,11 @@ def _resources(group_spec: dict[str, Any]) -> dict[str, int]:
             if str(key).endswith("gpu") and _round_up(raw) > 0:
                 out["GPU"] = _round_up(raw)
                 break
-    out.update(_custom(group_res, params))
+    custom = _custom(group_res, params)
+    tpus = _tpus(group_res, custom, limits, requests)
+    if tpus is not None and "TPU" not in custom:
+        out["TPU"] = tpus
+    out.update(custom)
     if "memory" in group_res:
         out["memory"] = _round_up(group_res["memory"])
     elif "memory" in params:
@@ -96,6 +100,21 @@ def _resources(group_spec: dict[str, Any]) -> dict[str, int]:
     elif "memory" in limits or "memory" in requests:
         out["memory"] = _round_up(limits.get("memory", requests.get("memory")))
     return out
+
+
+def _tpus(group_res: dict[str, Any], custom: dict[str, int], limits: dict[str, Any], requests: dict[str, Any]) -> int | None:
+    """TPUs: the group's `resources`, then the custom resources, then google.com/tpu limits or requests.
+
+    (The autoscaler also adds a `TPU-<type>-head` resource from GKE's TPU node selectors; not modelled.)
+    """
+    if "TPU" in group_res:
+        return _round_up(group_res["TPU"])
+    if "TPU" in custom:
+        return custom["TPU"]
+    for which in (limits, requests):
+        if which.get("google.com/tpu") is not None and _round_up(which["google.com/tpu"]) > 0:
+            return _round_up(which["google.com/tpu"])
+    return None
 
 
 def _custom(group_res: dict[str, Any], params: dict[str, Any]) -> dict[str, int]:
