@@ -11,6 +11,7 @@ import pytest
 
 from gpuconf.autoscaler import node_type
 from gpuconf.check import run_check
+from gpuconf.errors import InputError
 from gpuconf.inputs import load_roots
 from gpuconf.plan import summary
 from gpuconf.rules import ERROR
@@ -124,7 +125,7 @@ def _agree(cr: dict[str, Any]) -> None:
     model = {("headgroup" if h else g["groupName"]): node_type(copy.deepcopy(g), h) for g, h in groups}
     try:
         ray = builder._derive_autoscaling_config_from_ray_cr(cr)["available_node_types"]
-    except Exception as exc:  # noqa: BLE001  (Ray's builder fails: the model must say so for some group)
+    except Exception as exc:  # Ray's builder fails (any error): the model must say so for some group
         assert any(t.error for t in model.values()), (exc, model)
         return
     assert not any(t.error for t in model.values()), model
@@ -142,7 +143,7 @@ def test_the_autoscaler_model_agrees_with_rays_builder_on_every_shipped_manifest
     for path in _shipped():
         try:
             inputs = list(load_roots([path]))
-        except Exception:  # noqa: BLE001  (inputs refused on purpose are not manifests to compare)
+        except InputError:  # inputs refused on purpose are not manifests to compare
             continue
         for inp in inputs:
             for target in inp.targets():
@@ -153,13 +154,16 @@ def test_the_autoscaler_model_agrees_with_rays_builder_on_every_shipped_manifest
 
 def test_the_autoscaler_model_agrees_with_rays_builder_on_kuberay_samples() -> None:
     """The same agreement on KubeRay v1.5.0's own samples (read from the Go module cache)."""
+    import shutil
+
+    from gpuconf.provision.kwok.build import BuildError, module_dir
     from tests.test_inputs_real import KUBERAY
 
+    if shutil.which("go") is None and not Path("/usr/local/go/bin/go").exists():
+        pytest.skip("go is not installed: cannot read KubeRay's samples from the Go module cache")
     try:
-        from gpuconf.provision.kwok.build import module_dir
-
         folder = module_dir(*KUBERAY) / "config" / "samples"
-    except Exception as exc:  # noqa: BLE001
+    except BuildError as exc:
         pytest.skip(f"KubeRay's samples are not in the Go module cache: {exc}")
     from ruamel.yaml import YAML
 
