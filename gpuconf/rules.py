@@ -249,18 +249,37 @@ def _leak_env(plan: Plan) -> Iterator[Finding]:
                           evidence={"gpu_nodes": gpu_nodes})
 
 
-@rule("GPU-GROUP-SELECTOR", ERROR, "a group that requests GPUs does not require the GPU node labels")
+@rule("GPU-GROUP-SELECTOR", ERROR, "a group that requests GPUs does not require the GPU node labels "
+                               "(an error only where a node with allocatable GPUs is not a GPU node)")
 def _group_selector(plan: Plan) -> Iterator[Finding]:
-    res = plan.expectations.gpu_resource
+    """Severity from the scheduler's semantics, not from the missing label alone.
+
+    NodeResourcesFit lets a pod that requests an extended resource (nvidia.com/gpu, a MIG
+    slice, amd.com/gpu) bind only to a node whose allocatable has that resource. So without
+    the GPU-node selector, the pod can still only land on nodes advertising the resource. If
+    every such node of the pool is a GPU node by the expectations, the selector changes
+    nothing today: a warning (it guards against GPU nodes added later without the label).
+    Only where some node advertises the resource but is not a GPU node by the expectations
+    (a pool kept for other work, an unlabelled node) can the pod land where it must not: an
+    error, naming those nodes.
+    """
     want = plan.expectations.gpu_node_selector
     for g in plan.groups:
-        if g.is_head or g.gpu_limit(res) == 0 or _requires_gpu_labels(plan, g):
+        requested = sorted(k for k, v in g.container_limits.items() if _is_gpu(k) and v > 0)
+        if g.is_head or not requested or _requires_gpu_labels(plan, g):
             continue
-        yield Finding("GPU-GROUP-SELECTOR", ERROR, group_loc(_spec(plan), g, "template", "spec"),
-                      f"group {g.label} requests {res} but does not require the GPU node labels {want}: "
-                      f"any node advertising {res} qualifies, labelled or not (today: {plan.could_land_on(g)})",
+        advertising = [n for n in plan.nodes if any(n.allocatable.get(r, 0) > 0 for r in requested)]
+        wrong = [n.name for n in advertising if not plan.expectations.is_gpu_node(n.labels, n.allocatable)]
+        severity = ERROR if wrong else WARNING
+        consequence = (f"it can land on {wrong}, which advertise {requested} but are not GPU nodes" if wrong else
+                       f"today only GPU nodes advertise {requested}, so the scheduler keeps it on them anyway; a GPU "
+                       "node added without the labels would take it")
+        yield Finding("GPU-GROUP-SELECTOR", severity, group_loc(_spec(plan), g, "template", "spec"),
+                      f"group {g.label} requests {requested} but does not require the GPU node labels {want}: "
+                      f"a pod that requests an extended resource binds only to nodes advertising it; {consequence}",
                       "add nodeSelector: " + ", ".join(f'{k}: "{v}"' for k, v in want.items()) + " to the pod template",
-                      evidence={"nodeSelector": dict((g.template.get("spec") or {}).get("nodeSelector") or {})})
+                      evidence={"nodeSelector": dict((g.template.get("spec") or {}).get("nodeSelector") or {}),
+                                "advertising": [n.name for n in advertising], "not_gpu_nodes": wrong})
 
 
 @rule("GPU-MARKER-LEAK", ERROR, "a resource that GPU deployments use to reach GPU workers is advertised off GPU nodes")
