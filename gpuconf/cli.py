@@ -39,7 +39,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         result = run_check([Path(p) for p in args.paths], [Path(n) for n in args.nodes] or None,
                            Path(args.expect) if args.expect else None,
-                           Path(args.import_apps) if args.import_apps else None)
+                           Path(args.import_apps) if args.import_apps else None,
+                           extended_resource_toleration=args.extended_resource_toleration)
     except InputError as exc:
         if args.format == "json":
             print(json.dumps({"verdict": "error", "error": {"file": exc.loc.file if exc.loc else None,
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--import-apps", metavar="APP_DIR",
                        help="read the deployments of Serve apps that list none from their code, with Ray Serve's "
                             "`serve build IMPORT_PATH --app-dir APP_DIR` (imports the app; no cluster needed)")
+    check.add_argument("--extended-resource-toleration", action="store_true",
+                       help="the cluster runs the ExtendedResourceToleration admission plugin (GKE does): pods "
+                            "get a NoSchedule toleration for each extended resource they request")
     check.add_argument("--format", choices=["text", "json"], default="text",
                        help="text for people, json for tools (errors are JSON too)")
     check.set_defaults(func=_check)

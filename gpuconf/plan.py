@@ -12,7 +12,8 @@ from gpuconf.inputs import Inputs, Target
 from gpuconf.kuberay import GroupModel, cluster_groups
 from gpuconf.limits import MAX_PODS
 from gpuconf.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
-from gpuconf.scheduler import NodeModel, choose_node, misfit_reasons, node_from_doc, pod_view, unschedulable_message
+from gpuconf.admission import added_tolerations
+from gpuconf.scheduler import NodeModel, PodSpecView, choose_node, misfit_reasons, node_from_doc, pod_view, unschedulable_message
 
 # Ray sizes its `memory` resource from what the container may use, less the object store.
 RAY_AUTODETECT_MEMORY_FRACTION = 0.7
@@ -104,9 +105,13 @@ class Plan:
         """Look up a Kubernetes node by name."""
         return next(n for n in self.nodes if n.name == name)
 
-    def could_land_on(self, group: GroupModel) -> list[str]:
-        """Nodes a pod of this group fits on, ignoring what other pods take."""
-        view = pod_view(group.template, group.pod_requests)
+    def could_land_on(self, group: GroupModel, admission: bool | None = None) -> list[str]:
+        """Nodes a pod of this group fits on, ignoring what other pods take.
+
+        `admission` overrides whether ExtendedResourceToleration runs (default: the expectations).
+        """
+        on = self.expectations.extended_resource_toleration if admission is None else admission
+        view = admitted_view(group, on)
         empty = [NodeModel(n.name, n.labels, n.taints, n.allocatable, n.unschedulable) for n in self.nodes]
         return [n.name for n in empty if not misfit_reasons(view, n)]
 
@@ -121,18 +126,27 @@ def pod_name(cluster: str, group: GroupModel, index: int) -> str:
     return f"{cluster}-head" if group.is_head else f"{cluster}-{group.name}-worker-{index}"
 
 
+def admitted_view(group: GroupModel, extended_resource_toleration: bool) -> PodSpecView:
+    """The pod as the scheduler sees it, after the admission plugins the cluster runs."""
+    view = pod_view(group.template, group.pod_requests)
+    if extended_resource_toleration:
+        view.tolerations.extend(added_tolerations(group.template))
+    return view
+
+
 def build_plan(inputs: Inputs, target: Target) -> Plan:
     """Run the KubeRay, scheduler and Ray models over one target."""
     expectations = inputs.expectations[0]
     nodes = [node_from_doc(d) for d in inputs.nodes]
     groups = cluster_groups(target.cluster.spec, target.cluster.name)
     pods: list[PodPlan] = []
+    admission = expectations.extended_resource_toleration
     for group in groups:
-        view = pod_view(group.template, group.pod_requests)
+        view = admitted_view(group, admission)
         for i in range(group.replicas):
             chosen, reasons = choose_node(view, nodes)
             pods.append(PodPlan(pod_name(target.cluster.name, group, i), group, i, chosen.name if chosen else None, reasons))
-    pods.extend(_autoscaled_pods(target.cluster.name, groups, nodes, MAX_PODS - len(pods)))
+    pods.extend(_autoscaled_pods(target.cluster.name, groups, nodes, MAX_PODS - len(pods), admission))
     by_name = {n.name: n for n in nodes}
     ray_nodes = [ray_node_for(p, by_name[p.node], expectations) for p in pods
                  if p.node is not None and p.group.start.error is None]
@@ -140,7 +154,8 @@ def build_plan(inputs: Inputs, target: Target) -> Plan:
     return Plan(target, expectations, nodes, groups, pods, ray_nodes, deployments)
 
 
-def _autoscaled_pods(cluster: str, groups: list[GroupModel], nodes: list[NodeModel], room: int) -> list[PodPlan]:
+def _autoscaled_pods(cluster: str, groups: list[GroupModel], nodes: list[NodeModel], room: int,
+                     admission: bool) -> list[PodPlan]:
     """The pods the autoscaler can add, group by group, after the fixed ones are bound.
 
     Capacity is judged at maxReplicas. The node pool is fixed, so once one added pod of a
@@ -149,7 +164,7 @@ def _autoscaled_pods(cluster: str, groups: list[GroupModel], nodes: list[NodeMod
     """
     out: list[PodPlan] = []
     for group in groups:
-        view = pod_view(group.template, group.pod_requests)
+        view = admitted_view(group, admission)
         for i in range(group.replicas, group.replicas + group.autoscale_extra):
             if len(out) >= room:
                 return out

@@ -182,8 +182,15 @@ def _unschedulable(plan: Plan) -> Iterator[Finding]:
     for p in plan.pods:
         # A pod the autoscaler would add and cannot place only caps the scale-up (the plan says where).
         if p.node is None and not p.autoscaled:
+            note = ""
+            if not plan.expectations.extended_resource_toleration and plan.could_land_on(p.group, admission=True):
+                note = ("; with the ExtendedResourceToleration admission plugin on (GKE runs it) the pod would get "
+                        "a toleration for each extended resource it requests and fit "
+                        f"{plan.could_land_on(p.group, admission=True)}: if your cluster runs it, set "
+                        "admission.extendedResourceToleration: true in the expectations or pass "
+                        "--extended-resource-toleration")
             yield Finding("POD-UNSCHEDULABLE", ERROR, group_loc(_spec(plan), p.group, "template", "spec"),
-                          f"pod {p.name} (group {p.group.label}) stays Pending: {p.pending_message}",
+                          f"pod {p.name} (group {p.group.label}) stays Pending: {p.pending_message}{note}",
                           "add the toleration/nodeSelector/resources that let it fit the intended node "
                           "(for GPU nodes: tolerate their taint, e.g. key nvidia.com/gpu operator Exists)",
                           evidence={"reasons": p.reasons})
