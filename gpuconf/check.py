@@ -50,7 +50,8 @@ def deployment_row(plan: Plan, d: Any) -> dict[str, Any]:
         "deployment": d.demand.deployment,
         "replicas": d.demand.num_replicas,
         "feasible_nodes": [{"ray_node": n, "k8s_node": plan.ray_node(n).k8s_node,
-                            "group": plan.ray_node(n).group.label, "gpu_node": plan.ray_node(n).is_gpu_node}
+                            "group": plan.ray_node(n).group.label, "gpu_node": plan.ray_node(n).is_gpu_node,
+                            "autoscaled": plan.ray_node(n).autoscaled}
                            for n in d.feasible],
         "gpu": {"expected": exp is not None, "num_gpus": d.demand.num_gpus,
                 "expected_per_replica": exp.gpus_per_replica if exp else 0.0},
@@ -58,8 +59,11 @@ def deployment_row(plan: Plan, d: Any) -> dict[str, Any]:
 
 
 def run_check(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None,
-              import_apps: Path | None = None) -> CheckResult:
-    """Load, plan and run every rule; raises InputError on bad input."""
+              import_apps: Path | None = None, extended_resource_toleration: bool = False) -> CheckResult:
+    """Load, plan and run every rule; raises InputError on bad input.
+
+    `extended_resource_toleration` turns on that admission plugin's model whatever the expectations say.
+    """
     from gpuconf.sizes import check_sizes
 
     plans: list[Plan] = []
@@ -67,6 +71,9 @@ def run_check(paths: list[Path], nodes: list[Path] | None = None, expect: Path |
     defaults = False
     for inputs in load_roots(paths, nodes, expect, import_apps):
         targets = inputs.targets()
+        if extended_resource_toleration:
+            for exp in inputs.expectations:
+                exp.extended_resource_toleration = True
         for t in targets:
             check_sizes(t, MAX_PODS, MAX_REPLICAS)
         plans.extend(build_plan(inputs, t) for t in targets)

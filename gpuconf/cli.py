@@ -45,7 +45,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         result = run_check([Path(p) for p in args.paths], [Path(n) for n in args.nodes] or None,
                            Path(args.expect) if args.expect else None,
-                           Path(args.import_apps) if args.import_apps else None)
+                           Path(args.import_apps) if args.import_apps else None,
+                           extended_resource_toleration=args.extended_resource_toleration)
     except InputError as exc:
         if args.format == "json":
             print(json.dumps({"verdict": "error", "error": {"file": exc.loc.file if exc.loc else None,
@@ -203,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "then check again; findings that need a decision say `no automatic fix: <why>`")
     check.add_argument("--diff", action="store_true",
                        help="with --fix: print the fixes as a unified diff and write nothing")
+    check.add_argument("--extended-resource-toleration", action="store_true",
+                       help="the cluster runs the ExtendedResourceToleration admission plugin (GKE does): pods "
+                            "get a NoSchedule toleration for each extended resource they request")
     check.add_argument("--format", choices=["text", "json"], default="text",
                        help="text for people, json for tools (errors are JSON too)")
     check.set_defaults(func=_check)

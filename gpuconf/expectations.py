@@ -33,6 +33,8 @@ class Expectations:
     loc: Loc | None
     doc: Any = field(repr=False, default=None)
     defaults: bool = False
+    # The cluster runs the ExtendedResourceToleration admission plugin (gpuconf.admission), e.g. GKE.
+    extended_resource_toleration: bool = False
 
     def is_gpu_node(self, labels: Mapping[str, str], allocatable: Mapping[str, Any] | None = None) -> bool:
         """A node is a GPU node when it carries every label of the selector.
@@ -85,7 +87,12 @@ def parse_expectations(doc: LDict) -> Expectations:
     if mode not in ISOLATION_MODES:
         raise InputError(loc_of(doc, "isolation", "zeroGpuOnGpuNode"), f"zeroGpuOnGpuNode must be one of {ISOLATION_MODES}",
                          "use `warn` or `fail`")
-    return Expectations(dict(selector), resource, deps, mode, doc.loc, doc)
+    admission = doc.get("admission", {})
+    if not isinstance(admission, dict) or not isinstance(admission.get("extendedResourceToleration", False), bool):
+        raise InputError(loc_of(doc, "admission"), "admission must be a mapping with extendedResourceToleration: true|false",
+                         "write `admission:` then, indented, `extendedResourceToleration: true` (GKE runs that plugin)")
+    return Expectations(dict(selector), resource, deps, mode, doc.loc, doc,
+                        extended_resource_toleration=bool(admission.get("extendedResourceToleration", False)))
 
 
 def has_allocatable_gpus(allocatable: Mapping[str, Any]) -> bool:

@@ -32,6 +32,8 @@ NO_FIX: dict[str, str] = {
     "REPLICA-MEMORY": "less memory per replica or more memory per worker is a sizing decision",
     "SERVE-UNPLACEABLE": "it follows from the other findings, or needs other ray_actor_options: fix those and check again",
     "SERVE-APP-UNSEEN": "the deployments' resources are set in code: declare them or use --import-apps",
+    "SHELL-EXPANSION": "what the command or variable should have produced is known only to the user: write it literally",
+    "AUTOSCALER-MISMATCH": "whether to round the value or move it to the group-level field is the user's choice",
 }
 _KEY_MARKER = 0.001  # the share of a marker resource a replica requests (as in the fix texts)
 
@@ -413,10 +415,27 @@ def _fix_gpu_request(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _fix_capacity(ws: Workspace, plan: Plan, f: Finding) -> str:
     d, node = _deployment_node(ws, plan, f.loc)
+    auto = node.get("autoscaling_config")
+    if d.demand.min_replicas is not None and isinstance(auto, dict) and d.placed:
+        # Serve's autoscaler keeps min_replicas: that floor, not num_replicas, is what does not fit.
+        auto["min_replicas"] = len(d.placed)
+        done = f"autoscaling_config.min_replicas: {len(d.placed)} (what fits)"
+        if isinstance(auto.get("max_replicas"), int) and auto["max_replicas"] > len(d.placed):
+            # A ceiling above what fits would only trade this error for SERVE-AUTOSCALING-MAX.
+            auto["max_replicas"] = len(d.placed)
+            done += f", max_replicas: {len(d.placed)}"
+        return done
     if not isinstance(node.get("num_replicas"), int) or not d.placed:
         raise NoFix("num_replicas is not a fixed number, or no replica fits at all: more workers are a sizing decision")
     node["num_replicas"] = len(d.placed)
     return f"num_replicas: {len(d.placed)} (what fits)"
+
+
+def _fix_autoscaling_max(ws: Workspace, plan: Plan, f: Finding) -> str:
+    _, node = _deployment_node(ws, plan, f.loc)
+    ceiling = int(f.evidence["ceiling"])
+    _sub(node, "autoscaling_config")["max_replicas"] = ceiling
+    return f"autoscaling_config.max_replicas: {ceiling} (the most the cluster can hold)"
 
 
 def _fix_isolation(ws: Workspace, plan: Plan, f: Finding) -> str:
@@ -475,6 +494,7 @@ FIXERS: dict[str, Callable[[Workspace, Plan, Finding], str]] = {
     "GPU-PLACEMENT": _fix_placement,
     "GPU-REQUEST": _fix_gpu_request,
     "GPU-CAPACITY": _fix_capacity,
+    "SERVE-AUTOSCALING-MAX": _fix_autoscaling_max,
     "REPLICA-CAPACITY": _fix_capacity,
     "ISOLATION-ZERO-GPU": _fix_isolation,
     "NODEPOOL-NO-GPU": _fix_pool,

@@ -54,6 +54,11 @@ class GroupModel:
     container_limits: dict[str, Decimal]
     env: dict[str, str] = field(default_factory=dict)
     pod_labels: dict[str, str] = field(default_factory=dict)
+    image: str = ""
+    # Pods the in-tree autoscaler may add on top of `replicas` (maxReplicas x numOfHosts less
+    # `replicas`); 0 without enableInTreeAutoscaling, and for the head.
+    autoscale_extra: int = 0
+    hosts: int = 1
 
     @property
     def label(self) -> str:
@@ -74,12 +79,28 @@ def cluster_groups(spec: LDict, cluster_name: str, namespace: str = "default") -
     port = str((head_spec.get("rayStartParams") or {}).get("port", HEAD_PORT))
     head_address = f"{cluster_name}-head-svc.{namespace}.svc.cluster.local:{port}"
     groups = [_group(spec, ("headGroupSpec",), head_spec, True, cluster_name, head_address)]
+    autoscaling = autoscaler_enabled(spec)
     for i, worker in enumerate(get(spec, "workerGroupSpecs", default=[]) or []):
         if not isinstance(worker, dict):
             raise InputError(loc_of(spec, "workerGroupSpecs", i), "a worker group must be a mapping")
         require(spec, "workerGroupSpecs", i, "groupName", kind=str)
-        groups.append(_group(spec, ("workerGroupSpecs", i), worker, False, cluster_name, head_address))
+        group = _group(spec, ("workerGroupSpecs", i), worker, False, cluster_name, head_address)
+        if autoscaling and worker.get("suspend") is not True:
+            group.autoscale_extra = max(0, autoscale_ceiling(worker) - group.replicas)
+        groups.append(group)
     return groups
+
+
+def autoscaler_enabled(spec: LDict) -> bool:
+    """enableInTreeAutoscaling: true starts Ray's autoscaler beside the head, which scales the worker groups."""
+    return spec.get("enableInTreeAutoscaling") is True
+
+
+def autoscale_ceiling(worker: dict[str, Any]) -> int:
+    """Pods the autoscaler may run for a worker group: maxReplicas x numOfHosts (the CRD's default maxReplicas is 2^31-1)."""
+    high = worker.get("maxReplicas")
+    high = 2**31 - 1 if high is None else high
+    return int(high) * int(worker.get("numOfHosts", 1) or 1)
 
 
 def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster: str, head_address: str) -> GroupModel:
@@ -112,6 +133,7 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
         name=name, is_head=is_head, replicas=replicas, path=path, template=template, params=params,
         command=command, start=start, pod_requests=_pod_requests(template, is_head, spec, path),
         container_limits=limits, env=env, pod_labels=dict(get(template, "metadata", "labels", default={}) or {}),
+        image=str(container.get("image") or ""), hosts=1 if is_head else int(g.get("numOfHosts", 1) or 1),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 from gpuconf.expectations import Expectations
 from gpuconf.inputs import Inputs, Target
 from gpuconf.kuberay import GroupModel, cluster_groups
+from gpuconf.limits import MAX_PODS
 from gpuconf.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
-from gpuconf.scheduler import NodeModel, choose_node, misfit_reasons, node_from_doc, pod_view, unschedulable_message
+from gpuconf.admission import added_tolerations
+from gpuconf.scheduler import NodeModel, PodSpecView, choose_node, misfit_reasons, node_from_doc, pod_view, unschedulable_message
 
 # Ray sizes its `memory` resource from what the container may use, less the object store.
 RAY_AUTODETECT_MEMORY_FRACTION = 0.7
@@ -28,6 +31,8 @@ class PodPlan:
     index: int
     node: str | None
     reasons: dict[str, list[str]]
+    # Added by Ray's autoscaler when demand is pending (beyond `replicas`, up to maxReplicas).
+    autoscaled: bool = False
 
     @property
     def pending_message(self) -> str:
@@ -45,6 +50,11 @@ class RayNodePlan:
     resources: dict[str, float]
     labels: dict[str, str]
     autodetected: list[str] = field(default_factory=list)
+
+    @property
+    def autoscaled(self) -> bool:
+        """True when this node exists only once the autoscaler scales its group up."""
+        return self.pod.autoscaled
 
     @property
     def name(self) -> str:
@@ -66,6 +76,8 @@ class DeploymentPlan:
     misfits: dict[str, list[str]]
     placed: list[str]
     short_of: str | None
+    # Replicas the cluster holds at most (every group at maxReplicas), for Serve's max_replicas.
+    ceiling: int = 0
 
     @property
     def unplaced(self) -> int:
@@ -93,9 +105,13 @@ class Plan:
         """Look up a Kubernetes node by name."""
         return next(n for n in self.nodes if n.name == name)
 
-    def could_land_on(self, group: GroupModel) -> list[str]:
-        """Nodes a pod of this group fits on, ignoring what other pods take."""
-        view = pod_view(group.template, group.pod_requests)
+    def could_land_on(self, group: GroupModel, admission: bool | None = None) -> list[str]:
+        """Nodes a pod of this group fits on, ignoring what other pods take.
+
+        `admission` overrides whether ExtendedResourceToleration runs (default: the expectations).
+        """
+        on = self.expectations.extended_resource_toleration if admission is None else admission
+        view = admitted_view(group, on)
         empty = [NodeModel(n.name, n.labels, n.taints, n.allocatable, n.unschedulable) for n in self.nodes]
         return [n.name for n in empty if not misfit_reasons(view, n)]
 
@@ -110,22 +126,53 @@ def pod_name(cluster: str, group: GroupModel, index: int) -> str:
     return f"{cluster}-head" if group.is_head else f"{cluster}-{group.name}-worker-{index}"
 
 
+def admitted_view(group: GroupModel, extended_resource_toleration: bool) -> PodSpecView:
+    """The pod as the scheduler sees it, after the admission plugins the cluster runs."""
+    view = pod_view(group.template, group.pod_requests)
+    if extended_resource_toleration:
+        view.tolerations.extend(added_tolerations(group.template))
+    return view
+
+
 def build_plan(inputs: Inputs, target: Target) -> Plan:
     """Run the KubeRay, scheduler and Ray models over one target."""
     expectations = inputs.expectations[0]
     nodes = [node_from_doc(d) for d in inputs.nodes]
     groups = cluster_groups(target.cluster.spec, target.cluster.name)
     pods: list[PodPlan] = []
+    admission = expectations.extended_resource_toleration
     for group in groups:
-        view = pod_view(group.template, group.pod_requests)
+        view = admitted_view(group, admission)
         for i in range(group.replicas):
             chosen, reasons = choose_node(view, nodes)
             pods.append(PodPlan(pod_name(target.cluster.name, group, i), group, i, chosen.name if chosen else None, reasons))
+    pods.extend(_autoscaled_pods(target.cluster.name, groups, nodes, MAX_PODS - len(pods), admission))
     by_name = {n.name: n for n in nodes}
     ray_nodes = [ray_node_for(p, by_name[p.node], expectations) for p in pods
                  if p.node is not None and p.group.start.error is None]
     deployments = _place(demands_from_serve(target.serve.body), ray_nodes)
     return Plan(target, expectations, nodes, groups, pods, ray_nodes, deployments)
+
+
+def _autoscaled_pods(cluster: str, groups: list[GroupModel], nodes: list[NodeModel], room: int,
+                     admission: bool) -> list[PodPlan]:
+    """The pods the autoscaler can add, group by group, after the fixed ones are bound.
+
+    Capacity is judged at maxReplicas. The node pool is fixed, so once one added pod of a
+    group finds no node the next ones would not either: that pod is kept (Pending, to say
+    why the group stops there) and the group's scale-up ends.
+    """
+    out: list[PodPlan] = []
+    for group in groups:
+        view = admitted_view(group, admission)
+        for i in range(group.replicas, group.replicas + group.autoscale_extra):
+            if len(out) >= room:
+                return out
+            chosen, reasons = choose_node(view, nodes)
+            out.append(PodPlan(pod_name(cluster, group, i), group, i, chosen.name if chosen else None, reasons, True))
+            if chosen is None:
+                break
+    return out
 
 
 def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> RayNodePlan:
@@ -161,7 +208,14 @@ def _place(demands: list[ReplicaDemand], ray_nodes: list[RayNodePlan]) -> list[D
         misfits = {v.name: node_misfit(demand, v) for v in views}
         feasible = [name for name, rs in misfits.items() if not rs]
         placed, short = place_replicas(demand, views)
-        out.append(DeploymentPlan(demand, feasible, misfits, placed, short))
+        ceiling = len(placed)
+        if demand.max_replicas is not None and demand.max_replicas > demand.num_replicas:
+            # What is left after the initial replicas, tried one replica beyond max_replicas.
+            more = ReplicaDemand(demand.app, demand.deployment, demand.max_replicas - demand.num_replicas,
+                                 demand.resources, demand.label_selector, None, None)
+            # Tried on a copy: the extra replicas are only a ceiling and take no room from later deployments.
+            ceiling += len(place_replicas(more, copy.deepcopy(views))[0])
+        out.append(DeploymentPlan(demand, feasible, misfits, placed, short, ceiling))
     return out
 
 
@@ -169,9 +223,9 @@ def summary(plan: Plan) -> dict[str, Any]:
     """The plan as plain data (for JSON output and the embedded launcher's report)."""
     return {
         "target": plan.target.name,
-        "pods": [{"pod": p.name, "group": p.group.name, "node": p.node,
+        "pods": [{"pod": p.name, "group": p.group.name, "node": p.node, "autoscaled": p.autoscaled,
                   "pending": None if p.node else p.pending_message,
                   "ray_start": p.group.command.strip(), "ray_start_error": p.group.start.error} for p in plan.pods],
-        "ray_nodes": [{"pod": n.name, "k8s_node": n.k8s_node, "gpu_node": n.is_gpu_node,
+        "ray_nodes": [{"pod": n.name, "k8s_node": n.k8s_node, "gpu_node": n.is_gpu_node, "autoscaled": n.autoscaled,
                        "resources": n.resources, "labels": n.labels} for n in plan.ray_nodes],
     }

@@ -25,6 +25,9 @@ class ReplicaDemand:
     loc: Loc | None
     options_loc: Loc | None
     path: tuple[Any, ...] = ()
+    # Serve's autoscaling_config bounds (None without one).
+    min_replicas: int | None = None
+    max_replicas: int | None = None
 
     @property
     def key(self) -> str:
@@ -73,20 +76,39 @@ def demands_from_serve(body: LDict) -> list[ReplicaDemand]:
                 num_replicas=_replica_count(dep), resources={k: v for k, v in res.items() if v > 0},
                 label_selector={str(k): str(v) for k, v in (opts.get("label_selector") or {}).items()},
                 loc=loc_of(body, *path), options_loc=loc_of(body, *path, "ray_actor_options"), path=path,
+                min_replicas=_bound(dep, "min_replicas"), max_replicas=_bound(dep, "max_replicas"),
             ))
     return out
 
 
-def _replica_count(dep: dict) -> int:
-    """Replicas Serve starts with: num_replicas, else the autoscaler's initial or minimum count."""
+def _autoscaling(dep: dict) -> dict | None:
     n = dep.get("num_replicas")
     auto = dep.get("autoscaling_config")
     if n == "auto" or (n is None and auto):
-        auto = auto or {}
-        for key in ("initial_replicas", "min_replicas"):
-            if auto.get(key) is not None:
-                return int(auto[key])
-        return 1
+        return auto if isinstance(auto, dict) else {}
+    return None
+
+
+def _bound(dep: dict, key: str) -> int | None:
+    """min_replicas/max_replicas of Serve's autoscaling_config (Serve's defaults: 1 and 1; 100 for "auto")."""
+    auto = _autoscaling(dep)
+    if auto is None:
+        return None
+    if auto.get(key) is not None:
+        return int(auto[key])
+    if key == "max_replicas" and dep.get("num_replicas") == "auto":
+        return 100
+    return 1
+
+
+def _replica_count(dep: dict) -> int:
+    """Replicas Serve must keep: num_replicas, else the autoscaler's initial count, at least min_replicas."""
+    auto = _autoscaling(dep)
+    if auto is not None:
+        low = int(auto["min_replicas"]) if auto.get("min_replicas") is not None else 1
+        start = auto.get("initial_replicas")
+        return max(low, int(start)) if start is not None else low
+    n = dep.get("num_replicas")
     return 1 if n is None else int(n)
 
 

@@ -180,9 +180,17 @@ def _ray_start(plan: Plan) -> Iterator[Finding]:
 @rule("POD-UNSCHEDULABLE", ERROR, "a Ray pod fits no node of the pool and stays Pending")
 def _unschedulable(plan: Plan) -> Iterator[Finding]:
     for p in plan.pods:
-        if p.node is None:
+        # A pod the autoscaler would add and cannot place only caps the scale-up (the plan says where).
+        if p.node is None and not p.autoscaled:
+            note = ""
+            if not plan.expectations.extended_resource_toleration and plan.could_land_on(p.group, admission=True):
+                note = ("; with the ExtendedResourceToleration admission plugin on (GKE runs it) the pod would get "
+                        "a toleration for each extended resource it requests and fit "
+                        f"{plan.could_land_on(p.group, admission=True)}: if your cluster runs it, set "
+                        "admission.extendedResourceToleration: true in the expectations or pass "
+                        "--extended-resource-toleration")
             yield Finding("POD-UNSCHEDULABLE", ERROR, group_loc(_spec(plan), p.group, "template", "spec"),
-                          f"pod {p.name} (group {p.group.label}) stays Pending: {p.pending_message}",
+                          f"pod {p.name} (group {p.group.label}) stays Pending: {p.pending_message}{note}",
                           "add the toleration/nodeSelector/resources that let it fit the intended node "
                           "(for GPU nodes: tolerate their taint, e.g. key nvidia.com/gpu operator Exists)",
                           evidence={"reasons": p.reasons})
@@ -248,18 +256,37 @@ def _leak_env(plan: Plan) -> Iterator[Finding]:
                           evidence={"gpu_nodes": gpu_nodes})
 
 
-@rule("GPU-GROUP-SELECTOR", ERROR, "a group that requests GPUs does not require the GPU node labels")
+@rule("GPU-GROUP-SELECTOR", ERROR, "a group that requests GPUs does not require the GPU node labels "
+                               "(an error only where a node with allocatable GPUs is not a GPU node)")
 def _group_selector(plan: Plan) -> Iterator[Finding]:
-    res = plan.expectations.gpu_resource
+    """Severity from the scheduler's semantics, not from the missing label alone.
+
+    NodeResourcesFit lets a pod that requests an extended resource (nvidia.com/gpu, a MIG
+    slice, amd.com/gpu) bind only to a node whose allocatable has that resource. So without
+    the GPU-node selector, the pod can still only land on nodes advertising the resource. If
+    every such node of the pool is a GPU node by the expectations, the selector changes
+    nothing today: a warning (it guards against GPU nodes added later without the label).
+    Only where some node advertises the resource but is not a GPU node by the expectations
+    (a pool kept for other work, an unlabelled node) can the pod land where it must not: an
+    error, naming those nodes.
+    """
     want = plan.expectations.gpu_node_selector
     for g in plan.groups:
-        if g.is_head or g.gpu_limit(res) == 0 or _requires_gpu_labels(plan, g):
+        requested = sorted(k for k, v in g.container_limits.items() if _is_gpu(k) and v > 0)
+        if g.is_head or not requested or _requires_gpu_labels(plan, g):
             continue
-        yield Finding("GPU-GROUP-SELECTOR", ERROR, group_loc(_spec(plan), g, "template", "spec"),
-                      f"group {g.label} requests {res} but does not require the GPU node labels {want}: "
-                      f"any node advertising {res} qualifies, labelled or not (today: {plan.could_land_on(g)})",
+        advertising = [n for n in plan.nodes if any(n.allocatable.get(r, 0) > 0 for r in requested)]
+        wrong = [n.name for n in advertising if not plan.expectations.is_gpu_node(n.labels, n.allocatable)]
+        severity = ERROR if wrong else WARNING
+        consequence = (f"it can land on {wrong}, which advertise {requested} but are not GPU nodes" if wrong else
+                       f"today only GPU nodes advertise {requested}, so the scheduler keeps it on them anyway; a GPU "
+                       "node added without the labels would take it")
+        yield Finding("GPU-GROUP-SELECTOR", severity, group_loc(_spec(plan), g, "template", "spec"),
+                      f"group {g.label} requests {requested} but does not require the GPU node labels {want}: "
+                      f"a pod that requests an extended resource binds only to nodes advertising it; {consequence}",
                       "add nodeSelector: " + ", ".join(f'{k}: "{v}"' for k, v in want.items()) + " to the pod template",
-                      evidence={"nodeSelector": dict((g.template.get("spec") or {}).get("nodeSelector") or {})})
+                      evidence={"nodeSelector": dict((g.template.get("spec") or {}).get("nodeSelector") or {}),
+                                "advertising": [n.name for n in advertising], "not_gpu_nodes": wrong})
 
 
 @rule("GPU-MARKER-LEAK", ERROR, "a resource that GPU deployments use to reach GPU workers is advertised off GPU nodes")
@@ -325,9 +352,75 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
         if missing:
             detail += f"; not in the cluster: {', '.join(missing)}"
         yield Finding("SERVE-UNPLACEABLE", ERROR, _opts_loc(plan, d),
-                      f"{d.demand.key} fits no Ray node, so its replicas stay PENDING: {detail}",
-                      "fix the findings above, or change ray_actor_options to what a node offers",
+                      f"{d.demand.key} fits no Ray node, so its replicas stay PENDING: {detail}; "
+                      f"groups: {'; '.join(_group_line(plan, g, d) for g in plan.groups)}",
+                      "fix the findings above, or change ray_actor_options to what a node offers"
+                      + _what_would_change(plan, d),
                       evidence={"demand": d.demand.resources, "misfits": d.misfits})
+
+
+def _group_line(plan: Plan, g: GroupModel, d: DeploymentPlan) -> str:
+    """One group: its pods (fixed and autoscaled) and what its Ray node offers the deployment."""
+    from gpuconf.raysched import RayNodeView, ReplicaDemand, node_misfit
+
+    up = sum(1 for p in plan.pods if p.group is g and p.node is not None and not p.autoscaled)
+    auto = f", autoscaler may add {g.autoscale_extra} (up {sum(1 for p in plan.pods if p.group is g and p.autoscaled and p.node)})" \
+        if g.autoscale_extra else ""
+    offer = _offer(g)
+    why = node_misfit(ReplicaDemand(d.demand.app, d.demand.deployment, 1, d.demand.resources, d.demand.label_selector,
+                                    None, None), RayNodeView(g.label, offer, {"ray.io/node-group": g.label, **_labels(g)}))
+    return (f"{g.label} ({g.replicas} replica(s), {up} scheduled{auto}; offers {offer or 'nothing'}"
+            + (f": {', '.join(why)}" if why else ": would fit") + ")")
+
+
+def _offer(g: GroupModel) -> dict[str, float]:
+    if g.start.error:
+        return {}
+    res = g.start.resources()
+    res.setdefault("GPU", float(sum(v for k, v in g.container_limits.items() if _is_gpu(k))))
+    return {k: v for k, v in res.items() if v > 0}
+
+
+def _labels(g: GroupModel) -> dict[str, str]:
+    try:
+        return g.start.labels()
+    except ValueError:
+        return {}
+
+
+def _is_gpu(name: str) -> bool:
+    from gpuconf.kuberay import is_gpu_resource
+
+    return is_gpu_resource(name)
+
+
+def _what_would_change(plan: Plan, d: DeploymentPlan) -> str:
+    """Name the group(s) whose pods would host the deployment if they came up."""
+    from gpuconf.raysched import RayNodeView, ReplicaDemand, node_misfit
+
+    demand = ReplicaDemand(d.demand.app, d.demand.deployment, 1, d.demand.resources, d.demand.label_selector, None, None)
+    fits = [g for g in plan.groups
+            if not node_misfit(demand, RayNodeView(g.label, _offer(g), {"ray.io/node-group": g.label, **_labels(g)}))]
+    if not fits:
+        return "; no group offers what one replica asks for: give a group those resources"
+    names = ", ".join(g.label for g in fits)
+    return (f"; group(s) {names} would host it once a pod of theirs runs: give them replicas (or "
+            "enableInTreeAutoscaling: true with maxReplicas > 0) and a node they fit")
+
+
+@rule("SERVE-AUTOSCALING-MAX", WARNING, "Serve's autoscaling_config max_replicas is beyond what the cluster can hold")
+def _serve_autoscaling_max(plan: Plan) -> Iterator[Finding]:
+    for d in plan.deployments:
+        high = d.demand.max_replicas
+        if high is None or not d.feasible or d.unplaced > 0 or d.ceiling >= high:
+            continue
+        yield Finding("SERVE-AUTOSCALING-MAX", WARNING,
+                      loc_of(plan.target.serve.body, *d.demand.path, "autoscaling_config", "max_replicas") or d.demand.loc,
+                      f"{d.demand.key}: autoscaling_config.max_replicas is {high}, but the cluster (with every "
+                      f"group at maxReplicas) holds at most {d.ceiling} replica(s): beyond that Serve's "
+                      "replicas stay PENDING",
+                      f"lower max_replicas to {d.ceiling}, or raise the workers' maxReplicas and the node pool",
+                      evidence={"max_replicas": high, "ceiling": d.ceiling})
 
 
 @rule("GPU-PLACEMENT", ERROR, "a deployment that must run on GPU nodes can be placed elsewhere")
@@ -338,7 +431,7 @@ def _placement(plan: Plan) -> Iterator[Finding]:
         off = [n for n in d.feasible if not plan.ray_node(n).is_gpu_node]
         if off:
             where = ", ".join(f"{n} on {plan.ray_node(n).k8s_node}" + (" (head)" if plan.ray_node(n).group.is_head else "")
-                              for n in off)
+                              + (" (added by the autoscaler)" if plan.ray_node(n).autoscaled else "") for n in off)
             yield Finding("GPU-PLACEMENT", ERROR, _opts_loc(plan, d),
                           f"{d.demand.key} must run on GPU nodes but fits Ray node(s) off them: {where}",
                           "request num_gpus and a resource only the GPU worker group advertises "
@@ -361,9 +454,13 @@ def _gpu_request(plan: Plan) -> Iterator[Finding]:
 def _shortfall(plan: Plan, gpu: bool) -> Iterator[Finding]:
     for d in plan.deployments:
         if d.feasible and d.unplaced > 0 and (d.short_of == "GPU") == gpu:
+            floor = d.demand.min_replicas is not None
+            field = ("autoscaling_config", "min_replicas") if floor else ("num_replicas",)
+            what = "autoscaling_config keeps at least" if floor else ""
             yield Finding("GPU-CAPACITY" if gpu else "REPLICA-CAPACITY", ERROR,
-                          loc_of(plan.target.serve.body, *d.demand.path, "num_replicas") or d.demand.loc,
-                          f"{d.demand.key}: {d.demand.num_replicas} replicas, room for {len(d.placed)} "
+                          loc_of(plan.target.serve.body, *d.demand.path, *field) or d.demand.loc,
+                          f"{d.demand.key}: {what + ' ' if what else ''}{d.demand.num_replicas} replicas, room for {len(d.placed)} "
+                          f"{'(every group at maxReplicas) ' if any(g.autoscale_extra for g in plan.groups) else ''}"
                           f"(ran out of {d.short_of}); {d.unplaced} stay PENDING",
                           f"lower num_replicas to {len(d.placed)} (what fits) or add workers (for GPUs: GPU worker replicas and GPU nodes)",
                           evidence={"placed": d.placed, "short_of": d.short_of})
@@ -418,6 +515,69 @@ def _expect_missing(plan: Plan) -> Iterator[Finding]:
             yield Finding("EXPECT-MISSING", ERROR, exp.loc,
                           f"expected GPU deployment {exp.app}/{exp.deployment} is not in the Serve config",
                           "fix the app/deployment names in expectations.yaml or add the deployment", evidence={})
+
+
+@rule("AUTOSCALER-MISMATCH", ERROR, "Ray's autoscaler reads a group's resources differently from the Ray node KubeRay starts")
+def _autoscaler_mismatch(plan: Plan) -> Iterator[Finding]:
+    """With enableInTreeAutoscaling the autoscaler scales by its own reading of the spec (gpuconf.autoscaler)."""
+    from gpuconf.autoscaler import disagreements, node_type
+    from gpuconf.kuberay import autoscaler_enabled
+
+    spec = _spec(plan)
+    if not autoscaler_enabled(spec):
+        return
+    for g in plan.groups:
+        if g.start.error:
+            continue  # the pod never joins: RAY-START or SHELL-SPLIT says why
+        raw = get(spec, *g.path, default={}) or {}
+        auto = node_type(raw, g.is_head)
+        node = next((n for n in plan.ray_nodes if n.group is g), None)
+        have = dict(node.resources) if node else _offer(g)
+        have.setdefault("CPU", 0.0)
+        problems = disagreements(auto, have, "memory" in g.start.options)
+        if not problems:
+            continue
+        yield Finding("AUTOSCALER-MISMATCH", ERROR, group_loc(spec, g, "rayStartParams") or group_loc(spec, g),
+                      f"group {g.label}: Ray's autoscaler " + ("cannot read the group: " if auto.error else
+                                                               "and the Ray node disagree: ")
+                      + "; ".join(problems)
+                      + ("; it fails and no group scales" if auto.error else
+                         "; it adds pods for demand they cannot take, or none for demand they could"),
+                      "write integers in num-cpus/num-gpus/memory, the JSON of `resources` as \"'{\\\"name\\\": 1}'\" "
+                      "with integer values (or use the group-level `resources:` field), and count MIG slices with "
+                      "an explicit num-gpus",
+                      evidence={"autoscaler": auto.resources, "ray_node": have, "error": auto.error})
+
+
+@rule("SHELL-EXPANSION", ERROR, "a rayStartParams value that KubeRay's `bash -c` expands ($(...), backticks, ${...})")
+def _shell_expansion(plan: Plan) -> Iterator[Finding]:
+    """KubeRay joins rayStartParams into one `bash -c` string, so bash runs command substitutions
+    and expands parameters in the pod: Ray gets what the command printed, not what the model
+    (or the manifest's reader) sees."""
+    for g in plan.groups:
+        for key, value in g.params.items():
+            hits = [m for m in ("$(", "`", "${") if m in _unquoted_for_expansion(value)]
+            if not hits:
+                continue
+            yield Finding("SHELL-EXPANSION", ERROR, group_loc(_spec(plan), g, "rayStartParams", key),
+                          f"group {g.label}: rayStartParams.{key} {value!r} holds {' and '.join(hits)}, which bash -c "
+                          "runs or expands inside the pod before `ray start` sees it: Ray gets something other "
+                          "than what is written here (and what was checked)",
+                          "write the literal value; to compute it in the pod, set an env var in the container and "
+                          "keep rayStartParams literal (or single-quote the value so bash leaves it alone)",
+                          evidence={"value": value, "command": g.command.strip()})
+
+
+def _unquoted_for_expansion(value: str) -> str:
+    """The value with single-quoted spans removed (bash expands nothing inside them)."""
+    out, inside = [], False
+    for ch in value:
+        if ch == "'":
+            inside = not inside
+        elif not inside:
+            out.append(ch)
+    return "".join(out)
+
 
 # Rules that live in their own modules register on import; importing them here keeps the catalogue whole.
 from gpuconf import coverage  # noqa: E402,F401

@@ -23,7 +23,7 @@ PACKAGE = ROOT / "gpuconf"
 # The static half: manifests → models → plan → rules. Plain modules today; packages later.
 STATIC = ("loader", "inputs", "schema", "expectations", "kuberay", "scheduler", "raysched", "plan", "rules",
           "check", "render", "shell", "raystart", "quantity", "regressions", "coverage", "import_apps", "limits",
-          "nodepool", "serve_schema", "sizes", "fixes")
+          "nodepool", "serve_schema", "sizes", "fixes", "autoscaler", "admission")
 
 # (layer, module prefixes). A prefix matches the module itself and everything under it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
