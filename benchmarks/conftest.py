@@ -14,8 +14,8 @@ from gpuconf.bench.twins import find_ml_app
 from gpuconf.live.apps import ServeApps
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.verdicts import has_physical_gpu
-from gpuconf.plan import Plan
-from gpuconf.rules import run_rules
+from gpuconf.model.plan import Plan
+from gpuconf.static.rules import run_rules
 from gpuconf.testing.plugin import collector_of
 
 HERE = Path(__file__).resolve().parent

@@ -39,8 +39,8 @@ limits, input and output: docs/static-inputs.md
 
 
 def _check(args: argparse.Namespace) -> int:
-    from gpuconf.check import run_check
-    from gpuconf.render import render_text
+    from gpuconf.static.check import run_check
+    from gpuconf.static.render import render_text
 
     try:
         result = run_check([Path(p) for p in args.paths], [Path(n) for n in args.nodes] or None,
@@ -65,9 +65,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _fix(args: argparse.Namespace, result: Any) -> int:
     """--fix: write the corrected manifests and check again; with --diff print the change only."""
-    from gpuconf.check import run_check
-    from gpuconf.fixes import fix_findings, render_outcomes
-    from gpuconf.render import render_text
+    from gpuconf.static.check import run_check
+    from gpuconf.static.fixes import fix_findings, render_outcomes
+    from gpuconf.static.render import render_text
 
     fixed = fix_findings(result.plans, result.findings)
     print(render_outcomes(fixed) or "nothing to fix")
@@ -93,8 +93,8 @@ REGRESSIONS = Path(__file__).resolve().parents[1] / "manifests" / "regressions"
 def catalogue_markdown(regressions: Path = REGRESSIONS) -> str:
     """The rule table of docs/rules.md, with the regression cases that trip each rule (tests/test_docs.py
     keeps the two the same)."""
-    from gpuconf.regressions import discover
-    from gpuconf.rules import CATALOGUE
+    from gpuconf.static.regressions import discover
+    from gpuconf.static.rules import CATALOGUE
 
     cases: dict[str, list[str]] = {}
     also: dict[str, list[str]] = {}
@@ -111,8 +111,8 @@ def catalogue_markdown(regressions: Path = REGRESSIONS) -> str:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
-    from gpuconf import coverage  # noqa: F401  (registers its rule)
-    from gpuconf.rules import CATALOGUE
+    from gpuconf.static import coverage  # noqa: F401  (registers its rule)
+    from gpuconf.static.rules import CATALOGUE
 
     if args.markdown:
         print(catalogue_markdown(), end="")
@@ -137,7 +137,7 @@ def _kind(args: argparse.Namespace) -> int:
 def _preflight(args: argparse.Namespace) -> int:
     import os
 
-    from gpuconf.inputs import load_inputs
+    from gpuconf.inputs.manifests import load_inputs
     from gpuconf.kube.preflight import exit_code, run_preflight
 
     kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")

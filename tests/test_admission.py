@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpuconf.admission import added_tolerations, is_extended_resource
-from gpuconf.check import run_check
+from gpuconf.model.admission import added_tolerations, is_extended_resource
+from gpuconf.static.check import run_check
 
 REPO = Path(__file__).resolve().parents[1]
 CASE = REPO / "manifests" / "regressions" / "gpu-group-no-toleration.yaml"

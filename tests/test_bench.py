@@ -12,9 +12,9 @@ import pytest
 
 from gpuconf.bench import gate, plot, profiles, stats, table, twins
 from gpuconf.bench.results import Measurement, Overhead
-from gpuconf.check import run_check
-from gpuconf.inputs import plain
-from gpuconf.raysched import RayNodeView, demands_from_serve, node_misfit
+from gpuconf.static.check import run_check
+from gpuconf.inputs.manifests import plain
+from gpuconf.model.raysched import RayNodeView, demands_from_serve, node_misfit
 
 REPO = Path(__file__).resolve().parents[1]
 MLP_FLOPS = 2 * (1024 * 4096 + 4096 * 4096 + 4096 * 1000)  # entrypoints/models.py's "mlp"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.regressions import RegressionCase, discover
-from gpuconf.rules import CATALOGUE
+from gpuconf.static.regressions import RegressionCase, discover
+from gpuconf.static.rules import CATALOGUE
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
@@ -85,7 +85,7 @@ def test_default_path_is_manifests() -> None:
 
 def test_every_case_is_discovered() -> None:
     """The regression folder holds the cases the suite promises, each with a known rule."""
-    from gpuconf.rules import CATALOGUE
+    from gpuconf.static.rules import CATALOGUE
 
     ids = {r.id for r in CATALOGUE}
     assert len(CASES) >= 16
@@ -267,7 +267,7 @@ def test_expect_override_wrong_kind() -> None:
 
 def test_catalogue_lists_every_rule() -> None:
     """`gpuconf catalogue` prints one line per rule id."""
-    from gpuconf.rules import CATALOGUE
+    from gpuconf.static.rules import CATALOGUE
 
     run = gpuconf("catalogue")
     assert run.rc == 0

@@ -26,7 +26,7 @@ from gpuconf.backends.cluster.nodeprobe import MARK, NodeProbeFailed, parse_job_
 from gpuconf.backends.cluster.podenv import DOWNWARD_ENV, with_downward_env
 from gpuconf.backends.cluster.target import cluster_serve_config, http_port
 from gpuconf.backends.cluster.upload import ENTRYPOINTS, stage_entrypoints
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 from gpuconf.kube.dashboard import DASHBOARD_PORT, dashboard_port
 from gpuconf.kube.objects import RAY_START_ENV, NodeInfo, PodInfo
 from gpuconf.live.devices import DEVICE_CHECK, DeviceCheck, parse_device_check

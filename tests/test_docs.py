@@ -24,7 +24,7 @@ def test_rule_table_is_the_generated_one() -> None:
 
 
 def test_every_rule_is_in_the_table() -> None:
-    from gpuconf.rules import CATALOGUE
+    from gpuconf.static.rules import CATALOGUE
 
     table = catalogue_markdown()
     assert [line.split("`")[1] for line in table.splitlines()[2:]] == [r.id for r in CATALOGUE]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 from gpuconf.cli import main
-from gpuconf.fixes import FIXERS, NO_FIX, fix_findings
-from gpuconf.regressions import RegressionCase, discover
-from gpuconf.rules import CATALOGUE
+from gpuconf.static.fixes import FIXERS, NO_FIX, fix_findings
+from gpuconf.static.regressions import RegressionCase, discover
+from gpuconf.static.rules import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = discover(ROOT / "manifests" / "regressions")

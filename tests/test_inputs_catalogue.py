@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gpuconf.cli import main
-from gpuconf.limits import MAX_DEPTH, MAX_FILE_BYTES
+from gpuconf.inputs.limits import MAX_DEPTH, MAX_FILE_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 from gpuconf.cli import main
 from gpuconf.errors import InputError
 

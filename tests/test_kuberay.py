@@ -1,4 +1,4 @@
-"""Unit tests of gpuconf.kuberay: the `ray start` command KubeRay's pod builder generates per group."""
+"""Unit tests of gpuconf.model.kuberay: the `ray start` command KubeRay's pod builder generates per group."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.kuberay import cluster_groups, is_gpu_resource
-from gpuconf.loader import LDict, load_yaml_documents
+from gpuconf.model.kuberay import cluster_groups, is_gpu_resource
+from gpuconf.inputs.loader import LDict, load_yaml_documents
 
 HEAD = """\
 headGroupSpec:

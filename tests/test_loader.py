@@ -1,4 +1,4 @@
-"""Unit tests of gpuconf.loader: every mapping, key and item knows its file:line."""
+"""Unit tests of gpuconf.inputs.loader: every mapping, key and item knows its file:line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.loader import LDict, LList, display_path, get, load_file, load_yaml_documents, loc_of, require
+from gpuconf.inputs.loader import LDict, LList, display_path, get, load_file, load_yaml_documents, loc_of, require
 
 MULTI_DOC = """\
 # a comment on line 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"

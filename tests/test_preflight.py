@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 from gpuconf.errors import InputError
-from gpuconf.expectations import Expectations
+from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.kubeconfig import read_kubeconfig
 from gpuconf.kube.preflight import EXIT_UNREACHABLE, exit_code, run_preflight
 from gpuconf.kube.reach import cluster_answers

@@ -1,4 +1,4 @@
-"""Unit tests of gpuconf.quantity against the official client's parser."""
+"""Unit tests of gpuconf.inputs.quantity against the official client's parser."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from kubernetes.utils import parse_quantity as official_parse_quantity
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.quantity import ceil_int, parse_quantity, quantity
+from gpuconf.inputs.quantity import ceil_int, parse_quantity, quantity
 
 GOOD: list[tuple[Any, Decimal]] = [
     ("1", Decimal(1)),

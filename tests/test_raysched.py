@@ -1,4 +1,4 @@
-"""Unit tests of gpuconf.raysched: what each Serve replica asks Ray for and where it can run."""
+"""Unit tests of gpuconf.model.raysched: what each Serve replica asks Ray for and where it can run."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from gpuconf.errors import Loc
-from gpuconf.loader import LDict, load_yaml_documents
-from gpuconf.raysched import RayNodeView, ReplicaDemand, demands_from_serve, label_matches, node_misfit, place_replicas
+from gpuconf.inputs.loader import LDict, load_yaml_documents
+from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, label_matches, node_misfit, place_replicas
 
 
 def serve(text: str) -> LDict:

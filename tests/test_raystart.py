@@ -1,11 +1,11 @@
-"""Unit tests of gpuconf.raystart: what `ray start` makes of the argv bash hands it."""
+"""Unit tests of gpuconf.model.raystart: what `ray start` makes of the argv bash hands it."""
 
 from __future__ import annotations
 
 import pytest
 
-from gpuconf.raystart import parse_ray_start
-from gpuconf.shell import bash_words
+from gpuconf.model.raystart import parse_ray_start
+from gpuconf.model.shell import bash_words
 
 WORKER = ("ray start  --address=c-head-svc:6379  --block  --dashboard-agent-listen-port=52365  "
           "--memory=17179869184  --metrics-export-port=8080  --num-cpus=4  --num-gpus=1  "

@@ -24,7 +24,7 @@ import yaml
 from kubernetes import client
 
 from gpuconf.kube.preflight import REQUIRED_ACCESS
-from gpuconf.schema import KUBERNETES_SCHEMA_VERSION
+from gpuconf.inputs.schema import KUBERNETES_SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 RBAC = ROOT / "manifests" / "rbac"

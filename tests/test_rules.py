@@ -1,4 +1,4 @@
-"""Unit tests of gpuconf.rules over edited copies of the shipped manifests (beyond the regression cases)."""
+"""Unit tests of gpuconf.static.rules over edited copies of the shipped manifests (beyond the regression cases)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.check import CheckResult, run_check
+from gpuconf.static.check import CheckResult, run_check
 from gpuconf.errors import Loc
-from gpuconf.plan import Plan, RayNodePlan
-from gpuconf.rules import CATALOGUE, ERROR, WARNING, Finding
+from gpuconf.model.plan import Plan, RayNodePlan
+from gpuconf.static.rules import CATALOGUE, ERROR, WARNING, Finding
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 CLUSTER = "RayCluster/ml-cluster"

@@ -1,4 +1,4 @@
-"""Unit tests of gpuconf.scheduler: kube-scheduler's filters, the tie-break, the FailedScheduling message."""
+"""Unit tests of gpuconf.model.scheduler: kube-scheduler's filters, the tie-break, the FailedScheduling message."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gpuconf.loader import load_yaml_documents
-from gpuconf.scheduler import (NodeModel, PodSpecView, choose_node, misfit_reasons, node_from_doc, pod_view, tolerates,
+from gpuconf.inputs.loader import load_yaml_documents
+from gpuconf.model.scheduler import (NodeModel, PodSpecView, choose_node, misfit_reasons, node_from_doc, pod_view, tolerates,
                                unschedulable_message)
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}

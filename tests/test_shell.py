@@ -1,4 +1,4 @@
-"""Unit tests of gpuconf.shell, held against real bash."""
+"""Unit tests of gpuconf.model.shell, held against real bash."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from gpuconf.shell import bash_words, split_commands, survives_as_one_word, value_after_bash
+from gpuconf.model.shell import bash_words, split_commands, survives_as_one_word, value_after_bash
 
 BASH = shutil.which("bash")
 

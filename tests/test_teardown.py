@@ -15,7 +15,7 @@ import pytest
 from gpuconf.backends.localray.launcher import start_cluster, temp_tag
 from gpuconf.backends.localray.procs import RUN_ENV, marked_processes
 from gpuconf.backends.localray.specs import specs_from_plan
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from gpuconf.inputs import plain
+from gpuconf.inputs.manifests import plain
 
 ML_BUILDER = ":build_ml_service"
 NOOP_IMPORT = "entrypoints.ml_entrypoint:build_noop_service"
@@ -62,7 +62,7 @@ class TwinError(ValueError):
 
 
 def candidates_from_plan(ray_nodes: Iterable[Any]) -> list[Candidate]:
-    """Candidates from the plan's Ray nodes (``gpuconf.plan.RayNodePlan``)."""
+    """Candidates from the plan's Ray nodes (``gpuconf.model.plan.RayNodePlan``)."""
     return [Candidate(n.name, n.labels.get(NODE_GROUP_LABEL, ""), n.is_gpu_node, n.pod.group.is_head,
                       float(n.resources.get("CPU", 0.0)), float(n.resources.get("memory", 0.0))) for n in ray_nodes]
 

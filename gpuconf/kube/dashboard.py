@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gpuconf.kube.objects import PodInfo
-from gpuconf.raystart import parse_ray_start
-from gpuconf.shell import bash_words
+from gpuconf.model.raystart import parse_ray_start
+from gpuconf.model.shell import bash_words
 
 DASHBOARD_PORT = 8265
 

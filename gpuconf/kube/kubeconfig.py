@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.loader import LDict, LList, load_file, loc_of
+from gpuconf.inputs.loader import LDict, LList, load_file, loc_of
 
 FIX = "compare with `kubectl config view --raw` of a working kubeconfig"
 

@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from gpuconf.kube.client import KubeClient
-from gpuconf.quantity import parse_quantity
+from gpuconf.inputs.quantity import parse_quantity
 
 GPU_RESOURCE = "nvidia.com/gpu"
 FAKE_GPU_LABEL = "gpuconf.io/fake-gpu"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gpuconf.quantity import quantity
+from gpuconf.inputs.quantity import quantity
 
 RAY_START_ENV = "KUBERAY_GEN_RAY_START_CMD"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuconf.errors import InputError
-from gpuconf.expectations import Expectations
+from gpuconf.inputs.expectations import Expectations
 
 EXIT_UNREACHABLE, EXIT_NO_KUBERAY, EXIT_NO_GPU_NODES, EXIT_NO_GPU_ALLOCATABLE, EXIT_RBAC = 10, 11, 12, 13, 14
 KUBERAY_CRDS = ("rayclusters.ray.io", "rayservices.ray.io")
@@ -155,7 +155,7 @@ def _crds(ext: Any, names: tuple[str, ...], budget: Budget) -> PreflightResult:
 
 
 def _gpu_nodes(core: Any, exp: Expectations, budget: Budget) -> list[PreflightResult]:
-    from gpuconf.quantity import parse_quantity
+    from gpuconf.inputs.quantity import parse_quantity
 
     selector = ",".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
     nodes = core.list_node(label_selector=selector, _request_timeout=budget.left("gpu-nodes")).items

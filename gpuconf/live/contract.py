@@ -22,7 +22,7 @@ from gpuconf.live.serve import ServeTarget
 
 if TYPE_CHECKING:
     from gpuconf.live.settings import Settings
-    from gpuconf.plan import Plan
+    from gpuconf.model.plan import Plan
 
 
 class Capability(StrEnum):

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gpuconf.inputs import plain
+from gpuconf.inputs.manifests import plain
 from gpuconf.live.ports import free_port
-from gpuconf.raysched import RayNodeView, demands_from_serve, node_misfit, place_replicas
+from gpuconf.model.raysched import RayNodeView, demands_from_serve, node_misfit, place_replicas
 from gpuconf.waits import WaitTimeout, wait_until
 
 

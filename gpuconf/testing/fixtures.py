@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from gpuconf.backends import registry
-from gpuconf.check import CheckResult, run_check
+from gpuconf.static.check import CheckResult, run_check
 from gpuconf.errors import InputError
 from gpuconf.live.apps import ServeApps
 from gpuconf.live.contract import Capability, LiveCluster, Observed
 from gpuconf.live.serve import DeployedServe, DeployFailed
 from gpuconf.live.settings import Settings
-from gpuconf.plan import Plan
-from gpuconf.rules import run_rules
+from gpuconf.model.plan import Plan
+from gpuconf.static.rules import run_rules
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.settings import Settings
 from gpuconf.live.verdicts import pod_device_problems, replica_gpu_problems
-from gpuconf.plan import Plan
+from gpuconf.model.plan import Plan
 from gpuconf.testing.evidence import Evidence
 
 pytestmark = pytest.mark.real_pods

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from gpuconf.live.contract import LiveCluster, Observed
-from gpuconf.plan import Plan
-from gpuconf.scheduler import tolerates
+from gpuconf.model.plan import Plan
+from gpuconf.model.scheduler import tolerates
 from gpuconf.testing.evidence import Evidence
 
 pytestmark = pytest.mark.kube_api

@@ -6,7 +6,7 @@ import pytest
 
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.verdicts import accounting_problems, has_physical_gpu, label_problem, placement_problem
-from gpuconf.plan import Plan
+from gpuconf.model.plan import Plan
 from gpuconf.testing.evidence import Evidence
 
 pytestmark = pytest.mark.ray

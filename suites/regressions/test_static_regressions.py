@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.check import run_check
-from gpuconf.regressions import RegressionCase, discover
-from gpuconf.rules import CATALOGUE, ERROR
+from gpuconf.static.check import run_check
+from gpuconf.static.regressions import RegressionCase, discover
+from gpuconf.static.rules import CATALOGUE, ERROR
 from gpuconf.testing.evidence import Evidence
 
 pytestmark = [pytest.mark.static, pytest.mark.regression]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpuconf.check import CheckResult
+from gpuconf.static.check import CheckResult
 from gpuconf.testing.evidence import Evidence
 
 pytestmark = pytest.mark.static

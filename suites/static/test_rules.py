@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpuconf.check import CheckResult
-from gpuconf.rules import CATALOGUE, ERROR
+from gpuconf.static.check import CheckResult
+from gpuconf.static.rules import CATALOGUE, ERROR
 from gpuconf.testing.evidence import Evidence
 
 pytestmark = pytest.mark.static

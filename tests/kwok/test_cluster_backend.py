@@ -23,7 +23,7 @@ from gpuconf.backends.cluster.backend import attach
 from gpuconf.backends.kwok.backend import apply_target, refresh_pod_logs, serve_pods_from_host, specs_from_deployment
 from gpuconf.backends.kwok.kubelet import forward_ports
 from gpuconf.backends.localray.launcher import start_cluster
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.deploy import deploy_raycluster
 from gpuconf.kube.names import RUN_LABEL, new_run_id
@@ -32,7 +32,7 @@ from gpuconf.live.devices import DeviceCheck
 from gpuconf.live.observe import probe_replicas
 from gpuconf.live.ports import free_ports
 from gpuconf.live.serve import deploy
-from gpuconf.plan import Plan
+from gpuconf.model.plan import Plan
 from gpuconf.waits import wait_until
 
 pytestmark = [pytest.mark.local_control_plane, pytest.mark.slow]
@@ -135,7 +135,7 @@ _WAIT_FOREVER = textwrap.dedent("""
     from pathlib import Path
     from gpuconf.kube.client import KubeClient
     from gpuconf.kube.deploy import deploy_raycluster
-    from gpuconf.check import run_check
+    from gpuconf.static.check import run_check
     plan = next(p for p in run_check([Path(sys.argv[2])]).plans if p.target.name.startswith("RayCluster/"))
     kube = KubeClient(sys.argv[1])
     # 99 pods never exist: the wait only ends by a signal

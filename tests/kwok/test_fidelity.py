@@ -18,11 +18,11 @@ import yaml
 
 from gpuconf.backends.kwok.backend import apply_target
 from gpuconf.backends.kwok.fidelity import compare_report
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 from gpuconf.errors import InputError
 from gpuconf.kube.client import KubeClient
 from gpuconf.live.settings import Settings
-from gpuconf.plan import Plan
+from gpuconf.model.plan import Plan
 from gpuconf.provision.kwok.nodes import apply_node, load_nodes, node_pool_files
 
 pytestmark = pytest.mark.local_control_plane
@@ -96,7 +96,7 @@ def test_model_matches_control_plane(kube: KubeClient, case: tuple[str, Path, st
 
 def test_fidelity_catches_a_model_that_keeps_num_gpus(kube: KubeClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """With KubeRay's JSON check removed from the model (its pre-fix state), the fidelity check names the field."""
-    import gpuconf.kuberay as kuberay
+    import gpuconf.model.kuberay as kuberay
 
     monkeypatch.setattr(kuberay, "kuberay_resources_json_error", lambda params: None)
     plan = _plan(MANIFESTS / "regressions" / "kuberay-drops-num-gpus.yaml", "RayCluster/")

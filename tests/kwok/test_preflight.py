@@ -9,8 +9,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from gpuconf.check import run_check
-from gpuconf.expectations import Expectations
+from gpuconf.static.check import run_check
+from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.names import new_run_id
 from gpuconf.kube.preflight import (EXIT_NO_GPU_NODES, EXIT_NO_KUBERAY, EXIT_RBAC, KUBERAY_CRDS, exit_code,

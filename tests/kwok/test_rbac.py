@@ -25,8 +25,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from gpuconf.check import run_check
-from gpuconf.expectations import Expectations
+from gpuconf.static.check import run_check
+from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.client import APPLY, RAY_GROUP, RAY_VERSION, RAYCLUSTERS, KubeClient
 from gpuconf.kube.names import MANAGED_BY, RUN_LABEL, new_run_id, run_labels
 from gpuconf.kube.preflight import EXIT_RBAC, exit_code, run_preflight

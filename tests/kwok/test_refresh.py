@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from gpuconf.backends import registry
-from gpuconf.check import run_check
+from gpuconf.static.check import run_check
 from gpuconf.kube.client import KubeClient
 from gpuconf.live.settings import Settings
-from gpuconf.plan import Plan
+from gpuconf.model.plan import Plan
 from gpuconf.waits import wait_until
 
 pytestmark = [pytest.mark.local_control_plane, pytest.mark.autoscaling, pytest.mark.slow]

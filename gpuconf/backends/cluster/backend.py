@@ -31,7 +31,7 @@ from gpuconf.kube.reach import cluster_answers
 from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.devices import DeviceCheck
 from gpuconf.live.settings import Settings
-from gpuconf.plan import Plan
+from gpuconf.model.plan import Plan
 from gpuconf.waits import wait_until
 
 

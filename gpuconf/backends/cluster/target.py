@@ -6,9 +6,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpuconf.inputs import plain
+from gpuconf.inputs.manifests import plain
 from gpuconf.live.serve import set_model
-from gpuconf.raysched import RayNodeView
+from gpuconf.model.raysched import RayNodeView
 
 ENTRYPOINTS_PREFIX = "entrypoints."
 

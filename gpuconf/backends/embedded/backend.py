@@ -9,7 +9,7 @@ from gpuconf.backends.localray.live import live_from_cluster
 from gpuconf.backends.localray.specs import pending_pods, specs_from_plan
 from gpuconf.live.contract import Capability, LiveCluster
 from gpuconf.live.settings import Settings
-from gpuconf.plan import Plan
+from gpuconf.model.plan import Plan
 
 
 def start_embedded(plan: Plan) -> LiveCluster:

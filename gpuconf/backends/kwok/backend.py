@@ -26,9 +26,9 @@ from gpuconf.kube.reach import cluster_answers
 from gpuconf.kube.view import KubeView
 from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.settings import Settings
-from gpuconf.plan import RAY_AUTODETECT_MEMORY_FRACTION, Plan
-from gpuconf.raystart import parse_ray_start
-from gpuconf.shell import bash_words
+from gpuconf.model.plan import RAY_AUTODETECT_MEMORY_FRACTION, Plan
+from gpuconf.model.raystart import parse_ray_start
+from gpuconf.model.shell import bash_words
 
 # Env KubeRay injects that points at in-cluster DNS names; a local Ray node must not follow it.
 _IN_CLUSTER_ENV = {"RAY_ADDRESS", "RAY_IP", "FQ_RAY_IP", "RAY_PORT", "KUBERAY_GEN_RAY_START_CMD",

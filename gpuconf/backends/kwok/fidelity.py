@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuconf.kube.objects import NodeInfo, PodInfo
-from gpuconf.kuberay import GroupModel, cluster_groups
-from gpuconf.plan import Plan
-from gpuconf.raystart import RayStartArgs, parse_ray_start
-from gpuconf.shell import bash_words
+from gpuconf.model.kuberay import GroupModel, cluster_groups
+from gpuconf.model.plan import Plan
+from gpuconf.model.raystart import RayStartArgs, parse_ray_start
+from gpuconf.model.shell import bash_words
 
 # Ports differ by design: the model cannot know what a user leaves to Ray, and the kwok
 # backend remaps them anyway. Compared: every other option.

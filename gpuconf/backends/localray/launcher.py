@@ -35,7 +35,7 @@ from gpuconf.backends.localray.ownership import RunLock, stop_run
 from gpuconf.backends.localray.specs import NodeSpec
 from gpuconf.live.auth import set_driver_auth
 from gpuconf.live.ports import free_port
-from gpuconf.plan import K8S_NODE_LABEL, POD_LABEL
+from gpuconf.model.plan import K8S_NODE_LABEL, POD_LABEL
 from gpuconf.waits import WaitTimeout, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -109,7 +109,7 @@ class LocalRayCluster:
 
     def node_views(self) -> list[Any]:
         """The joined nodes as the placement model sees them."""
-        from gpuconf.raysched import RayNodeView
+        from gpuconf.model.raysched import RayNodeView
 
         return [RayNodeView(n.spec.pod, n.resources, n.labels) for n in self.alive]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gpuconf.plan import Plan
-from gpuconf.shell import bash_words
+from gpuconf.model.plan import Plan
+from gpuconf.model.shell import bash_words
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from gpuconf.errors import EnvironmentFailure
 from gpuconf.live.contract import Capability, LiveCluster
 from gpuconf.live.settings import Settings
-from gpuconf.plan import Plan
+from gpuconf.model.plan import Plan
 
 
 @dataclass(frozen=True)

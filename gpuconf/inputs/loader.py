@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.limits import MAX_DEPTH, MAX_EXPANDED_NODES, MAX_FILE_BYTES
+from gpuconf.inputs.limits import MAX_DEPTH, MAX_EXPANDED_NODES, MAX_FILE_BYTES
 
 
 class LDict(dict):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuconf.errors import Loc
-from gpuconf.loader import LDict, loc_of
+from gpuconf.inputs.loader import LDict, loc_of
 
 # Ray Serve gives a replica one CPU when ray_actor_options leaves num_cpus unset.
 SERVE_DEFAULT_NUM_CPUS = 1.0

@@ -22,9 +22,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 
 from gpuconf.errors import Loc
-from gpuconf.kuberay import GroupModel, group_loc
-from gpuconf.plan import DeploymentPlan, Plan
-from gpuconf.rules import Finding
+from gpuconf.model.kuberay import GroupModel, group_loc
+from gpuconf.model.plan import DeploymentPlan, Plan
+from gpuconf.static.rules import Finding
 
 # Rules whose fix is a choice only the user can make (docs/static-inputs.md lists the same).
 NO_FIX: dict[str, str] = {
@@ -281,7 +281,7 @@ def _fix_kuberay_json(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _fix_unschedulable(ws: Workspace, plan: Plan, f: Finding) -> str:
     g, group = _group_node(ws, plan, f.loc)
-    from gpuconf.scheduler import tolerates
+    from gpuconf.model.scheduler import tolerates
 
     spec = group["template"]["spec"]
     selector = dict(spec.get("nodeSelector") or {})
@@ -448,7 +448,7 @@ def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
     gpu = [n for n in plan.nodes if n.allocatable.get(exp.gpu_resource, 0) > 0 and n.doc is not None]
     if not gpu or not exp.gpu_node_selector:
         raise NoFix(f"no node has allocatable {exp.gpu_resource}: the device plugin must advertise them first")
-    from gpuconf.loader import loc_of
+    from gpuconf.inputs.loader import loc_of
 
     for n in gpu:
         root, path = ws.locate(loc_of(n.doc, "metadata", "name"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpuconf.check import CheckResult, deployment_row
+from gpuconf.static.check import CheckResult, deployment_row
 
 
 def render_text(result: CheckResult) -> str:

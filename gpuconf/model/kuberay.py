@@ -18,10 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.loader import LDict, get, loc_of, require
-from gpuconf.quantity import ceil_int, quantity
-from gpuconf.raystart import RayStartArgs, parse_ray_start
-from gpuconf.shell import bash_words
+from gpuconf.inputs.resources import is_gpu_resource
+from gpuconf.inputs.loader import LDict, get, loc_of, require
+from gpuconf.inputs.quantity import ceil_int, quantity
+from gpuconf.model.raystart import RayStartArgs, parse_ray_start
+from gpuconf.model.shell import bash_words
 
 HEAD_GROUP = "headgroup"
 HEAD_PORT = "6379"
@@ -29,13 +30,8 @@ METRICS_PORT = "8080"
 DASHBOARD_AGENT_LISTEN_PORT = "52365"
 # Worker pods get this init container (wait-gcs-ready) unless it is switched off in the operator.
 INIT_CONTAINER_REQUESTS = {"cpu": Decimal("0.2"), "memory": Decimal(256 * 1024**2)}
-_MIG = re.compile(r"nvidia\.com/mig-\d+g\.\d+gb$")
 _BOOL_AS_VALUE = {"log-color", "include-dashboard"}
 
-
-def is_gpu_resource(name: str) -> bool:
-    """KubeRay's test for a GPU limit name."""
-    return name.endswith("gpu") or bool(_MIG.match(name))
 
 
 @dataclass
@@ -104,7 +100,7 @@ def autoscale_ceiling(worker: dict[str, Any]) -> int:
 
 
 def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster: str, head_address: str) -> GroupModel:
-    from gpuconf import schema
+    from gpuconf.inputs import schema
 
     template = require(spec, *path, "template", kind=dict)
     containers = require(spec, *path, "template", "spec", "containers", kind=list)

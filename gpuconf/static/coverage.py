@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpuconf.loader import get, loc_of
-from gpuconf.plan import Plan
-from gpuconf.rules import ERROR, Finding, rule
+from gpuconf.inputs.loader import get, loc_of
+from gpuconf.model.plan import Plan
+from gpuconf.static.rules import ERROR, Finding, rule
 
 RULE_ID = "SERVE-APP-UNSEEN"
 

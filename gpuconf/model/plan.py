@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gpuconf.expectations import Expectations
-from gpuconf.inputs import Inputs, Target
-from gpuconf.kuberay import GroupModel, cluster_groups
-from gpuconf.limits import MAX_PODS
-from gpuconf.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
-from gpuconf.admission import added_tolerations
-from gpuconf.scheduler import NodeModel, PodSpecView, choose_node, misfit_reasons, node_from_doc, pod_view, unschedulable_message
+from gpuconf.inputs.expectations import Expectations
+from gpuconf.inputs.manifests import Inputs, Target
+from gpuconf.model.kuberay import GroupModel, cluster_groups
+from gpuconf.inputs.limits import MAX_PODS
+from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
+from gpuconf.model.admission import added_tolerations
+from gpuconf.model.scheduler import NodeModel, PodSpecView, choose_node, misfit_reasons, node_from_doc, pod_view, unschedulable_message
 
 # Ray sizes its `memory` resource from what the container may use, less the object store.
 RAY_AUTODETECT_MEMORY_FRACTION = 0.7

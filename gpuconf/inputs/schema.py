@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from gpuconf.errors import InputError
-from gpuconf.loader import LDict, loc_of, plain
+from gpuconf.inputs.loader import LDict, loc_of, plain
 
 # The Kubernetes schema version the manifests are validated against.
 KUBERNETES_SCHEMA_VERSION = "1.34"
@@ -80,7 +80,7 @@ def _serve_validator() -> Any:
     if _VALIDATOR is None:
         import jsonschema
 
-        from gpuconf.serve_schema import load_schema
+        from gpuconf.inputs.serve_schema import load_schema
 
         _VALIDATOR = jsonschema.Draft202012Validator(load_schema())
     return _VALIDATOR

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpuconf.loader import LDict, get
+from gpuconf.inputs.loader import LDict, get
 
 # Resource names of Kubernetes itself: no domain, or a kubernetes.io domain.
 _NATIVE_SUFFIX = "kubernetes.io"

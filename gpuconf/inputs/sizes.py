@@ -1,7 +1,7 @@
 """Checks of one target before it is planned: values the models would choke on, and the size limits.
 
 Each problem is bad input (exit 2, file:line, fix): a malformed count or name, or a plan past the
-documented limits (gpuconf.limits) that would take minutes or the machine's memory to compute.
+documented limits (gpuconf.inputs.limits) that would take minutes or the machine's memory to compute.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import math
 from typing import Any
 
 from gpuconf.errors import InputError
-from gpuconf.inputs import Target
-from gpuconf.loader import LDict, get, loc_of
-from gpuconf.nodepool import check_quantity
+from gpuconf.inputs.manifests import Target
+from gpuconf.inputs.loader import LDict, get, loc_of
+from gpuconf.inputs.nodepool import check_quantity
 
 
 def check_sizes(target: Target, max_pods: int, max_replicas: int) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gpuconf.loader import LDict, get
-from gpuconf.quantity import quantity
+from gpuconf.inputs.loader import LDict, get
+from gpuconf.inputs.quantity import quantity
 
 
 @dataclass

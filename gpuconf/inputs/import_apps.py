@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.loader import LDict, LList, get, load_yaml_documents, loc_of
+from gpuconf.inputs.loader import LDict, LList, get, load_yaml_documents, loc_of
 
 BUILD_TIMEOUT_S = 300
 

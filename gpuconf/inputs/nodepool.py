@@ -7,9 +7,9 @@ otherwise plan pods onto nodes Kubernetes would never accept.
 from __future__ import annotations
 
 from gpuconf.errors import InputError
-from gpuconf.limits import MAX_QUANTITY
-from gpuconf.loader import LDict, get, loc_of
-from gpuconf.quantity import parse_quantity
+from gpuconf.inputs.limits import MAX_QUANTITY
+from gpuconf.inputs.loader import LDict, get, loc_of
+from gpuconf.inputs.quantity import parse_quantity
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpuconf import schema
+from gpuconf.inputs import schema
 from gpuconf.errors import InputError, Loc
-from gpuconf.expectations import Expectations, default_expectations, parse_expectations
-from gpuconf.limits import MAX_FILES
-from gpuconf.loader import LDict, display_path, get, load_file, load_yaml_documents, loc_of, plain, require, yaml_files
+from gpuconf.inputs.expectations import Expectations, default_expectations, parse_expectations
+from gpuconf.inputs.limits import MAX_FILES
+from gpuconf.inputs.loader import LDict, display_path, get, load_file, load_yaml_documents, loc_of, plain, require, yaml_files
 
 # KubeRay 1.5's CRDs serve ray.io/v1 and, deprecated, ray.io/v1alpha1.
 RAY_API_VERSIONS = ("ray.io/v1", "ray.io/v1alpha1")
 RAY_KINDS = ("RayCluster", "RayService", "RayJob")
-# The first line of a regression case (gpuconf.regressions): a known-bad manifest, read only by name.
+# The first line of a regression case (gpuconf.static.regressions): a known-bad manifest, read only by name.
 _CASE_HEADER = "# expect:"
 
 
@@ -136,7 +136,7 @@ def load_roots(paths: list[Path], nodes: list[Path] | None = None, expect: Path 
                import_apps: Path | None = None) -> list[Inputs]:
     """Load the given paths, one Inputs per manifest root, each with its own nodes and expectations.
 
-    With `import_apps`, Serve apps that list no deployments get them from `serve build` (gpuconf.import_apps).
+    With `import_apps`, Serve apps that list no deployments get them from `serve build` (gpuconf.inputs.import_apps).
     """
     if not paths:
         raise InputError(None, "no paths given", "pass at least one file or folder")
@@ -167,7 +167,7 @@ def load_roots(paths: list[Path], nodes: list[Path] | None = None, expect: Path 
 
 
 def _import_apps(inputs: Inputs, app_dir: Path) -> None:
-    from gpuconf.import_apps import import_code_defined_apps
+    from gpuconf.inputs.import_apps import import_code_defined_apps
 
     if not app_dir.is_dir():
         raise InputError(None, f"{app_dir}: no such folder (--import-apps)", "pass the folder that holds the app code")
@@ -208,7 +208,7 @@ def _load_only(paths: list[Path], kind: str, option: str) -> Inputs:
 
 
 def _finish(inputs: Inputs) -> None:
-    from gpuconf.nodepool import validate_node_pool
+    from gpuconf.inputs.nodepool import validate_node_pool
 
     folders: dict[Path, int] = {}
     for case in inputs.skipped_cases:
@@ -348,7 +348,7 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
         _ray_object(doc, kind, api, inputs)
         return
     if kind == "Node" and api == "v1":
-        from gpuconf.nodepool import validate_node
+        from gpuconf.inputs.nodepool import validate_node
 
         validate_node(doc)  # before the schema: its messages name the fix
         schema.validate_k8s_object(doc, "Node")

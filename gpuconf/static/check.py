@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpuconf import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
-from gpuconf.inputs import Inputs, Notice, load_roots
-from gpuconf.limits import MAX_PODS, MAX_REPLICAS
-from gpuconf.plan import Plan, build_plan
-from gpuconf.rules import ERROR, Finding, run_rules
+from gpuconf.static import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
+from gpuconf.inputs.manifests import Inputs, Notice, load_roots
+from gpuconf.inputs.limits import MAX_PODS, MAX_REPLICAS
+from gpuconf.model.plan import Plan, build_plan
+from gpuconf.static.rules import ERROR, Finding, run_rules
 
 
 @dataclass
@@ -64,7 +64,7 @@ def run_check(paths: list[Path], nodes: list[Path] | None = None, expect: Path |
 
     `extended_resource_toleration` turns on that admission plugin's model whatever the expectations say.
     """
-    from gpuconf.sizes import check_sizes
+    from gpuconf.inputs.sizes import check_sizes
 
     plans: list[Plan] = []
     notices: list[Notice] = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.loader import LDict, get, loc_of, require
+from gpuconf.inputs.loader import LDict, get, loc_of, require
 
 ISOLATION_MODES = ("warn", "fail")
 
@@ -33,7 +33,7 @@ class Expectations:
     loc: Loc | None
     doc: Any = field(repr=False, default=None)
     defaults: bool = False
-    # The cluster runs the ExtendedResourceToleration admission plugin (gpuconf.admission), e.g. GKE.
+    # The cluster runs the ExtendedResourceToleration admission plugin (gpuconf.model.admission), e.g. GKE.
     extended_resource_toleration: bool = False
 
     def is_gpu_node(self, labels: Mapping[str, str], allocatable: Mapping[str, Any] | None = None) -> bool:
@@ -97,8 +97,8 @@ def parse_expectations(doc: LDict) -> Expectations:
 
 def has_allocatable_gpus(allocatable: Mapping[str, Any]) -> bool:
     """Whether a node advertises GPUs, by KubeRay's GPU-resource predicate (so MIG slices count)."""
-    from gpuconf.kuberay import is_gpu_resource
-    from gpuconf.quantity import parse_quantity
+    from gpuconf.inputs.resources import is_gpu_resource
+    from gpuconf.inputs.quantity import parse_quantity
 
     for key, value in allocatable.items():
         if is_gpu_resource(str(key)):
@@ -116,7 +116,7 @@ def default_expectations(nodes: list[LDict], serve_bodies: list[Any]) -> Expecta
     GPU nodes: nodes with allocatable GPUs. GPU resource: the GPU resource the nodes advertise
     most (nvidia.com/gpu when none does). GPU deployments: those with `num_gpus > 0`.
     """
-    from gpuconf.kuberay import is_gpu_resource
+    from gpuconf.inputs.resources import is_gpu_resource
 
     counts: dict[str, int] = {}
     for n in nodes:

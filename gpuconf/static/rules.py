@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from gpuconf.errors import Loc
-from gpuconf.kuberay import GroupModel, group_loc
-from gpuconf.loader import get, loc_of
-from gpuconf.plan import DeploymentPlan, Plan
-from gpuconf.shell import bash_words
+from gpuconf.model.kuberay import GroupModel, group_loc
+from gpuconf.inputs.loader import get, loc_of
+from gpuconf.model.plan import DeploymentPlan, Plan
+from gpuconf.model.shell import bash_words
 
 ERROR, WARNING = "error", "warning"
 _BUILTIN = {"CPU", "GPU", "memory"}
@@ -150,7 +150,7 @@ def _json_escaped(text: str) -> str:
 
 @rule("KUBERAY-RESOURCES-JSON", ERROR, "KubeRay cannot read rayStartParams.resources as JSON, so it drops --num-gpus")
 def _kuberay_json(plan: Plan) -> Iterator[Finding]:
-    from gpuconf.kuberay import kuberay_resources_json_error
+    from gpuconf.model.kuberay import kuberay_resources_json_error
 
     res = plan.expectations.gpu_resource
     for g in plan.groups:
@@ -361,7 +361,7 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
 
 def _group_line(plan: Plan, g: GroupModel, d: DeploymentPlan) -> str:
     """One group: its pods (fixed and autoscaled) and what its Ray node offers the deployment."""
-    from gpuconf.raysched import RayNodeView, ReplicaDemand, node_misfit
+    from gpuconf.model.raysched import RayNodeView, ReplicaDemand, node_misfit
 
     up = sum(1 for p in plan.pods if p.group is g and p.node is not None and not p.autoscaled)
     auto = f", autoscaler may add {g.autoscale_extra} (up {sum(1 for p in plan.pods if p.group is g and p.autoscaled and p.node)})" \
@@ -389,14 +389,14 @@ def _labels(g: GroupModel) -> dict[str, str]:
 
 
 def _is_gpu(name: str) -> bool:
-    from gpuconf.kuberay import is_gpu_resource
+    from gpuconf.model.kuberay import is_gpu_resource
 
     return is_gpu_resource(name)
 
 
 def _what_would_change(plan: Plan, d: DeploymentPlan) -> str:
     """Name the group(s) whose pods would host the deployment if they came up."""
-    from gpuconf.raysched import RayNodeView, ReplicaDemand, node_misfit
+    from gpuconf.model.raysched import RayNodeView, ReplicaDemand, node_misfit
 
     demand = ReplicaDemand(d.demand.app, d.demand.deployment, 1, d.demand.resources, d.demand.label_selector, None, None)
     fits = [g for g in plan.groups
@@ -519,9 +519,9 @@ def _expect_missing(plan: Plan) -> Iterator[Finding]:
 
 @rule("AUTOSCALER-MISMATCH", ERROR, "Ray's autoscaler reads a group's resources differently from the Ray node KubeRay starts")
 def _autoscaler_mismatch(plan: Plan) -> Iterator[Finding]:
-    """With enableInTreeAutoscaling the autoscaler scales by its own reading of the spec (gpuconf.autoscaler)."""
-    from gpuconf.autoscaler import disagreements, node_type
-    from gpuconf.kuberay import autoscaler_enabled
+    """With enableInTreeAutoscaling the autoscaler scales by its own reading of the spec (gpuconf.model.autoscaler)."""
+    from gpuconf.model.autoscaler import disagreements, node_type
+    from gpuconf.model.kuberay import autoscaler_enabled
 
     spec = _spec(plan)
     if not autoscaler_enabled(spec):
@@ -580,4 +580,4 @@ def _unquoted_for_expansion(value: str) -> str:
 
 
 # Rules that live in their own modules register on import; importing them here keeps the catalogue whole.
-from gpuconf import coverage  # noqa: E402,F401
+from gpuconf.static import coverage  # noqa: E402,F401

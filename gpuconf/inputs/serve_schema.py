@@ -4,7 +4,7 @@ Ray's `ServeDeploySchema` (pydantic) stays the source of truth, but importing `r
 takes most of a second or more. So its JSON Schema is exported on first use into a cache file
 keyed by the Ray version (``$GPUCONF_CACHE_DIR`` or ``~/.cache/gpuconf``), and `gpuconf check`
 validates with `jsonschema` from that file, without importing Ray. Run
-``python -m gpuconf.serve_schema`` to create it ahead of time (e.g. at setup).
+``python -m gpuconf.inputs.serve_schema`` to create it ahead of time (e.g. at setup).
 """
 
 from __future__ import annotations

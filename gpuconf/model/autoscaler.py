@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_UP
 from typing import Any
 
-from gpuconf.quantity import parse_quantity
+from gpuconf.inputs.quantity import parse_quantity
 
 
 @dataclass

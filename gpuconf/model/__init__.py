@@ -1,0 +1,1 @@
+"""Models of KubeRay's pod builder, the scheduler and Ray's resource scheduling, and the plan they make."""
