@@ -175,7 +175,9 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
         try:
             return cluster.stop()
         finally:
-            dep.teardown(diag_dir)
+            # Until its pods are gone they hold the nodes' GPUs and CPUs: the next run's pods would
+            # be Pending for them, and start only the head.
+            dep.teardown(diag_dir, wait=True)
 
     live.stop = stop
     live.keep = dep.keep
