@@ -38,6 +38,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 test: setup
+	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory soak-short
 	$(MAKE) --no-print-directory test-kwok

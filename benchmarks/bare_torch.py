@@ -19,8 +19,9 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
@@ -36,8 +37,9 @@ DEFAULT_MODELS = ("mlp", "bert-base")
 DEFAULT_BATCHES = (1, 8, 64)
 
 
-def time_model(name: str, batch: int, device: torch.device, iters: int, warmup: int, min_iters: int,
-               budget_s: float) -> dict[str, Any]:
+def time_model(
+    name: str, batch: int, device: torch.device, iters: int, warmup: int, min_iters: int, budget_s: float
+) -> dict[str, Any]:
     """Latency samples (ms) of one model at one batch size on one device, with its summary."""
     ref = build_model(name, 0)
     mod = ref.module.to(device)
@@ -70,11 +72,18 @@ def time_model(name: str, batch: int, device: torch.device, iters: int, warmup: 
                 mod(x)
                 samples.append((time.perf_counter() - t0) * 1e3)
     s = summarize(samples)
-    return {"model": name, "batch": batch, "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if on_cuda else platform.processor() or "cpu",
-            "timer": "cuda_event" if on_cuda else "perf_counter", "torch_threads": torch.get_num_threads(),
-            "warmup": done, **s.as_dict(), "samples_ms": samples,
-            "tflops": tflops(ref.flops_per_sample, batch, s.p50_ms)}
+    return {
+        "model": name,
+        "batch": batch,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if on_cuda else platform.processor() or "cpu",
+        "timer": "cuda_event" if on_cuda else "perf_counter",
+        "torch_threads": torch.get_num_threads(),
+        "warmup": done,
+        **s.as_dict(),
+        "samples_ms": samples,
+        "tflops": tflops(ref.flops_per_sample, batch, s.p50_ms),
+    }
 
 
 def in_replica_p50(benchmark_json: Path) -> dict[tuple[str, int, str], float]:
@@ -92,14 +101,22 @@ def in_replica_p50(benchmark_json: Path) -> dict[tuple[str, int, str], float]:
 def render(rows: Sequence[dict[str, Any]], replica: dict[tuple[str, int, str], float]) -> str:
     """A plain-text table: one line per (model, batch, device), speedup vs CPU, and what the replica adds."""
     cpu = {(r["model"], r["batch"]): r["p50_ms"] for r in rows if r["device"] == "cpu"}
-    head = f"{'model':<11}{'batch':>6}  {'device':<8}{'p50 ms':>10}{'p99 ms':>10}{'IQR ms':>9}{'TFLOP/s':>9}{'speedup':>9}"
+    head = (
+        f"{'model':<11}{'batch':>6}  {'device':<8}{'p50 ms':>10}{'p99 ms':>10}{'IQR ms':>9}{'TFLOP/s':>9}{'speedup':>9}"
+    )
     head += f"{'replica p50':>13}{'added':>9}" if replica else ""
     lines = [head, "-" * len(head)]
     for r in rows:
         kind = "cuda" if r["device"].startswith("cuda") else "cpu"
-        sp = speedup(cpu[(r["model"], r["batch"])], r["p50_ms"]) if kind == "cuda" and (r["model"], r["batch"]) in cpu else None
-        line = (f"{r['model']:<11}{r['batch']:>6}  {kind:<8}{r['p50_ms']:>10.4g}{r['p99_ms']:>10.4g}{r['iqr_ms']:>9.3g}"
-                f"{r['tflops']:>9.3g}{(f'{sp:.1f}x' if sp else '-'):>9}")
+        sp = (
+            speedup(cpu[(r["model"], r["batch"])], r["p50_ms"])
+            if kind == "cuda" and (r["model"], r["batch"]) in cpu
+            else None
+        )
+        line = (
+            f"{r['model']:<11}{r['batch']:>6}  {kind:<8}{r['p50_ms']:>10.4g}{r['p99_ms']:>10.4g}{r['iqr_ms']:>9.3g}"
+            f"{r['tflops']:>9.3g}{(f'{sp:.1f}x' if sp else '-'):>9}"
+        )
         if replica:
             rep = replica.get((r["model"], r["batch"], kind))
             added = f"{(rep / r['p50_ms'] - 1) * 100:+.0f}%" if rep else "-"
@@ -116,8 +133,14 @@ def gate_lines(rows: Sequence[dict[str, Any]], thresholds: Thresholds) -> str:
         c = cpu.get((r["model"], r["batch"]))
         if not r["device"].startswith("cuda") or c is None:
             continue
-        d = speedup_gate(r["model"], r["batch"], TwinResult(r["device"], r["device_name"], r["p50_ms"], True),
-                         TwinResult("cpu", "cpu", c["p50_ms"], False), thresholds, host_gpus=1)
+        d = speedup_gate(
+            r["model"],
+            r["batch"],
+            TwinResult(r["device"], r["device_name"], r["p50_ms"], True),
+            TwinResult("cpu", "cpu", c["p50_ms"], False),
+            thresholds,
+            host_gpus=1,
+        )
         out.append(f"gate {r['model']} b{r['batch']}: {d.outcome.upper()} {d.reason}")
     return "\n".join(out) or "gate: no (model, batch) has both a CPU and a CUDA row"
 
@@ -126,7 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     ap.add_argument("--batches", nargs="+", type=int, default=list(DEFAULT_BATCHES))
-    ap.add_argument("--devices", nargs="+", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)")
+    ap.add_argument(
+        "--devices", nargs="+", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)"
+    )
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--min-iters", type=int, default=5)
@@ -135,8 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-tf32", action="store_true", help="keep fp32 matmuls on CUDA (MLService enables tf32)")
     ap.add_argument("--json", type=Path, default=None, help="write every sample and summary here")
     ap.add_argument("--compare", type=Path, default=None, help="a benchmark.json of `make bench` to set beside")
-    ap.add_argument("--gate", type=Path, default=None,
-                    help="thresholds.yaml: also say what the speedup gate would decide on these bare numbers")
+    ap.add_argument(
+        "--gate",
+        type=Path,
+        default=None,
+        help="thresholds.yaml: also say what the speedup gate would decide on these bare numbers",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -149,8 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.models:
         for batch in args.batches:
             for dev in devices:
-                rows.append(time_model(name, batch, torch.device("cuda:0" if dev == "cuda" else dev), args.iters,
-                                       args.warmup, args.min_iters, args.budget_s))
+                rows.append(
+                    time_model(
+                        name,
+                        batch,
+                        torch.device("cuda:0" if dev == "cuda" else dev),
+                        args.iters,
+                        args.warmup,
+                        args.min_iters,
+                        args.budget_s,
+                    )
+                )
                 print(f"  {name} b{batch} {dev}: p50 {rows[-1]['p50_ms']:.4g} ms (n={rows[-1]['n']})", file=sys.stderr)
     replica = in_replica_p50(args.compare) if args.compare else {}
     print(render(rows, replica))
@@ -159,9 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(gate_lines(rows, load_thresholds(args.gate)))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        host = {"torch": torch.__version__, "cuda": torch.version.cuda, "threads": torch.get_num_threads(),
-                "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                "tf32": bool(torch.backends.cuda.matmul.allow_tf32), "python": platform.python_version()}
+        host = {
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+            "python": platform.python_version(),
+        }
         args.json.write_text(json.dumps({"host": host, "results": rows}, indent=1) + "\n")
     return 0
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -25,9 +26,12 @@ THRESHOLDS_PATH = HERE / "thresholds.yaml"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("gpuconf").addoption(
-        "--bench-profile", choices=("auto", "smoke", "realistic"), default=None,
+        "--bench-profile",
+        choices=("auto", "smoke", "realistic"),
+        default=None,
         help="benchmark size (default: benchmarks/config.yaml's profile, auto: realistic when the GPU "
-             "replica sees a physical GPU, else smoke)")
+        "replica sees a physical GPU, else smoke)",
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -65,8 +69,15 @@ def _source(plan: Plan) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def bench(observed: Observed, live_cluster: LiveCluster, deployed: Any, serve_apps: ServeApps, plan: Plan,
-          bench_config: BenchConfig, pytestconfig: pytest.Config) -> Iterator[BenchRunner]:
+def bench(
+    observed: Observed,
+    live_cluster: LiveCluster,
+    deployed: Any,
+    serve_apps: ServeApps,
+    plan: Plan,
+    bench_config: BenchConfig,
+    pytestconfig: pytest.Config,
+) -> Iterator[BenchRunner]:
     """The twins of this module. Asks for `observed` first, so the conformance probes have run
     before the twins replace the user's apps; the twins deploy through `serve_apps`, so a later
     check that needs the user's apps gets them back (whatever the order of the tests)."""
@@ -75,10 +86,19 @@ def bench(observed: Observed, live_cluster: LiveCluster, deployed: Any, serve_ap
     physical = any(has_physical_gpu(o.probe) for o in user)
     profile = bench_config.resolve(pytestconfig.getoption("--bench-profile"), physical)
     runner = BenchRunner(
-        handle=live_cluster.serve, http_url=deployed.http_url, records=live_cluster.records,
-        serve_body=plan.target.serve.body, ray_nodes=plan.ray_nodes, config=bench_config, profile=profile,
-        explain={f.rule: f.message for f in run_rules(plan)}, host_gpus=len(live_cluster.physical_gpus),
-        source_app=found_app.get("name", "default"), source_deployment=found_dep.get("name"), apps=serve_apps)
+        handle=live_cluster.serve,
+        http_url=deployed.http_url,
+        records=live_cluster.records,
+        serve_body=plan.target.serve.body,
+        ray_nodes=plan.ray_nodes,
+        config=bench_config,
+        profile=profile,
+        explain={f.rule: f.message for f in run_rules(plan)},
+        host_gpus=len(live_cluster.physical_gpus),
+        source_app=found_app.get("name", "default"),
+        source_deployment=found_dep.get("name"),
+        apps=serve_apps,
+    )
     try:
         yield runner
     finally:

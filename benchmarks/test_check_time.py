@@ -19,9 +19,14 @@ MANIFESTS = REPO / "manifests"
 
 
 def _run(args: list[str], cwd: Path) -> int:
-    proc = subprocess.run([sys.executable, "-m", "gpuconf", "check", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
-                                                       "HOME": str(Path.home())})
+    proc = subprocess.run(
+        [sys.executable, "-m", "gpuconf", "check", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+    )
     return proc.returncode
 
 

@@ -26,8 +26,9 @@ from .conftest import CONFIG_PATH
 pytestmark = pytest.mark.ray
 
 _CONFIG = load_config(CONFIG_PATH)  # batches and model families must be known at collection
-LATENCY_CASES = [pytest.param(f, b, t, id=f"{f}-b{b}-{t}")
-                 for f in _CONFIG.families for b in _CONFIG.batches for t in ("gpu", "cpu")]
+LATENCY_CASES = [
+    pytest.param(f, b, t, id=f"{f}-b{b}-{t}") for f in _CONFIG.families for b in _CONFIG.batches for t in ("gpu", "cpu")
+]
 GATE_CASES = [pytest.param(f, b, id=f"{f}-b{b}") for f in _CONFIG.families for b in _CONFIG.batches]
 
 
@@ -41,8 +42,14 @@ def _rename(benchmark: Any, concrete: str) -> None:
 
 def _common_info(bench: BenchRunner) -> dict[str, Any]:
     v = bench.versions()
-    return {"profile": bench.profile.name, "driver": v["driver"], "torch": v["torch"], "cuda": v["cuda"],
-            "ray": v["ray"], "cpu_twin_group": bench.host.group}
+    return {
+        "profile": bench.profile.name,
+        "driver": v["driver"],
+        "torch": v["torch"],
+        "cuda": v["cuda"],
+        "ray": v["ray"],
+        "cpu_twin_group": bench.host.group,
+    }
 
 
 def test_serve_overhead(bench: BenchRunner, benchmark: Any, evidence: Evidence) -> None:
@@ -60,8 +67,9 @@ def test_serve_overhead(bench: BenchRunner, benchmark: Any, evidence: Evidence) 
         pytest.skip("--benchmark-disable: the no-op ran once, untimed")
     bench.overhead = Overhead(samples)
     s = bench.overhead.summary
-    benchmark.extra_info.update({**_common_info(bench), "twin": "noop", "where": bench.where("noop"),
-                                 "p50_ms": s.p50_ms, "p99_ms": s.p99_ms})
+    benchmark.extra_info.update(
+        {**_common_info(bench), "twin": "noop", "where": bench.where("noop"), "p50_ms": s.p50_ms, "p99_ms": s.p99_ms}
+    )
     evidence.add("summary", f"no-op Serve HTTP p50 {s.p50_ms:.2f} ms, p99 {s.p99_ms:.2f} ms, n={s.n}")
     evidence.add("p50_ms", round(s.p50_ms, 3))
 
@@ -76,33 +84,48 @@ def test_latency(bench: BenchRunner, benchmark: Any, family: str, batch: int, tw
     if twin == "cpu":
         assert m.device == "cpu", f"the CPU twin ran on {m.device}"
         assert m.torch_threads == bench.torch_threads, (
-            f"the CPU twin runs {m.torch_threads} torch threads, configured {bench.torch_threads}")
+            f"the CPU twin runs {m.torch_threads} torch threads, configured {bench.torch_threads}"
+        )
 
     rounds, warmup = bench.e2e_plan(m)
     benchmark.group = f"{model} batch {batch}"
     _rename(benchmark, f"{model}-b{batch}-{twin}")
-    benchmark.pedantic(bench.client(twin).infer_call(batch, bench.e2e_timeout_s(m)),
-                       rounds=rounds, iterations=1, warmup_rounds=warmup)
+    benchmark.pedantic(
+        bench.client(twin).infer_call(batch, bench.e2e_timeout_s(m)), rounds=rounds, iterations=1, warmup_rounds=warmup
+    )
     m.e2e_samples_ms = [d * 1e3 for d in benchmark.stats.stats.data] if benchmark.stats else []
     benchmark.extra_info.update({**_common_info(bench), **m.extra_info(), "where": bench.where(twin)})
     e2e = m.e2e
-    evidence.add("summary", f"{model} b{batch} on {m.device}: model p50 {m.in_replica.p50_ms:.4g} ms"
-                            + (f", e2e p50 {e2e.p50_ms:.4g} ms" if e2e else ""))
+    evidence.add(
+        "summary",
+        f"{model} b{batch} on {m.device}: model p50 {m.in_replica.p50_ms:.4g} ms"
+        + (f", e2e p50 {e2e.p50_ms:.4g} ms" if e2e else ""),
+    )
     assert all(x > 0 for x in m.samples_ms), "in-replica samples must be positive durations"
 
 
 @pytest.mark.conformance  # a skipped gate fails under --strict, like every conformance check
 @pytest.mark.parametrize("family, batch", GATE_CASES)
-def test_speedup_gate(bench: BenchRunner, bench_thresholds: Thresholds, family: str, batch: int,
-                      gpuconf_settings: Settings, evidence: Evidence) -> None:
+def test_speedup_gate(
+    bench: BenchRunner,
+    bench_thresholds: Thresholds,
+    family: str,
+    batch: int,
+    gpuconf_settings: Settings,
+    evidence: Evidence,
+) -> None:
     """The GPU twin's in-replica p50 beats the CPU twin's by the factor in benchmarks/thresholds.yaml."""
     model = bench.profile.models[family]
     gpu, cpu = bench.in_replica(model, batch, "gpu"), bench.in_replica(model, batch, "cpu")
     decision = speedup_gate(
-        model, batch,
+        model,
+        batch,
         TwinResult(gpu.device, gpu.device_name, gpu.in_replica.p50_ms, bench.gpu_twin_physical()),
         TwinResult(cpu.device, cpu.device_name, cpu.in_replica.p50_ms, False),
-        bench_thresholds, bench.host_gpus, gpuconf_settings.require_cuda)
+        bench_thresholds,
+        bench.host_gpus,
+        gpuconf_settings.require_cuda,
+    )
     bench.gates[(model, batch)] = decision
     evidence.add("summary", f"{decision.outcome}: {decision.reason}")
     evidence.add("gate", decision_evidence(decision))
@@ -111,14 +134,14 @@ def test_speedup_gate(bench: BenchRunner, bench_thresholds: Thresholds, family: 
     assert decision.outcome == "pass", decision.reason
 
 
-def test_latency_report(bench: BenchRunner, gpuconf_settings: Settings, pytestconfig: pytest.Config,
-                        evidence: Evidence) -> None:
+def test_latency_report(
+    bench: BenchRunner, gpuconf_settings: Settings, pytestconfig: pytest.Config, evidence: Evidence
+) -> None:
     """The numbers as a Markdown table in summary.md, and latency.png in the report folder."""
     results = [m for m in bench.measurements.values()]
     assert results, "nothing was measured (were the latency tests deselected?)"
     picture = gpuconf_settings.report_dir / "latency.png"
-    title = (f"MLService latency, CPU twin vs GPU twin (profile {bench.profile.name})\n"
-             f"{bench.context()['versions']}")
+    title = f"MLService latency, CPU twin vs GPU twin (profile {bench.profile.name})\n{bench.context()['versions']}"
     plot.plot_latency(results, bench.overhead, picture, title)
     markdown = table.render(results, bench.overhead, bench.gates, {**bench.context(), "picture": str(picture)})
     collector_of(pytestconfig).sections.append(markdown)

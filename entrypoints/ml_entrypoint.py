@@ -28,8 +28,9 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable, Dict, Mapping, Optional
+from typing import Any, ClassVar
 
 import torch
 from ray import serve
@@ -92,7 +93,7 @@ class BadRequest(ValueError):
 # Argument handling (build time: a bad Serve config fails the deploy with a clear message)
 
 
-def _as_int(name: str, value: Any, minimum: int, maximum: Optional[int] = None) -> int:
+def _as_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
     """Parse an int argument that may arrive as a string (CLI ``key=value`` args, query strings)."""
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -111,7 +112,7 @@ def _as_int(name: str, value: Any, minimum: int, maximum: Optional[int] = None) 
     return n
 
 
-def parse_ml_args(args: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+def parse_ml_args(args: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate and normalise ``build_ml_service`` args; raises ValueError naming allowed values.
 
     Returns ``{"model": str, "seed": int, "device": str, "torch_threads": int | None}``.
@@ -119,20 +120,14 @@ def parse_ml_args(args: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     raw = dict(args or {})
     unknown = sorted(set(raw) - set(ALLOWED_ARGS))
     if unknown:
-        raise ValueError(
-            f"unknown argument(s) {unknown} for build_ml_service; allowed: {', '.join(ALLOWED_ARGS)}"
-        )
+        raise ValueError(f"unknown argument(s) {unknown} for build_ml_service; allowed: {', '.join(ALLOWED_ARGS)}")
     model = str(raw.get("model") or DEFAULT_MODEL)
     if model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}; allowed values: {', '.join(MODEL_NAMES)}")
     seed = _as_int("seed", raw.get("seed", 0), 0)
     device = str(raw.get("device") or "auto").strip().lower()
-    if device not in ALLOWED_DEVICES and not (
-        device.startswith("cuda:") and device[5:].isdigit()
-    ):
-        raise ValueError(
-            f"unknown device {raw.get('device')!r}; allowed values: {', '.join(ALLOWED_DEVICES)}, cuda:N"
-        )
+    if device not in ALLOWED_DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise ValueError(f"unknown device {raw.get('device')!r}; allowed values: {', '.join(ALLOWED_DEVICES)}, cuda:N")
     threads = raw.get("torch_threads")
     torch_threads = None if threads in (None, "", "none", "None") else _as_int("torch_threads", threads, 1)
     return {"model": model, "seed": seed, "device": device, "torch_threads": torch_threads}
@@ -152,13 +147,13 @@ def route_of(request: Request) -> str:
     path = request.scope.get("path") or "/"
     root = (request.scope.get("root_path") or "").rstrip("/")
     if root and (path == root or path.startswith(root + "/")):
-        path = path[len(root):] or "/"
+        path = path[len(root) :] or "/"
     if len(path) > 1:
         path = path.rstrip("/")
     return path
 
 
-def replica_identity() -> Dict[str, Optional[str]]:
+def replica_identity() -> dict[str, str | None]:
     """``{replica_id, deployment, app}`` from Serve's replica context (all None outside Serve)."""
     try:
         ctx = serve.get_replica_context()
@@ -167,11 +162,11 @@ def replica_identity() -> Dict[str, Optional[str]]:
             "deployment": ctx.deployment,
             "app": ctx.app_name,
         }
-    except Exception:  # noqa: BLE001 - outside a replica (unit tests) there is no context
+    except Exception:
         return {"replica_id": None, "deployment": None, "app": None}
 
 
-def _json(status: int, body: Dict[str, Any]) -> JSONResponse:
+def _json(status: int, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
@@ -183,7 +178,7 @@ def _kernel_flag(request: Request) -> bool:
 class _RoutedService:
     """Dispatch on the request path; subclasses define ``PATHS`` and ``_handle_<name>``."""
 
-    PATHS: Dict[str, str] = {}
+    PATHS: ClassVar[dict[str, str]] = {}
     SERVICE = ""
 
     def __init__(self) -> None:
@@ -191,9 +186,9 @@ class _RoutedService:
         # the probe kernel (which flips the global TF32 flag for its check), and keeps the
         # replica's event loop free for /noop and health checks while a bench runs.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuconf-model")
-        self._identity: Optional[Dict[str, Optional[str]]] = None
+        self._identity: dict[str, str | None] | None = None
 
-    def _ident(self) -> Dict[str, Optional[str]]:
+    def _ident(self) -> dict[str, str | None]:
         if self._identity is None or self._identity["replica_id"] is None:
             self._identity = replica_identity()
         return self._identity
@@ -219,24 +214,24 @@ class _RoutedService:
             )
         if request.method.upper() != method and not (method == "GET" and request.method.upper() == "HEAD"):
             return _json(405, {"error": f"{path} takes {method}, got {request.method}", "path": path})
-        handler: Callable[[Request], Awaitable[Dict[str, Any]]] = getattr(self, "_handle_" + path[1:])
+        handler: Callable[[Request], Awaitable[dict[str, Any]]] = getattr(self, "_handle_" + path[1:])
         try:
             return _json(200, await handler(request))
         except BadRequest as exc:
             return _json(400, {"error": str(exc), "path": path})
-        except Exception as exc:  # noqa: BLE001 - report the cause instead of a bare 500
+        except Exception as exc:
             return _json(500, {"error": f"{type(exc).__name__}: {exc}", "path": path})
 
-    async def _handle_noop(self, request: Request) -> Dict[str, Any]:
+    async def _handle_noop(self, request: Request) -> dict[str, Any]:
         return {"ok": True}
 
-    async def _handle_healthz(self, request: Request) -> Dict[str, Any]:
+    async def _handle_healthz(self, request: Request) -> dict[str, Any]:
         return {"ok": True, "service": self.SERVICE, **self._ident()}
 
-    def _model_info(self) -> Optional[Dict[str, Any]]:
+    def _model_info(self) -> dict[str, Any] | None:
         return None
 
-    async def _handle_probe(self, request: Request) -> Dict[str, Any]:
+    async def _handle_probe(self, request: Request) -> dict[str, Any]:
         facts = await self._in_worker(collect_probe, _kernel_flag(request))
         return {**self._ident(), "service": self.SERVICE, "model": self._model_info(), **facts}
 
@@ -267,13 +262,11 @@ class MLService(_RoutedService):
         model: str = DEFAULT_MODEL,
         seed: int = 0,
         device: str = "auto",
-        torch_threads: Optional[int] = None,
+        torch_threads: int | None = None,
     ) -> None:
         super().__init__()
         t0 = time.perf_counter()
-        cfg = parse_ml_args(
-            {"model": model, "seed": seed, "device": device, "torch_threads": torch_threads}
-        )
+        cfg = parse_ml_args({"model": model, "seed": seed, "device": device, "torch_threads": torch_threads})
         if cfg["torch_threads"] is not None:
             torch.set_num_threads(cfg["torch_threads"])
         self._device_requested = cfg["device"]
@@ -287,7 +280,7 @@ class MLService(_RoutedService):
         self._device_name = device_name(self._device)
         self._init_ms = (time.perf_counter() - t0) * 1e3
 
-    def _model_info(self) -> Dict[str, Any]:
+    def _model_info(self) -> dict[str, Any]:
         # Called in the model worker thread: torch_threads is then the pool the forwards use.
         return {
             **self._model.info(),
@@ -299,7 +292,7 @@ class MLService(_RoutedService):
             "init_ms": self._init_ms,
         }
 
-    async def _handle_healthz(self, request: Request) -> Dict[str, Any]:
+    async def _handle_healthz(self, request: Request) -> dict[str, Any]:
         return {
             "ok": True,
             "service": self.SERVICE,
@@ -308,12 +301,12 @@ class MLService(_RoutedService):
             **self._ident(),
         }
 
-    async def _handle_probe(self, request: Request) -> Dict[str, Any]:
+    async def _handle_probe(self, request: Request) -> dict[str, Any]:
         facts = await self._in_worker(collect_probe, _kernel_flag(request))
         info = await self._in_worker(self._model_info)
         return {**self._ident(), "service": self.SERVICE, "model": info, **facts}
 
-    async def _handle_infer(self, request: Request) -> Dict[str, Any]:
+    async def _handle_infer(self, request: Request) -> dict[str, Any]:
         body = await request.body()
         try:
             payload = json.loads(body) if body.strip() else {}
@@ -328,9 +321,9 @@ class MLService(_RoutedService):
         out = await self._in_worker(run_inference, self._model, self._device, batch)
         return {**out, "model": self._model.name, "replica_id": self._ident()["replica_id"]}
 
-    def _bench(self, batch: int, iters: int, warmup: int, copies: bool) -> Dict[str, Any]:
+    def _bench(self, batch: int, iters: int, warmup: int, copies: bool) -> dict[str, Any]:
         run = time_forward(self._model, self._device, batch, iters, warmup)
-        out: Dict[str, Any] = {
+        out: dict[str, Any] = {
             "device": str(self._device),
             "device_name": self._device_name,
             "model": self._model.name,
@@ -355,7 +348,7 @@ class MLService(_RoutedService):
             out["copy_timer"] = cp["timer"]
         return out
 
-    async def _handle_bench(self, request: Request) -> Dict[str, Any]:
+    async def _handle_bench(self, request: Request) -> dict[str, Any]:
         batch = _query_int(request, "batch", 1, 4096)
         iters = _query_int(request, "iters", 1, MAX_ITERS)
         warmup = _query_int(request, "warmup", 0, MAX_WARMUP)
@@ -372,7 +365,7 @@ class NoopService(_RoutedService):
     SERVICE = "NoopService"
 
 
-def build_ml_service(args: Optional[Dict[str, Any]] = None) -> serve.Application:
+def build_ml_service(args: dict[str, Any] | None = None) -> serve.Application:
     """Serve app builder for ``entrypoints.ml_entrypoint:build_ml_service``.
 
     ``args`` (all optional): ``model`` (one of MODEL_NAMES, default "mlp-smoke"), ``seed``
@@ -383,7 +376,7 @@ def build_ml_service(args: Optional[Dict[str, Any]] = None) -> serve.Application
     return MLService.bind(**parse_ml_args(args))
 
 
-def build_noop_service(args: Optional[Dict[str, Any]] = None) -> serve.Application:
+def build_noop_service(args: dict[str, Any] | None = None) -> serve.Application:
     """Serve app builder for the model-less ``NoopService``; it takes no args."""
     if args:
         raise ValueError(f"build_noop_service takes no arguments, got {sorted(args)}")

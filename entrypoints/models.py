@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,7 +42,7 @@ class ModelSpec:
     kind: str  # "mlp" or "transformer"
     description: str
     # mlp: layer widths, input first; transformer: unused
-    dims: Tuple[int, ...] = ()
+    dims: tuple[int, ...] = ()
     # transformer shape
     d_model: int = 0
     n_heads: int = 0
@@ -50,7 +51,7 @@ class ModelSpec:
     seq_len: int = 0
 
     @property
-    def sample_shape(self) -> Tuple[int, ...]:
+    def sample_shape(self) -> tuple[int, ...]:
         """Shape of one input sample (without the batch dimension)."""
         if self.kind == "mlp":
             return (self.dims[0],)
@@ -64,7 +65,7 @@ class ModelSpec:
         lower-order terms and are left out, as is usual for model FLOP counts.
         """
         if self.kind == "mlp":
-            return sum(2 * a * b for a, b in zip(self.dims[:-1], self.dims[1:]))
+            return sum(2 * a * b for a, b in zip(self.dims[:-1], self.dims[1:], strict=False))
         s, d, f = self.seq_len, self.d_model, self.d_ffn
         per_layer = (
             2 * s * d * (3 * d)  # Q, K, V projections
@@ -77,7 +78,7 @@ class ModelSpec:
         return self.n_layers * per_layer
 
 
-MODEL_SPECS: Dict[str, ModelSpec] = {
+MODEL_SPECS: dict[str, ModelSpec] = {
     "mlp-smoke": ModelSpec(
         name="mlp-smoke",
         kind="mlp",
@@ -113,7 +114,7 @@ MODEL_SPECS: Dict[str, ModelSpec] = {
     ),
 }
 
-MODEL_NAMES: Tuple[str, ...] = tuple(MODEL_SPECS)
+MODEL_NAMES: tuple[str, ...] = tuple(MODEL_SPECS)
 
 
 @dataclass
@@ -133,7 +134,7 @@ class ReferenceModel:
         """Number of parameters of the module."""
         return sum(p.numel() for p in self.module.parameters())
 
-    def info(self) -> Dict[str, Any]:
+    def info(self) -> dict[str, Any]:
         """JSON-serialisable description of the model (no tensors)."""
         return {
             "name": self.name,
@@ -148,16 +149,14 @@ class ReferenceModel:
 def _check_name(name: str) -> ModelSpec:
     spec = MODEL_SPECS.get(name)
     if spec is None:
-        raise ValueError(
-            f"unknown model {name!r}; allowed values: {', '.join(MODEL_NAMES)}"
-        )
+        raise ValueError(f"unknown model {name!r}; allowed values: {', '.join(MODEL_NAMES)}")
     return spec
 
 
 def _build_module(spec: ModelSpec) -> nn.Module:
     if spec.kind == "mlp":
-        layers: List[nn.Module] = []
-        for i, (a, b) in enumerate(zip(spec.dims[:-1], spec.dims[1:])):
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(spec.dims[:-1], spec.dims[1:], strict=False)):
             layers.append(nn.Linear(a, b))
             if i < len(spec.dims) - 2:
                 layers.append(nn.ReLU())
@@ -249,7 +248,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     raise ValueError(f"unknown device {device!r}; allowed values: auto, cpu, cuda, cuda:N")
 
 
-def enable_tf32() -> Dict[str, Optional[bool]]:
+def enable_tf32() -> dict[str, bool | None]:
     """Allow TF32 for CUDA matmuls and cuDNN (the usual inference setting on Ampere and later)
     and return the resulting flags, so that outputs can say which numerics were used."""
     # Only the legacy flags are used, both to set and to read: PyTorch warns when the legacy
@@ -259,9 +258,9 @@ def enable_tf32() -> Dict[str, Optional[bool]]:
     return tf32_flags()
 
 
-def tf32_flags() -> Dict[str, Optional[bool]]:
+def tf32_flags() -> dict[str, bool | None]:
     """Current TF32 flags: {"matmul": bool, "cudnn": bool}."""
-    out: Dict[str, Optional[bool]] = {}
+    out: dict[str, bool | None] = {}
     try:
         out["matmul"] = bool(torch.backends.cuda.matmul.allow_tf32)
     except Exception:  # pragma: no cover - defensive: flag API changed
@@ -284,14 +283,14 @@ def device_name(device: torch.device) -> str:
 # Running and timing
 
 
-def checksum(out: torch.Tensor) -> Dict[str, float]:
+def checksum(out: torch.Tensor) -> dict[str, float]:
     """Float checksums of an output tensor, summed in float64 on the CPU: the plain sum and
     the sum of absolute values (a scale for comparing sums that may be near zero)."""
     o = out.detach().to("cpu", torch.float64)
     return {"checksum": float(o.sum().item()), "checksum_abs": float(o.abs().sum().item())}
 
 
-def run_inference(model: ReferenceModel, device: torch.device, batch: int) -> Dict[str, Any]:
+def run_inference(model: ReferenceModel, device: torch.device, batch: int) -> dict[str, Any]:
     """One forward of ``model`` (already on ``device``) on its deterministic batch."""
     b = check_batch(batch)
     x = model.make_input(b, device)
@@ -317,7 +316,7 @@ def time_forward(
     iters: int,
     warmup: int,
     include_copies: bool = False,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Latency of ``iters`` forwards after ``warmup`` untimed ones, in milliseconds per forward.
 
     On CUDA each forward is bracketed by CUDA events (GPU time, synchronised before reading);
@@ -332,7 +331,7 @@ def time_forward(
         raise ValueError(f"iters must be >= 1 and warmup >= 0, got iters={iters}, warmup={warmup}")
     mod = model.module
     on_cuda = device.type == "cuda"
-    samples: List[float] = []
+    samples: list[float] = []
     # Events record on the current device's stream: make the model's device current.
     dev_ctx = torch.cuda.device(device) if on_cuda else contextlib.nullcontext()
     with torch.inference_mode(), dev_ctx:
@@ -381,7 +380,7 @@ def time_forward(
     return {"samples_ms": samples, "timer": timer, "batch": b, "iters": iters, "warmup": warmup}
 
 
-def summarize(samples_ms: Sequence[float]) -> Dict[str, float]:
+def summarize(samples_ms: Sequence[float]) -> dict[str, float]:
     """min / median / p90 / mean of a list of millisecond samples (empty dict for none)."""
     if not samples_ms:
         return {}

@@ -9,7 +9,7 @@ process there sees (``collect_probe``), including the pod name (hostname) and th
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import Any
 
 # Imported before ray.init(): the job's working_dir is the current folder only until then.
 try:
@@ -21,24 +21,32 @@ MARK = "GPUCONF_NODE_PROBES="
 HEAD_RESOURCE = "node:__internal_head__"
 
 
-def probe_all_nodes(timeout_s: float = 120.0) -> List[Dict[str, Any]]:
+def probe_all_nodes(timeout_s: float = 120.0) -> list[dict[str, Any]]:
     """A zero-GPU probe on every alive node (run inside a Ray driver)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     @ray.remote(num_cpus=0, num_gpus=0)
-    def zero_gpu_probe() -> Dict[str, Any]:
+    def zero_gpu_probe() -> dict[str, Any]:
         return collect_probe(run_kernel=False)
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    refs = [zero_gpu_probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
-            for n in nodes]
+    refs = [
+        zero_gpu_probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
+        for n in nodes
+    ]
     out = []
-    for node, ref in zip(nodes, refs):
+    for node, ref in zip(nodes, refs, strict=False):
         resources = {k: v for k, v in (node.get("Resources") or {}).items() if not k.startswith("node:")}
-        out.append({"node_id": node["NodeID"], "is_head": HEAD_RESOURCE in (node.get("Resources") or {}),
-                    "resources": resources, "labels": node.get("Labels") or {},
-                    "probe": ray.get(ref, timeout=timeout_s)})
+        out.append(
+            {
+                "node_id": node["NodeID"],
+                "is_head": HEAD_RESOURCE in (node.get("Resources") or {}),
+                "resources": resources,
+                "labels": node.get("Labels") or {},
+                "probe": ray.get(ref, timeout=timeout_s),
+            }
+        )
     return out
 
 

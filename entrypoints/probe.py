@@ -12,11 +12,13 @@ either is missing).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
 import time
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 # Environment variables that tell where a replica runs and what it may see. Only those that
 # are set are reported; CUDA_VISIBLE_DEVICES is reported separately because unset (None) and
@@ -45,7 +47,7 @@ class _Errors:
     """Collects per-field failures so that one broken API never hides the other facts."""
 
     def __init__(self) -> None:
-        self.items: List[Dict[str, str]] = []
+        self.items: list[dict[str, str]] = []
 
     def add(self, field: str, exc: BaseException | str) -> None:
         msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
@@ -54,7 +56,7 @@ class _Errors:
     def call(self, field: str, fn: Callable[[], Any], default: Any = None) -> Any:
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a reported fact
+        except Exception as exc:
             self.add(field, exc)
             return default
 
@@ -70,15 +72,15 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "hex") and callable(value.hex):
         try:
             return value.hex()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     try:
         return float(value)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return str(value)
 
 
-def format_gpu_uuid(raw: Any) -> Optional[str]:
+def format_gpu_uuid(raw: Any) -> str | None:
     """Format a CUDA device UUID as nvidia-smi prints it: ``GPU-xxxxxxxx-xxxx-...``.
 
     Accepts what ``torch.cuda.get_device_properties(i).uuid`` returns (an object whose str()
@@ -98,13 +100,13 @@ def format_gpu_uuid(raw: Any) -> Optional[str]:
     return f"GPU-{s}"
 
 
-def _props_uuid(props: Any) -> Optional[str]:
+def _props_uuid(props: Any) -> str | None:
     """The UUID torch reports in a device's properties, in nvidia-smi's form."""
-    return format_gpu_uuid(getattr(props, "uuid"))
+    return format_gpu_uuid(props.uuid)
 
 
-def _ray_facts(errors: _Errors) -> Dict[str, Any]:
-    out: Dict[str, Any] = {
+def _ray_facts(errors: _Errors) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "ray_version": None,
         "ray_initialized": False,
         "node_id": None,
@@ -119,7 +121,7 @@ def _ray_facts(errors: _Errors) -> Dict[str, Any]:
     }
     try:
         import ray
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors.add("ray", exc)
         return out
     out["ray_version"] = getattr(ray, "__version__", None)
@@ -153,21 +155,17 @@ def _ray_facts(errors: _Errors) -> Dict[str, Any]:
         if labels is not None:
             out["node_labels"], out["node_labels_source"] = labels, "ray.nodes"
 
-    out["accelerator_ids"] = errors.call(
-        "accelerator_ids", lambda: _jsonable(ctx.get_accelerator_ids())
-    )
+    out["accelerator_ids"] = errors.call("accelerator_ids", lambda: _jsonable(ctx.get_accelerator_ids()))
     out["gpu_ids"] = errors.call("gpu_ids", lambda: _jsonable(ray.get_gpu_ids()))
-    out["assigned_resources"] = errors.call(
-        "assigned_resources", lambda: _jsonable(ctx.get_assigned_resources())
-    )
+    out["assigned_resources"] = errors.call("assigned_resources", lambda: _jsonable(ctx.get_assigned_resources()))
     return out
 
 
-def _nvml_facts(errors: _Errors) -> Dict[str, Any]:
+def _nvml_facts(errors: _Errors) -> dict[str, Any]:
     """Driver version and the GPUs NVML sees. NVML ignores CUDA_VISIBLE_DEVICES: it shows what
     the container could reach, which is how a pod that reserved no GPU but was given
     NVIDIA_VISIBLE_DEVICES=all is caught."""
-    out: Dict[str, Any] = {
+    out: dict[str, Any] = {
         "driver_version": None,
         "nvml_devices": None,
         "nvml_source": None,
@@ -179,13 +177,13 @@ def _nvml_facts(errors: _Errors) -> Dict[str, Any]:
             nvml = __import__(mod_name, fromlist=["nvmlInit"])
             out["nvml_source"] = mod_name
             break
-        except Exception:  # noqa: BLE001 - try the next provider
+        except Exception:
             continue
     if nvml is None:
         return out  # not an error: nvidia-ml-py is optional
     try:
         nvml.nvmlInit()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         # No driver library on a CPU host is normal; record it as a fact, not a failure.
         out["nvml_error"] = f"{type(exc).__name__}: {exc}"
         return out
@@ -194,9 +192,7 @@ def _nvml_facts(errors: _Errors) -> Dict[str, Any]:
         return v.decode() if isinstance(v, bytes) else str(v)
 
     try:
-        out["driver_version"] = errors.call(
-            "driver_version", lambda: text(nvml.nvmlSystemGetDriverVersion())
-        )
+        out["driver_version"] = errors.call("driver_version", lambda: text(nvml.nvmlSystemGetDriverVersion()))
         devices = []
         count = errors.call("nvml_device_count", nvml.nvmlDeviceGetCount, 0)
         for i in range(count):
@@ -206,21 +202,23 @@ def _nvml_facts(errors: _Errors) -> Dict[str, Any]:
             devices.append(
                 {
                     "index": i,
-                    "name": errors.call(f"nvml_device[{i}].name", lambda: text(nvml.nvmlDeviceGetName(h))),
-                    "uuid": errors.call(f"nvml_device[{i}].uuid", lambda: text(nvml.nvmlDeviceGetUUID(h))),
+                    "name": errors.call(
+                        f"nvml_device[{i}].name", functools.partial(lambda hd: text(nvml.nvmlDeviceGetName(hd)), h)
+                    ),
+                    "uuid": errors.call(
+                        f"nvml_device[{i}].uuid", functools.partial(lambda hd: text(nvml.nvmlDeviceGetUUID(hd)), h)
+                    ),
                 }
             )
         out["nvml_devices"] = devices
     finally:
-        try:
+        with contextlib.suppress(Exception):
             nvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
     return out
 
 
-def _torch_facts(errors: _Errors) -> tuple[Dict[str, Any], List[Dict[str, Any]], Any]:
-    info: Dict[str, Any] = {
+def _torch_facts(errors: _Errors) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+    info: dict[str, Any] = {
         "version": None,
         "cuda_version": None,
         "cuda_available": False,
@@ -229,7 +227,7 @@ def _torch_facts(errors: _Errors) -> tuple[Dict[str, Any], List[Dict[str, Any]],
     }
     try:
         import torch
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors.add("torch", exc)
         return info, [], None
     info["version"] = str(torch.__version__)
@@ -237,7 +235,7 @@ def _torch_facts(errors: _Errors) -> tuple[Dict[str, Any], List[Dict[str, Any]],
     info["num_threads"] = errors.call("torch.num_threads", torch.get_num_threads)
     info["cuda_available"] = bool(errors.call("torch.cuda_available", torch.cuda.is_available, False))
     info["device_count"] = int(errors.call("torch.device_count", torch.cuda.device_count, 0) or 0)
-    devices: List[Dict[str, Any]] = []
+    devices: list[dict[str, Any]] = []
     if info["cuda_available"]:
         for i in range(info["device_count"]):
             props = errors.call(f"devices[{i}]", functools.partial(torch.cuda.get_device_properties, i))
@@ -247,9 +245,7 @@ def _torch_facts(errors: _Errors) -> tuple[Dict[str, Any], List[Dict[str, Any]],
                 {
                     "index": i,
                     "name": getattr(props, "name", None),
-                    "uuid": errors.call(
-                        f"devices[{i}].uuid", functools.partial(_props_uuid, props)
-                    ),
+                    "uuid": errors.call(f"devices[{i}].uuid", functools.partial(_props_uuid, props)),
                     "capability": f"{props.major}.{props.minor}",
                     "total_memory_bytes": int(props.total_memory),
                     "multi_processor_count": int(props.multi_processor_count),
@@ -258,7 +254,7 @@ def _torch_facts(errors: _Errors) -> tuple[Dict[str, Any], List[Dict[str, Any]],
     return info, devices, torch
 
 
-def run_kernel_check(torch: Any, device_index: int = 0) -> Dict[str, Any]:
+def run_kernel_check(torch: Any, device_index: int = 0) -> dict[str, Any]:
     """A deterministic fp32 matmul (TF32 off) on ``cuda:device_index``, checked against a
     float64 CPU reference. Raises on CUDA errors; the caller turns that into a fact."""
     n = KERNEL_SIZE
@@ -292,7 +288,7 @@ def run_kernel_check(torch: Any, device_index: int = 0) -> Dict[str, Any]:
     }
 
 
-def collect_probe(run_kernel: bool = True) -> Dict[str, Any]:
+def collect_probe(run_kernel: bool = True) -> dict[str, Any]:
     """Collect JSON-serialisable placement and GPU facts from inside the current process.
 
     Keys: pid, hostname, node_id, node_ip, node_labels, accelerator_ids, gpu_ids,
@@ -301,7 +297,7 @@ def collect_probe(run_kernel: bool = True) -> Dict[str, Any]:
     """
     errors = _Errors()
     t0 = time.perf_counter()
-    result: Dict[str, Any] = {
+    result: dict[str, Any] = {
         "pid": os.getpid(),
         "hostname": errors.call("hostname", socket.gethostname),
         # os.environ.get keeps the None-vs-"" distinction on purpose.
@@ -315,7 +311,7 @@ def collect_probe(run_kernel: bool = True) -> Dict[str, Any]:
     result.update(_nvml_facts(errors))
 
     if not run_kernel:
-        kernel: Dict[str, Any] = {"ran": False, "reason": "kernel check disabled by caller"}
+        kernel: dict[str, Any] = {"ran": False, "reason": "kernel check disabled by caller"}
     elif torch is None:
         kernel = {"ran": False, "reason": "torch is not importable"}
     elif not torch_info["cuda_available"] or torch_info["device_count"] < 1:
@@ -323,7 +319,7 @@ def collect_probe(run_kernel: bool = True) -> Dict[str, Any]:
     else:
         try:
             kernel = run_kernel_check(torch, 0)
-        except Exception as exc:  # noqa: BLE001 - a failing kernel is the finding, not a crash
+        except Exception as exc:
             errors.add("kernel", exc)
             kernel = {
                 "ran": False,

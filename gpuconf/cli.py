@@ -43,14 +43,28 @@ def _check(args: argparse.Namespace) -> int:
     from gpuconf.static.render import render_text
 
     try:
-        result = run_check([Path(p) for p in args.paths], [Path(n) for n in args.nodes] or None,
-                           Path(args.expect) if args.expect else None,
-                           Path(args.import_apps) if args.import_apps else None,
-                           extended_resource_toleration=args.extended_resource_toleration)
+        result = run_check(
+            [Path(p) for p in args.paths],
+            [Path(n) for n in args.nodes] or None,
+            Path(args.expect) if args.expect else None,
+            Path(args.import_apps) if args.import_apps else None,
+            extended_resource_toleration=args.extended_resource_toleration,
+        )
     except InputError as exc:
         if args.format == "json":
-            print(json.dumps({"verdict": "error", "error": {"file": exc.loc.file if exc.loc else None,
-                              "line": exc.loc.line if exc.loc else None, "message": exc.message, "fix": exc.fix}}))
+            print(
+                json.dumps(
+                    {
+                        "verdict": "error",
+                        "error": {
+                            "file": exc.loc.file if exc.loc else None,
+                            "line": exc.loc.line if exc.loc else None,
+                            "message": exc.message,
+                            "fix": exc.fix,
+                        },
+                    }
+                )
+            )
         else:
             print(exc.render(), file=sys.stderr)
         return EXIT_INPUT
@@ -77,9 +91,12 @@ def _fix(args: argparse.Namespace, result: Any) -> int:
     fixed.write()
     print(f"wrote {len(fixed.changed)} file(s): {', '.join(fixed.changed) or '-'}\nafter fixing:")
     try:
-        again = run_check([Path(p) for p in args.paths], [Path(n) for n in args.nodes] or None,
-                          Path(args.expect) if args.expect else None,
-                          Path(args.import_apps) if args.import_apps else None)
+        again = run_check(
+            [Path(p) for p in args.paths],
+            [Path(n) for n in args.nodes] or None,
+            Path(args.expect) if args.expect else None,
+            Path(args.import_apps) if args.import_apps else None,
+        )
     except InputError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_INPUT
@@ -105,8 +122,10 @@ def catalogue_markdown(regressions: Path = REGRESSIONS) -> str:
     for rule_id, names in also.items():  # a consequence is named after the cases that trip the rule itself
         cases.setdefault(rule_id, []).append(f"consequence in {', '.join(names)}")
     pipe = "\\|"  # a | inside a cell
-    rows = [f"| `{r.id}` | {r.severity} | {r.summary.replace('|', pipe)} | {', '.join(cases.get(r.id, [])) or '-'} |"
-            for r in CATALOGUE]
+    rows = [
+        f"| `{r.id}` | {r.severity} | {r.summary.replace('|', pipe)} | {', '.join(cases.get(r.id, [])) or '-'} |"
+        for r in CATALOGUE
+    ]
     return "\n".join(["| rule | severity | what it catches | regression cases |", "|---|---|---|---|", *rows]) + "\n"
 
 
@@ -184,31 +203,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpuconf", description="GPU conformance for Ray Serve on KubeRay")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser(
-        "check", help="static check of manifests: can the ML service land only on GPU nodes?",
+        "check",
+        help="static check of manifests: can the ML service land only on GPU nodes?",
         description="Plan the manifests as KubeRay, the Kubernetes scheduler and Ray would, and run the rule "
-                    "catalogue (gpuconf catalogue) over the plan. Nothing is deployed; no cluster is needed.",
-        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    check.add_argument("paths", nargs="*", default=["manifests"],
-                       help="files or folders, read recursively (default: manifests); a subfolder with its own "
-                            "expectations.yaml is checked as a separate manifest root")
-    check.add_argument("--nodes", action="append", default=[],
-                       help="node pool: a file or folder of Node objects or a List of them, e.g. the output of "
-                            "`kubectl get nodes -o yaml` (repeatable; default: nodes/ beside the manifests)")
-    check.add_argument("--expect", help="expectations file (kind: Expectations); default: expectations.yaml "
-                                        "beside the manifests, else the documented defaults")
-    check.add_argument("--import-apps", metavar="APP_DIR",
-                       help="read the deployments of Serve apps that list none from their code, with Ray Serve's "
-                            "`serve build IMPORT_PATH --app-dir APP_DIR` (imports the app; no cluster needed)")
-    check.add_argument("--fix", action="store_true",
-                       help="apply each finding's fix to the manifests in place (comments and layout kept), "
-                            "then check again; findings that need a decision say `no automatic fix: <why>`")
-    check.add_argument("--diff", action="store_true",
-                       help="with --fix: print the fixes as a unified diff and write nothing")
-    check.add_argument("--extended-resource-toleration", action="store_true",
-                       help="the cluster runs the ExtendedResourceToleration admission plugin (GKE does): pods "
-                            "get a NoSchedule toleration for each extended resource they request")
-    check.add_argument("--format", choices=["text", "json"], default="text",
-                       help="text for people, json for tools (errors are JSON too)")
+        "catalogue (gpuconf catalogue) over the plan. Nothing is deployed; no cluster is needed.",
+        epilog=CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument(
+        "paths",
+        nargs="*",
+        default=["manifests"],
+        help="files or folders, read recursively (default: manifests); a subfolder with its own "
+        "expectations.yaml is checked as a separate manifest root",
+    )
+    check.add_argument(
+        "--nodes",
+        action="append",
+        default=[],
+        help="node pool: a file or folder of Node objects or a List of them, e.g. the output of "
+        "`kubectl get nodes -o yaml` (repeatable; default: nodes/ beside the manifests)",
+    )
+    check.add_argument(
+        "--expect",
+        help="expectations file (kind: Expectations); default: expectations.yaml "
+        "beside the manifests, else the documented defaults",
+    )
+    check.add_argument(
+        "--import-apps",
+        metavar="APP_DIR",
+        help="read the deployments of Serve apps that list none from their code, with Ray Serve's "
+        "`serve build IMPORT_PATH --app-dir APP_DIR` (imports the app; no cluster needed)",
+    )
+    check.add_argument(
+        "--fix",
+        action="store_true",
+        help="apply each finding's fix to the manifests in place (comments and layout kept), "
+        "then check again; findings that need a decision say `no automatic fix: <why>`",
+    )
+    check.add_argument(
+        "--diff", action="store_true", help="with --fix: print the fixes as a unified diff and write nothing"
+    )
+    check.add_argument(
+        "--extended-resource-toleration",
+        action="store_true",
+        help="the cluster runs the ExtendedResourceToleration admission plugin (GKE does): pods "
+        "get a NoSchedule toleration for each extended resource they request",
+    )
+    check.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text for people, json for tools (errors are JSON too)",
+    )
     check.set_defaults(func=_check)
     cat = sub.add_parser("catalogue", help="list the rules")
     cat.add_argument("--markdown", action="store_true", help="the rule table as Markdown (docs/rules.md)")
@@ -216,20 +263,29 @@ def build_parser() -> argparse.ArgumentParser:
     from gpuconf.provision.kind import cli as kind_cli
     from gpuconf.provision.kwok import cli as kwok_cli
 
-    kwok = sub.add_parser("kwok", help="the local kwok control plane (kwok backend): up | down | status | "
-                          "kubeconfig | build | pin", description=kwok_cli.DESCRIPTION)
+    kwok = sub.add_parser(
+        "kwok",
+        help="the local kwok control plane (kwok backend): up | down | status | kubeconfig | build | pin",
+        description=kwok_cli.DESCRIPTION,
+    )
     kwok_cli.configure(kwok)
     kwok.set_defaults(func=_kwok)
-    kind = sub.add_parser("kind", help="a local kind cluster with a fake GPU node (cluster backend): up | down | status",
-                          description=kind_cli.DESCRIPTION)
+    kind = sub.add_parser(
+        "kind",
+        help="a local kind cluster with a fake GPU node (cluster backend): up | down | status",
+        description=kind_cli.DESCRIPTION,
+    )
     kind_cli.configure(kind)
     kind.set_defaults(func=_kind)
     pre = sub.add_parser("preflight", help="can this cluster run the suite? (exit 10-14: environment failures)")
     pre.add_argument("--kubeconfig", help="default: $KUBECONFIG")
     pre.add_argument("--manifests", default="manifests", help="where the expectations come from")
     pre.set_defaults(func=_preflight)
-    cleanup = sub.add_parser("cleanup", help="stop the Ray processes and delete the temp dirs of runs whose owner is gone (and, with "
-                             "--kubeconfig, delete the namespaces it left in that cluster)")
+    cleanup = sub.add_parser(
+        "cleanup",
+        help="stop the Ray processes and delete the temp dirs of runs whose owner is gone (and, with "
+        "--kubeconfig, delete the namespaces it left in that cluster)",
+    )
     cleanup.add_argument("--kubeconfig", help="also delete namespaces labelled app.kubernetes.io/managed-by=gpuconf")
     cleanup.set_defaults(func=_cleanup)
     return parser

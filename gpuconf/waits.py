@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -46,9 +47,15 @@ class _Last:
     error: BaseException | None = None
 
 
-def wait_until(probe: Callable[[], T | None], desc: str, tier: str = "short", interval: float = 0.25,
-               progress_every: float = 10.0, fail_fast: Callable[[], str | None] | None = None,
-               fatal: tuple[type[BaseException], ...] = ()) -> T:
+def wait_until(
+    probe: Callable[[], T | None],
+    desc: str,
+    tier: str = "short",
+    interval: float = 0.25,
+    progress_every: float = 10.0,
+    fail_fast: Callable[[], str | None] | None = None,
+    fatal: tuple[type[BaseException], ...] = (),
+) -> T:
     """Poll `probe` until it returns a truthy value; return that value.
 
     `probe` may raise: the error is remembered and polling goes on, except for the
@@ -79,7 +86,8 @@ def wait_until(probe: Callable[[], T | None], desc: str, tier: str = "short", in
         if now - start > limit:
             raise WaitTimeout(
                 f"timed out after {limit:.0f}s waiting for {desc}; last state: {last.state!r}; "
-                f"last error: {last.error!r}")
+                f"last error: {last.error!r}"
+            )
         if now >= next_note:
             print(f"  ... still waiting for {desc} ({now - start:.0f}s of {limit:.0f}s)", file=sys.stderr, flush=True)
             next_note = now + progress_every

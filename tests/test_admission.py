@@ -20,8 +20,12 @@ def test_extended_resource_names_follow_kubernetes() -> None:
 
 def test_tolerations_come_from_limits_and_requests_of_every_container() -> None:
     """Limits count (defaulting copies them into requests); init containers count too; sorted, one per resource."""
-    template = {"spec": {"containers": [{"resources": {"limits": {"nvidia.com/gpu": 1, "cpu": 1}}}],
-                         "initContainers": [{"resources": {"requests": {"amd.com/gpu": 1}}}]}}
+    template = {
+        "spec": {
+            "containers": [{"resources": {"limits": {"nvidia.com/gpu": 1, "cpu": 1}}}],
+            "initContainers": [{"resources": {"requests": {"amd.com/gpu": 1}}}],
+        }
+    }
     assert added_tolerations(template) == [
         {"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from gpuconf.model.autoscaler import node_type
-from gpuconf.static.check import run_check
 from gpuconf.errors import InputError
 from gpuconf.inputs.manifests import load_roots
+from gpuconf.model.autoscaler import node_type
 from gpuconf.model.plan import summary
+from gpuconf.static.check import run_check
 from gpuconf.static.rules import ERROR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,7 +132,9 @@ def _agree(cr: dict[str, Any]) -> None:
     for name, t in model.items():
         mine = {k: v for k, v in t.resources.items() if v}
         # TPU-<type>-head comes from GKE's TPU node selectors, which the model leaves out (gpuconf.model.autoscaler).
-        theirs = {k: v for k, v in ray[name]["resources"].items() if v and not (k.startswith("TPU-") and k.endswith("-head"))}
+        theirs = {
+            k: v for k, v in ray[name]["resources"].items() if v and not (k.startswith("TPU-") and k.endswith("-head"))
+        }
         assert mine == theirs, name
         assert (t.min_workers, t.max_workers) == (ray[name]["min_workers"], ray[name]["max_workers"]), name
 

@@ -10,18 +10,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpuconf.live.ports import free_port
 from gpuconf.backends.registry import choose_backend
+from gpuconf.live.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize(("requested", "kubeconfig", "want"), [
-    ("auto", "/k/config", "cluster"),
-    ("auto", None, "embedded"),
-    ("embedded", "/k/config", "embedded"),
-    ("kwok", None, "kwok"),
-])
+@pytest.mark.parametrize(
+    ("requested", "kubeconfig", "want"),
+    [
+        ("auto", "/k/config", "cluster"),
+        ("auto", None, "embedded"),
+        ("embedded", "/k/config", "embedded"),
+        ("kwok", None, "kwok"),
+    ],
+)
 def test_choose_backend_says_why(requested: str, kubeconfig: str | None, want: str) -> None:
     """auto is cluster whenever a kubeconfig is configured; the reason names the input that decided."""
     backend, reason = choose_backend(requested, kubeconfig, "KUBECONFIG")
@@ -34,12 +37,18 @@ def test_choose_backend_says_why(requested: str, kubeconfig: str | None, want: s
 def _unreachable_kubeconfig(tmp_path: Path) -> tuple[Path, str]:
     server = f"https://127.0.0.1:{free_port()}"
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": "x"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+                "users": [{"name": "u", "user": {"token": "x"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     return path, server
 
 
@@ -50,19 +59,39 @@ def test_unreachable_kubeconfig_is_exit_10_naming_the_server(tmp_path: Path, how
     reports = tmp_path / "reports"
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     if how == "make":
-        argv = ["make", "-s", "--no-print-directory", "conformance", f"KUBECONFIG={kubeconfig}", f"REPORTS={reports}",
-                "PYTEST_ARGS=-q -p no:cacheprovider --benchmark-disable"]
+        argv = [
+            "make",
+            "-s",
+            "--no-print-directory",
+            "conformance",
+            f"KUBECONFIG={kubeconfig}",
+            f"REPORTS={reports}",
+            "PYTEST_ARGS=-q -p no:cacheprovider --benchmark-disable",
+        ]
     else:
         env["KUBECONFIG"] = str(kubeconfig)
-        argv = [str(ROOT / ".venv/bin/python"), "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-m", "not slow",
-                "--backend=auto", f"--report-dir={reports}"]
+        argv = [
+            str(ROOT / ".venv/bin/python"),
+            "-m",
+            "pytest",
+            "suites",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not slow",
+            "--backend=auto",
+            f"--report-dir={reports}",
+        ]
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - start
     print(f"{how}: {elapsed:.1f} s")
     out = proc.stdout + proc.stderr
     # GNU make exits 2 whenever a recipe fails; the recipe's own status is in its "Error N" line.
-    assert (proc.returncode, "Error 10" in proc.stderr) == (2, True) if how == "make" else proc.returncode == 10, out[-3000:]
+    assert (proc.returncode, "Error 10" in proc.stderr) == (2, True) if how == "make" else proc.returncode == 10, out[
+        -3000:
+    ]
     assert server in out, out[-3000:]
     summary = (reports / "summary.md").read_text()
     assert "Backend `cluster`" in summary and str(kubeconfig) in summary, summary[:600]

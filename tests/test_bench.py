@@ -12,9 +12,9 @@ import pytest
 
 from gpuconf.bench import gate, plot, profiles, stats, table, twins
 from gpuconf.bench.results import Measurement, Overhead
-from gpuconf.static.check import run_check
 from gpuconf.inputs.manifests import plain
 from gpuconf.model.raysched import RayNodeView, demands_from_serve, node_misfit
+from gpuconf.static.check import run_check
 
 REPO = Path(__file__).resolve().parents[1]
 MLP_FLOPS = 2 * (1024 * 4096 + 4096 * 4096 + 4096 * 1000)  # entrypoints/models.py's "mlp"
@@ -99,8 +99,11 @@ def test_budget_caps_slow_steps_and_keeps_a_floor() -> None:
 
 
 def test_config_errors_name_the_key(tmp_path: Path) -> None:
-    doc = (REPO / "benchmarks" / "config.yaml").read_text().replace("models: {mlp: mlp, transformer: bert-base}",
-                                                                    "models: {mlp: mlp}")
+    doc = (
+        (REPO / "benchmarks" / "config.yaml")
+        .read_text()
+        .replace("models: {mlp: mlp, transformer: bert-base}", "models: {mlp: mlp}")
+    )
     bad = tmp_path / "config.yaml"
     bad.write_text(doc)
     with pytest.raises(ValueError, match=r"profiles.realistic.models lacks \['transformer'\]"):
@@ -136,11 +139,24 @@ def test_cpu_host_from_live_records() -> None:
     from gpuconf.live.observe import PodRecord
 
     def rec(pod: str, group: str, gpu: bool, head: bool, cpus: float) -> PodRecord:
-        return PodRecord(pod, pod, "n", group, head, gpu, 1.0 if gpu else 0.0, {"CPU": cpus, "memory": 1e9},
-                         {"ray.io/node-group": group})
+        return PodRecord(
+            pod,
+            pod,
+            "n",
+            group,
+            head,
+            gpu,
+            1.0 if gpu else 0.0,
+            {"CPU": cpus, "memory": 1e9},
+            {"ray.io/node-group": group},
+        )
 
-    live = [rec("h", "headgroup", False, True, 2), rec("g", "gpu-workers", True, False, 4),
-            rec("c1", "cpu-workers", False, False, 1), rec("c2", "big-cpu", False, False, 8)]
+    live = [
+        rec("h", "headgroup", False, True, 2),
+        rec("g", "gpu-workers", True, False, 4),
+        rec("c1", "cpu-workers", False, False, 1),
+        rec("c2", "big-cpu", False, False, 8),
+    ]
     host = twins.pick_cpu_host(twins.candidates_from_records(live))
     assert (host.group, host.pod, host.cpus) == ("big-cpu", "c2", 8.0)  # the worker with the most CPUs
 
@@ -177,14 +193,23 @@ def test_twin_config_copies_the_gpu_deployment_and_pins_the_cpu_twin(plan) -> No
     assert cpu["import_path"] == gpu["import_path"]
     assert cpu["args"] == {"model": "bert-smoke", "device": "cpu", "torch_threads": 2}
     opts = cpu["deployments"][0]["ray_actor_options"]
-    assert opts == {"num_cpus": 2.0, "num_gpus": 0, "memory": 2147483648,
-                    "label_selector": {"ray.io/node-group": "cpu-workers"}}
+    assert opts == {
+        "num_cpus": 2.0,
+        "num_gpus": 0,
+        "memory": 2147483648,
+        "label_selector": {"ray.io/node-group": "cpu-workers"},
+    }
 
     noop = apps["bench_noop"]
     assert noop["import_path"] == "entrypoints.ml_entrypoint:build_noop_service"
     assert "args" not in noop
-    assert noop["deployments"] == [{"name": "NoopService", "num_replicas": 1, "ray_actor_options": {
-        "num_cpus": 0, "label_selector": {"ray.io/node-group": "cpu-workers"}}}]
+    assert noop["deployments"] == [
+        {
+            "name": "NoopService",
+            "num_replicas": 1,
+            "ray_actor_options": {"num_cpus": 0, "label_selector": {"ray.io/node-group": "cpu-workers"}},
+        }
+    ]
 
 
 def test_twins_fit_only_where_intended(plan) -> None:
@@ -193,24 +218,47 @@ def test_twins_fit_only_where_intended(plan) -> None:
     host = twins.pick_cpu_host(twins.candidates_from_plan(plan.ray_nodes))
     cfg = twins.build_twin_config(plan.target.serve.body, "mlp-smoke", host, *twins.cpu_sizing(host))
     views = [RayNodeView(n.name, n.resources, n.labels) for n in plan.ray_nodes]
-    fits = {d.app: sorted(v.labels["ray.io/node-group"] for v in views if not node_misfit(d, v))
-            for d in demands_from_serve(cfg)}
+    fits = {
+        d.app: sorted(v.labels["ray.io/node-group"] for v in views if not node_misfit(d, v))
+        for d in demands_from_serve(cfg)
+    }
     assert fits == {"bench_gpu": ["gpu-workers"], "bench_cpu": ["cpu-workers"], "bench_noop": ["cpu-workers"]}
 
 
 def test_twin_config_drops_what_cannot_fit_and_one_replica() -> None:
-    body = {"applications": [{"name": "ml", "route_prefix": "/ml", "import_path": "entrypoints.ml_entrypoint:build_ml_service",
-                              "runtime_env": {"env_vars": {"A": "1"}}, "args": {"model": "mlp", "seed": 3},
-                              "deployments": [{"name": "MLService", "autoscaling_config": {"min_replicas": 2},
-                                               "ray_actor_options": {"num_gpus": 1, "memory": 64e9,
-                                                                     "accelerator_type": "H100",
-                                                                     "label_selector": {"gpu": "yes"}}}]}]}
+    body = {
+        "applications": [
+            {
+                "name": "ml",
+                "route_prefix": "/ml",
+                "import_path": "entrypoints.ml_entrypoint:build_ml_service",
+                "runtime_env": {"env_vars": {"A": "1"}},
+                "args": {"model": "mlp", "seed": 3},
+                "deployments": [
+                    {
+                        "name": "MLService",
+                        "autoscaling_config": {"min_replicas": 2},
+                        "ray_actor_options": {
+                            "num_gpus": 1,
+                            "memory": 64e9,
+                            "accelerator_type": "H100",
+                            "label_selector": {"gpu": "yes"},
+                        },
+                    }
+                ],
+            }
+        ]
+    }
     host = twins.CpuHost("cpu", "p", cpus=4.0, memory=8e9, is_head=False)
     apps = {a["name"]: a for a in twins.build_twin_config(body, "bert-base", host, 4.0, 4)["applications"]}
     gpu_dep, cpu_dep = apps["bench_gpu"]["deployments"][0], apps["bench_cpu"]["deployments"][0]
     assert gpu_dep["num_replicas"] == 1 and "autoscaling_config" not in gpu_dep
     assert gpu_dep["ray_actor_options"]["label_selector"] == {"gpu": "yes"}
-    assert cpu_dep["ray_actor_options"] == {"num_cpus": 4.0, "num_gpus": 0, "label_selector": {"ray.io/node-group": "cpu"}}
+    assert cpu_dep["ray_actor_options"] == {
+        "num_cpus": 4.0,
+        "num_gpus": 0,
+        "label_selector": {"ray.io/node-group": "cpu"},
+    }
     assert apps["bench_cpu"]["args"] == {"model": "bert-base", "seed": 3, "device": "cpu", "torch_threads": 4}
     assert all(a["runtime_env"] == {"env_vars": {"A": "1"}} for a in apps.values())
     with pytest.raises(twins.TwinError, match="no application"):
@@ -234,8 +282,14 @@ CPU = gate.TwinResult("cpu", "cpu", 3.97, False)
 
 
 def test_shipped_thresholds_are_floors_below_the_measured_h100_speedups(thresholds: gate.Thresholds) -> None:
-    measured = {("mlp", 1): 9, ("mlp", 8): 12, ("mlp", 64): 40, ("bert-base", 1): 15, ("bert-base", 8): 38,
-                ("bert-base", 64): 207}  # design.md "Measured figures"
+    measured = {
+        ("mlp", 1): 9,
+        ("mlp", 8): 12,
+        ("mlp", 64): 40,
+        ("bert-base", 1): 15,
+        ("bert-base", 8): 38,
+        ("bert-base", 64): 207,
+    }  # design.md "Measured figures"
     for (model, batch), x in measured.items():
         factor, _ = thresholds.factor(model, batch)
         assert 1 < factor < x, (model, batch, factor)
@@ -244,7 +298,10 @@ def test_shipped_thresholds_are_floors_below_the_measured_h100_speedups(threshol
 
 
 def test_unlisted_batches_take_the_floor_below(thresholds: gate.Thresholds) -> None:
-    assert thresholds.factor("bert-base", 32) == (5.0, f"{thresholds.source}: bert-base batch 8 (no entry for batch 32)")
+    assert thresholds.factor("bert-base", 32) == (
+        5.0,
+        f"{thresholds.source}: bert-base batch 8 (no entry for batch 32)",
+    )
     assert thresholds.factor("mlp", 256)[0] == 5.0
     t = gate.Thresholds({"m": {8: 3.0}})
     assert t.factor("m", 4) is None
@@ -281,7 +338,9 @@ def test_gate_skips_on_a_cpu_only_host_and_says_why(thresholds: gate.Thresholds)
     d = gate.speedup_gate("mlp", 64, _gpu(3.9, device="cpu", physical=False), CPU, thresholds, host_gpus=0)
     assert d.outcome == "skip"
     assert "no physical GPU" in d.reason
-    strict = gate.speedup_gate("mlp", 64, _gpu(3.9, device="cpu", physical=False), CPU, thresholds, 0, require_cuda=True)
+    strict = gate.speedup_gate(
+        "mlp", 64, _gpu(3.9, device="cpu", physical=False), CPU, thresholds, 0, require_cuda=True
+    )
     assert strict.outcome == "fail" and strict.reason.startswith("--require-cuda")
 
 
@@ -306,11 +365,28 @@ def test_thresholds_must_be_speedups(tmp_path: Path) -> None:
 # results, table, picture
 
 
-def _m(model: str, batch: int, twin: str, samples: list[float], device: str, e2e: list[float] | None = None,
-       copies: list[float] | None = None) -> Measurement:
-    return Measurement(model, batch, twin, device, "NVIDIA H100 80GB HBM3" if device.startswith("cuda") else "cpu",
-                       "cuda_event" if device.startswith("cuda") else "perf_counter", 16, MLP_FLOPS, samples,
-                       copies or [], e2e or [])
+def _m(
+    model: str,
+    batch: int,
+    twin: str,
+    samples: list[float],
+    device: str,
+    e2e: list[float] | None = None,
+    copies: list[float] | None = None,
+) -> Measurement:
+    return Measurement(
+        model,
+        batch,
+        twin,
+        device,
+        "NVIDIA H100 80GB HBM3" if device.startswith("cuda") else "cpu",
+        "cuda_event" if device.startswith("cuda") else "perf_counter",
+        16,
+        MLP_FLOPS,
+        samples,
+        copies or [],
+        e2e or [],
+    )
 
 
 @pytest.fixture
@@ -334,10 +410,16 @@ def test_measurement_extra_info(measured: list[Measurement]) -> None:
 
 
 def test_table_renders_the_numbers(measured: list[Measurement]) -> None:
-    gates = {("mlp", 64): gate.GateDecision("pass", "ok", 40.1, 5.0),
-             ("mlp", 1): gate.GateDecision("skip", "no physical GPU: the host has none")}
-    md = table.render(measured, Overhead([5.0, 5.6, 8.0]), gates,
-                      {"profile": "realistic", "versions": "torch 2.13", "picture": "reports/latency.png"})
+    gates = {
+        ("mlp", 64): gate.GateDecision("pass", "ok", 40.1, 5.0),
+        ("mlp", 1): gate.GateDecision("skip", "no physical GPU: the host has none"),
+    }
+    md = table.render(
+        measured,
+        Overhead([5.0, 5.6, 8.0]),
+        gates,
+        {"profile": "realistic", "versions": "torch 2.13", "picture": "reports/latency.png"},
+    )
     assert "profile `realistic`" in md
     assert "| mlp | 64 | 3.97 | 4.20 | 0.099 | 0.198 | 40.1x | 32.4 | 0.310 | PASS (>= 5x) |" in md
     assert "| mlp | 1 | 0.700 | 0.798 | 0.075 | 0.080 | 9.3x | 0.668 | - | SKIP [1] |" in md
@@ -354,7 +436,13 @@ def test_table_marks_a_gpu_twin_that_ran_on_cpu() -> None:
 
 
 def test_fmt_ms_never_uses_exponents() -> None:
-    assert [table.fmt_ms(x) for x in (1501.2, 29.84, 2.054, 0.0751, 0.00123)] == ["1501", "29.8", "2.05", "0.075", "0.0012"]
+    assert [table.fmt_ms(x) for x in (1501.2, 29.84, 2.054, 0.0751, 0.00123)] == [
+        "1501",
+        "29.8",
+        "2.05",
+        "0.075",
+        "0.0012",
+    ]
 
 
 def test_latency_png(measured: list[Measurement], tmp_path: Path) -> None:
@@ -378,13 +466,45 @@ def test_bare_torch_times_and_writes_json(tmp_path: Path, capsys: pytest.Capture
 
     out = tmp_path / "bare.json"
     fake = tmp_path / "benchmark.json"
-    fake.write_text(json.dumps({"benchmarks": [{"extra_info": {"model": "mlp-smoke", "batch": 8, "device": "cpu",
-                                                               "in_replica_p50_ms": 1.0}}]}))
-    assert bare_torch.main(["--models", "mlp-smoke", "--batches", "1", "8", "--devices", "cpu", "--iters", "7",
-                            "--warmup", "2", "--threads", "1", "--json", str(out), "--compare", str(fake)]) == 0
+    fake.write_text(
+        json.dumps(
+            {
+                "benchmarks": [
+                    {"extra_info": {"model": "mlp-smoke", "batch": 8, "device": "cpu", "in_replica_p50_ms": 1.0}}
+                ]
+            }
+        )
+    )
+    assert (
+        bare_torch.main(
+            [
+                "--models",
+                "mlp-smoke",
+                "--batches",
+                "1",
+                "8",
+                "--devices",
+                "cpu",
+                "--iters",
+                "7",
+                "--warmup",
+                "2",
+                "--threads",
+                "1",
+                "--json",
+                str(out),
+                "--compare",
+                str(fake),
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     rows = doc["results"]
-    assert [(r["model"], r["batch"], r["device"], r["n"]) for r in rows] == [("mlp-smoke", 1, "cpu", 7), ("mlp-smoke", 8, "cpu", 7)]
+    assert [(r["model"], r["batch"], r["device"], r["n"]) for r in rows] == [
+        ("mlp-smoke", 1, "cpu", 7),
+        ("mlp-smoke", 8, "cpu", 7),
+    ]
     assert all(r["timer"] == "perf_counter" and len(r["samples_ms"]) == 7 and r["p50_ms"] > 0 for r in rows)
     assert rows[1]["p50_ms"] == pytest.approx(np.percentile(rows[1]["samples_ms"], 50))
     printed = capsys.readouterr().out
@@ -395,10 +515,14 @@ def test_bare_torch_gate_lines() -> None:
     from benchmarks import bare_torch
 
     t = gate.load_thresholds(REPO / "benchmarks" / "thresholds.yaml")
-    rows = [{"model": "bert-base", "batch": 64, "device": "cpu", "device_name": "cpu", "p50_ms": 1501.0},
-            {"model": "bert-base", "batch": 64, "device": "cuda:0", "device_name": "NVIDIA H100", "p50_ms": 7.25},
-            {"model": "mlp", "batch": 1, "device": "cpu", "device_name": "cpu", "p50_ms": 0.1},
-            {"model": "mlp", "batch": 1, "device": "cuda:0", "device_name": "NVIDIA H100", "p50_ms": 0.075}]
+    rows = [
+        {"model": "bert-base", "batch": 64, "device": "cpu", "device_name": "cpu", "p50_ms": 1501.0},
+        {"model": "bert-base", "batch": 64, "device": "cuda:0", "device_name": "NVIDIA H100", "p50_ms": 7.25},
+        {"model": "mlp", "batch": 1, "device": "cpu", "device_name": "cpu", "p50_ms": 0.1},
+        {"model": "mlp", "batch": 1, "device": "cuda:0", "device_name": "NVIDIA H100", "p50_ms": 0.075},
+    ]
     lines = bare_torch.gate_lines(rows, t).splitlines()
     assert lines[0].startswith("gate bert-base b64: PASS CPU p50 1501 ms / GPU p50 7.25 ms = 207.0x")
-    assert lines[1].startswith("gate mlp b1: FAIL GPU too slow: CPU p50 0.1 ms / GPU p50 0.075 ms = 1.3x, required >= 2x")
+    assert lines[1].startswith(
+        "gate mlp b1: FAIL GPU too slow: CPU p50 0.1 ms / GPU p50 0.075 ms = 1.3x, required >= 2x"
+    )

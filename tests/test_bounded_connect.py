@@ -36,8 +36,9 @@ print("CONNECTED?!")
 def test_dead_head_fails_connect_fast(tmp_path: Path) -> None:
     """ray.init against a GCS that never comes up: the head's exit ends the wait in seconds, not the 90 s tier."""
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     elapsed = time.monotonic() - start
     out = proc.stdout + proc.stderr
     assert "FAILED-FAST" in proc.stdout, out[-2000:]

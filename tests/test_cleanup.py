@@ -71,7 +71,12 @@ def test_cleanup_removes_orphans_and_keeps_live_runs(tmp_path: Path) -> None:
 
 def test_cli_says_what_it_removed(tmp_path: Path) -> None:
     """`gpuconf cleanup` prints each removed run; with nothing left behind it says so."""
-    proc = subprocess.run([sys.executable, "-m", "gpuconf", "cleanup"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "gpuconf", "cleanup"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "no local run left behind" in proc.stdout or "removed run" in proc.stdout or "kept run" in proc.stdout

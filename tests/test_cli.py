@@ -42,8 +42,9 @@ class Run:
 def gpuconf(*args: str) -> Run:
     """Run `python -m gpuconf ARGS` from the repository root."""
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "gpuconf", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gpuconf", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
@@ -52,7 +53,7 @@ def case_runs() -> dict[str, Run]:
     """Every regression case checked once, a few at a time (each run imports Ray's schemas)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         runs = pool.map(lambda c: gpuconf("check", str(c.path.relative_to(REPO))), CASES)
-        return {c.name: r for c, r in zip(CASES, runs)}
+        return {c.name: r for c, r in zip(CASES, runs, strict=False)}
 
 
 @pytest.fixture
@@ -180,7 +181,7 @@ def test_serve_config_bad_value(base: Path, old: str, new: str, key: str) -> Non
     bad = base / "cases" / "serve.yaml"
     text = (MANIFESTS / "serve-config.yaml").read_text().replace(old, new)
     bad.write_text(text)
-    line = [i for i, ln in enumerate(text.splitlines(), 1) if ln.strip() == key][0]
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.strip() == key)
     expect_input_error(gpuconf("check", str(bad)), f"{bad}:{line}", "Serve config")
 
 
@@ -218,7 +219,7 @@ def test_json_contract_on_fail() -> None:
     for f in data["findings"]:
         assert set(f) >= {"rule", "severity", "file", "line", "message", "fix"}
         assert f["severity"] in ("error", "warning")
-    split = [f for f in data["findings"] if f["rule"] == "SHELL-SPLIT"][0]
+    split = next(f for f in data["findings"] if f["rule"] == "SHELL-SPLIT")
     case = MANIFESTS / "regressions" / "seed-unescaped-resources.yaml"
     lines = case.read_text().splitlines()
     assert split["file"] == "manifests/regressions/seed-unescaped-resources.yaml"

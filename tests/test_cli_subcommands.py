@@ -15,21 +15,30 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
-@pytest.mark.parametrize(("argv", "command", "sub"), [
-    (["kwok", "up", "--nodes", "manifests/nodes"], "kwok_command", "up"),
-    (["kwok", "down"], "kwok_command", "down"),
-    (["kwok", "status"], "kwok_command", "status"),
-    (["kwok", "kubeconfig"], "kwok_command", "kubeconfig"),
-    (["kwok", "build"], "kwok_command", "build"),
-    (["kwok", "pin"], "kwok_command", "pin"),
-    (["kind", "up"], "kind_command", "up"),
-    (["kind", "down"], "kind_command", "down"),
-    (["kind", "status"], "kind_command", "status"),
-])
+@pytest.mark.parametrize(
+    ("argv", "command", "sub"),
+    [
+        (["kwok", "up", "--nodes", "manifests/nodes"], "kwok_command", "up"),
+        (["kwok", "down"], "kwok_command", "down"),
+        (["kwok", "status"], "kwok_command", "status"),
+        (["kwok", "kubeconfig"], "kwok_command", "kubeconfig"),
+        (["kwok", "build"], "kwok_command", "build"),
+        (["kwok", "pin"], "kwok_command", "pin"),
+        (["kind", "up"], "kind_command", "up"),
+        (["kind", "down"], "kind_command", "down"),
+        (["kind", "status"], "kind_command", "status"),
+    ],
+)
 def test_subcommands_parse(argv: list[str], command: str, sub: str) -> None:
     args = build_parser().parse_args(argv)
     assert getattr(args, command) == sub

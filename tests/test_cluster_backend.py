@@ -26,10 +26,10 @@ from gpuconf.backends.cluster.nodeprobe import MARK, NodeProbeFailed, parse_job_
 from gpuconf.backends.cluster.podenv import DOWNWARD_ENV, with_downward_env
 from gpuconf.backends.cluster.target import cluster_serve_config, http_port
 from gpuconf.backends.cluster.upload import ENTRYPOINTS, stage_entrypoints
-from gpuconf.static.check import run_check
 from gpuconf.kube.dashboard import DASHBOARD_PORT, dashboard_port
 from gpuconf.kube.objects import RAY_START_ENV, NodeInfo, PodInfo
 from gpuconf.live.devices import DEVICE_CHECK, DeviceCheck, parse_device_check
+from gpuconf.static.check import run_check
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_UUID = "GPU-159fc32e-0fbb-6a05-029a-a730ec3a1854"
@@ -37,15 +37,22 @@ SMI_LINE = f"GPU 0: NVIDIA H100 80GB HBM3 (UUID: {GPU_UUID})"
 WD_URI = "gcs://_ray_pkg_0123456789abcdef.zip"
 
 
-def make_pod(name: str, node: str | None = "node-a", group: str = "gpu-group", head: bool = False,
-             env: dict[str, str] | None = None, limits: dict[str, Decimal] | None = None,
-             ip: str | None = None) -> PodInfo:
+def make_pod(
+    name: str,
+    node: str | None = "node-a",
+    group: str = "gpu-group",
+    head: bool = False,
+    env: dict[str, str] | None = None,
+    limits: dict[str, Decimal] | None = None,
+    ip: str | None = None,
+) -> PodInfo:
     """A PodInfo as objects.pod_info builds it from the API server's pod."""
     labels = {"ray.io/group": "headgroup" if head else group, "ray.io/node-type": "head" if head else "worker"}
     return PodInfo(name, "ns", node, "Running", True, labels, dict(env or {}), dict(limits or {}), [], ip=ip)
 
 
 # -- podenv ---------------------------------------------------------------------------------------
+
 
 def _container(name: str, env: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     c: dict[str, Any] = {"name": name, "image": "rayproject/ray:2.60.0"}
@@ -60,9 +67,12 @@ def _env_of(container: dict[str, Any]) -> dict[str, Any]:
 
 def test_downward_env_added_to_every_ray_container() -> None:
     """Head and every worker group's Ray container (index 0) get both downward-API variables, as fieldRefs."""
-    spec = {"headGroupSpec": {"template": {"spec": {"containers": [_container("ray-head")]}}},
-            "workerGroupSpecs": [{"groupName": g, "template": {"spec": {"containers": [_container("ray-worker")]}}}
-                                 for g in ("cpu", "gpu")]}
+    spec = {
+        "headGroupSpec": {"template": {"spec": {"containers": [_container("ray-head")]}}},
+        "workerGroupSpecs": [
+            {"groupName": g, "template": {"spec": {"containers": [_container("ray-worker")]}}} for g in ("cpu", "gpu")
+        ],
+    }
     out = with_downward_env(spec)
     groups = [out["headGroupSpec"]] + out["workerGroupSpecs"]
     for group in groups:
@@ -76,9 +86,12 @@ def test_downward_env_added_to_every_ray_container() -> None:
 def test_downward_env_keeps_user_values_sidecars_and_input() -> None:
     """A variable the user defines is kept as written, only container 0 changes, and the input spec is not mutated."""
     user_env = [{"name": "GPUCONF_NODE_NAME", "value": "pinned"}, {"name": "OTHER", "value": "1"}]
-    spec = {"headGroupSpec": {"template": {"spec": {"containers": [_container("ray-head", user_env),
-                                                                    _container("sidecar")]}}},
-            "workerGroupSpecs": [{"groupName": "empty", "template": {"spec": {}}}]}
+    spec = {
+        "headGroupSpec": {
+            "template": {"spec": {"containers": [_container("ray-head", user_env), _container("sidecar")]}}
+        },
+        "workerGroupSpecs": [{"groupName": "empty", "template": {"spec": {}}}],
+    }
     before = copy.deepcopy(spec)
     out = with_downward_env(spec)
     assert spec == before
@@ -94,12 +107,12 @@ def test_downward_env_on_shipped_raycluster() -> None:
     """The shipped RayCluster's groups each gain exactly the two variables and nothing else changes."""
     spec = run_check([ROOT / "manifests"]).plans[0].target.cluster.spec
     out = with_downward_env(spec)
-    groups_in = [spec["headGroupSpec"]] + list(spec["workerGroupSpecs"])
-    groups_out = [out["headGroupSpec"]] + list(out["workerGroupSpecs"])
+    groups_in = [spec["headGroupSpec"], *list(spec["workerGroupSpecs"])]
+    groups_out = [out["headGroupSpec"], *list(out["workerGroupSpecs"])]
     assert len(groups_out) == len(groups_in) >= 2
-    for gin, gout in zip(groups_in, groups_out):
+    for gin, gout in zip(groups_in, groups_out, strict=False):
         cin, cout = gin["template"]["spec"]["containers"][0], gout["template"]["spec"]["containers"][0]
-        added = [e["name"] for e in cout["env"][len(cin.get("env") or []):]]
+        added = [e["name"] for e in cout["env"][len(cin.get("env") or []) :]]
         assert sorted(added) == sorted(n for n in DOWNWARD_ENV if n not in {e["name"] for e in cin.get("env") or []})
         assert {k: v for k, v in cout.items() if k != "env"} == {k: v for k, v in cin.items() if k != "env"}
 
@@ -143,8 +156,12 @@ def test_device_check_reports_leak_with_fake_nvidia_smi(tmp_path: Path) -> None:
     # Answers only `-L`, so the test also proves the check asks for the list form.
     smi.write_text(f'#!/bin/sh\n[ "$1" = "-L" ] || {{ echo "unexpected args: $*" >&2; exit 2; }}\necho "{SMI_LINE}"\n')
     smi.chmod(0o755)
-    env = {"PATH": f"{fake_bin}{os.pathsep}/usr/bin{os.pathsep}/bin", "HOME": str(tmp_path),
-           "NVIDIA_VISIBLE_DEVICES": "all", "CUDA_VISIBLE_DEVICES": ""}
+    env = {
+        "PATH": f"{fake_bin}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "HOME": str(tmp_path),
+        "NVIDIA_VISIBLE_DEVICES": "all",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
     result = _run_device_check(env)
     assert result.returncode == 0, result.stderr
     check = parse_device_check(result.stdout)
@@ -162,10 +179,16 @@ def test_device_check_reports_leak_with_fake_nvidia_smi(tmp_path: Path) -> None:
 
 def test_device_check_parse_edge_cases() -> None:
     """Device files alone are a problem; an nvidia-smi error line is not; <unset> means None; unknown lines are ignored."""
-    out = "\n".join([
-        "NVIDIA_VISIBLE_DEVICES=void", "CUDA_VISIBLE_DEVICES=<unset>", "DEVICE=/dev/nvidia0", "DEVICE=",
-        "garbage line", "SMI=NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
-    ])
+    out = "\n".join(
+        [
+            "NVIDIA_VISIBLE_DEVICES=void",
+            "CUDA_VISIBLE_DEVICES=<unset>",
+            "DEVICE=/dev/nvidia0",
+            "DEVICE=",
+            "garbage line",
+            "SMI=NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
+        ]
+    )
     check = parse_device_check(out)
     assert check.nvidia_visible_devices == "void"
     assert check.cuda_visible_devices is None
@@ -178,13 +201,20 @@ def test_device_check_parse_edge_cases() -> None:
 
 # -- nodeprobe ------------------------------------------------------------------------------------
 
-def _raw_node(node_id: str, hostname: str, k8s_node: str | None, head: bool = False, group: str = "gpu-group",
-              gpus: float = 0.0) -> dict[str, Any]:
+
+def _raw_node(
+    node_id: str, hostname: str, k8s_node: str | None, head: bool = False, group: str = "gpu-group", gpus: float = 0.0
+) -> dict[str, Any]:
     env = {"GPUCONF_POD_NAME": hostname}
     if k8s_node:
         env["GPUCONF_NODE_NAME"] = k8s_node
-    return {"node_id": node_id, "is_head": head, "resources": {"CPU": 2.0, **({"GPU": gpus} if gpus else {})},
-            "labels": {"ray.io/node-group": group}, "probe": {"hostname": hostname, "env": env}}
+    return {
+        "node_id": node_id,
+        "is_head": head,
+        "resources": {"CPU": 2.0, **({"GPU": gpus} if gpus else {})},
+        "labels": {"ray.io/node-group": group},
+        "probe": {"hostname": hostname, "env": env},
+    }
 
 
 def test_node_probe_mark_matches_entrypoint() -> None:
@@ -210,7 +240,9 @@ def test_node_probe_main_output_parses(monkeypatch: pytest.MonkeyPatch, capsys: 
 
 def test_parse_job_output_takes_last_mark_and_fails_without_one() -> None:
     """The last marked line wins (a retried driver prints twice); no marked line raises NodeProbeFailed with the log tail."""
-    logs = f"starting\n{MARK}{json.dumps([{'node_id': 'old'}])}\nretry\n{MARK}{json.dumps([{'node_id': 'new'}])}\ndone\n"
+    logs = (
+        f"starting\n{MARK}{json.dumps([{'node_id': 'old'}])}\nretry\n{MARK}{json.dumps([{'node_id': 'new'}])}\ndone\n"
+    )
     assert parse_job_output(logs) == [{"node_id": "new"}]
     with pytest.raises(NodeProbeFailed, match="printed no GPUCONF_NODE_PROBES= line") as info:
         parse_job_output("Traceback ...\nImportError: no module named entrypoints\n")
@@ -222,35 +254,62 @@ def test_parse_job_output_takes_last_mark_and_fails_without_one() -> None:
 
 def test_tie_to_pods_and_records() -> None:
     """Ray nodes are tied to pods by hostname; records take node, group and GPU limit from the API server, not the probe."""
-    pods = [make_pod("head-x", node="cpu-node", head=True),
-            make_pod("gpu-x", node="gpu-node", group="gpu-group", limits={"nvidia.com/gpu": Decimal(1)})]
+    pods = [
+        make_pod("head-x", node="cpu-node", head=True),
+        make_pod("gpu-x", node="gpu-node", group="gpu-group", limits={"nvidia.com/gpu": Decimal(1)}),
+    ]
     nodes = [NodeInfo("cpu-node", {"pool": "cpu"}, []), NodeInfo("gpu-node", {"pool": "gpu"}, [])]
-    raw = [_raw_node("h", "head-x", "cpu-node", head=True, group="headgroup"),
-           # The probe claims another node: the API server's pod binding wins.
-           _raw_node("g", "gpu-x", "lying-node", group="gpu-group", gpus=1.0),
-           _raw_node("u", "unknown-pod", "gpu-node", group="cpu-group")]
+    raw = [
+        _raw_node("h", "head-x", "cpu-node", head=True, group="headgroup"),
+        # The probe claims another node: the API server's pod binding wins.
+        _raw_node("g", "gpu-x", "lying-node", group="gpu-group", gpus=1.0),
+        _raw_node("u", "unknown-pod", "gpu-node", group="cpu-group"),
+    ]
     probed = tie_to_pods(raw, pods)
     assert [p.pod.name if p.pod else None for p in probed] == ["head-x", "gpu-x", None]
     assert probed[1].node_name == "lying-node" and probed[1].pod_name == "gpu-x"
     records = records_from(probed, nodes, lambda labels: labels.get("pool") == "gpu", "nvidia.com/gpu")
     assert set(records) == {"h", "g", "u"}
     h, g, u = records["h"], records["g"], records["u"]
-    assert (h.pod, h.k8s_node, h.group, h.is_head, h.gpu_node, h.gpu_limit) == ("head-x", "cpu-node", "headgroup", True, False, 0.0)
-    assert (g.pod, g.k8s_node, g.group, g.is_head, g.gpu_node, g.gpu_limit) == ("gpu-x", "gpu-node", "gpu-group", False, True, 1.0)
+    assert (h.pod, h.k8s_node, h.group, h.is_head, h.gpu_node, h.gpu_limit) == (
+        "head-x",
+        "cpu-node",
+        "headgroup",
+        True,
+        False,
+        0.0,
+    )
+    assert (g.pod, g.k8s_node, g.group, g.is_head, g.gpu_node, g.gpu_limit) == (
+        "gpu-x",
+        "gpu-node",
+        "gpu-group",
+        False,
+        True,
+        1.0,
+    )
     assert g.ray_resources == {"CPU": 2.0, "GPU": 1.0}
     # Unknown pod: kept, named by its probe, node from the downward API, group from Ray's label, no GPU limit.
-    assert (u.pod, u.k8s_node, u.group, u.is_head, u.gpu_node, u.gpu_limit) == ("unknown-pod", "gpu-node", "cpu-group", False, True, 0.0)
+    assert (u.pod, u.k8s_node, u.group, u.is_head, u.gpu_node, u.gpu_limit) == (
+        "unknown-pod",
+        "gpu-node",
+        "cpu-group",
+        False,
+        True,
+        0.0,
+    )
 
 
 def test_records_from_unknown_pod_without_node_name() -> None:
     """A probe with neither a matching pod nor a node name gives an empty node that is not a GPU node."""
     probed = tie_to_pods([_raw_node("z", "ghost", None)], [])
-    rec = records_from(probed, [NodeInfo("n", {"pool": "gpu"}, [])], lambda labels: labels.get("pool") == "gpu",
-                       "nvidia.com/gpu")["z"]
+    rec = records_from(
+        probed, [NodeInfo("n", {"pool": "gpu"}, [])], lambda labels: labels.get("pool") == "gpu", "nvidia.com/gpu"
+    )["z"]
     assert (rec.pod, rec.k8s_node, rec.gpu_node, rec.gpu_limit) == ("ghost", "", False, 0.0)
 
 
 # -- target: the Serve config as deployed ---------------------------------------------------------
+
 
 def _shipped_serve_body() -> Any:
     return run_check([ROOT / "manifests"]).plans[0].target.serve.body
@@ -281,12 +340,17 @@ def test_cluster_serve_config_from_shipped_manifest_is_valid_for_ray() -> None:
 
 def test_cluster_serve_config_leaves_other_apps_alone() -> None:
     """No URI: no runtime_env; a user's own working_dir and non-entrypoints apps are untouched; no model: args kept."""
-    body = {"applications": [
-        {"name": "a", "import_path": "entrypoints.ml_entrypoint:build_ml_service", "args": {"model": "m"}},
-        {"name": "b", "import_path": "entrypoints.ml_entrypoint:build_ml_service",
-         "runtime_env": {"working_dir": "s3://bucket/own.zip"}},
-        {"name": "c", "import_path": "mypkg.app:build"},
-    ]}
+    body = {
+        "applications": [
+            {"name": "a", "import_path": "entrypoints.ml_entrypoint:build_ml_service", "args": {"model": "m"}},
+            {
+                "name": "b",
+                "import_path": "entrypoints.ml_entrypoint:build_ml_service",
+                "runtime_env": {"working_dir": "s3://bucket/own.zip"},
+            },
+            {"name": "c", "import_path": "mypkg.app:build"},
+        ]
+    }
     assert cluster_serve_config(body, None, None) == body
     config = cluster_serve_config(body, None, WD_URI)
     a, b, c = config["applications"]
@@ -295,10 +359,16 @@ def test_cluster_serve_config_leaves_other_apps_alone() -> None:
     assert "runtime_env" not in c
 
 
-@pytest.mark.parametrize(("config", "port"), [({}, 8000), ({"http_options": None}, 8000),
-                                              ({"http_options": {"host": "0.0.0.0"}}, 8000),
-                                              ({"http_options": {"port": 8123}}, 8123),
-                                              ({"http_options": {"port": "9000"}}, 9000)])
+@pytest.mark.parametrize(
+    ("config", "port"),
+    [
+        ({}, 8000),
+        ({"http_options": None}, 8000),
+        ({"http_options": {"host": "0.0.0.0"}}, 8000),
+        ({"http_options": {"port": 8123}}, 8123),
+        ({"http_options": {"port": "9000"}}, 9000),
+    ],
+)
 def test_http_port(config: dict[str, Any], port: int) -> None:
     """The Serve proxy port is the config's, else Serve's default 8000."""
     assert http_port(config) == port
@@ -306,15 +376,19 @@ def test_http_port(config: dict[str, Any], port: int) -> None:
 
 # -- endpoints ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("cmd", "port"), [
-    (None, DASHBOARD_PORT),
-    ("ray start --head --dashboard-host=0.0.0.0 --block", DASHBOARD_PORT),
-    ("ray start --head --dashboard-host=0.0.0.0 --dashboard-port=8266 --block", 8266),
-    ("ray start --head --dashboard-port 9265 --num-cpus=0", 9265),
-    ("ray start --head --resources='{\"gpu_worker\": 0}' --dashboard-port=8300", 8300),
-    ("ray start --head --dashboard-port=notaport", DASHBOARD_PORT),
-    ("ray start --head --dashboard-port='8266", DASHBOARD_PORT),  # unterminated quote
-])
+
+@pytest.mark.parametrize(
+    ("cmd", "port"),
+    [
+        (None, DASHBOARD_PORT),
+        ("ray start --head --dashboard-host=0.0.0.0 --block", DASHBOARD_PORT),
+        ("ray start --head --dashboard-host=0.0.0.0 --dashboard-port=8266 --block", 8266),
+        ("ray start --head --dashboard-port 9265 --num-cpus=0", 9265),
+        ("ray start --head --resources='{\"gpu_worker\": 0}' --dashboard-port=8300", 8300),
+        ("ray start --head --dashboard-port=notaport", DASHBOARD_PORT),
+        ("ray start --head --dashboard-port='8266", DASHBOARD_PORT),  # unterminated quote
+    ],
+)
 def test_dashboard_port(cmd: str | None, port: int) -> None:
     """The dashboard port comes from the head's real `ray start`; anything unusable falls back to 8265."""
     env = {RAY_START_ENV: cmd} if cmd is not None else {}
@@ -348,6 +422,7 @@ def test_open_endpoints_in_cluster_uses_pod_ip(monkeypatch: pytest.MonkeyPatch) 
 
 # -- upload: the staged working_dir ---------------------------------------------------------------
 
+
 def _all_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
@@ -361,9 +436,14 @@ def test_stage_entrypoints_real_package(tmp_path: Path) -> None:
         assert (staged / name).read_bytes() == (ENTRYPOINTS / name).read_bytes(), name
     files = _all_files(dest)
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")], files
-    expected = sorted(["entrypoints"] + [str(Path("entrypoints") / p.relative_to(ENTRYPOINTS))
-                                         for p in ENTRYPOINTS.rglob("*")
-                                         if "__pycache__" not in p.parts and p.suffix != ".pyc"])
+    expected = sorted(
+        ["entrypoints"]
+        + [
+            str(Path("entrypoints") / p.relative_to(ENTRYPOINTS))
+            for p in ENTRYPOINTS.rglob("*")
+            if "__pycache__" not in p.parts and p.suffix != ".pyc"
+        ]
+    )
     assert files == expected
 
 

@@ -60,12 +60,20 @@ def test_head_pod_with_the_image_leak_fails_and_a_clean_one_passes() -> None:
 
 def test_smi_gpus_pair_each_gpu_with_its_own_uuid() -> None:
     """MIG and error lines between GPU lines do not shift names against UUIDs (the host GPU list of the report)."""
-    check = parse_device_check("\n".join([
-        "NVIDIA_VISIBLE_DEVICES=all", "CUDA_VISIBLE_DEVICES=<unset>",
-        f"SMI=GPU 0: NVIDIA A100-SXM4-40GB (UUID: {H100_B})",
-        "SMI=  MIG 1g.5gb     Device  0: (UUID: MIG-11111111-2222-3333-4444-555555555555)",
-        f"SMI=GPU 1: NVIDIA H100 80GB HBM3 (UUID: {H100_A})",
-    ]) + "\n")
-    assert check.smi_gpus == [{"name": "NVIDIA A100-SXM4-40GB", "uuid": H100_B},
-                              {"name": "NVIDIA H100 80GB HBM3", "uuid": H100_A}]
+    check = parse_device_check(
+        "\n".join(
+            [
+                "NVIDIA_VISIBLE_DEVICES=all",
+                "CUDA_VISIBLE_DEVICES=<unset>",
+                f"SMI=GPU 0: NVIDIA A100-SXM4-40GB (UUID: {H100_B})",
+                "SMI=  MIG 1g.5gb     Device  0: (UUID: MIG-11111111-2222-3333-4444-555555555555)",
+                f"SMI=GPU 1: NVIDIA H100 80GB HBM3 (UUID: {H100_A})",
+            ]
+        )
+        + "\n"
+    )
+    assert check.smi_gpus == [
+        {"name": "NVIDIA A100-SXM4-40GB", "uuid": H100_B},
+        {"name": "NVIDIA H100 80GB HBM3", "uuid": H100_A},
+    ]
     assert check.smi_uuids == [H100_B, H100_A]

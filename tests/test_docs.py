@@ -19,8 +19,9 @@ def test_rule_table_is_the_generated_one() -> None:
     text = (ROOT / "docs" / "rules.md").read_text()
     assert BEGIN in text and END in text, "docs/rules.md lost its generated-table markers"
     table = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    assert table == catalogue_markdown(), ("docs/rules.md's rule table is stale: replace it with the output of "
-                                           "`python -m gpuconf catalogue --markdown`")
+    assert table == catalogue_markdown(), (
+        "docs/rules.md's rule table is stale: replace it with the output of `python -m gpuconf catalogue --markdown`"
+    )
 
 
 def test_every_rule_is_in_the_table() -> None:

@@ -11,8 +11,9 @@ import socket
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any
 
 import pytest
 import torch
@@ -70,11 +71,9 @@ def test_bert_base_has_the_bert_base_shape() -> None:
 
 def test_same_seed_same_weights_and_outputs() -> None:
     a, b = models.build_model("bert-smoke", seed=7), models.build_model("bert-smoke", seed=7)
-    for pa, pb in zip(a.module.parameters(), b.module.parameters()):
+    for pa, pb in zip(a.module.parameters(), b.module.parameters(), strict=False):
         assert torch.equal(pa, pb)
-    assert models.run_inference(a, torch.device("cpu"), 4) == models.run_inference(
-        b, torch.device("cpu"), 4
-    )
+    assert models.run_inference(a, torch.device("cpu"), 4) == models.run_inference(b, torch.device("cpu"), 4)
 
 
 def test_different_seed_different_weights() -> None:
@@ -185,9 +184,22 @@ def test_probe_outside_ray_is_complete_and_serialisable() -> None:
     p = collect_probe()
     json.dumps(p)  # must be JSON-serialisable as is
     for key in (
-        "pid", "hostname", "node_id", "node_ip", "node_labels", "accelerator_ids", "gpu_ids",
-        "assigned_resources", "actor_id", "cuda_visible_devices", "env", "torch", "devices",
-        "driver_version", "kernel", "errors",
+        "pid",
+        "hostname",
+        "node_id",
+        "node_ip",
+        "node_labels",
+        "accelerator_ids",
+        "gpu_ids",
+        "assigned_resources",
+        "actor_id",
+        "cuda_visible_devices",
+        "env",
+        "torch",
+        "devices",
+        "driver_version",
+        "kernel",
+        "errors",
     ):
         assert key in p, key
     assert p["pid"] == os.getpid()
@@ -289,9 +301,7 @@ def test_probe_kernel_on_cuda() -> None:
 # MLService request handling, called directly (no Ray)
 
 
-def make_request(
-    method: str, path: str, query: str = "", body: bytes = b"", root_path: str = ""
-) -> Request:
+def make_request(method: str, path: str, query: str = "", body: bytes = b"", root_path: str = "") -> Request:
     """A starlette Request as Serve's proxy builds it: full path plus the prefix in root_path."""
     scope = {
         "type": "http",
@@ -308,7 +318,7 @@ def make_request(
     }
     sent = False
 
-    async def receive() -> Dict[str, Any]:
+    async def receive() -> dict[str, Any]:
         nonlocal sent
         if sent:
             return {"type": "http.disconnect"}
@@ -318,7 +328,9 @@ def make_request(
     return Request(scope, receive)
 
 
-def call(svc: Any, method: str, path: str, query: str = "", body: bytes = b"", root_path: str = "/ml") -> Tuple[int, Dict[str, Any]]:
+def call(
+    svc: Any, method: str, path: str, query: str = "", body: bytes = b"", root_path: str = "/ml"
+) -> tuple[int, dict[str, Any]]:
     full = root_path + path if root_path else path
     resp = asyncio.run(svc(make_request(method, full, query, body, root_path)))
     return resp.status_code, json.loads(resp.body)
@@ -462,7 +474,10 @@ def test_parse_ml_args() -> None:
     assert ml.parse_ml_args(None) == {"model": "mlp-smoke", "seed": 0, "device": "auto", "torch_threads": None}
     # values arrive as strings from `serve run module:app key=value`
     assert ml.parse_ml_args({"model": "mlp", "seed": "3", "device": "CUDA:1", "torch_threads": "4"}) == {
-        "model": "mlp", "seed": 3, "device": "cuda:1", "torch_threads": 4,
+        "model": "mlp",
+        "seed": 3,
+        "device": "cuda:1",
+        "torch_threads": 4,
     }
 
 
@@ -477,7 +492,7 @@ def test_parse_ml_args() -> None:
         ({"seed": "one"}, "seed"),
     ],
 )
-def test_bad_args_fail_at_build_time(args: Dict[str, Any], needle: str) -> None:
+def test_bad_args_fail_at_build_time(args: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError) as exc:
         ml.build_ml_service(args)
     assert needle in str(exc.value)
@@ -511,7 +526,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _http(url: str, body: Optional[bytes] = None) -> Tuple[int, Dict[str, Any]]:
+def _http(url: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
     req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"} if body else {})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:

@@ -23,12 +23,19 @@ from gpuconf.testing.report import ReportCollector
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def phase(nodeid: str, when: str, outcome: str = "passed", environment: int | None | bool = False,
-          longrepr: Any = None) -> pytest.TestReport:
+def phase(
+    nodeid: str, when: str, outcome: str = "passed", environment: int | bool | None = False, longrepr: Any = None
+) -> pytest.TestReport:
     """One phase report; `environment` (an exit code or None) marks it as the plugin marks an EnvironmentFailure."""
-    report = pytest.TestReport(nodeid=nodeid, location=(nodeid.split("::")[0], 1, nodeid), keywords={},
-                               outcome=outcome, longrepr=longrepr if longrepr is not None else
-                               ("x" if outcome == "failed" else None), when=when, user_properties=[])
+    report = pytest.TestReport(
+        nodeid=nodeid,
+        location=(nodeid.split("::")[0], 1, nodeid),
+        keywords={},
+        outcome=outcome,
+        longrepr=longrepr if longrepr is not None else ("x" if outcome == "failed" else None),
+        when=when,
+        user_properties=[],
+    )
     if environment is not False:
         report.gpuconf_environment = environment  # type: ignore[attr-defined]
     return report
@@ -82,7 +89,10 @@ def test_environment_failure_with_passes_and_skips(collector: ReportCollector) -
     doc = written(collector)
     assert doc["verdict"] == "environment failure"
     assert {c["id"]: c["verdict"] for c in doc["checks"]} == {
-        "suites/a.py::test_ok": "passed", "suites/a.py::test_skip": "skipped", "suites/a.py::test_env": "environment"}
+        "suites/a.py::test_ok": "passed",
+        "suites/a.py::test_skip": "skipped",
+        "suites/a.py::test_env": "environment",
+    }
 
 
 def test_conformance_failure_outranks_environment(collector: ReportCollector) -> None:
@@ -95,7 +105,9 @@ def test_conformance_failure_outranks_environment(collector: ReportCollector) ->
     doc = written(collector)
     assert doc["verdict"] == "fail"
     assert {c["id"]: c["verdict"] for c in doc["checks"]} == {
-        "suites/a.py::test_env": "environment", "suites/a.py::test_bad": "failed"}
+        "suites/a.py::test_env": "environment",
+        "suites/a.py::test_bad": "failed",
+    }
 
 
 def test_setup_error_outranks_environment(collector: ReportCollector) -> None:
@@ -126,20 +138,45 @@ def test_no_environment_failure_no_code(collector: ReportCollector) -> None:
 def test_unreachable_cluster_suite_exits_10(tmp_path: Path) -> None:
     """suites/placement with --backend=cluster and a dead API server: exit 10, every check "environment", message names the kubeconfig."""
     kubeconfig = tmp_path / "kubeconfig-unreachable"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": "x"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    }))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {"name": "c", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}}
+                ],
+                "users": [{"name": "u", "user": {"token": "x"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     report_dir = tmp_path / "rep"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "GITHUB_STEP_SUMMARY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "GITHUB_STEP_SUMMARY")
+    }
     # timeout is only a hang guard: a hang fails the test with TimeoutExpired.
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites/placement", "-p", "no:cacheprovider", "--backend=cluster",
-         f"--kubeconfig={kubeconfig}", f"--report-dir={report_dir}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/placement",
+            "-p",
+            "no:cacheprovider",
+            "--backend=cluster",
+            f"--kubeconfig={kubeconfig}",
+            f"--report-dir={report_dir}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     output = result.stdout[-4000:] + result.stderr[-2000:]
     assert result.returncode == EXIT_UNREACHABLE == 10, output
     doc = json.loads((report_dir / "conformance.json").read_text())

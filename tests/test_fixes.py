@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.static.check import run_check
 from gpuconf.cli import main
+from gpuconf.static.check import run_check
 from gpuconf.static.fixes import FIXERS, NO_FIX, fix_findings
 from gpuconf.static.regressions import RegressionCase, discover
 from gpuconf.static.rules import CATALOGUE

@@ -78,107 +78,288 @@ def _cases() -> list[Case]:
     add(Case("comment-only-nodes", "# no nodes\n", "pass a file with", option="--nodes"))
     add(Case("nodes-hold-a-raycluster", CLUSTER, "node objects only", "kind: RayCluster", option="--nodes"))
     add(Case("expect-holds-a-node", NODES, "expectations objects only", "kind: Node", option="--expect"))
-    add(Case("nodes-list-with-raycluster", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: ray.io/v1\n"
-             "  kind: RayCluster\n  metadata: {name: x}\n  spec: {}\n", "node objects only", 5, option="--nodes"))
+    add(
+        Case(
+            "nodes-list-with-raycluster",
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: ray.io/v1\n"
+            "  kind: RayCluster\n  metadata: {name: x}\n  spec: {}\n",
+            "node objects only",
+            5,
+            option="--nodes",
+        )
+    )
     add(Case("empty-node-list", "apiVersion: v1\nkind: List\nitems: []\n", "pass a file with", option="--nodes"))
     # --- YAML syntax ---------------------------------------------------------------------------
-    add(Case("bad-indent", _swap(CLUSTER, "  name: ml-cluster", "  name: ml-cluster\n   spec: {}"), "indentation",
-             "   spec: {}"))
+    add(
+        Case(
+            "bad-indent",
+            _swap(CLUSTER, "  name: ml-cluster", "  name: ml-cluster\n   spec: {}"),
+            "indentation",
+            "   spec: {}",
+        )
+    )
     add(Case("tab-indent", _swap(CLUSTER, "  name: ml-cluster", "\tname: ml-cluster"), "indentation", "\tname"))
-    add(Case("unclosed-quote", "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: 'ml-cluster\n", "quoting",
-             4))
+    add(
+        Case(
+            "unclosed-quote", "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: 'ml-cluster\n", "quoting", 4
+        )
+    )
     add(Case("unclosed-flow", _swap(CLUSTER, "  name: ml-cluster", "  name: [ml-cluster"), "quoting", "name: ["))
-    add(Case("duplicate-key", _swap(CLUSTER, "  name: ml-cluster", "  name: ml-cluster\n  name: again"),
-             "remove one", "name: again"))
+    add(
+        Case(
+            "duplicate-key",
+            _swap(CLUSTER, "  name: ml-cluster", "  name: ml-cluster\n  name: again"),
+            "remove one",
+            "name: again",
+        )
+    )
     add(Case("unknown-tag", _swap(CLUSTER, "  name: ml-cluster", "  name: !vault ml-cluster"), "quoting", "!vault"))
     add(Case("python-tag", "!!python/object/apply:os.system ['true']\n", "quoting"))
     add(Case("bad-anchor", _swap(CLUSTER, "  name: ml-cluster", "  name: *nowhere"), "quoting", "*nowhere"))
     # --- nesting, aliases, size, keys ----------------------------------------------------------
     add(Case("deep-flow-sequence", "a: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "\n", "flatten", 1))
     add(Case("very-deep-flow", "[" * 20000 + "]" * 20000 + "\n", "flatten"))
-    add(Case("deep-block-mapping", "".join(" " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5)) + " " * 70 + "v: 1\n",
-             "flatten", MAX_DEPTH))
+    add(
+        Case(
+            "deep-block-mapping",
+            "".join(" " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5)) + " " * 70 + "v: 1\n",
+            "flatten",
+            MAX_DEPTH,
+        )
+    )
     add(Case("alias-bomb-9-levels", _bomb(9), "aliases", "l5:"))
-    add(Case("alias-bomb-in-serve-args", _swap(SERVE, "      model: mlp-smoke", "      model: mlp-smoke\n"
-             + "\n".join("      " + ln for ln in _bomb(9, key="x").splitlines())), "aliases", "x5:"))
+    add(
+        Case(
+            "alias-bomb-in-serve-args",
+            _swap(
+                SERVE,
+                "      model: mlp-smoke",
+                "      model: mlp-smoke\n" + "\n".join("      " + ln for ln in _bomb(9, key="x").splitlines()),
+            ),
+            "aliases",
+            "x5:",
+        )
+    )
     add(Case("oversized-file", "# " + "x" * (MAX_FILE_BYTES + 10) + "\n", "split it"))
     add(Case("sequence-key", "? [a, b]\n: 1\n", "as a string"))
     add(Case("mapping-key", "? {a: 1}\n: 1\n", "as a string"))
     add(Case("flow-mapping-key", "{[a]: 1}\n", "as a string"))
     # --- templates -----------------------------------------------------------------------------
-    add(Case("helm-values", _swap(CLUSTER, "  name: ml-cluster", "  name: {{ .Values.name }}"), "helm template",
-             "{{ .Values"))
-    add(Case("helm-include", _swap(CLUSTER, "  labels:", "  labels:\n    {{- include \"labels\" . | nindent 4 }}"),
-             "helm template", "include"))
+    add(
+        Case(
+            "helm-values",
+            _swap(CLUSTER, "  name: ml-cluster", "  name: {{ .Values.name }}"),
+            "helm template",
+            "{{ .Values",
+        )
+    )
+    add(
+        Case(
+            "helm-include",
+            _swap(CLUSTER, "  labels:", '  labels:\n    {{- include "labels" . | nindent 4 }}'),
+            "helm template",
+            "include",
+        )
+    )
     add(Case("helm-if", "{{- if .Values.enabled }}\n" + CLUSTER + "{{- end }}\n", "helm template", 1))
-    add(Case("helm-quoted", _swap(CLUSTER, "  name: ml-cluster", '  name: "{{ .Release.Name }}-ray"'),
-             "helm template", "Release"))
+    add(
+        Case(
+            "helm-quoted",
+            _swap(CLUSTER, "  name: ml-cluster", '  name: "{{ .Release.Name }}-ray"'),
+            "helm template",
+            "Release",
+        )
+    )
     # --- document shapes and kinds -------------------------------------------------------------
     add(Case("scalar-document", "just a string\n", "kubernetes object"))
     add(Case("sequence-document", "- a\n- b\n", "kubernetes object"))
     add(Case("no-kind", "apiVersion: v1\nmetadata: {name: x}\n", "add apiversion/kind"))
     add(Case("kind-not-string", "apiVersion: v1\nkind: 5\nmetadata: {name: x}\n", "kind: RayCluster", "kind: 5"))
-    add(Case("ray-api-v2", _swap(CLUSTER, "apiVersion: ray.io/v1", "apiVersion: ray.io/v2"), "ray.io/v1",
-             "apiVersion: ray.io/v2"))
+    add(
+        Case(
+            "ray-api-v2",
+            _swap(CLUSTER, "apiVersion: ray.io/v1", "apiVersion: ray.io/v2"),
+            "ray.io/v1",
+            "apiVersion: ray.io/v2",
+        )
+    )
     add(Case("raycluster-no-name", _swap(CLUSTER, "  name: ml-cluster\n", ""), "metadata.name", "metadata:"))
     add(Case("raycluster-no-spec", "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: x}\n", "add `spec`", 1))
-    add(Case("rayjob-no-cluster", "apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: j}\nspec:\n"
-             "  entrypoint: python x.py\n", "rayClusterSpec", 4))
-    add(Case("rayservice-no-cluster", "apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: s}\nspec:\n"
-             "  serveConfigV2: 'applications: []'\n", "rayClusterConfig", 4))
-    add(Case("rayservice-serve-not-string", "apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: s}\nspec:\n"
-             "  serveConfigV2: {applications: []}\n  rayClusterConfig:\n" + _indent(_spec_of(CLUSTER), 4),
-             "serveconfigv2", "serveConfigV2"))
+    add(
+        Case(
+            "rayjob-no-cluster",
+            "apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: j}\nspec:\n  entrypoint: python x.py\n",
+            "rayClusterSpec",
+            4,
+        )
+    )
+    add(
+        Case(
+            "rayservice-no-cluster",
+            "apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: s}\nspec:\n"
+            "  serveConfigV2: 'applications: []'\n",
+            "rayClusterConfig",
+            4,
+        )
+    )
+    add(
+        Case(
+            "rayservice-serve-not-string",
+            "apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: s}\nspec:\n"
+            "  serveConfigV2: {applications: []}\n  rayClusterConfig:\n" + _indent(_spec_of(CLUSTER), 4),
+            "serveconfigv2",
+            "serveConfigV2",
+        )
+    )
     add(Case("list-items-not-list", "apiVersion: v1\nkind: List\nitems: {a: 1}\n", "items", "items:"))
     add(Case("list-item-scalar", "apiVersion: v1\nkind: List\nitems:\n- 5\n", "kubernetes object", "- 5"))
-    add(Case("nested-list-item-bad", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n"
-             "  items:\n  - x\n", "kubernetes object", "  - x"))
+    add(
+        Case(
+            "nested-list-item-bad",
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n  items:\n  - x\n",
+            "kubernetes object",
+            "  - x",
+        )
+    )
     # --- node pool -----------------------------------------------------------------------------
     for key in ("cpu", "memory", "nvidia.com/gpu"):
-        for bad, fix in ((".inf", "form like"), (".nan", "form like"), ('"-1"', "0 or more"), ('"abc"', "form like"),
-                         ('"1e30"', "correct the quantity"), ("-5", "0 or more")):
+        for bad, fix in (
+            (".inf", "form like"),
+            (".nan", "form like"),
+            ('"-1"', "0 or more"),
+            ('"abc"', "form like"),
+            ('"1e30"', "correct the quantity"),
+            ("-5", "0 or more"),
+        ):
             text = _node_value(key, bad)
-            add(Case(f"node-{key.replace('/', '-')}-{bad.strip(chr(34))}", text, fix, _last_line_of(text, f"{key}: {bad}"),
-                     option="--nodes"))
-    add(Case("taint-effect-sometimes", _swap(NODES, "effect: NoSchedule", "effect: Sometimes"), "NoExecute",
-             "effect: Sometimes", option="--nodes"))
-    add(Case("taint-no-key", _swap(NODES, "    - key: nvidia.com/gpu\n      value: present",
-                                   "    - value: present"), "key: nvidia.com/gpu", "- value: present", option="--nodes"))
-    add(Case("taint-no-effect", _swap(NODES, "      effect: NoSchedule\n", ""), "NoExecute", "- key: nvidia.com/gpu",
-             option="--nodes"))
-    add(Case("taints-not-list", _swap(NODES, "  taints:\n    - key: nvidia.com/gpu\n      value: present\n"
-                                      "      effect: NoSchedule\n", "  taints: nvidia\n"), "key: nvidia.com/gpu", "taints:",
-             option="--nodes"))
-    add(Case("duplicate-node-name", NODES + "---\n" + NODES.split("---\n")[1], "unique", _dup_line(NODES),
-             option="--nodes"))
-    add(Case("node-unknown-field", _swap(NODES, "  taints:", "  taintz:"), "api reference", "spec:",
-             option="--nodes"))
-    add(Case("node-no-name", _swap(NODES, "  name: cpu-node-1\n", ""), "metadata.name", "metadata:",
-             option="--nodes"))
+            add(
+                Case(
+                    f"node-{key.replace('/', '-')}-{bad.strip(chr(34))}",
+                    text,
+                    fix,
+                    _last_line_of(text, f"{key}: {bad}"),
+                    option="--nodes",
+                )
+            )
+    add(
+        Case(
+            "taint-effect-sometimes",
+            _swap(NODES, "effect: NoSchedule", "effect: Sometimes"),
+            "NoExecute",
+            "effect: Sometimes",
+            option="--nodes",
+        )
+    )
+    add(
+        Case(
+            "taint-no-key",
+            _swap(NODES, "    - key: nvidia.com/gpu\n      value: present", "    - value: present"),
+            "key: nvidia.com/gpu",
+            "- value: present",
+            option="--nodes",
+        )
+    )
+    add(
+        Case(
+            "taint-no-effect",
+            _swap(NODES, "      effect: NoSchedule\n", ""),
+            "NoExecute",
+            "- key: nvidia.com/gpu",
+            option="--nodes",
+        )
+    )
+    add(
+        Case(
+            "taints-not-list",
+            _swap(
+                NODES,
+                "  taints:\n    - key: nvidia.com/gpu\n      value: present\n      effect: NoSchedule\n",
+                "  taints: nvidia\n",
+            ),
+            "key: nvidia.com/gpu",
+            "taints:",
+            option="--nodes",
+        )
+    )
+    add(
+        Case(
+            "duplicate-node-name",
+            NODES + "---\n" + NODES.split("---\n")[1],
+            "unique",
+            _dup_line(NODES),
+            option="--nodes",
+        )
+    )
+    add(Case("node-unknown-field", _swap(NODES, "  taints:", "  taintz:"), "api reference", "spec:", option="--nodes"))
+    add(Case("node-no-name", _swap(NODES, "  name: cpu-node-1\n", ""), "metadata.name", "metadata:", option="--nodes"))
     # --- worker groups -------------------------------------------------------------------------
-    for field_, bad in (("numOfHosts", '"x"'), ("numOfHosts", "-1"), ("numOfHosts", "0"), ("numOfHosts", "1.5"),
-                        ("numOfHosts", "true"), ("replicas", '"x"'), ("replicas", "-1"), ("replicas", "1.5"),
-                        ("minReplicas", "-3"), ("maxReplicas", '"many"')):
-        text = _swap(CLUSTER, "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n",
-                     "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n".replace(
-                         f"{field_}: 1", f"{field_}: {bad}") if field_ != "numOfHosts"
-                     else f"      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n      numOfHosts: {bad}\n")
+    for field_, bad in (
+        ("numOfHosts", '"x"'),
+        ("numOfHosts", "-1"),
+        ("numOfHosts", "0"),
+        ("numOfHosts", "1.5"),
+        ("numOfHosts", "true"),
+        ("replicas", '"x"'),
+        ("replicas", "-1"),
+        ("replicas", "1.5"),
+        ("minReplicas", "-3"),
+        ("maxReplicas", '"many"'),
+    ):
+        text = _swap(
+            CLUSTER,
+            "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n",
+            "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n".replace(
+                f"{field_}: 1", f"{field_}: {bad}"
+            )
+            if field_ != "numOfHosts"
+            else f"      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n      numOfHosts: {bad}\n",
+        )
         add(Case(f"group-{field_}-{bad.strip(chr(34))}", text, f"{field_}:", f"{field_}: {bad}"))
-    add(Case("replicas-a-billion", CLUSTER.replace("      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n",
-                                                   "      replicas: 1000000000\n      minReplicas: 1\n"
-                                                   "      maxReplicas: 1000000000\n", 1),
-             "lower replicas", "replicas: 1000000000"))
-    add(Case("hosts-times-replicas", CLUSTER.replace("      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n",
-                                                     "      replicas: 200\n      minReplicas: 1\n"
-                                                     "      maxReplicas: 200\n      numOfHosts: 100\n", 1),
-             "lower replicas", "replicas: 200"))
-    add(Case("duplicate-group-name", _swap(CLUSTER, "groupName: cpu-workers", "groupName: gpu-workers"), "unique groupname",
-             _last_line_of(_swap(CLUSTER, "groupName: cpu-workers", "groupName: gpu-workers"), "groupName: gpu-workers")))
-    for key, bad, fix in (("cpu", '".inf"', "form like"), ("memory", '"-1Gi"', "0 or more"),
-                          ("nvidia.com/gpu", '"x"', "form like"), ("cpu", '"1e40"', "correct the quantity")):
-        text = _swap(CLUSTER, '                  cpu: "4"' if key == "cpu" else
-                     ("                  memory: 16Gi" if key == "memory" else "                  nvidia.com/gpu: 1"),
-                     f"                  {key}: {bad}")
+    add(
+        Case(
+            "replicas-a-billion",
+            CLUSTER.replace(
+                "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n",
+                "      replicas: 1000000000\n      minReplicas: 1\n      maxReplicas: 1000000000\n",
+                1,
+            ),
+            "lower replicas",
+            "replicas: 1000000000",
+        )
+    )
+    add(
+        Case(
+            "hosts-times-replicas",
+            CLUSTER.replace(
+                "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n",
+                "      replicas: 200\n      minReplicas: 1\n      maxReplicas: 200\n      numOfHosts: 100\n",
+                1,
+            ),
+            "lower replicas",
+            "replicas: 200",
+        )
+    )
+    add(
+        Case(
+            "duplicate-group-name",
+            _swap(CLUSTER, "groupName: cpu-workers", "groupName: gpu-workers"),
+            "unique groupname",
+            _last_line_of(_swap(CLUSTER, "groupName: cpu-workers", "groupName: gpu-workers"), "groupName: gpu-workers"),
+        )
+    )
+    for key, bad, fix in (
+        ("cpu", '".inf"', "form like"),
+        ("memory", '"-1Gi"', "0 or more"),
+        ("nvidia.com/gpu", '"x"', "form like"),
+        ("cpu", '"1e40"', "correct the quantity"),
+    ):
+        text = _swap(
+            CLUSTER,
+            '                  cpu: "4"'
+            if key == "cpu"
+            else ("                  memory: 16Gi" if key == "memory" else "                  nvidia.com/gpu: 1"),
+            f"                  {key}: {bad}",
+        )
         add(Case(f"container-{key.replace('/', '-')}-{bad.strip(chr(34))}", text, fix, f"{key}: {bad}"))
     # --- Serve config --------------------------------------------------------------------------
     for old, new, fix in (
@@ -201,14 +382,31 @@ def _cases() -> list[Case]:
         ("proxy_location: HeadOnly", "extra_field: 1\nproxy_location: HeadOnly", "known fields"),
     ):
         text = _swap(SERVE, old, new)
-        add(Case(f"serve-{new.split(':')[0].strip()}-{new.split(':', 1)[1].strip()[:12]}", text, fix,
-                 new.split("\n")[0].strip()))
-    add(Case("serve-duplicate-deployment", _swap(SERVE, "            gpu_worker: 0.001",
-                                                 "            gpu_worker: 0.001\n      - name: MLService"),
-             "list each deployment once", 22))
-    add(Case("serve-deployments-not-list", SERVE[:SERVE.index("    deployments:")] + "    deployments: 5\n",
-             "servedeployschema", "deployments: 5"))
-    app = SERVE[SERVE.index("  - name: ml_service"):].replace("route_prefix: /ml", "route_prefix: /ml2")
+        add(
+            Case(
+                f"serve-{new.split(':')[0].strip()}-{new.split(':', 1)[1].strip()[:12]}",
+                text,
+                fix,
+                new.split("\n")[0].strip(),
+            )
+        )
+    add(
+        Case(
+            "serve-duplicate-deployment",
+            _swap(SERVE, "            gpu_worker: 0.001", "            gpu_worker: 0.001\n      - name: MLService"),
+            "list each deployment once",
+            22,
+        )
+    )
+    add(
+        Case(
+            "serve-deployments-not-list",
+            SERVE[: SERVE.index("    deployments:")] + "    deployments: 5\n",
+            "servedeployschema",
+            "deployments: 5",
+        )
+    )
+    app = SERVE[SERVE.index("  - name: ml_service") :].replace("route_prefix: /ml", "route_prefix: /ml2")
     add(Case("serve-duplicate-app", SERVE + app, "unique name", _last_line_of(SERVE + app, "- name: ml_service")))
     # --- expectations --------------------------------------------------------------------------
     for old, new, fix in (
@@ -223,8 +421,15 @@ def _cases() -> list[Case]:
         ("  - app: ml_service", "  - 5\n  - app: ml_service", "app: ml_service"),
     ):
         text = _swap(EXPECT, old, new)
-        add(Case(f"expect-{new.split(':')[0].strip()}-{new.split(':', 1)[-1].strip()[:10]}", text, fix,
-                 new.split("\n")[0].strip(), option="--expect"))
+        add(
+            Case(
+                f"expect-{new.split(':')[0].strip()}-{new.split(':', 1)[-1].strip()[:10]}",
+                text,
+                fix,
+                new.split("\n")[0].strip(),
+                option="--expect",
+            )
+        )
     return cases
 
 
@@ -233,7 +438,7 @@ def _indent(text: str, n: int) -> str:
 
 
 def _spec_of(cluster: str) -> str:
-    return "\n".join(ln[2:] for ln in cluster[cluster.index("\nspec:\n") + 7:].splitlines())
+    return "\n".join(ln[2:] for ln in cluster[cluster.index("\nspec:\n") + 7 :].splitlines())
 
 
 def _bomb(levels: int, key: str = "l") -> str:
@@ -245,7 +450,11 @@ def _bomb(levels: int, key: str = "l") -> str:
 
 def _node_value(key: str, bad: str) -> str:
     node = NODES.split("---\n")[1]
-    old = '    nvidia.com/gpu: "1"' if key == "nvidia.com/gpu" else ('    cpu: "16"' if key == "cpu" else "    memory: 64Gi")
+    old = (
+        '    nvidia.com/gpu: "1"'
+        if key == "nvidia.com/gpu"
+        else ('    cpu: "16"' if key == "cpu" else "    memory: 64Gi")
+    )
     head, _, tail = node.rpartition(old)  # the allocatable entry (the last one)
     return NODES.split("---\n")[0] + "---\n" + head + f"    {key}: {bad}" + tail
 
@@ -301,8 +510,11 @@ def test_bad_input_is_exit_2_with_file_line_and_fix(case: Case, root: Path, caps
         assert data is not None
         target.write_bytes(data)
     args = ["check", "--format", "json"]
-    args += [".", case.option, str(target.relative_to(root))] if case.option else [str(target.relative_to(root))
-                                                                            if target.is_relative_to(root) else str(target)]
+    args += (
+        [".", case.option, str(target.relative_to(root))]
+        if case.option
+        else [str(target.relative_to(root)) if target.is_relative_to(root) else str(target)]
+    )
     rc = main(args)
     out = capsys.readouterr().out
     data_out = json.loads(out)

@@ -14,15 +14,51 @@ from gpuconf.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
-BASES = [(MANIFESTS / n).read_text(encoding="utf-8") for n in ("raycluster.yaml", "serve-config.yaml",
-                                                                 "rayservice.yaml", "expectations.yaml")]
+BASES = [
+    (MANIFESTS / n).read_text(encoding="utf-8")
+    for n in ("raycluster.yaml", "serve-config.yaml", "rayservice.yaml", "expectations.yaml")
+]
 NODES = (MANIFESTS / "nodes" / "gpu-pool.yaml").read_text(encoding="utf-8")
 
 # Values that have crashed loaders before: odd scalars, YAML syntax, special floats, huge numbers.
-SCALARS = st.sampled_from([".inf", "-.inf", ".nan", "-1", "0", "1e400", "99999999999999999999", '"x"', "true",
-                           "null", "[]", "{}", "[a, [b]]", "{a: {b: c}}", "&a x", "*a", "!!binary aGk=", "'",
-                           '"', "{{ .Values.x }}", "? [a]\n: b", "|", ">-", "- a", "~", "0x1F", "1_000",
-                           "2026-01-01", "$(whoami)", "`id`", "${HOME}", "\t", "\\u0000", "é"])
+SCALARS = st.sampled_from(
+    [
+        ".inf",
+        "-.inf",
+        ".nan",
+        "-1",
+        "0",
+        "1e400",
+        "99999999999999999999",
+        '"x"',
+        "true",
+        "null",
+        "[]",
+        "{}",
+        "[a, [b]]",
+        "{a: {b: c}}",
+        "&a x",
+        "*a",
+        "!!binary aGk=",
+        "'",
+        '"',
+        "{{ .Values.x }}",
+        "? [a]\n: b",
+        "|",
+        ">-",
+        "- a",
+        "~",
+        "0x1F",
+        "1_000",
+        "2026-01-01",
+        "$(whoami)",
+        "`id`",
+        "${HOME}",
+        "\t",
+        "\\u0000",
+        "é",
+    ]
+)
 
 
 @st.composite
@@ -71,8 +107,9 @@ def _check(root: Path, args: list[str], capsys: pytest.CaptureFixture[str]) -> N
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=mutated())
-def test_mutated_manifests_exit_0_1_or_2(case: tuple[str, str], root: Path, capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mutated_manifests_exit_0_1_or_2(
+    case: tuple[str, str], root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Mutations of the shipped manifests and node pool never raise; the JSON verdict matches the exit code."""
     which, text = case
     monkeypatch.chdir(root)
@@ -82,8 +119,9 @@ def test_mutated_manifests_exit_0_1_or_2(case: tuple[str, str], root: Path, caps
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=300) | st.text(max_size=300).map(lambda s: s.encode("utf-8")))
-def test_arbitrary_bytes_exit_0_1_or_2(data: bytes, root: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_arbitrary_bytes_exit_0_1_or_2(
+    data: bytes, root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Arbitrary bytes as a manifest file never raise."""
     monkeypatch.chdir(root)
     (root / "case.yaml").write_bytes(data)

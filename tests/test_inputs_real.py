@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.static.check import run_check
 from gpuconf.cli import main
 from gpuconf.errors import InputError
+from gpuconf.static.check import run_check
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
@@ -97,8 +97,10 @@ def test_kubectl_get_nodes_list_with_mig_and_defaults() -> None:
     result = run_check([KUBECTL / "rayclusters.yaml"], [KUBECTL / "nodes.yaml"])
     plan = result.plans[0]
     assert result.defaults_used
-    assert {n.name: n.is_gpu_node for n in plan.ray_nodes} == {"mig-cluster-head": False,
-                                                              "mig-cluster-mig-workers-worker-0": True}
+    assert {n.name: n.is_gpu_node for n in plan.ray_nodes} == {
+        "mig-cluster-head": False,
+        "mig-cluster-mig-workers-worker-0": True,
+    }
     assert plan.expectations.gpu_resource == "nvidia.com/mig-1g.10gb"
     assert any("using the defaults" in n.message for n in result.notices)
 
@@ -110,7 +112,9 @@ def test_defaults_take_num_gpus_deployments_as_gpu_deployments(tmp_path: Path) -
     result = run_check([tmp_path], [MANIFESTS / "nodes"])
     assert result.defaults_used
     exp = result.plans[0].expectations
-    assert [(d.app, d.deployment, d.gpus_per_replica) for d in exp.gpu_deployments] == [("ml_service", "MLService", 1.0)]
+    assert [(d.app, d.deployment, d.gpus_per_replica) for d in exp.gpu_deployments] == [
+        ("ml_service", "MLService", 1.0)
+    ]
     assert result.verdict == "pass"
 
 
@@ -125,8 +129,9 @@ def test_v1alpha1_is_read_with_a_deprecation_notice(tmp_path: Path) -> None:
 
 def test_helm_template_says_render_it_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A chart template: exit 2 with the helm template command, not an indentation hint."""
-    (tmp_path / "t.yaml").write_text("apiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n"
-                                     "  name: {{ include \"ray.fullname\" . }}\n")
+    (tmp_path / "t.yaml").write_text(
+        'apiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: {{ include "ray.fullname" . }}\n'
+    )
     assert main(["check", str(tmp_path / "t.yaml"), "--format", "json"]) == 2
     err = json.loads(capsys.readouterr().out)["error"]
     assert err["line"] == 4 and "helm template" in err["fix"]
@@ -171,8 +176,18 @@ def test_check_help_documents_kinds_defaults_and_exit_codes(capsys: pytest.Captu
     with pytest.raises(SystemExit):
         main(["check", "--help"])
     text = capsys.readouterr().out
-    for needle in ("--nodes", "--expect", "--format", "RayJob", "ray.io/v1alpha1", "kind: List", "not modelled",
-                   "allocatable GPUs", "exit codes:", "2  bad input"):
+    for needle in (
+        "--nodes",
+        "--expect",
+        "--format",
+        "RayJob",
+        "ray.io/v1alpha1",
+        "kind: List",
+        "not modelled",
+        "allocatable GPUs",
+        "exit codes:",
+        "2  bad input",
+    ):
         assert needle in text, needle
 
 

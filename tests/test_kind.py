@@ -23,6 +23,7 @@ GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"
 
 # -- the kind config ------------------------------------------------------------------------------
 
+
 def _join_taints(node: dict[str, Any]) -> list[list[dict[str, str]]]:
     """The taints of every JoinConfiguration patch of a kind node."""
     out = []
@@ -53,7 +54,7 @@ def test_kind_node_image_is_pinned_to_the_kubernetes_minor_of_the_suite() -> Non
     image = images.pop()
     repo, _, tag = image.partition(":")
     minor = ".".join(load_versions().kubernetes.split(".")[:2])  # v1.34
-    assert repo == "kindest/node" and tag.startswith(minor + ".") and tag[len(minor) + 1:].isdigit(), image
+    assert repo == "kindest/node" and tag.startswith(minor + ".") and tag[len(minor) + 1 :].isdigit(), image
 
 
 def test_kind_gpu_worker_matches_the_expectations_and_the_kwok_gpu_node() -> None:
@@ -61,9 +62,12 @@ def test_kind_gpu_worker_matches_the_expectations_and_the_kwok_gpu_node() -> Non
     gpu = yaml.safe_load(CLUSTER_CONFIG.read_text())["nodes"][2]
     selector = yaml.safe_load((ROOT / "manifests" / "expectations.yaml").read_text())["gpuNodes"]["nodeSelector"]
     assert selector.items() <= gpu["labels"].items()
-    assert cluster.GPU_NODE_SELECTOR == ",".join(f"{k}={v}" for k, v in selector.items())
-    kwok_gpu = [n for n in yaml.safe_load_all((ROOT / "manifests" / "nodes" / "gpu-pool.yaml").read_text())
-                if n["metadata"]["name"] == "gpu-node-1"][0]
+    assert ",".join(f"{k}={v}" for k, v in selector.items()) == cluster.GPU_NODE_SELECTOR
+    kwok_gpu = next(
+        n
+        for n in yaml.safe_load_all((ROOT / "manifests" / "nodes" / "gpu-pool.yaml").read_text())
+        if n["metadata"]["name"] == "gpu-node-1"
+    )
     assert _join_taints(gpu) == [kwok_gpu["spec"]["taints"]]
 
 
@@ -83,11 +87,14 @@ def test_kuberay_chart_version_is_the_pinned_one() -> None:
 
 # -- the tools check ------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def no_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any subprocess started fails the test."""
+
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a subprocess was started: {args}")
+
     monkeypatch.setattr(subprocess, "run", refuse)
     monkeypatch.setattr(subprocess, "Popen", refuse)
 
@@ -99,9 +106,9 @@ def _empty_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GPUCONF_KIND_STATE", str(tmp_path / "state"))
 
 
-def test_tools_check_names_every_missing_tool_with_its_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                            no_subprocess: None,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_tools_check_names_every_missing_tool_with_its_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_subprocess: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     """PATH with nothing on it: docker, kind and helm each reported with its install line; exit 3."""
     _empty_path(monkeypatch, tmp_path)
     problems = tools.check_tools(tools.REQUIRED["up"])
@@ -131,9 +138,9 @@ def test_docker_without_a_daemon_is_a_problem(monkeypatch: pytest.MonkeyPatch, t
     assert problems[0].hint == tools.DOCKER_DOWN_HINT
 
 
-def test_up_with_missing_tools_exits_3_before_running_anything(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                               no_subprocess: None,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_up_with_missing_tools_exits_3_before_running_anything(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_subprocess: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`gpuconf kind up` with an empty PATH: 3, every tool named, no state, nothing on stdout."""
     _empty_path(monkeypatch, tmp_path)
     monkeypatch.setattr(cluster.KindCluster, "up", lambda self: pytest.fail("up ran despite missing tools"))
@@ -144,8 +151,9 @@ def test_up_with_missing_tools_exits_3_before_running_anything(monkeypatch: pyte
     assert not (tmp_path / "state").exists()
 
 
-def test_down_needs_no_helm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_subprocess: None,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_down_needs_no_helm(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_subprocess: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Each subcommand asks only for the tools it runs."""
     _empty_path(monkeypatch, tmp_path)
     assert cli.main(["down"]) == 3
@@ -154,6 +162,7 @@ def test_down_needs_no_helm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_
 
 
 # -- what `up` runs, with stand-in tools -----------------------------------------------------------
+
 
 def _script(path: Path, body: str) -> None:
     path.write_text(f'#!/bin/sh\necho "$(basename "$0") $*" >> "$FAKE_LOG"\n{body}\n')
@@ -165,11 +174,14 @@ def _fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clusters: str =
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     _script(bin_dir / "docker", "exit 0")
-    _script(bin_dir / "kind", 'case "$1 $2" in\n'
-                              '  "get clusters") printf "%s\\n" $FAKE_CLUSTERS ;;\n'
-                              '  "get kubeconfig") echo "apiVersion: v1"; echo "kind: Config" ;;\n'
-                              '  "create cluster") [ -z "$FAKE_CREATE_FAILS" ] || { echo "boom" >&2; exit 1; } ;;\n'
-                              'esac')
+    _script(
+        bin_dir / "kind",
+        'case "$1 $2" in\n'
+        '  "get clusters") printf "%s\\n" $FAKE_CLUSTERS ;;\n'
+        '  "get kubeconfig") echo "apiVersion: v1"; echo "kind: Config" ;;\n'
+        '  "create cluster") [ -z "$FAKE_CREATE_FAILS" ] || { echo "boom" >&2; exit 1; } ;;\n'
+        "esac",
+    )
     _script(bin_dir / "helm", "exit 0")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls.log"))
@@ -193,8 +205,8 @@ def _calls(tmp_path: Path) -> list[str]:
 
 
 def test_up_creates_the_cluster_installs_kuberay_and_prints_the_kubeconfig(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_api: list[tuple[str, Any]],
-        capfd: pytest.CaptureFixture[str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_api: list[tuple[str, Any]], capfd: pytest.CaptureFixture[str]
+) -> None:
     """No cluster yet: kind create with the shipped config and the state kubeconfig, the pinned chart,
     then the nodes waited for (3) and the GPUs faked; stdout is only the kubeconfig path."""
     _fake_tools(monkeypatch, tmp_path)
@@ -205,17 +217,19 @@ def test_up_creates_the_cluster_installs_kuberay_and_prints_the_kubeconfig(
     calls = _calls(tmp_path)
     assert calls[:2] == ["docker info", "kind get clusters"]
     assert calls[2] == f"kind create cluster --name gpuconf --config {CLUSTER_CONFIG} --kubeconfig {kubeconfig}"
-    assert calls[3] == (f"helm upgrade --install kuberay-operator kuberay-operator --repo "
-                        f"https://ray-project.github.io/kuberay-helm/ --version {kuberay_chart_version()} "
-                        f"--namespace kuberay-system --create-namespace --kubeconfig {kubeconfig} --wait --timeout 5m")
+    assert calls[3] == (
+        f"helm upgrade --install kuberay-operator kuberay-operator --repo "
+        f"https://ray-project.github.io/kuberay-helm/ --version {kuberay_chart_version()} "
+        f"--namespace kuberay-system --create-namespace --kubeconfig {kubeconfig} --wait --timeout 5m"
+    )
     assert len(calls) == 4
     assert no_api == [("client", str(kubeconfig)), ("wait", 3), ("gpus", "kube")]
     assert "+ kind create cluster" in err  # progress on stderr
 
 
 def test_up_reuses_an_existing_cluster_and_rewrites_its_kubeconfig(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_api: list[tuple[str, Any]],
-        capfd: pytest.CaptureFixture[str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_api: list[tuple[str, Any]], capfd: pytest.CaptureFixture[str]
+) -> None:
     """`kind get clusters` lists gpuconf: no create; the kubeconfig comes from kind, private to the user."""
     _fake_tools(monkeypatch, tmp_path, clusters="other gpuconf")
     assert cli.main(["up"]) == 0
@@ -229,8 +243,8 @@ def test_up_reuses_an_existing_cluster_and_rewrites_its_kubeconfig(
 
 
 def test_a_failing_kind_create_exits_1_naming_the_command(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_api: list[tuple[str, Any]],
-        capfd: pytest.CaptureFixture[str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_api: list[tuple[str, Any]], capfd: pytest.CaptureFixture[str]
+) -> None:
     """kind fails: exit 1, the command and its status on stderr, nothing after it ran, nothing on stdout."""
     _fake_tools(monkeypatch, tmp_path)
     monkeypatch.setenv("FAKE_CREATE_FAILS", "1")
@@ -242,8 +256,9 @@ def test_a_failing_kind_create_exits_1_naming_the_command(
     assert no_api == []
 
 
-def test_down_deletes_the_cluster_and_its_kubeconfig(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                     capfd: pytest.CaptureFixture[str]) -> None:
+def test_down_deletes_the_cluster_and_its_kubeconfig(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     """kind delete with the state kubeconfig (so ~/.kube/config is untouched), then the file goes."""
     _fake_tools(monkeypatch, tmp_path)
     kubeconfig = tmp_path / "state" / "kind-kubeconfig"
@@ -254,8 +269,9 @@ def test_down_deletes_the_cluster_and_its_kubeconfig(monkeypatch: pytest.MonkeyP
     assert not kubeconfig.exists()
 
 
-def test_status_without_the_cluster_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                            capfd: pytest.CaptureFixture[str]) -> None:
+def test_status_without_the_cluster_exits_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     """No gpuconf in `kind get clusters`: 1, and how to create it."""
     _fake_tools(monkeypatch, tmp_path, clusters="other")
     assert cli.main(["status"]) == 1

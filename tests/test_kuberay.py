@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.model.kuberay import cluster_groups, is_gpu_resource
 from gpuconf.inputs.loader import LDict, load_yaml_documents
+from gpuconf.model.kuberay import cluster_groups, is_gpu_resource
 
 HEAD = """\
 headGroupSpec:
@@ -31,7 +31,9 @@ def spec_of(text: str) -> LDict:
 def worker(resources: str = "", params: str = "{}", extra: str = "", pod_extra: str = "") -> LDict:
     """A spec with a bare head and one worker group `w` (2 replicas)."""
     res = textwrap.indent(textwrap.dedent(resources), " " * 14) if resources else ""
-    text = HEAD + f"""\
+    text = (
+        HEAD
+        + f"""\
 workerGroupSpecs:
   - groupName: w
     replicas: 2
@@ -46,6 +48,7 @@ workerGroupSpecs:
             resources:
 {res or "              {}"}
 """
+    )
     return spec_of(text)
 
 
@@ -53,8 +56,10 @@ def test_head_command_bare() -> None:
     """The head: --head, sorted `--k=v` params, --block, default ports, dashboard host."""
     [head] = cluster_groups(spec_of(HEAD), "c")
     assert head.is_head and head.name == "headgroup" and head.replicas == 1
-    assert head.command == ("ray start --head  --block  --dashboard-agent-listen-port=52365  "
-                            "--dashboard-host=0.0.0.0  --metrics-export-port=8080 ")
+    assert head.command == (
+        "ray start --head  --block  --dashboard-agent-listen-port=52365  "
+        "--dashboard-host=0.0.0.0  --metrics-export-port=8080 "
+    )
     assert head.start.error is None
     assert head.start.flags == {"head", "block"}
 
@@ -67,10 +72,12 @@ def test_worker_command_from_limits() -> None:
           memory: 16Gi
           nvidia.com/gpu: 1
     """)
-    head, w = cluster_groups(spec, "c")
+    _head, w = cluster_groups(spec, "c")
     assert (w.name, w.is_head, w.replicas) == ("w", False, 2)
-    assert w.command == ("ray start  --address=c-head-svc.default.svc.cluster.local:6379  --block  --dashboard-agent-listen-port=52365  "
-                         "--memory=17179869184  --metrics-export-port=8080  --num-cpus=4  --num-gpus=1 ")
+    assert w.command == (
+        "ray start  --address=c-head-svc.default.svc.cluster.local:6379  --block  --dashboard-agent-listen-port=52365  "
+        "--memory=17179869184  --metrics-export-port=8080  --num-cpus=4  --num-gpus=1 "
+    )
     assert w.start.resources() == {"CPU": 4.0, "GPU": 1.0, "memory": 17179869184.0}
     assert w.gpu_limit() == Decimal(1)
 
@@ -131,9 +138,12 @@ def test_is_gpu_resource() -> None:
 
 def test_explicit_ray_start_params_win() -> None:
     """num-cpus/num-gpus/memory given in rayStartParams are not overwritten from the limits."""
-    spec = worker("""\
+    spec = worker(
+        """\
         limits: {cpu: "4", memory: 16Gi, nvidia.com/gpu: 1}
-    """, params='{num-cpus: "1", num-gpus: "0", memory: "1000", metrics-export-port: "9090"}')
+    """,
+        params='{num-cpus: "1", num-gpus: "0", memory: "1000", metrics-export-port: "9090"}',
+    )
     w = cluster_groups(spec, "c")[1]
     assert w.start.options["num-cpus"] == "1"
     assert w.start.options["num-gpus"] == "0"
@@ -152,7 +162,9 @@ def test_explicit_address_and_dashboard_host_win() -> None:
 
 def test_non_string_param_is_an_input_error_at_its_line() -> None:
     """`num-gpus: 1` unquoted: the CRD's map[string]string refuses it."""
-    spec = spec_of(HEAD + """\
+    spec = spec_of(
+        HEAD
+        + """\
 workerGroupSpecs:
   - groupName: w
     replicas: 1
@@ -163,7 +175,8 @@ workerGroupSpecs:
         containers:
           - name: ray-worker
             image: img
-""")
+"""
+    )
     with pytest.raises(InputError) as exc:
         cluster_groups(spec, "c")
     assert exc.value.loc == Loc("t.yaml", 12)
@@ -172,9 +185,11 @@ workerGroupSpecs:
 
 
 def test_boolean_params_become_flags() -> None:
-    """"true" → bare flag, "false" → dropped; log-color and include-dashboard keep their value."""
-    spec = worker(params='{disable-usage-stats: "true", no-monitor: "False", log-color: "true", '
-                         'include-dashboard: "false", verbose: "TRUE"}')
+    """ "true" → bare flag, "false" → dropped; log-color and include-dashboard keep their value."""
+    spec = worker(
+        params='{disable-usage-stats: "true", no-monitor: "False", log-color: "true", '
+        'include-dashboard: "false", verbose: "TRUE"}'
+    )
     cmd = cluster_groups(spec, "c")[1].command
     assert " --disable-usage-stats " in cmd
     assert " --verbose " in cmd
@@ -204,7 +219,9 @@ def test_pod_requests_default_to_limits_and_include_init_container() -> None:
 
 def test_pod_requests_sum_containers_then_max_with_init() -> None:
     """Two containers add up; a user init container bigger than that wins."""
-    spec = spec_of(HEAD + """\
+    spec = spec_of(
+        HEAD
+        + """\
 workerGroupSpecs:
   - groupName: w
     replicas: 1
@@ -221,7 +238,8 @@ workerGroupSpecs:
           - name: sidecar
             image: img
             resources: {requests: {cpu: 500m, memory: 1Gi}}
-""")
+"""
+    )
     w = cluster_groups(spec, "c")[1]
     assert w.pod_requests == {"cpu": Decimal(3), "memory": Decimal(2 * 1024**3)}
     assert w.start.options["num-cpus"] == "1"  # only the Ray container (the first) feeds ray start
@@ -257,7 +275,7 @@ def test_group_level_resources_quoted_quantities_become_numbers() -> None:
 
 def test_group_level_labels() -> None:
     """KubeRay >= 1.5 `labels:` becomes --labels=k=v,... sorted by key."""
-    spec = worker(extra='labels:\n  zone: z1\n  tier: gpu\n')
+    spec = worker(extra="labels:\n  zone: z1\n  tier: gpu\n")
     w = cluster_groups(spec, "c")[1]
     assert " --labels=tier=gpu,zone=z1 " in w.command
     assert w.start.labels() == {"tier": "gpu", "zone": "z1"}
@@ -289,7 +307,9 @@ def test_seed_param_value_breaks_ray_start() -> None:
 
 def test_env_and_pod_labels_are_kept() -> None:
     """Plain env values and template labels are carried for the rules."""
-    spec = spec_of(HEAD + """\
+    spec = spec_of(
+        HEAD
+        + """\
 workerGroupSpecs:
   - groupName: cpu
     replicas: 1
@@ -304,7 +324,8 @@ workerGroupSpecs:
               - {name: NVIDIA_VISIBLE_DEVICES, value: all}
               - name: FROM_FIELD
                 valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
-""")
+"""
+    )
     w = cluster_groups(spec, "c")[1]
     assert w.env == {"NVIDIA_VISIBLE_DEVICES": "all"}
     assert w.pod_labels == {"team": "ml"}

@@ -139,20 +139,28 @@ def test_every_module_has_a_layer() -> None:
 @pytest.mark.parametrize("layer", sorted({layer_of(m) or "-" for m in imports()}))
 def test_layer_imports_only_what_it_may(layer: str) -> None:
     """Each layer imports only the layers ALLOWED lists for it; no backend imports another."""
-    wrong = sorted(f"{m} imports {t} ({layer_of(t)})" for m, targets in imports().items() if layer_of(m) == layer
-                   for t in targets if layer_of(t) is not None and not may_import(layer, layer_of(t) or ""))
+    wrong = sorted(
+        f"{m} imports {t} ({layer_of(t)})"
+        for m, targets in imports().items()
+        if layer_of(m) == layer
+        for t in targets
+        if layer_of(t) is not None and not may_import(layer, layer_of(t) or "")
+    )
     assert not wrong, "imports against the layers:\n  " + "\n  ".join(wrong)
 
 
-@pytest.mark.parametrize(("importer", "imported", "allowed"), [
-    ("backend:kwok", "backend:cluster", False),
-    ("backend:kwok", "localray", True),
-    ("backend:kwok", "testing", False),
-    ("live", "registry", False),
-    ("static", "kube", False),
-    ("testing", "registry", True),
-    ("testing", "backend:embedded", False),
-])
+@pytest.mark.parametrize(
+    ("importer", "imported", "allowed"),
+    [
+        ("backend:kwok", "backend:cluster", False),
+        ("backend:kwok", "localray", True),
+        ("backend:kwok", "testing", False),
+        ("live", "registry", False),
+        ("static", "kube", False),
+        ("testing", "registry", True),
+        ("testing", "backend:embedded", False),
+    ],
+)
 def test_the_rules_say_what_the_layers_mean(importer: str, imported: str, allowed: bool) -> None:
     """The table itself: a loosened row fails here, not silently."""
     assert may_import(importer, imported) is allowed
@@ -163,8 +171,9 @@ def test_live_and_static_never_import_pytest() -> None:
     bad = []
     for path in sorted(PACKAGE.rglob("*.py")):
         name = module_name(path)
-        if layer_of(name) in ("base", "static", "kube", "live", "provision", "localray", "registry") \
-                or (layer_of(name) or "").startswith(BACKEND):
+        if layer_of(name) in ("base", "static", "kube", "live", "provision", "localray", "registry") or (
+            layer_of(name) or ""
+        ).startswith(BACKEND):
             tree = ast.parse(path.read_text())
             names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
             names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}

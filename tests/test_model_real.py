@@ -11,8 +11,12 @@ from gpuconf.static.check import run_check
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
-GPU_SERVICES = ["ray-service.stable-diffusion.yaml", "ray-service.text-summarizer.yaml",
-                "ray-service.deepseek.yaml", "ray-service.llm-serve.yaml"]
+GPU_SERVICES = [
+    "ray-service.stable-diffusion.yaml",
+    "ray-service.text-summarizer.yaml",
+    "ray-service.deepseek.yaml",
+    "ray-service.llm-serve.yaml",
+]
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CONFTEST = '''
+CONFTEST = """
 from gpuconf.backends import registry
 
 registry.BACKENDS["fake"] = "fakebackend:BACKEND"
 pytest_plugins = ["gpuconf.testing.plugin", "gpuconf.testing.fixtures"]
-'''
+"""
 
-FAKE_BACKEND = '''
+FAKE_BACKEND = """
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,9 +58,9 @@ class FakeBackend:
 
 
 BACKEND = FakeBackend()
-'''
+"""
 
-SUITE = '''
+SUITE = """
 import pytest
 
 @pytest.mark.ray
@@ -80,7 +80,7 @@ def test_fails_on_the_cluster(live_cluster):
 
 def test_skips_itself():
     pytest.skip("nothing to check here")
-'''
+"""
 
 
 @pytest.fixture
@@ -95,18 +95,28 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
 
 
 def _run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return project.runpytest_subprocess("suites", "--backend=fake", f"--manifests={ROOT / 'manifests'}",
-                                        "--report-dir=reports", "-rs", "-p", "no:cacheprovider", *args)
+    return project.runpytest_subprocess(
+        "suites",
+        "--backend=fake",
+        f"--manifests={ROOT / 'manifests'}",
+        "--report-dir=reports",
+        "-rs",
+        "-p",
+        "no:cacheprovider",
+        *args,
+    )
 
 
 def test_capability_skip_names_what_is_missing(project: pytest.Pytester) -> None:
     """A check marked with a capability the backend lacks skips, saying which and what the backend has."""
     result = _run(project)
     result.assert_outcomes(passed=1, failed=1, skipped=3)
-    result.stdout.fnmatch_lines([
-        "*test_needs_kube_api*needs kube_api, a Kubernetes API server*the fake backend does not provide it (it provides: ray)*",
-        "*test_needs_real_pods*needs real_pods, real containers*the fake backend does not provide it*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_needs_kube_api*needs kube_api, a Kubernetes API server*the fake backend does not provide it (it provides: ray)*",
+            "*test_needs_real_pods*needs real_pods, real containers*the fake backend does not provide it*",
+        ]
+    )
 
 
 def test_unknown_backend_is_refused_with_the_known_names(project: pytest.Pytester) -> None:
@@ -121,8 +131,12 @@ def test_strict_fails_every_skipped_conformance_check(project: pytest.Pytester) 
     result = _run(project, "--strict")
     result.assert_outcomes(passed=1, failed=2, errors=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*--strict: a conformance check may not be skipped*needs kube_api*",
-                                 "*--strict: a conformance check may not be skipped*nothing to check here*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*--strict: a conformance check may not be skipped*needs kube_api*",
+            "*--strict: a conformance check may not be skipped*nothing to check here*",
+        ]
+    )
 
 
 def test_a_failing_check_gets_the_backends_diagnostics(project: pytest.Pytester) -> None:

@@ -16,24 +16,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpuconf.static.check import run_check
 from gpuconf.errors import InputError
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.kubeconfig import read_kubeconfig
 from gpuconf.kube.preflight import EXIT_UNREACHABLE, exit_code, run_preflight
 from gpuconf.kube.reach import cluster_answers
 from gpuconf.live.ports import free_port
+from gpuconf.static.check import run_check
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _kubeconfig(path: Path, server: str) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": "x"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    }, sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+                "users": [{"name": "u", "user": {"token": "x"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            },
+            sort_keys=False,
+        )
+    )
     return path
 
 
@@ -102,13 +109,20 @@ def test_reach_probe_is_bounded_too(tmp_path: Path, silent_server: str) -> None:
     assert time.monotonic() - start < 2.5
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ("apiVersion: v1\nclusters:\n  - name: c\n    cluster: {server: https://x:1\n", 4, "YAML syntax"),
-    ("apiVersion: v1\nkind: Config\ncontexts: []\n", 1, "no current-context"),
-    ("current-context: a\ncontexts:\n  - name: b\n    context: {cluster: c}\n", 1, "no entry named 'a'"),
-    ("current-context: a\ncontexts:\n  - name: a\n    context: {cluster: c}\nclusters:\n  - name: c\n"
-     "    cluster:\n      server: 127.0.0.1:6443\n", 8, "no server URL"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("apiVersion: v1\nclusters:\n  - name: c\n    cluster: {server: https://x:1\n", 4, "YAML syntax"),
+        ("apiVersion: v1\nkind: Config\ncontexts: []\n", 1, "no current-context"),
+        ("current-context: a\ncontexts:\n  - name: b\n    context: {cluster: c}\n", 1, "no entry named 'a'"),
+        (
+            "current-context: a\ncontexts:\n  - name: a\n    context: {cluster: c}\nclusters:\n  - name: c\n"
+            "    cluster:\n      server: 127.0.0.1:6443\n",
+            8,
+            "no server URL",
+        ),
+    ],
+)
 def test_malformed_kubeconfig_names_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
     """Each malformed kubeconfig is an InputError at the line of the fault."""
     path = tmp_path / "kubeconfig"
@@ -123,7 +137,20 @@ def test_preflight_cli_malformed_kubeconfig_is_exit_2(tmp_path: Path) -> None:
     """`gpuconf preflight` with a broken kubeconfig: exit 2, file:line on stderr, no traceback."""
     path = tmp_path / "kubeconfig"
     path.write_text("current-context: a\ncontexts: {a: 1}\n")
-    proc = subprocess.run([sys.executable, "-m", "gpuconf", "preflight", "--kubeconfig", str(path),
-                           "--manifests", str(ROOT / "manifests")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpuconf",
+            "preflight",
+            "--kubeconfig",
+            str(path),
+            "--manifests",
+            str(ROOT / "manifests"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{path}:2: error:" in proc.stderr and "Traceback" not in proc.stderr

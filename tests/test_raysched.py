@@ -8,7 +8,14 @@ import pytest
 
 from gpuconf.errors import Loc
 from gpuconf.inputs.loader import LDict, load_yaml_documents
-from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, label_matches, node_misfit, place_replicas
+from gpuconf.model.raysched import (
+    RayNodeView,
+    ReplicaDemand,
+    demands_from_serve,
+    label_matches,
+    node_misfit,
+    place_replicas,
+)
 
 
 def serve(text: str) -> LDict:
@@ -24,12 +31,14 @@ def demand(resources: dict[str, float], replicas: int = 1, selector: dict[str, s
 
 def test_default_num_cpus_is_one() -> None:
     """Serve reserves one CPU per replica when ray_actor_options leave num_cpus unset."""
-    [d] = demands_from_serve(serve("""\
+    [d] = demands_from_serve(
+        serve("""\
         applications:
           - name: app
             deployments:
               - name: Plain
-    """))
+    """)
+    )
     assert (d.app, d.deployment, d.key) == ("app", "Plain", "app/Plain")
     assert d.num_replicas == 1
     assert d.resources == {"CPU": 1.0}
@@ -39,7 +48,8 @@ def test_default_num_cpus_is_one() -> None:
 
 def test_explicit_options() -> None:
     """num_cpus 0 is dropped, num_gpus/memory/custom resources kept, accelerator_type becomes a resource."""
-    [d] = demands_from_serve(serve("""\
+    [d] = demands_from_serve(
+        serve("""\
         applications:
           - name: ml
             deployments:
@@ -52,7 +62,8 @@ def test_explicit_options() -> None:
                   accelerator_type: H100
                   resources: {gpu_worker: 0.001}
                   label_selector: {ray.io/node-group: gpu-workers}
-    """))
+    """)
+    )
     assert d.num_replicas == 2
     assert d.resources == {"GPU": 0.5, "memory": 1073741824.0, "gpu_worker": 0.001, "accelerator_type:H100": 0.001}
     assert d.label_selector == {"ray.io/node-group": "gpu-workers"}
@@ -72,14 +83,14 @@ def test_explicit_options() -> None:
 )
 def test_replica_count(block: str, replicas: int) -> None:
     """Fixed counts; "auto" and autoscaling_config start from initial_replicas, else min_replicas."""
-    body = serve("applications:\n  - name: a\n    deployments:\n      - name: D\n"
-                 + textwrap.indent(block, " " * 8))
+    body = serve("applications:\n  - name: a\n    deployments:\n      - name: D\n" + textwrap.indent(block, " " * 8))
     assert demands_from_serve(body)[0].num_replicas == replicas
 
 
 def test_several_apps_and_deployments_keep_their_paths() -> None:
     """One demand per deployment, in order, with its own line."""
-    ds = demands_from_serve(serve("""\
+    ds = demands_from_serve(
+        serve("""\
         applications:
           - name: a
             deployments:
@@ -88,7 +99,8 @@ def test_several_apps_and_deployments_keep_their_paths() -> None:
           - name: b
             deployments:
               - name: D3
-    """))
+    """)
+    )
     assert [(d.key, d.loc.line if d.loc else None) for d in ds] == [("a/D1", 4), ("a/D2", 5), ("b/D3", 8)]
 
 
@@ -145,8 +157,11 @@ def test_accelerator_type_needs_the_resource_not_the_label() -> None:
 
 def test_place_replicas_until_gpus_run_out() -> None:
     """Two one-GPU nodes hold two one-GPU replicas; the third finds no GPU."""
-    nodes = [RayNodeView("g0", {"CPU": 4.0, "GPU": 1.0}, {}), RayNodeView("g1", {"CPU": 4.0, "GPU": 1.0}, {}),
-             RayNodeView("c0", {"CPU": 8.0}, {})]
+    nodes = [
+        RayNodeView("g0", {"CPU": 4.0, "GPU": 1.0}, {}),
+        RayNodeView("g1", {"CPU": 4.0, "GPU": 1.0}, {}),
+        RayNodeView("c0", {"CPU": 8.0}, {}),
+    ]
     placed, short = place_replicas(demand({"CPU": 1.0, "GPU": 1.0}, replicas=3), nodes)
     assert placed == ["g0", "g1"]
     assert short == "GPU"

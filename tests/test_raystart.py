@@ -7,9 +7,11 @@ import pytest
 from gpuconf.model.raystart import parse_ray_start
 from gpuconf.model.shell import bash_words
 
-WORKER = ("ray start  --address=c-head-svc:6379  --block  --dashboard-agent-listen-port=52365  "
-          "--memory=17179869184  --metrics-export-port=8080  --num-cpus=4  --num-gpus=1  "
-          """--resources='{"gpu_worker": 1}' """)
+WORKER = (
+    "ray start  --address=c-head-svc:6379  --block  --dashboard-agent-listen-port=52365  "
+    "--memory=17179869184  --metrics-export-port=8080  --num-cpus=4  --num-gpus=1  "
+    """--resources='{"gpu_worker": 1}' """
+)
 
 
 def test_kuberay_worker_command() -> None:

@@ -23,8 +23,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from gpuconf.kube.preflight import REQUIRED_ACCESS
 from gpuconf.inputs.schema import KUBERNETES_SCHEMA_VERSION
+from gpuconf.kube.preflight import REQUIRED_ACCESS
 
 ROOT = Path(__file__).resolve().parents[1]
 RBAC = ROOT / "manifests" / "rbac"
@@ -48,6 +48,7 @@ STREAMS = ("pods/exec", "pods/attach", "pods/portforward")
 
 
 # -- reading the manifests ----------------------------------------------------------------------
+
 
 @cache
 def docs(name: str) -> tuple[dict[str, Any], ...]:
@@ -77,6 +78,7 @@ def grants(role: dict[str, Any]) -> set[Perm]:
 
 # -- what the code calls ------------------------------------------------------------------------
 
+
 def _perms_of_request(method: str, path: str) -> set[Perm]:
     """The permissions kube-apiserver checks for one request of the official client."""
     segs = path.strip("/").split("/")
@@ -93,8 +95,13 @@ def _perms_of_request(method: str, path: str) -> set[Perm]:
         group, resource = CUSTOM_OBJECTS
     named = len(rest) > 1
     sub = f"{resource}/{rest[2]}" if len(rest) > 2 else resource
-    verb = {"GET": "get" if named else "list", "POST": "create", "PUT": "update", "PATCH": "patch",
-            "DELETE": "delete" if named else "deletecollection"}[method]
+    verb = {
+        "GET": "get" if named else "list",
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if named else "deletecollection",
+    }[method]
     perms = {(group, sub, verb)}
     if method == "GET" and sub in STREAMS:
         perms.add((group, sub, "create"))  # WebSocket upgrade on >= 1.35
@@ -109,8 +116,14 @@ def api_calls() -> dict[Perm, tuple[str, ...]]:
     sources = {p: p.read_text() for d in SCANNED for p in sorted((ROOT / d).rglob("*.py"))}
     # Only the API classes the code constructs: a method name like list_namespaced_event exists in
     # CoreV1Api and EventsV1Api, with different API groups.
-    classes = sorted({c for s in sources.values() for c in re.findall(r"\b(\w+Api)\(", s)
-                      if isinstance(getattr(client, c, None), type)})
+    classes = sorted(
+        {
+            c
+            for s in sources.values()
+            for c in re.findall(r"\b(\w+Api)\(", s)
+            if isinstance(getattr(client, c, None), type)
+        }
+    )
     found: dict[Perm, set[str]] = {}
     for path, text in sources.items():
         for attr in sorted(set(re.findall(r"\.(\w+)\b", text))):
@@ -141,8 +154,13 @@ RBAC_FILES = sorted(p.name for p in RBAC.glob("*.yaml"))
 
 def test_the_rbac_folder_has_the_documented_files() -> None:
     """The files the README's commands apply, and nothing else that `kubectl apply -f` would pick up."""
-    assert RBAC_FILES == ["clusterrole.yaml", "clusterrolebinding-label-nodes.yaml", "clusterrolebinding.yaml",
-                          "job.yaml", "serviceaccount.yaml"]
+    assert RBAC_FILES == [
+        "clusterrole.yaml",
+        "clusterrolebinding-label-nodes.yaml",
+        "clusterrolebinding.yaml",
+        "job.yaml",
+        "serviceaccount.yaml",
+    ]
 
 
 @pytest.mark.parametrize("name", RBAC_FILES)
@@ -167,8 +185,10 @@ def test_the_scan_finds_the_calls_it_must() -> None:
     calls = api_calls()
     assert ("", "namespaces", "create") in calls and ("ray.io", "rayclusters", "patch") in calls
     assert any("CoreV1Api.connect_get_namespaced_pod_exec" in w for w in calls.get(("", "pods/exec", "get"), ()))
-    assert any("AuthorizationV1Api.create_self_subject_access_review" in w
-               for w in calls.get(("authorization.k8s.io", "selfsubjectaccessreviews", "create"), ()))
+    assert any(
+        "AuthorizationV1Api.create_self_subject_access_review" in w
+        for w in calls.get(("authorization.k8s.io", "selfsubjectaccessreviews", "create"), ())
+    )
 
 
 def test_custom_objects_are_rayclusters() -> None:
@@ -190,21 +210,27 @@ def test_clusterrole_grants_exactly_what_the_suite_needs() -> None:
     unused = granted - need
     missing = need - granted
     assert not unused, f"the ClusterRole gpuconf grants what nobody uses: {_fmt(unused)}"
-    assert not missing, (f"the ClusterRole gpuconf lacks: {_fmt(missing)} (called by: "
-                         f"{sorted({w for p in missing for w in calls.get(p, ('REQUIRED_ACCESS',))})})")
+    assert not missing, (
+        f"the ClusterRole gpuconf lacks: {_fmt(missing)} (called by: "
+        f"{sorted({w for p in missing for w in calls.get(p, ('REQUIRED_ACCESS',))})})"
+    )
 
 
 def test_node_labelling_is_only_in_the_opt_in_role() -> None:
     """Patching nodes is the opt-in role's, which grants read/patch of nodes and nothing else."""
-    assert grants(find("clusterrole.yaml", "ClusterRole", "gpuconf-label-nodes")) == {("", "nodes", "get"),
-                                                                                      ("", "nodes", "patch")}
+    assert grants(find("clusterrole.yaml", "ClusterRole", "gpuconf-label-nodes")) == {
+        ("", "nodes", "get"),
+        ("", "nodes", "patch"),
+    }
     assert not LABEL_ONLY & grants(find("clusterrole.yaml", "ClusterRole", "gpuconf"))
     # And the label code really is what needs it (else the opt-in role grants something unused).
-    assert LABEL_ONLY <= set(api_calls()), "nothing patches nodes any more: drop the opt-in role"
+    assert set(api_calls()) >= LABEL_ONLY, "nothing patches nodes any more: drop the opt-in role"
 
 
-@pytest.mark.parametrize(("name", "role"), [("clusterrolebinding.yaml", "gpuconf"),
-                                            ("clusterrolebinding-label-nodes.yaml", "gpuconf-label-nodes")])
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [("clusterrolebinding.yaml", "gpuconf"), ("clusterrolebinding-label-nodes.yaml", "gpuconf-label-nodes")],
+)
 def test_bindings_grant_their_role_to_the_service_account_only(name: str, role: str) -> None:
     """Each binding: one ClusterRole, to the ServiceAccount of serviceaccount.yaml and no one else."""
     (binding,) = docs(name)
@@ -267,19 +293,30 @@ def test_job_script_keeps_pytests_exit_code_and_prints_the_summary(tmp_path: Pat
     reports.mkdir()
     fake = tmp_path / "bin" / "python"
     fake.parent.mkdir()
-    fake.write_text(f"#!/bin/sh\necho \"$@\" > {reports}/argv\necho '# summary: {pytest_rc}' > {reports}/summary.md\n"
-                    f"exit {pytest_rc}\n")
+    fake.write_text(
+        f"#!/bin/sh\necho \"$@\" > {reports}/argv\necho '# summary: {pytest_rc}' > {reports}/summary.md\n"
+        f"exit {pytest_rc}\n"
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     script = _job_script().replace("/reports", str(reports))
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
     out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == pytest_rc, out.stderr
     assert f"# summary: {pytest_rc}" in out.stdout
-    assert (reports / "argv").read_text().split() == ["-m", "pytest", "suites", "-m", "not", "slow",
-                                                      "--backend=cluster", f"--report-dir={reports}"]
+    assert (reports / "argv").read_text().split() == [
+        "-m",
+        "pytest",
+        "suites",
+        "-m",
+        "not",
+        "slow",
+        "--backend=cluster",
+        f"--report-dir={reports}",
+    ]
 
 
 # -- Dockerfile ---------------------------------------------------------------------------------
+
 
 def _dockerfile() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) per instruction, continuation lines joined, comments dropped."""
@@ -311,8 +348,17 @@ def test_dockerfile_copies_what_the_suite_needs_and_runs_it_as_the_job_does() ->
     instrs = _dockerfile()
     assert ("RUN", "pip install --no-cache-dir -r requirements.txt") in instrs
     copied = {w for i, a in instrs if i == "COPY" for w in a.split()[:-1] if not w.startswith("--")}
-    assert {"requirements.txt", "gpuconf/", "entrypoints/", "suites/", "benchmarks/", "manifests/", "conftest.py",
-            "pytest.ini", "Makefile"} <= copied
+    assert {
+        "requirements.txt",
+        "gpuconf/",
+        "entrypoints/",
+        "suites/",
+        "benchmarks/",
+        "manifests/",
+        "conftest.py",
+        "pytest.ini",
+        "Makefile",
+    } <= copied
     for src in copied:
         assert (ROOT / src).exists(), src
     assert ("WORKDIR", "/app") in instrs

@@ -12,12 +12,15 @@ from gpuconf.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 # A fenced block that starts with `$ .venv/bin/python -m gpuconf check ...` or `$ gpuconf check ...`.
-_EXAMPLE = re.compile(r"```\n\$ (?:\.venv/bin/python -m gpuconf|\.venv/bin/gpuconf|gpuconf) (check[^\n]*)\n(.*?)```", re.S)
+_EXAMPLE = re.compile(
+    r"```\n\$ (?:\.venv/bin/python -m gpuconf|\.venv/bin/gpuconf|gpuconf) (check[^\n]*)\n(.*?)```", re.S
+)
 
 
 def _examples() -> list[tuple[str, str]]:
-    text = "\n".join(p.read_text(encoding="utf-8") for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-                     if p.exists())
+    text = "\n".join(
+        p.read_text(encoding="utf-8") for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))] if p.exists()
+    )
     return [(m.group(1), m.group(2)) for m in _EXAMPLE.finditer(text)]
 
 
@@ -27,8 +30,9 @@ def test_there_is_an_example() -> None:
 
 
 @pytest.mark.parametrize("command, shown", _examples(), ids=[c for c, _ in _examples()])
-def test_example_output_is_produced_by_the_code(command: str, shown: str, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_output_is_produced_by_the_code(
+    command: str, shown: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Run the example's command from the repository root and compare its stdout, line for line."""
     monkeypatch.chdir(REPO)
     main(shlex.split(command))

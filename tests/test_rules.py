@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.static.check import CheckResult, run_check
 from gpuconf.errors import Loc
 from gpuconf.model.plan import Plan, RayNodePlan
+from gpuconf.static.check import CheckResult, run_check
 from gpuconf.static.rules import CATALOGUE, ERROR, WARNING, Finding
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
@@ -95,10 +95,16 @@ def test_catalogue_ids_are_unique_and_stable() -> None:
 def test_gpu_placement_label_selector_matching_a_cpu_node(copy: Path) -> None:
     """MLService pinned by a label_selector that also matches the CPU group (which claims a GPU)."""
     serve, cluster = copy / "serve-config.yaml", copy / "raycluster.yaml"
-    edit(serve, "          resources:\n            gpu_worker: 0.001\n",
-         '          label_selector:\n            ray.io/node-group: "in(gpu-workers,cpu-workers)"\n')
-    edit(cluster, """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
-         """        resources: "'{\\"cpu_worker\\": 1}'"\n        num-gpus: "1"\n""")
+    edit(
+        serve,
+        "          resources:\n            gpu_worker: 0.001\n",
+        '          label_selector:\n            ray.io/node-group: "in(gpu-workers,cpu-workers)"\n',
+    )
+    edit(
+        cluster,
+        """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
+        """        resources: "'{\\"cpu_worker\\": 1}'"\n        num-gpus: "1"\n""",
+    )
     result = check(copy)
     [f] = findings(result, "GPU-PLACEMENT")
     assert f.severity == ERROR
@@ -107,14 +113,19 @@ def test_gpu_placement_label_selector_matching_a_cpu_node(copy: Path) -> None:
     assert f.evidence["off_gpu"] == ["ml-cluster-cpu-workers-worker-0"]
     assert result.verdict == "fail"
     assert sorted(plan_of(result).deployments[0].feasible) == [
-        "ml-cluster-cpu-workers-worker-0", "ml-cluster-gpu-workers-worker-0"]
+        "ml-cluster-cpu-workers-worker-0",
+        "ml-cluster-gpu-workers-worker-0",
+    ]
 
 
 def test_gpu_placement_label_selector_on_the_gpu_group_passes(copy: Path) -> None:
     """The same label_selector narrowed to the GPU group: no finding at all."""
     serve = copy / "serve-config.yaml"
-    edit(serve, "          resources:\n            gpu_worker: 0.001\n",
-         "          label_selector:\n            ray.io/node-group: gpu-workers\n")
+    edit(
+        serve,
+        "          resources:\n            gpu_worker: 0.001\n",
+        "          label_selector:\n            ray.io/node-group: gpu-workers\n",
+    )
     result = check(copy)
     assert result.findings == []
     assert plan_of(result).deployments[0].feasible == ["ml-cluster-gpu-workers-worker-0"]
@@ -123,10 +134,16 @@ def test_gpu_placement_label_selector_on_the_gpu_group_passes(copy: Path) -> Non
 def test_gpu_placement_label_selector_negation_is_too_loose(copy: Path) -> None:
     """`!headgroup` with a GPU-claiming CPU group: still lands off GPU nodes."""
     serve, cluster = copy / "serve-config.yaml", copy / "raycluster.yaml"
-    edit(serve, "          resources:\n            gpu_worker: 0.001\n",
-         '          label_selector:\n            ray.io/node-group: "!headgroup"\n')
-    edit(cluster, """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
-         """        resources: "'{\\"cpu_worker\\": 1}'"\n        num-gpus: "1"\n""")
+    edit(
+        serve,
+        "          resources:\n            gpu_worker: 0.001\n",
+        '          label_selector:\n            ray.io/node-group: "!headgroup"\n',
+    )
+    edit(
+        cluster,
+        """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
+        """        resources: "'{\\"cpu_worker\\": 1}'"\n        num-gpus: "1"\n""",
+    )
     assert [f.rule for f in check(copy).findings] == ["GPU-PLACEMENT"]
 
 
@@ -185,7 +202,7 @@ def test_isolation_zero_gpu_not_fired_when_pinned_to_cpu_workers(copy: Path) -> 
     serve.write_text(serve.read_text() + SIDECAR + "          resources: {cpu_worker: 0.001}\n")
     result = check(copy)
     assert result.findings == []
-    sidecar = [d for d in plan_of(result).deployments if d.demand.app == "sidecar"][0]
+    sidecar = next(d for d in plan_of(result).deployments if d.demand.app == "sidecar")
     assert sidecar.feasible == ["ml-cluster-cpu-workers-worker-0"]
 
 
@@ -195,7 +212,9 @@ def test_isolation_zero_gpu_not_fired_when_pinned_to_cpu_workers(copy: Path) -> 
 def test_head_gpu_via_a_gpu_limit(copy: Path) -> None:
     """A head container with an nvidia.com/gpu limit advertises a GPU; the finding points at its resources."""
     cluster = copy / "raycluster.yaml"
-    edit(cluster, """            image: rayproject/ray:2.60.0-py311
+    edit(
+        cluster,
+        """            image: rayproject/ray:2.60.0-py311
             resources:
               limits:
                 cpu: "2"
@@ -203,7 +222,8 @@ def test_head_gpu_via_a_gpu_limit(copy: Path) -> None:
               requests:
                 cpu: "2"
                 memory: 4Gi
-  workerGroupSpecs:""", """            image: rayproject/ray:2.60.0-py311
+  workerGroupSpecs:""",
+        """            image: rayproject/ray:2.60.0-py311
             resources:
               limits:
                 cpu: "2"
@@ -212,12 +232,13 @@ def test_head_gpu_via_a_gpu_limit(copy: Path) -> None:
               requests:
                 cpu: "2"
                 memory: 4Gi
-  workerGroupSpecs:""")
+  workerGroupSpecs:""",
+    )
     result = check(copy)
     [f] = findings(result, "HEAD-GPU")
     assert f.severity == ERROR
     lines = cluster.read_text().splitlines()
-    head_resources = [i for i, line in enumerate(lines, 1) if line.strip() == "resources:"][0]
+    head_resources = next(i for i, line in enumerate(lines, 1) if line.strip() == "resources:")
     assert f.loc == at(cluster, head_resources)
     assert f.evidence == {"num_gpus": 1.0, "gpu_limit": 1.0}
     assert "--num-gpus=1 " in plan_of(result).groups[0].command
@@ -229,8 +250,11 @@ def test_head_gpu_via_a_gpu_limit(copy: Path) -> None:
 def test_head_gpu_explicit_zero_passes(copy: Path) -> None:
     """The fix the finding suggests: num-gpus "0" on the head (and no limit) keeps HEAD-GPU quiet."""
     cluster = copy / "raycluster.yaml"
-    edit(cluster, """      resources: "'{\\"head_node\\": 1}'"\n""",
-         """      resources: "'{\\"head_node\\": 1}'"\n      num-gpus: "0"\n""")
+    edit(
+        cluster,
+        """      resources: "'{\\"head_node\\": 1}'"\n""",
+        """      resources: "'{\\"head_node\\": 1}'"\n      num-gpus: "0"\n""",
+    )
     result = check(copy)
     assert findings(result, "HEAD-GPU") == []
     assert plan_of(result).groups[0].start.options["num-gpus"] == "0"
@@ -254,8 +278,9 @@ def _cpu_group_on_gpu_node(cluster: Path, env: bool) -> None:
     text = cluster.read_text()
     start = text.index("- groupName: cpu-workers")
     head, tail = text[:start], text[start:]
-    container = ("          containers:\n            - name: ray-worker\n"
-                 "              image: rayproject/ray:2.60.0-py311\n")
+    container = (
+        "          containers:\n            - name: ray-worker\n              image: rayproject/ray:2.60.0-py311\n"
+    )
     leak = "              env:\n                - name: NVIDIA_VISIBLE_DEVICES\n                  value: all\n"
     cluster.write_text(head + tail.replace(container, TOLERATION + (leak if env else ""), 1))
 
@@ -307,8 +332,11 @@ def test_leaked_gpu_makes_zero_gpu_work_an_isolation_finding(copy: Path) -> None
 def test_shell_split_points_at_the_edited_param(copy: Path) -> None:
     """The seed's unescaped form on the CPU group: SHELL-SPLIT names that line, not the GPU group's."""
     cluster = copy / "raycluster.yaml"
-    edit(cluster, """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
-         """        resources: "{\\"cpu_worker\\": 1}"\n""")
+    edit(
+        cluster,
+        """        resources: "'{\\"cpu_worker\\": 1}'"\n""",
+        """        resources: "{\\"cpu_worker\\": 1}"\n""",
+    )
     result = check(copy)
     [f] = findings(result, "SHELL-SPLIT")
     assert f.loc == at(cluster, line_of(cluster, 'resources: "{\\"cpu_worker\\": 1}"'))

@@ -8,14 +8,29 @@ from typing import Any
 import pytest
 
 from gpuconf.inputs.loader import load_yaml_documents
-from gpuconf.model.scheduler import (NodeModel, PodSpecView, choose_node, misfit_reasons, node_from_doc, pod_view, tolerates,
-                               unschedulable_message)
+from gpuconf.model.scheduler import (
+    NodeModel,
+    PodSpecView,
+    choose_node,
+    misfit_reasons,
+    node_from_doc,
+    pod_view,
+    tolerates,
+    unschedulable_message,
+)
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
 
 
-def node(name: str, labels: dict[str, str] | None = None, taints: list[dict[str, str]] | None = None,
-         cpu: str = "8", memory: str = "32", gpus: int = 0, unschedulable: bool = False) -> NodeModel:
+def node(
+    name: str,
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, str]] | None = None,
+    cpu: str = "8",
+    memory: str = "32",
+    gpus: int = 0,
+    unschedulable: bool = False,
+) -> NodeModel:
     """A node with `cpu` cores, `memory` GiB and `gpus` nvidia.com/gpu."""
     alloc = {"cpu": Decimal(cpu), "memory": Decimal(memory) * 1024**3, "pods": Decimal(110)}
     if gpus:
@@ -23,12 +38,16 @@ def node(name: str, labels: dict[str, str] | None = None, taints: list[dict[str,
     return NodeModel(name, labels or {}, taints or [], alloc, unschedulable)
 
 
-def pod(requests: dict[str, Any] | None = None, selector: dict[str, str] | None = None,
-        terms: list[list[dict[str, Any]]] | None = None,
-        tolerations: list[dict[str, Any]] | None = None) -> PodSpecView:
+def pod(
+    requests: dict[str, Any] | None = None,
+    selector: dict[str, str] | None = None,
+    terms: list[list[dict[str, Any]]] | None = None,
+    tolerations: list[dict[str, Any]] | None = None,
+) -> PodSpecView:
     """A pod view with the given scheduling constraints."""
-    return PodSpecView(selector or {}, terms or [], tolerations or [],
-                       {k: Decimal(str(v)) for k, v in (requests or {}).items()})
+    return PodSpecView(
+        selector or {}, terms or [], tolerations or [], {k: Decimal(str(v)) for k, v in (requests or {}).items()}
+    )
 
 
 def test_node_selector_mismatch() -> None:
@@ -78,7 +97,8 @@ def test_affinity_terms_are_ored_and_expressions_anded() -> None:
 
 def test_match_fields_metadata_name() -> None:
     """matchFields on metadata.name compares the node name."""
-    [doc] = load_yaml_documents("""\
+    [doc] = load_yaml_documents(
+        """\
 spec:
   affinity:
     nodeAffinity:
@@ -86,7 +106,9 @@ spec:
         nodeSelectorTerms:
           - matchFields:
               - {key: metadata.name, operator: In, values: [gpu-node-1]}
-""", "p.yaml")
+""",
+        "p.yaml",
+    )
     view = pod_view(doc, {})
     assert misfit_reasons(view, node("gpu-node-1")) == []
     assert misfit_reasons(view, node("cpu-node-1")) == ["node(s) didn't match Pod's node affinity/selector"]
@@ -143,8 +165,12 @@ def test_accounting_across_two_pods_on_one_node() -> None:
     first = pod({"cpu": 4, "memory": 10 * 1024**3, "nvidia.com/gpu": 1})
     chosen, reasons = choose_node(first, [gpu])
     assert chosen is gpu and reasons == {"g": []}
-    assert gpu.used == {"cpu": Decimal(4), "memory": Decimal(10 * 1024**3), "nvidia.com/gpu": Decimal(1),
-                        "pods": Decimal(1)}
+    assert gpu.used == {
+        "cpu": Decimal(4),
+        "memory": Decimal(10 * 1024**3),
+        "nvidia.com/gpu": Decimal(1),
+        "pods": Decimal(1),
+    }
     assert gpu.free("cpu") == Decimal(2)
     second = pod({"cpu": 4, "memory": 10 * 1024**3, "nvidia.com/gpu": 1})
     chosen, reasons = choose_node(second, [gpu])
@@ -180,23 +206,30 @@ def test_unschedulable_message_format() -> None:
     assert chosen is None
     assert unschedulable_message(reasons) == (
         "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, "
-        "1 node(s) had untolerated taint {nvidia.com/gpu: present}.")
+        "1 node(s) had untolerated taint {nvidia.com/gpu: present}."
+    )
 
 
 def test_unschedulable_message_sorts_count_prefixed_reasons() -> None:
     """kube-scheduler sorts the `N reason` strings themselves (FitError.Error), counts included."""
-    reasons = {"a": ["Insufficient cpu"], "b": ["Insufficient cpu"],
-               "c": ["node(s) didn't match Pod's node affinity/selector"]}
+    reasons = {
+        "a": ["Insufficient cpu"],
+        "b": ["Insufficient cpu"],
+        "c": ["node(s) didn't match Pod's node affinity/selector"],
+    }
     assert unschedulable_message(reasons) == (
-        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu.")
+        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu."
+    )
 
 
 def test_first_failing_filter_only() -> None:
     """The scheduler stops at a node's first failing filter (TaintToleration before NodeResourcesFit)."""
     gpu = node("g", taints=[GPU_TAINT], cpu="2", gpus=1)
     _, reasons = choose_node(pod({"cpu": 4}), [gpu])
-    assert unschedulable_message(reasons) == \
-        "0/1 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}."
+    assert (
+        unschedulable_message(reasons)
+        == "0/1 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}."
+    )
 
 
 def test_node_name_pins_the_pod() -> None:
@@ -208,7 +241,8 @@ def test_node_name_pins_the_pod() -> None:
 
 def test_node_from_doc() -> None:
     """A Node object: labels, taints, allocatable (capacity as fallback), default pods."""
-    [doc] = load_yaml_documents("""\
+    [doc] = load_yaml_documents(
+        """\
 metadata:
   name: gpu-node-1
   labels: {gpu-node: "true"}
@@ -216,11 +250,17 @@ spec:
   taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
 status:
   capacity: {cpu: "16", memory: 64Gi, nvidia.com/gpu: "1"}
-""", "n.yaml")
+""",
+        "n.yaml",
+    )
     n = node_from_doc(doc)
     assert n.name == "gpu-node-1"
     assert n.labels == {"gpu-node": "true"}
     assert n.taints == [GPU_TAINT]
-    assert n.allocatable == {"cpu": Decimal(16), "memory": Decimal(64 * 1024**3), "nvidia.com/gpu": Decimal(1),
-                             "pods": Decimal(110)}
+    assert n.allocatable == {
+        "cpu": Decimal(16),
+        "memory": Decimal(64 * 1024**3),
+        "nvidia.com/gpu": Decimal(1),
+        "pods": Decimal(110),
+    }
     assert n.unschedulable is False

@@ -35,8 +35,13 @@ COMMANDS = [
 def real_bash_words(command: str) -> list[str]:
     """The argv bash builds for `command`, via printf '%s\\0'."""
     assert BASH is not None
-    out = subprocess.run([BASH, "-c", "printf '%s\\0' " + command], capture_output=True, text=True,
-                         check=True, env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [BASH, "-c", "printf '%s\\0' " + command],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     return out.stdout.split("\0")[:-1]
 
 
@@ -79,7 +84,10 @@ def test_survives_and_value_after_bash(value: str, survives: bool, after: str | 
 def test_split_commands_on_semicolon_and_and() -> None:
     """KubeRay's `ulimit -n 65536; ray start ...` script, plus a chained command."""
     assert split_commands("ulimit -n 65536; ray start --head && sleep 1") == [
-        "ulimit -n 65536", "ray start --head", "sleep 1"]
+        "ulimit -n 65536",
+        "ray start --head",
+        "sleep 1",
+    ]
 
 
 def test_split_commands_ignores_separators_inside_quotes() -> None:

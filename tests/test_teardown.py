@@ -44,9 +44,23 @@ def test_ctrl_c_during_a_run_leaves_nothing_behind(tmp_path: Path) -> None:
     """SIGINT to a conformance run once its Ray nodes are up: pytest tears the cluster down on the way out."""
     run_id = f"gpuconf-ctrlc-{os.getpid()}"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, RUN_ENV: run_id}
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "suites/placement", "-q", "-p", "no:cacheprovider",
-                             "--backend=embedded", f"--report-dir={tmp_path}"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/placement",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--backend=embedded",
+            f"--report-dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 240
     # Wait until at least two raylets (head and a worker) are up, then interrupt.
     while time.monotonic() < deadline and proc.poll() is None:
@@ -64,7 +78,11 @@ def test_ctrl_c_during_a_run_leaves_nothing_behind(tmp_path: Path) -> None:
     while leftovers and time.monotonic() < settle:
         time.sleep(0.5)
         leftovers = [p for p in marked_processes(run_id) if p.pid != proc.pid]
-    assert leftovers == [], ([p.cmdline()[:3] for p in leftovers], proc.returncode, out[-3000:].decode(errors="replace"))
+    assert leftovers == [], (
+        [p.cmdline()[:3] for p in leftovers],
+        proc.returncode,
+        out[-3000:].decode(errors="replace"),
+    )
     while list(Path("/tmp").glob(f"gpc-{temp_tag(run_id)}-*")) and time.monotonic() < settle:
         time.sleep(0.5)
     assert list(Path("/tmp").glob(f"gpc-{temp_tag(run_id)}-*")) == [], (proc.returncode, out[-2000:])

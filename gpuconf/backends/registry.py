@@ -43,8 +43,12 @@ def choose_backend(requested: str, kubeconfig: str | None, kubeconfig_source: st
     then an environment failure, exit 10), and the embedded backend only when none is.
     """
     if requested == AUTO_KUBE:
-        return requested, f"--backend {requested}, kubeconfig {kubeconfig} (from {kubeconfig_source})" if kubeconfig \
-            else f"--backend {requested} and no kubeconfig: the in-cluster service account"
+        return (
+            requested,
+            f"--backend {requested}, kubeconfig {kubeconfig} (from {kubeconfig_source})"
+            if kubeconfig
+            else f"--backend {requested} and no kubeconfig: the in-cluster service account",
+        )
     if requested != "auto":
         return requested, f"--backend {requested}"
     if kubeconfig:

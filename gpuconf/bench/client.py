@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 
@@ -32,14 +33,18 @@ class TwinClient:
 
     def probe(self) -> dict[str, Any]:
         """The replica's probe (placement and GPU facts), without its kernel check."""
-        return _check(self.session.get(f"{self.base}/probe", params={"kernel": 0}, timeout=self.timeout_s),
-                      f"GET {self.base}/probe")
+        return _check(
+            self.session.get(f"{self.base}/probe", params={"kernel": 0}, timeout=self.timeout_s),
+            f"GET {self.base}/probe",
+        )
 
     def bench(self, batch: int, iters: int, warmup: int, copies: bool, timeout_s: float) -> dict[str, Any]:
         """In-replica latency samples (``samples_ms``) of ``iters`` forwards after ``warmup``."""
         params = {"batch": batch, "iters": iters, "warmup": warmup, "copies": int(copies)}
-        return _check(self.session.get(f"{self.base}/bench", params=params, timeout=timeout_s),
-                      f"GET {self.base}/bench?{'&'.join(f'{k}={v}' for k, v in params.items())}")
+        return _check(
+            self.session.get(f"{self.base}/bench", params=params, timeout=timeout_s),
+            f"GET {self.base}/bench?{'&'.join(f'{k}={v}' for k, v in params.items())}",
+        )
 
     def infer_call(self, batch: int, timeout_s: float) -> Callable[[], dict[str, Any]]:
         """A zero-argument callable doing one ``POST /infer`` (what pytest-benchmark times)."""

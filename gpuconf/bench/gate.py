@@ -82,8 +82,15 @@ def load_thresholds(path: Path) -> Thresholds:
     return Thresholds(factors, str(path))
 
 
-def speedup_gate(model: str, batch: int, gpu: TwinResult, cpu: TwinResult, thresholds: Thresholds,
-                 host_gpus: int, require_cuda: bool = False) -> GateDecision:
+def speedup_gate(
+    model: str,
+    batch: int,
+    gpu: TwinResult,
+    cpu: TwinResult,
+    thresholds: Thresholds,
+    host_gpus: int,
+    require_cuda: bool = False,
+) -> GateDecision:
     """Judge one (model, batch): pass, fail or skip, with the reason.
 
     ``host_gpus`` is how many physical GPUs the cluster's hosts have (nvidia-smi); with none, a
@@ -91,28 +98,44 @@ def speedup_gate(model: str, batch: int, gpu: TwinResult, cpu: TwinResult, thres
     """
     where = f"GPU twin on {gpu.device} ({gpu.device_name})"
     if not cpu.device.startswith("cpu"):
-        return GateDecision("fail", f"the CPU twin ran on {cpu.device} ({cpu.device_name}), so there is no CPU "
-                                    "reference to beat; it must run with device: cpu")
+        return GateDecision(
+            "fail",
+            f"the CPU twin ran on {cpu.device} ({cpu.device_name}), so there is no CPU "
+            "reference to beat; it must run with device: cpu",
+        )
     if not gpu.device.startswith("cuda"):
         if gpu.physical_gpu:
-            return GateDecision("fail", f"the GPU twin ran the model on {gpu.device} although its replica sees a "
-                                        "CUDA device (the model stopped using the GPU)")
+            return GateDecision(
+                "fail",
+                f"the GPU twin ran the model on {gpu.device} although its replica sees a "
+                "CUDA device (the model stopped using the GPU)",
+            )
         if host_gpus > 0:
-            return GateDecision("fail", f"the GPU twin ran the model on {gpu.device}: its replica sees no CUDA "
-                                        f"device although the host has {host_gpus} GPU(s) (a replica silently on CPU)")
-        verdict = without_cuda("no physical GPU: the GPU twin's replica sees no CUDA device and the host has "
-                               "none, so the speedup gate cannot run", require_cuda)
+            return GateDecision(
+                "fail",
+                f"the GPU twin ran the model on {gpu.device}: its replica sees no CUDA "
+                f"device although the host has {host_gpus} GPU(s) (a replica silently on CPU)",
+            )
+        verdict = without_cuda(
+            "no physical GPU: the GPU twin's replica sees no CUDA device and the host has "
+            "none, so the speedup gate cannot run",
+            require_cuda,
+        )
         return GateDecision("fail" if verdict.outcome == "fail" else "skip", verdict.reason)
     found = thresholds.factor(model, batch)
     if found is None:
-        return GateDecision("skip", f"no speedup threshold for {model} batch {batch} in {thresholds.source} "
-                                    "(the gate did not run; add one)")
+        return GateDecision(
+            "skip",
+            f"no speedup threshold for {model} batch {batch} in {thresholds.source} (the gate did not run; add one)",
+        )
     required, source = found
     if gpu.p50_ms <= 0 or cpu.p50_ms <= 0:
         return GateDecision("fail", f"non-positive latency (GPU p50 {gpu.p50_ms} ms, CPU p50 {cpu.p50_ms} ms)")
     got = cpu.p50_ms / gpu.p50_ms
-    numbers = (f"CPU p50 {cpu.p50_ms:.4g} ms / GPU p50 {gpu.p50_ms:.4g} ms = {got:.1f}x, "
-               f"required >= {required:g}x ({source}); {where}")
+    numbers = (
+        f"CPU p50 {cpu.p50_ms:.4g} ms / GPU p50 {gpu.p50_ms:.4g} ms = {got:.1f}x, "
+        f"required >= {required:g}x ({source}); {where}"
+    )
     if got >= required:
         return GateDecision("pass", numbers, got, required)
     return GateDecision("fail", "GPU too slow: " + numbers, got, required)
@@ -120,5 +143,9 @@ def speedup_gate(model: str, batch: int, gpu: TwinResult, cpu: TwinResult, thres
 
 def decision_evidence(decision: GateDecision) -> dict[str, Any]:
     """The decision as plain data for the report."""
-    return {"outcome": decision.outcome, "reason": decision.reason, "speedup": decision.speedup,
-            "required": decision.required}
+    return {
+        "outcome": decision.outcome,
+        "reason": decision.reason,
+        "speedup": decision.speedup,
+        "required": decision.required,
+    }

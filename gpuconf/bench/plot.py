@@ -7,8 +7,8 @@ One column per model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from gpuconf.bench.results import Measurement, Overhead
 from gpuconf.bench.stats import percentile
@@ -21,11 +21,18 @@ GPU_ON_CPU_COLOR = "#C44E52"  # a "GPU" twin that ran on the CPU stands out
 def _boxes(ax, data: list[list[float]], positions: list[float], color: str) -> None:
     if not any(data):
         return
-    keep = [(d, p) for d, p in zip(data, positions) if d]
-    bp = ax.boxplot([d for d, _ in keep], positions=[p for _, p in keep], widths=0.32, patch_artist=True,
-                    whis=(1, 99), showfliers=True, manage_ticks=False,
-                    flierprops={"marker": ".", "markersize": 3, "markeredgecolor": color, "alpha": 0.5},
-                    medianprops={"color": "black", "linewidth": 1.2})
+    keep = [(d, p) for d, p in zip(data, positions, strict=False) if d]
+    bp = ax.boxplot(
+        [d for d, _ in keep],
+        positions=[p for _, p in keep],
+        widths=0.32,
+        patch_artist=True,
+        whis=(1, 99),
+        showfliers=True,
+        manage_ticks=False,
+        flierprops={"marker": ".", "markersize": 3, "markeredgecolor": color, "alpha": 0.5},
+        medianprops={"color": "black", "linewidth": 1.2},
+    )
     for patch in bp["boxes"]:
         patch.set_facecolor(color)
         patch.set_alpha(0.75)
@@ -36,8 +43,16 @@ def _annotate(ax, x: float, cpu: Sequence[float], gpu: Sequence[float]) -> None:
         return
     ratio = percentile(cpu, 50) / percentile(gpu, 50)
     top = max(max(cpu), max(gpu))
-    ax.annotate(f"x{ratio:.1f}" if ratio < 100 else f"x{ratio:.0f}", (x, top), xytext=(0, 4),
-                textcoords="offset points", ha="center", va="bottom", fontsize=9, fontweight="bold")
+    ax.annotate(
+        f"x{ratio:.1f}" if ratio < 100 else f"x{ratio:.0f}",
+        (x, top),
+        xytext=(0, 4),
+        textcoords="offset points",
+        ha="center",
+        va="bottom",
+        fontsize=9,
+        fontweight="bold",
+    )
 
 
 def plot_latency(results: list[Measurement], overhead: Overhead | None, path: Path, title: str) -> Path:
@@ -62,17 +77,24 @@ def plot_latency(results: list[Measurement], overhead: Overhead | None, path: Pa
         mine = [m for m in results if m.model == model]
         batches = sorted({m.batch for m in mine})
         get = {(m.batch, m.twin): m for m in mine}
-        for row, (kind, label) in enumerate((("in_replica", "model time in the replica"),
-                                             ("e2e", "end to end, Serve HTTP"))):
+        for row, (kind, label) in enumerate(
+            (("in_replica", "model time in the replica"), ("e2e", "end to end, Serve HTTP"))
+        ):
             ax = axes[row][col]
             xs = list(range(len(batches)))
             series = {}
             for twin in ("cpu", "gpu"):
-                series[twin] = [((get[(b, twin)].samples_ms if kind == "in_replica" else get[(b, twin)].e2e_samples_ms)
-                                 if (b, twin) in get else []) for b in batches]
+                series[twin] = [
+                    (
+                        (get[(b, twin)].samples_ms if kind == "in_replica" else get[(b, twin)].e2e_samples_ms)
+                        if (b, twin) in get
+                        else []
+                    )
+                    for b in batches
+                ]
             _boxes(ax, series["cpu"], [x - 0.19 for x in xs], CPU_COLOR)
             _boxes(ax, series["gpu"], [x + 0.19 for x in xs], gpu_color)
-            for x, c, g in zip(xs, series["cpu"], series["gpu"]):
+            for x, c, g in zip(xs, series["cpu"], series["gpu"], strict=False):
                 _annotate(ax, x, c, g)
             if kind == "e2e" and noop is not None:
                 ax.axhline(noop, color="gray", linestyle="--", linewidth=1)
@@ -88,12 +110,18 @@ def plot_latency(results: list[Measurement], overhead: Overhead | None, path: Pa
             ax.set_title(f"{model}: {label}", fontsize=10)
             ax.grid(axis="y", which="both", alpha=0.25)
     gpu_name = next((m.device_name for m in results if m.twin == "gpu"), "?")
-    handles: list[Artist] = [Patch(color=CPU_COLOR, label="CPU twin"),
-               Patch(color=gpu_color, label=f"GPU twin ({gpu_name})" + (": ran on the CPU!" if gpu_on_cpu else ""))]
+    handles: list[Artist] = [
+        Patch(color=CPU_COLOR, label="CPU twin"),
+        Patch(color=gpu_color, label=f"GPU twin ({gpu_name})" + (": ran on the CPU!" if gpu_on_cpu else "")),
+    ]
     if noop is not None:
         handles.append(Line2D([], [], color="gray", linestyle="--", label=f"no-op Serve HTTP p50 ({noop:.3g} ms)"))
-    fig.suptitle(title + "\nboxes: quartiles and median, whiskers p1-p99; bold: CPU p50 / GPU p50", fontsize=10,
-                 x=0.01, ha="left")
+    fig.suptitle(
+        title + "\nboxes: quartiles and median, whiskers p1-p99; bold: CPU p50 / GPU p50",
+        fontsize=10,
+        x=0.01,
+        ha="left",
+    )
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.04, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -70,10 +70,16 @@ class BenchConfig:
 
 def _budget(doc: dict[str, Any], count_key: str, warmup_key: str, least_key: str, where: str) -> Budget:
     try:
-        b = Budget(int(doc[count_key]), int(doc.get(warmup_key, 0)), int(doc.get(least_key, 1)),
-                   float(doc.get("budget_s", 1e9)))
+        b = Budget(
+            int(doc[count_key]),
+            int(doc.get(warmup_key, 0)),
+            int(doc.get(least_key, 1)),
+            float(doc.get("budget_s", 1e9)),
+        )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: needs {count_key} (int), optional {warmup_key}, {least_key}, budget_s: {exc}") from None
+        raise ValueError(
+            f"{where}: needs {count_key} (int), optional {warmup_key}, {least_key}, budget_s: {exc}"
+        ) from None
     if b.count < 1 or b.least < 1 or b.warmup < 0 or b.budget_s <= 0:
         raise ValueError(f"{where}: counts must be >= 1, warm-up >= 0 and budget_s > 0, got {b}")
     return b
@@ -93,9 +99,16 @@ def load_config(path: Path) -> BenchConfig:
             raise ValueError(f"{path}: profiles.{name}.models must map families to models")
         families += [f for f in models if f not in families]
         profiles[name] = Profile(
-            name, models,
+            name,
+            models,
             _budget(p.get("in_replica") or {}, "iters", "warmup", "min_iters", f"{path}: profiles.{name}.in_replica"),
-            _budget(p.get("end_to_end") or {}, "rounds", "warmup_rounds", "min_rounds", f"{path}: profiles.{name}.end_to_end"),
+            _budget(
+                p.get("end_to_end") or {},
+                "rounds",
+                "warmup_rounds",
+                "min_rounds",
+                f"{path}: profiles.{name}.end_to_end",
+            ),
             _budget(p.get("noop") or {}, "rounds", "warmup_rounds", "min_rounds", f"{path}: profiles.{name}.noop"),
         )
     for name, p in profiles.items():
@@ -110,7 +123,10 @@ def load_config(path: Path) -> BenchConfig:
         raise ValueError(f"{path}: profile must be auto, smoke or realistic, got {profile!r}")
     cpu = doc.get("cpu_twin") or {}
     return BenchConfig(
-        profile=profile, batches=batches, families=tuple(families), profiles=profiles,
+        profile=profile,
+        batches=batches,
+        families=tuple(families),
+        profiles=profiles,
         cpu_group=cpu.get("group") or None,
         cpu_num_cpus=float(cpu["num_cpus"]) if cpu.get("num_cpus") is not None else None,
         cpu_torch_threads=int(cpu["torch_threads"]) if cpu.get("torch_threads") is not None else None,

@@ -58,11 +58,21 @@ class Measurement:
         """The in-replica figures for pytest-benchmark's extra_info (flat, JSON-ready)."""
         s = self.in_replica
         out: dict[str, Any] = {
-            "model": self.model, "batch": self.batch, "twin": self.twin, "device": self.device,
-            "device_name": self.device_name, "timer": self.timer, "torch_threads": self.torch_threads,
-            "in_replica_n": s.n, "in_replica_p50_ms": s.p50_ms, "in_replica_p90_ms": s.p90_ms,
-            "in_replica_p99_ms": s.p99_ms, "in_replica_mean_ms": s.mean_ms, "in_replica_iqr_ms": s.iqr_ms,
-            "in_replica_throughput_per_s": self.throughput_per_s, "flops_per_sample": self.flops_per_sample,
+            "model": self.model,
+            "batch": self.batch,
+            "twin": self.twin,
+            "device": self.device,
+            "device_name": self.device_name,
+            "timer": self.timer,
+            "torch_threads": self.torch_threads,
+            "in_replica_n": s.n,
+            "in_replica_p50_ms": s.p50_ms,
+            "in_replica_p90_ms": s.p90_ms,
+            "in_replica_p99_ms": s.p99_ms,
+            "in_replica_mean_ms": s.mean_ms,
+            "in_replica_iqr_ms": s.iqr_ms,
+            "in_replica_throughput_per_s": self.throughput_per_s,
+            "flops_per_sample": self.flops_per_sample,
             "tflops": self.tflops,
         }
         copies = self.with_copies

@@ -14,9 +14,19 @@ from gpuconf.bench.client import TwinClient
 from gpuconf.bench.gate import GateDecision
 from gpuconf.bench.profiles import BenchConfig, Profile
 from gpuconf.bench.results import Measurement, Overhead
-from gpuconf.bench.twins import (NODE_GROUP_LABEL, TWIN_APPS, TWIN_DEPLOYMENTS, CpuHost, TwinError,
-                                 build_twin_config, candidates_from_plan, candidates_from_records, cpu_sizing,
-                                 pick_cpu_host, route_of)
+from gpuconf.bench.twins import (
+    NODE_GROUP_LABEL,
+    TWIN_APPS,
+    TWIN_DEPLOYMENTS,
+    CpuHost,
+    TwinError,
+    build_twin_config,
+    candidates_from_plan,
+    candidates_from_records,
+    cpu_sizing,
+    pick_cpu_host,
+    route_of,
+)
 from gpuconf.live.apps import ServeApps
 from gpuconf.live.observe import PodRecord, ReplicaObservation, probe_replicas
 from gpuconf.live.verdicts import has_physical_gpu
@@ -69,14 +79,23 @@ class BenchRunner:
             planned = self.host
         if planned.group != self.host.group:
             self.host_note = f" (the plan's choice, {planned.group}, has no live Ray node)"
-        self.num_cpus, self.torch_threads = cpu_sizing(self.host, self.config.cpu_num_cpus, self.config.cpu_torch_threads)
+        self.num_cpus, self.torch_threads = cpu_sizing(
+            self.host, self.config.cpu_num_cpus, self.config.cpu_torch_threads
+        )
 
     # -- deployment ---------------------------------------------------------------------------
 
     def twin_config(self, model: str) -> dict[str, Any]:
         """The Serve config of the three twins serving ``model``."""
-        return build_twin_config(self.serve_body, model, self.host, self.num_cpus, self.torch_threads,
-                                 self.source_app, self.source_deployment)
+        return build_twin_config(
+            self.serve_body,
+            model,
+            self.host,
+            self.num_cpus,
+            self.torch_threads,
+            self.source_app,
+            self.source_deployment,
+        )
 
     def ensure(self, model: str) -> None:
         """Deploy the twins for ``model`` unless they already serve it, then probe each one."""
@@ -94,8 +113,12 @@ class BenchRunner:
                 self.apps.deploy(f"bench-twins:{model}", self.twin_config(model))
             else:
                 deploy(self.handle, self.twin_config(model), None, self.explain)
-            self.probes = {twin: probe_replicas(self.http_url, TWIN_APPS[twin], route_of(twin), TWIN_DEPLOYMENTS[twin],
-                                                1, self.records)[0] for twin in TWIN_APPS}
+            self.probes = {
+                twin: probe_replicas(
+                    self.http_url, TWIN_APPS[twin], route_of(twin), TWIN_DEPLOYMENTS[twin], 1, self.records
+                )[0]
+                for twin in TWIN_APPS
+            }
             self._check_cpu_placement()
         except (DeployFailed, WaitTimeout, BenchFailed) as exc:
             self.failed[model] = f"the benchmark twins for {model} did not come up: {exc}"
@@ -110,8 +133,10 @@ class BenchRunner:
             group = (obs.probe.get("node_labels") or {}).get(NODE_GROUP_LABEL)
             if group != self.host.group or obs.pod is None or obs.pod.gpu_node:
                 where = f"{obs.pod.pod} (GPU node: {obs.pod.gpu_node})" if obs.pod else "an unknown node"
-                raise BenchFailed(f"the {twin} twin landed on {where} in group {group!r}, not on group "
-                                  f"{self.host.group}: its label_selector was not honoured")
+                raise BenchFailed(
+                    f"the {twin} twin landed on {where} in group {group!r}, not on group "
+                    f"{self.host.group}: its label_selector was not honoured"
+                )
 
     def client_close(self) -> None:
         """Close the keep-alive connections to the twins."""
@@ -135,8 +160,12 @@ class BenchRunner:
     def versions(self) -> dict[str, Any]:
         """Driver, torch and Ray versions as the GPU twin's replica reports them."""
         p = self.probes["gpu"].probe if "gpu" in self.probes else {}
-        return {"driver": p.get("driver_version"), "torch": (p.get("torch") or {}).get("version"),
-                "cuda": (p.get("torch") or {}).get("cuda_version"), "ray": p.get("ray_version")}
+        return {
+            "driver": p.get("driver_version"),
+            "torch": (p.get("torch") or {}).get("version"),
+            "cuda": (p.get("torch") or {}).get("cuda_version"),
+            "ray": p.get("ray_version"),
+        }
 
     def where(self, twin: str) -> str:
         """``pod (group) on k8s node`` of a twin's replica."""
@@ -163,11 +192,18 @@ class BenchRunner:
         iters, warmup = budget.plan(estimate * (2 if copies and first["device"].startswith("cuda") else 1))
         timeout_s = _REQUEST_SLACK_S + (iters + warmup) * estimate * 3 / 1e3
         body = client.bench(batch, iters=iters, warmup=warmup, copies=copies, timeout_s=timeout_s)
-        m = Measurement(model=model, batch=batch, twin=twin, device=str(body["device"]),
-                        device_name=str(body.get("device_name")), timer=str(body.get("timer")),
-                        torch_threads=body.get("torch_threads"), flops_per_sample=int(body["flops_per_sample"]),
-                        samples_ms=[float(x) for x in body["samples_ms"]],
-                        copy_samples_ms=[float(x) for x in body.get("copy_samples_ms") or []])
+        m = Measurement(
+            model=model,
+            batch=batch,
+            twin=twin,
+            device=str(body["device"]),
+            device_name=str(body.get("device_name")),
+            timer=str(body.get("timer")),
+            torch_threads=body.get("torch_threads"),
+            flops_per_sample=int(body["flops_per_sample"]),
+            samples_ms=[float(x) for x in body["samples_ms"]],
+            copy_samples_ms=[float(x) for x in body.get("copy_samples_ms") or []],
+        )
         if body.get("model") != model:
             raise BenchFailed(f"the {twin} twin served model {body.get('model')!r}, expected {model!r}")
         self.measurements[key] = m
@@ -192,10 +228,10 @@ class BenchRunner:
         return {
             "profile": self.profile.name,
             "gpu_twin": f"GPU twin `{TWIN_APPS['gpu']}`: the user's deployment as configured, on {self.where('gpu')}; "
-                        f"model ran on {gpu_dev}; the replica {physical} (host GPUs: {self.host_gpus})",
+            f"model ran on {gpu_dev}; the replica {physical} (host GPUs: {self.host_gpus})",
             "cpu_twin": f"CPU twin `{TWIN_APPS['cpu']}`: on {self.where('cpu')}, num_cpus {self.num_cpus:g}, "
-                        f"label_selector ray.io/node-group={self.host.group}{self.host_note}, torch threads "
-                        f"{cpu.torch_threads if cpu else self.torch_threads}",
+            f"label_selector ray.io/node-group={self.host.group}{self.host_note}, torch threads "
+            f"{cpu.torch_threads if cpu else self.torch_threads}",
             "versions": f"torch {v['torch']} (CUDA build {v['cuda'] or 'none'}), Ray {v['ray']}, "
-                        f"NVIDIA driver {v['driver'] or 'none'}",
+            f"NVIDIA driver {v['driver'] or 'none'}",
         }

@@ -6,8 +6,9 @@ interpolation, numpy's default method).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from entrypoints.stats import percentile
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from gpuconf.bench.gate import GateDecision
 from gpuconf.bench.results import Measurement, Overhead
@@ -62,8 +63,12 @@ def _gpu_label(gpu: Measurement | None) -> str:
     return "" if gpu is None or gpu.on_cuda else " (on cpu)"
 
 
-def render(results: list[Measurement], overhead: Overhead | None, gates: dict[tuple[str, int], GateDecision],
-           context: dict[str, Any]) -> str:
+def render(
+    results: list[Measurement],
+    overhead: Overhead | None,
+    gates: dict[tuple[str, int], GateDecision],
+    context: dict[str, Any],
+) -> str:
     """The Markdown section: context lines, then model-time and end-to-end tables."""
     profile = context.get("profile", "?")
     lines = [f"## Benchmarks: GPU vs CPU inference latency (profile `{profile}`)", ""]
@@ -72,11 +77,17 @@ def render(results: list[Measurement], overhead: Overhead | None, gates: dict[tu
             lines.append(f"- {context[key]}")
     if overhead is not None and overhead.samples_ms:
         s = overhead.summary
-        lines.append(f"- Serve/HTTP overhead (no-op twin, `GET /noop`): p50 {fmt_ms(s.p50_ms)} ms, "
-                     f"p99 {fmt_ms(s.p99_ms)} ms (n={s.n})")
-    lines += ["", "Model time inside the replica (`/bench`: CUDA events on GPU, perf_counter on CPU), ms:", "",
-              "| model | batch | CPU p50 | CPU p99 | GPU p50 | GPU p99 | speedup (p50) | GPU TFLOP/s | GPU p50 with copies | gate |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        lines.append(
+            f"- Serve/HTTP overhead (no-op twin, `GET /noop`): p50 {fmt_ms(s.p50_ms)} ms, "
+            f"p99 {fmt_ms(s.p99_ms)} ms (n={s.n})"
+        )
+    lines += [
+        "",
+        "Model time inside the replica (`/bench`: CUDA events on GPU, perf_counter on CPU), ms:",
+        "",
+        "| model | batch | CPU p50 | CPU p99 | GPU p50 | GPU p99 | speedup (p50) | GPU TFLOP/s | GPU p50 with copies | gate |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     pairs = _pairs(results)
     notes: list[str] = []
     for model, batch, cpu, gpu in pairs:
@@ -87,21 +98,27 @@ def render(results: list[Measurement], overhead: Overhead | None, gates: dict[tu
             f"| {model} | {batch} | {fmt_ms(cs.p50_ms if cs else None)} | {fmt_ms(cs.p99_ms if cs else None)} "
             f"| {fmt_ms(gs.p50_ms if gs else None)}{_gpu_label(gpu)} | {fmt_ms(gs.p99_ms if gs else None)} "
             f"| {_speedup_cell(sp, gpu)} | {f'{gpu.tflops:.3g}' if gpu and gpu.on_cuda else '-'} "
-            f"| {fmt_ms(copies.p50_ms if copies else None)} | {_gate_cell(gates.get((model, batch)), notes)} |")
+            f"| {fmt_ms(copies.p50_ms if copies else None)} | {_gate_cell(gates.get((model, batch)), notes)} |"
+        )
     if notes:
         lines += [""] + [f"[{i}] {_cell(n, 400)}" for i, n in enumerate(notes, 1)]
-    lines += ["", "End to end through Serve HTTP (`POST /infer`, pytest-benchmark rounds), ms; "
-              "overhead = e2e p50 - model p50:", "",
-              "| model | batch | CPU e2e p50 | CPU e2e p99 | GPU e2e p50 | GPU e2e p99 | e2e speedup (p50) | overhead CPU | overhead GPU |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "End to end through Serve HTTP (`POST /infer`, pytest-benchmark rounds), ms; overhead = e2e p50 - model p50:",
+        "",
+        "| model | batch | CPU e2e p50 | CPU e2e p99 | GPU e2e p50 | GPU e2e p99 | e2e speedup (p50) | overhead CPU | overhead GPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for model, batch, cpu, gpu in pairs:
         ce, ge = (cpu.e2e if cpu else None), (gpu.e2e if gpu else None)
         sp = speedup(ce.p50_ms, ge.p50_ms) if ce and ge else None
         oc = ce.p50_ms - cpu.in_replica.p50_ms if ce and cpu else None
         og = ge.p50_ms - gpu.in_replica.p50_ms if ge and gpu else None
-        lines.append(f"| {model} | {batch} | {fmt_ms(ce.p50_ms if ce else None)} | {fmt_ms(ce.p99_ms if ce else None)} "
-                     f"| {fmt_ms(ge.p50_ms if ge else None)}{_gpu_label(gpu)} | {fmt_ms(ge.p99_ms if ge else None)} "
-                     f"| {_speedup_cell(sp, gpu)} | {fmt_ms(oc)} | {fmt_ms(og)} |")
+        lines.append(
+            f"| {model} | {batch} | {fmt_ms(ce.p50_ms if ce else None)} | {fmt_ms(ce.p99_ms if ce else None)} "
+            f"| {fmt_ms(ge.p50_ms if ge else None)}{_gpu_label(gpu)} | {fmt_ms(ge.p99_ms if ge else None)} "
+            f"| {_speedup_cell(sp, gpu)} | {fmt_ms(oc)} | {fmt_ms(og)} |"
+        )
     if context.get("picture"):
         lines += ["", f"Latency distributions: `{context['picture']}`"]
     return "\n".join(lines) + "\n"

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from gpuconf.inputs.manifests import plain
 
@@ -63,15 +64,32 @@ class TwinError(ValueError):
 
 def candidates_from_plan(ray_nodes: Iterable[Any]) -> list[Candidate]:
     """Candidates from the plan's Ray nodes (``gpuconf.model.plan.RayNodePlan``)."""
-    return [Candidate(n.name, n.labels.get(NODE_GROUP_LABEL, ""), n.is_gpu_node, n.pod.group.is_head,
-                      float(n.resources.get("CPU", 0.0)), float(n.resources.get("memory", 0.0))) for n in ray_nodes]
+    return [
+        Candidate(
+            n.name,
+            n.labels.get(NODE_GROUP_LABEL, ""),
+            n.is_gpu_node,
+            n.pod.group.is_head,
+            float(n.resources.get("CPU", 0.0)),
+            float(n.resources.get("memory", 0.0)),
+        )
+        for n in ray_nodes
+    ]
 
 
 def candidates_from_records(records: Iterable[Any]) -> list[Candidate]:
     """Candidates from the live Ray nodes (``gpuconf.live.observe.PodRecord``): only nodes that joined."""
-    return [Candidate(r.pod, r.ray_labels.get(NODE_GROUP_LABEL) or r.group, r.gpu_node, r.is_head,
-                      float(r.ray_resources.get("CPU", 0.0)), float(r.ray_resources.get("memory", 0.0)))
-            for r in records]
+    return [
+        Candidate(
+            r.pod,
+            r.ray_labels.get(NODE_GROUP_LABEL) or r.group,
+            r.gpu_node,
+            r.is_head,
+            float(r.ray_resources.get("CPU", 0.0)),
+            float(r.ray_resources.get("memory", 0.0)),
+        )
+        for r in records
+    ]
 
 
 def pick_cpu_host(candidates: Iterable[Candidate], group: str | None = None) -> CpuHost:
@@ -88,8 +106,10 @@ def pick_cpu_host(candidates: Iterable[Candidate], group: str | None = None) -> 
             groups = sorted({f"{n.group}{' (GPU node)' if n.is_gpu_node else ''}" for n in nodes})
             raise TwinError(f"node group {group!r} has no Ray node on a non-GPU node; groups: {groups}")
     if not off_gpu:
-        raise TwinError("there is no Ray node on a non-GPU node, so the CPU twin has nowhere to run that keeps "
-                        "it off the GPU (add a CPU worker group, like manifests/raycluster.yaml's cpu-workers)")
+        raise TwinError(
+            "there is no Ray node on a non-GPU node, so the CPU twin has nowhere to run that keeps "
+            "it off the GPU (add a CPU worker group, like manifests/raycluster.yaml's cpu-workers)"
+        )
     best = sorted(off_gpu, key=lambda n: (n.is_head, -n.cpus, n.name))[0]
     return CpuHost(group=best.group, pod=best.name, cpus=best.cpus, memory=best.memory, is_head=best.is_head)
 
@@ -101,23 +121,27 @@ def cpu_sizing(host: CpuHost, num_cpus: float | None = None, torch_threads: int 
     if num_cpus is None:
         num_cpus = float(math.floor(host.cpus)) if host.cpus >= 1 else host.cpus
     if num_cpus <= 0 or num_cpus > host.cpus + 1e-9:
-        raise TwinError(f"the CPU twin asks for {num_cpus:g} CPUs but {host.pod} (group {host.group}) has "
-                        f"{host.cpus:g}")
+        raise TwinError(
+            f"the CPU twin asks for {num_cpus:g} CPUs but {host.pod} (group {host.group}) has {host.cpus:g}"
+        )
     threads = torch_threads if torch_threads is not None else max(1, int(num_cpus))
     if threads < 1:
         raise TwinError(f"torch_threads must be >= 1, got {threads}")
     return num_cpus, threads
 
 
-def find_ml_app(serve_body: Any, app: str | None = None, deployment: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def find_ml_app(
+    serve_body: Any, app: str | None = None, deployment: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The user's MLService app and deployment entry (by name, else the first ``build_ml_service`` app)."""
     body = plain(serve_body)
     apps = [a for a in body.get("applications") or [] if str(a.get("import_path", "")).endswith(ML_BUILDER)]
     if app is not None:
         apps = [a for a in apps if a.get("name", "default") == app]
     if not apps:
-        raise TwinError(f"no application with import path ...{ML_BUILDER}"
-                        f"{f' named {app!r}' if app else ''} in the Serve config")
+        raise TwinError(
+            f"no application with import path ...{ML_BUILDER}{f' named {app!r}' if app else ''} in the Serve config"
+        )
     found = apps[0]
     deps = found.get("deployments") or [{"name": "MLService"}]
     if deployment is not None:
@@ -133,8 +157,15 @@ def _one_replica(dep: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_twin_config(serve_body: Any, model: str, host: CpuHost, num_cpus: float, torch_threads: int,
-                      app: str | None = None, deployment: str | None = None) -> dict[str, Any]:
+def build_twin_config(
+    serve_body: Any,
+    model: str,
+    host: CpuHost,
+    num_cpus: float,
+    torch_threads: int,
+    app: str | None = None,
+    deployment: str | None = None,
+) -> dict[str, Any]:
     """The Serve config with the three twins (and only them: deploying it replaces the user's apps)."""
     body = plain(serve_body)
     user_app, user_dep = find_ml_app(body, app, deployment)
@@ -143,9 +174,14 @@ def build_twin_config(serve_body: Any, model: str, host: CpuHost, num_cpus: floa
 
     gpu_dep = _one_replica(user_dep)
     gpu_dep["name"] = "MLService"
-    gpu_app = {**shared, "name": TWIN_APPS["gpu"], "route_prefix": route_of("gpu"),
-               "import_path": user_app["import_path"], "args": {**user_args, "model": model},
-               "deployments": [gpu_dep]}
+    gpu_app = {
+        **shared,
+        "name": TWIN_APPS["gpu"],
+        "route_prefix": route_of("gpu"),
+        "import_path": user_app["import_path"],
+        "args": {**user_args, "model": model},
+        "deployments": [gpu_dep],
+    }
 
     selector = {NODE_GROUP_LABEL: host.group}
     user_opts = dict(user_dep.get("ray_actor_options") or {})
@@ -155,15 +191,29 @@ def build_twin_config(serve_body: Any, model: str, host: CpuHost, num_cpus: floa
         # A reservation the CPU node cannot hold would leave the twin unplaceable.
         cpu_opts.pop("memory")
     cpu_dep = {**_one_replica(user_dep), "name": "MLService", "ray_actor_options": cpu_opts}
-    cpu_app = {**shared, "name": TWIN_APPS["cpu"], "route_prefix": route_of("cpu"),
-               "import_path": user_app["import_path"],
-               "args": {**user_args, "model": model, "device": "cpu", "torch_threads": torch_threads},
-               "deployments": [cpu_dep]}
+    cpu_app = {
+        **shared,
+        "name": TWIN_APPS["cpu"],
+        "route_prefix": route_of("cpu"),
+        "import_path": user_app["import_path"],
+        "args": {**user_args, "model": model, "device": "cpu", "torch_threads": torch_threads},
+        "deployments": [cpu_dep],
+    }
 
     # num_cpus 0: the no-op holds nothing, so it fits beside a CPU twin that took the whole node.
-    noop_app = {**shared, "name": TWIN_APPS["noop"], "route_prefix": route_of("noop"), "import_path": NOOP_IMPORT,
-                "deployments": [{"name": "NoopService", "num_replicas": 1,
-                                 "ray_actor_options": {"num_cpus": 0, "label_selector": dict(selector)}}]}
+    noop_app = {
+        **shared,
+        "name": TWIN_APPS["noop"],
+        "route_prefix": route_of("noop"),
+        "import_path": NOOP_IMPORT,
+        "deployments": [
+            {
+                "name": "NoopService",
+                "num_replicas": 1,
+                "ray_actor_options": {"num_cpus": 0, "label_selector": dict(selector)},
+            }
+        ],
+    }
 
     top = {k: copy.deepcopy(v) for k, v in body.items() if k != "applications"}
     return {**top, "applications": [gpu_app, cpu_app, noop_app]}

@@ -56,49 +56,80 @@ class Expectations:
 def parse_expectations(doc: LDict) -> Expectations:
     """Validate and parse an Expectations document, naming file:line on errors."""
     if doc.get("apiVersion") != "gpuconf/v1":
-        raise InputError(loc_of(doc, "apiVersion"), f"Expectations apiVersion must be gpuconf/v1, got {doc.get('apiVersion')!r}",
-                         "set `apiVersion: gpuconf/v1`")
+        raise InputError(
+            loc_of(doc, "apiVersion"),
+            f"Expectations apiVersion must be gpuconf/v1, got {doc.get('apiVersion')!r}",
+            "set `apiVersion: gpuconf/v1`",
+        )
     selector = require(doc, "gpuNodes", "nodeSelector", kind=dict, what="labels that mark GPU nodes")
     for k, v in selector.items():
         if not isinstance(v, str):
-            raise InputError(loc_of(doc, "gpuNodes", "nodeSelector", k), f"label value for {k!r} must be a string",
-                             f'quote it: {k}: "{v}"'.replace("True", "true"))
+            raise InputError(
+                loc_of(doc, "gpuNodes", "nodeSelector", k),
+                f"label value for {k!r} must be a string",
+                f'quote it: {k}: "{v}"'.replace("True", "true"),
+            )
     resource = get(doc, "gpuNodes", "gpuResource", default="nvidia.com/gpu")
     if not isinstance(resource, str) or not resource:
-        raise InputError(loc_of(doc, "gpuNodes", "gpuResource"), "gpuResource must be a resource name",
-                         "e.g. `gpuResource: nvidia.com/gpu`")
+        raise InputError(
+            loc_of(doc, "gpuNodes", "gpuResource"),
+            "gpuResource must be a resource name",
+            "e.g. `gpuResource: nvidia.com/gpu`",
+        )
     deps = []
     for i, item in enumerate(require(doc, "gpuDeployments", kind=list)):
         if not isinstance(item, dict):
-            raise InputError(loc_of(doc, "gpuDeployments", i), "a gpuDeployments item must be a mapping",
-                             "e.g. `- {app: ml_service, deployment: MLService, gpusPerReplica: 1}`")
+            raise InputError(
+                loc_of(doc, "gpuDeployments", i),
+                "a gpuDeployments item must be a mapping",
+                "e.g. `- {app: ml_service, deployment: MLService, gpusPerReplica: 1}`",
+            )
         app = require(doc, "gpuDeployments", i, "app", kind=str)
         name = require(doc, "gpuDeployments", i, "deployment", kind=str)
         gpus = item.get("gpusPerReplica", 1)
         if not isinstance(gpus, (int, float)) or isinstance(gpus, bool) or not 0 < gpus < 1e6:
-            raise InputError(loc_of(doc, "gpuDeployments", i, "gpusPerReplica"),
-                             "gpusPerReplica must be a positive number", "e.g. `gpusPerReplica: 1`")
+            raise InputError(
+                loc_of(doc, "gpuDeployments", i, "gpusPerReplica"),
+                "gpusPerReplica must be a positive number",
+                "e.g. `gpusPerReplica: 1`",
+            )
         deps.append(GpuDeployment(app, name, float(gpus), loc_of(doc, "gpuDeployments", i)))
     isolation = doc.get("isolation", {})
     if not isinstance(isolation, dict):
-        raise InputError(loc_of(doc, "isolation"), f"isolation must be a mapping, got {type(isolation).__name__}",
-                         "write `isolation:` then, indented, `zeroGpuOnGpuNode: warn` (or fail)")
+        raise InputError(
+            loc_of(doc, "isolation"),
+            f"isolation must be a mapping, got {type(isolation).__name__}",
+            "write `isolation:` then, indented, `zeroGpuOnGpuNode: warn` (or fail)",
+        )
     mode = isolation.get("zeroGpuOnGpuNode", "warn")
     if mode not in ISOLATION_MODES:
-        raise InputError(loc_of(doc, "isolation", "zeroGpuOnGpuNode"), f"zeroGpuOnGpuNode must be one of {ISOLATION_MODES}",
-                         "use `warn` or `fail`")
+        raise InputError(
+            loc_of(doc, "isolation", "zeroGpuOnGpuNode"),
+            f"zeroGpuOnGpuNode must be one of {ISOLATION_MODES}",
+            "use `warn` or `fail`",
+        )
     admission = doc.get("admission", {})
     if not isinstance(admission, dict) or not isinstance(admission.get("extendedResourceToleration", False), bool):
-        raise InputError(loc_of(doc, "admission"), "admission must be a mapping with extendedResourceToleration: true|false",
-                         "write `admission:` then, indented, `extendedResourceToleration: true` (GKE runs that plugin)")
-    return Expectations(dict(selector), resource, deps, mode, doc.loc, doc,
-                        extended_resource_toleration=bool(admission.get("extendedResourceToleration", False)))
+        raise InputError(
+            loc_of(doc, "admission"),
+            "admission must be a mapping with extendedResourceToleration: true|false",
+            "write `admission:` then, indented, `extendedResourceToleration: true` (GKE runs that plugin)",
+        )
+    return Expectations(
+        dict(selector),
+        resource,
+        deps,
+        mode,
+        doc.loc,
+        doc,
+        extended_resource_toleration=bool(admission.get("extendedResourceToleration", False)),
+    )
 
 
 def has_allocatable_gpus(allocatable: Mapping[str, Any]) -> bool:
     """Whether a node advertises GPUs, by KubeRay's GPU-resource predicate (so MIG slices count)."""
-    from gpuconf.inputs.resources import is_gpu_resource
     from gpuconf.inputs.quantity import parse_quantity
+    from gpuconf.inputs.resources import is_gpu_resource
 
     for key, value in allocatable.items():
         if is_gpu_resource(str(key)):
@@ -132,7 +163,12 @@ def default_expectations(nodes: list[LDict], serve_bodies: list[Any]) -> Expecta
                 opts = dep.get("ray_actor_options") if isinstance(dep, dict) else None
                 gpus = opts.get("num_gpus") if isinstance(opts, dict) else None
                 if isinstance(gpus, (int, float)) and not isinstance(gpus, bool) and gpus > 0:
-                    deps.append(GpuDeployment(str(app.get("name", "default")), str(dep.get("name")), float(gpus),
-                                              getattr(dep, "loc", None)))
+                    deps.append(
+                        GpuDeployment(
+                            str(app.get("name", "default")),
+                            str(dep.get("name")),
+                            float(gpus),
+                            getattr(dep, "loc", None),
+                        )
+                    )
     return Expectations({}, resource, deps, "warn", None, None, defaults=True)
-

@@ -25,8 +25,11 @@ def serve_cli() -> str:
     beside = Path(sys.executable).parent / "serve"
     found = str(beside) if beside.exists() else shutil.which("serve")
     if not found:
-        raise InputError(None, "--import-apps needs Ray Serve's `serve` command, which is not installed",
-                         "pip install 'ray[serve]' into the environment gpuconf runs in")
+        raise InputError(
+            None,
+            "--import-apps needs Ray Serve's `serve` command, which is not installed",
+            "pip install 'ray[serve]' into the environment gpuconf runs in",
+        )
     return found
 
 
@@ -51,21 +54,35 @@ def _build(import_path: str, app_dir: Path, loc: Loc | None) -> Any:
     with tempfile.TemporaryDirectory(prefix="gpuconf-serve-build-") as tmp:
         out = Path(tmp) / "built.yaml"
         try:
-            proc = subprocess.run([serve_cli(), "build", import_path, "--app-dir", str(app_dir), "-o", str(out)],
-                                  capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
+            proc = subprocess.run(
+                [serve_cli(), "build", import_path, "--app-dir", str(app_dir), "-o", str(out)],
+                capture_output=True,
+                text=True,
+                timeout=BUILD_TIMEOUT_S,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            raise InputError(loc, f"`serve build {import_path}` ran past {BUILD_TIMEOUT_S} s",
-                             "check that importing the app does no work at import time") from None
+            raise InputError(
+                loc,
+                f"`serve build {import_path}` ran past {BUILD_TIMEOUT_S} s",
+                "check that importing the app does no work at import time",
+            ) from None
         if proc.returncode != 0 or not out.exists():
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise InputError(loc, f"`serve build {import_path} --app-dir {app_dir}` failed: {last}",
-                             "pass the folder the import path is relative to as --import-apps; `serve build` "
-                             "needs an Application (`app = Deployment.bind()`), not a builder function")
+            raise InputError(
+                loc,
+                f"`serve build {import_path} --app-dir {app_dir}` failed: {last}",
+                "pass the folder the import path is relative to as --import-apps; `serve build` "
+                "needs an Application (`app = Deployment.bind()`), not a builder function",
+            )
         docs = load_yaml_documents(out.read_text(encoding="utf-8"), "serve build")
     apps = get(docs[0] if docs else None, "applications", default=[]) or []
     if len(apps) != 1:
-        raise InputError(loc, f"`serve build {import_path}` gave {len(apps)} applications, expected 1",
-                         "point import_path at one Serve application")
+        raise InputError(
+            loc,
+            f"`serve build {import_path}` gave {len(apps)} applications, expected 1",
+            "point import_path at one Serve application",
+        )
     return get(apps[0], "deployments", default=[]) or []
 
 

@@ -18,4 +18,4 @@ MAX_REPLICAS = 10_000
 # YAML files read in one call.
 MAX_FILES = 2_000
 # The largest quantity accepted for a node's capacity or a container's resources (1 EiB; 2^60).
-MAX_QUANTITY = 2 ** 60
+MAX_QUANTITY = 2**60

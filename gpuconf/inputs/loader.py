@@ -58,8 +58,11 @@ def _make_loader(file: str, line_offset: int) -> type:
             self.depth += 1
             if self.depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
-                raise InputError(Loc(file, mark.line + 1 + line_offset), f"YAML nested deeper than {MAX_DEPTH} levels",
-                                 "flatten the document (see docs/static-inputs.md, limits)")
+                raise InputError(
+                    Loc(file, mark.line + 1 + line_offset),
+                    f"YAML nested deeper than {MAX_DEPTH} levels",
+                    "flatten the document (see docs/static-inputs.md, limits)",
+                )
             try:
                 return super().compose_node(parent, index)
             finally:
@@ -78,9 +81,12 @@ def _make_loader(file: str, line_offset: int) -> type:
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key, (list, dict, set)):
-                raise InputError(_loc(key_node), "a mapping key must be a plain value (string or number), "
-                                 f"found a {'sequence' if isinstance(key, list) else 'mapping'}",
-                                 "write the key as a string")
+                raise InputError(
+                    _loc(key_node),
+                    "a mapping key must be a plain value (string or number), "
+                    f"found a {'sequence' if isinstance(key, list) else 'mapping'}",
+                    "write the key as a string",
+                )
             if key in out:
                 raise InputError(_loc(key_node), f"duplicate key {key!r}", "remove one of the two entries")
             out[key] = loader.construct_object(value_node, deep=True)
@@ -107,18 +113,24 @@ def load_yaml_documents(text: str, file: str, line_offset: int = 0) -> list[Any]
     try:
         docs = list(yaml.load_all(text, Loader=_make_loader(file, line_offset)))
     except RecursionError:
-        raise InputError(Loc(file, 1 + line_offset), "YAML nested too deeply to read",
-                         "flatten the document (see docs/static-inputs.md, limits)") from None
+        raise InputError(
+            Loc(file, 1 + line_offset),
+            "YAML nested too deeply to read",
+            "flatten the document (see docs/static-inputs.md, limits)",
+        ) from None
     except (ValueError, OverflowError) as exc:
-        raise InputError(Loc(file, 1 + line_offset), f"YAML value cannot be read: {exc}",
-                         "quote the value or correct it") from None
+        raise InputError(
+            Loc(file, 1 + line_offset), f"YAML value cannot be read: {exc}", "quote the value or correct it"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if exc.context in _OPENED_AT_START and exc.context_mark is not None:
             mark = exc.context_mark  # an unclosed quote or bracket: where it opened, not the end of the file
         line = (mark.line + 1 + line_offset) if mark else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(Loc(file, line), f"YAML syntax: {problem}", "fix the indentation or quoting on this line") from None
+        raise InputError(
+            Loc(file, line), f"YAML syntax: {problem}", "fix the indentation or quoting on this line"
+        ) from None
     except yaml.YAMLError as exc:
         raise InputError(Loc(file, 1 + line_offset), f"YAML: {exc}") from None
     return [d for d in docs if d is not None]
@@ -144,14 +156,22 @@ def _check_expansion(node: yaml.Node | None, loc: Any) -> None:
     if node is not None and size(node) > MAX_EXPANDED_NODES:
         # Point at the innermost value that is past the limit on its own.
         while True:
-            children = (node.value if isinstance(node, yaml.SequenceNode) else
-                        [v for _, v in node.value] if isinstance(node, yaml.MappingNode) else [])
+            children = (
+                node.value
+                if isinstance(node, yaml.SequenceNode)
+                else [v for _, v in node.value]
+                if isinstance(node, yaml.MappingNode)
+                else []
+            )
             big = [c for c in children if sizes.get(id(c), 0) > MAX_EXPANDED_NODES]
             if not big:
                 break
             node = big[0]
-        raise InputError(loc(node), f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values",
-                         "write the values out instead of nesting aliases (see docs/static-inputs.md, limits)")
+        raise InputError(
+            loc(node),
+            f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values",
+            "write the values out instead of nesting aliases (see docs/static-inputs.md, limits)",
+        )
 
 
 # Helm/Go template actions: `{{ .Values.x }}`, `{{- include ... }}`, `{{ if ... }}`.
@@ -161,9 +181,12 @@ _TEMPLATE = re.compile(r"\{\{-?\s*(?:[.$]|end\b|if\b|range\b|with\b|include\b|te
 def _reject_template(text: str, file: str, line_offset: int) -> None:
     for no, line in enumerate(text.splitlines(), 1):
         if _TEMPLATE.search(line) and not line.lstrip().startswith("#"):
-            raise InputError(Loc(file, no + line_offset), "this is a Helm/Go template (`{{ ... }}`), not a manifest",
-                             "render it first: `helm template RELEASE CHART -f values.yaml > rendered.yaml`, "
-                             "then check rendered.yaml")
+            raise InputError(
+                Loc(file, no + line_offset),
+                "this is a Helm/Go template (`{{ ... }}`), not a manifest",
+                "render it first: `helm template RELEASE CHART -f values.yaml > rendered.yaml`, "
+                "then check rendered.yaml",
+            )
 
 
 def read_text(path: Path) -> str:
@@ -174,27 +197,39 @@ def read_text(path: Path) -> str:
     except OSError as exc:
         raise InputError(Loc(shown, 1), f"cannot read file: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(Loc(shown, 1), "not a regular file (a device, FIFO or socket)",
-                         "pass a regular YAML file or a folder of YAML files")
+        raise InputError(
+            Loc(shown, 1),
+            "not a regular file (a device, FIFO or socket)",
+            "pass a regular YAML file or a folder of YAML files",
+        )
     if st.st_size > MAX_FILE_BYTES:
-        raise InputError(Loc(shown, 1), f"file is {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit",
-                         "split it into smaller files (see docs/static-inputs.md, limits)")
+        raise InputError(
+            Loc(shown, 1),
+            f"file is {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit",
+            "split it into smaller files (see docs/static-inputs.md, limits)",
+        )
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(Loc(shown, 1), f"cannot read file: {exc.strerror}") from None
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and (data[0] == 0 or data[1] == 0)):
-        raise InputError(Loc(shown, 1), "file is UTF-16 or UTF-32, not UTF-8",
-                         f"convert it: `iconv -f UTF-16 -t UTF-8 {shown} > fixed.yaml`")
+        raise InputError(
+            Loc(shown, 1),
+            "file is UTF-16 or UTF-32, not UTF-8",
+            f"convert it: `iconv -f UTF-16 -t UTF-8 {shown} > fixed.yaml`",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise InputError(Loc(shown, line), f"file is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                         f"save the file as UTF-8, e.g. `iconv -f LATIN1 -t UTF-8 {shown} > fixed.yaml`") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            Loc(shown, line),
+            f"file is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            f"save the file as UTF-8, e.g. `iconv -f LATIN1 -t UTF-8 {shown} > fixed.yaml`",
+        ) from None
     if "\x00" in text:
-        line = text[:text.index("\x00")].count("\n") + 1
+        line = text[: text.index("\x00")].count("\n") + 1
         raise InputError(Loc(shown, line), "file holds a NUL byte (binary data?)", "pass a YAML text file")
     return text
 
@@ -230,7 +265,9 @@ def get(obj: Any, *path: Any, default: Any = None) -> Any:
     """Nested lookup that tolerates missing keys and non-mapping values."""
     cur = obj
     for step in path:
-        if (isinstance(cur, dict) and step in cur) or (isinstance(cur, list) and isinstance(step, int) and 0 <= step < len(cur)):
+        if (isinstance(cur, dict) and step in cur) or (
+            isinstance(cur, list) and isinstance(step, int) and 0 <= step < len(cur)
+        ):
             cur = cur[step]
         else:
             return default
@@ -242,13 +279,19 @@ def require(obj: Any, *path: Any, kind: type | tuple[type, ...] = object, what: 
     value = get(obj, *path)
     dotted = ".".join(str(p) for p in path)
     if value is None:
-        raise InputError(loc_of(obj, *path), f"missing field `{dotted}`{(' (' + what + ')') if what else ''}",
-                         f"add `{dotted}` to this object")
+        raise InputError(
+            loc_of(obj, *path),
+            f"missing field `{dotted}`{(' (' + what + ')') if what else ''}",
+            f"add `{dotted}` to this object",
+        )
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         shown = {"LDict": "mapping", "LList": "list"}.get(type(value).__name__, type(value).__name__)
-        raise InputError(loc_of(obj, *path), f"`{dotted}` must be a {names}, got {shown}",
-                         f"write `{dotted}` as a {names.replace('dict', 'mapping')}")
+        raise InputError(
+            loc_of(obj, *path),
+            f"`{dotted}` must be a {names}, got {shown}",
+            f"write `{dotted}` as a {names.replace('dict', 'mapping')}",
+        )
     return value
 
 

@@ -12,11 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpuconf.inputs import schema
 from gpuconf.errors import InputError, Loc
+from gpuconf.inputs import schema
 from gpuconf.inputs.expectations import Expectations, default_expectations, parse_expectations
 from gpuconf.inputs.limits import MAX_FILES
-from gpuconf.inputs.loader import LDict, display_path, get, load_file, load_yaml_documents, loc_of, plain, require, yaml_files
+from gpuconf.inputs.loader import (
+    LDict,
+    display_path,
+    get,
+    load_file,
+    load_yaml_documents,
+    loc_of,
+    plain,
+    require,
+    yaml_files,
+)
 
 # KubeRay 1.5's CRDs serve ray.io/v1 and, deprecated, ray.io/v1alpha1.
 RAY_API_VERSIONS = ("ray.io/v1", "ray.io/v1alpha1")
@@ -94,9 +104,12 @@ class Inputs:
                 serve = no_serve_config()
             out.append(Target(f"{cluster.kind}/{cluster.name}", cluster, serve))
         if not out:
-            raise InputError(None, "no RayCluster, RayJob or RayService to check in the given paths"
-                             + (" (" + "; ".join(str(n) for n in self.notices[:3]) + ")" if self.notices else ""),
-                             "pass the folder or file that holds your RayCluster (e.g. manifests/)")
+            raise InputError(
+                None,
+                "no RayCluster, RayJob or RayService to check in the given paths"
+                + (" (" + "; ".join(str(n) for n in self.notices[:3]) + ")" if self.notices else ""),
+                "pass the folder or file that holds your RayCluster (e.g. manifests/)",
+            )
         counts: dict[str, int] = {}
         for t in out:
             counts[t.name] = counts.get(t.name, 0) + 1
@@ -120,10 +133,16 @@ def _pair_serve_configs(clusters: list[ClusterDoc], serve_configs: list[ServeDoc
         pairs[id(alone[0])] = unpaired.pop()
     if unpaired:
         if len(unpaired) > 1 and len(alone) <= 1:
-            raise InputError(unpaired[1].loc, "more than one Serve config for one RayCluster",
-                             "pass one Serve config with its RayCluster")
-        raise InputError(unpaired[0].loc, "cannot tell which RayCluster this Serve config is for",
-                         "keep the Serve config in the file of its RayCluster, or pass the two together")
+            raise InputError(
+                unpaired[1].loc,
+                "more than one Serve config for one RayCluster",
+                "pass one Serve config with its RayCluster",
+            )
+        raise InputError(
+            unpaired[0].loc,
+            "cannot tell which RayCluster this Serve config is for",
+            "keep the Serve config in the file of its RayCluster, or pass the two together",
+        )
     return pairs
 
 
@@ -132,8 +151,9 @@ def load_inputs(paths: list[Path], nodes: list[Path] | None = None, expect: Path
     return load_roots(paths, nodes, expect)[0]
 
 
-def load_roots(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None,
-               import_apps: Path | None = None) -> list[Inputs]:
+def load_roots(
+    paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None, import_apps: Path | None = None
+) -> list[Inputs]:
     """Load the given paths, one Inputs per manifest root, each with its own nodes and expectations.
 
     With `import_apps`, Serve apps that list no deployments get them from `serve build` (gpuconf.inputs.import_apps).
@@ -143,8 +163,9 @@ def load_roots(paths: list[Path], nodes: list[Path] | None = None, expect: Path 
     groups: dict[Path | None, list[Path]] = {}
     for path in paths:
         if not path.exists() and not path.is_symlink():
-            raise InputError(None, f"{path}: no such file or folder",
-                             "check the path (gpuconf check --help lists what it reads)")
+            raise InputError(
+                None, f"{path}: no such file or folder", "check the path (gpuconf check --help lists what it reads)"
+            )
         for sub in _roots_below(path):
             groups.setdefault(manifest_root(sub), []).append(sub)
     node_docs = _load_only(nodes, "Node", "--nodes") if nodes else None
@@ -176,16 +197,23 @@ def _import_apps(inputs: Inputs, app_dir: Path) -> None:
             names = import_code_defined_apps(serve.body, app_dir)
             if names:
                 schema.validate_serve_config(serve.body)
-                inputs.notices.append(Notice(serve.loc, f"deployments of {', '.join(names)} read with `serve build` "
-                                             f"from {display_path(app_dir)}"))
+                inputs.notices.append(
+                    Notice(
+                        serve.loc,
+                        f"deployments of {', '.join(names)} read with `serve build` from {display_path(app_dir)}",
+                    )
+                )
 
 
 def _roots_below(path: Path) -> list[Path]:
     """The path, plus every folder below it that is a manifest root of its own."""
     if not path.is_dir():
         return [path]
-    subs = [sub.parent for sub in sorted(path.rglob("expectations.yaml"))
-            if sub.parent != path and not any(part.startswith(".") for part in sub.parent.relative_to(path).parts)]
+    subs = [
+        sub.parent
+        for sub in sorted(path.rglob("expectations.yaml"))
+        if sub.parent != path and not any(part.startswith(".") for part in sub.parent.relative_to(path).parts)
+    ]
     own = manifest_root(path)
     has_own = any(manifest_root(f) == own for f in yaml_files(path, recursive=True, skip=("nodes",)))
     # A folder that only holds other manifest roots is not a root of its own.
@@ -201,9 +229,12 @@ def _load_only(paths: list[Path], kind: str, option: str) -> Inputs:
             _load_file(f, loaded, only=kind)
     found = loaded.nodes if kind == "Node" else loaded.expectations
     if not found:
-        raise InputError(Loc(display_path(paths[0]), 1), f"{option} holds no {kind} object",
-                         f"pass a file with `kind: {kind}`" + (" (e.g. `kubectl get nodes -o yaml > nodes.yaml`)"
-                                                               if kind == "Node" else ""))
+        raise InputError(
+            Loc(display_path(paths[0]), 1),
+            f"{option} holds no {kind} object",
+            f"pass a file with `kind: {kind}`"
+            + (" (e.g. `kubectl get nodes -o yaml > nodes.yaml`)" if kind == "Node" else ""),
+        )
     return loaded
 
 
@@ -214,13 +245,21 @@ def _finish(inputs: Inputs) -> None:
     for case in inputs.skipped_cases:
         folders[case.parent] = folders.get(case.parent, 0) + 1
     for folder, count in folders.items():
-        inputs.notices.append(Notice(None, f"skipped {count} regression case(s) in {display_path(folder)}/ "
-                                     "(known-bad manifests, each starting `# expect:`): check them by name"))
+        inputs.notices.append(
+            Notice(
+                None,
+                f"skipped {count} regression case(s) in {display_path(folder)}/ "
+                "(known-bad manifests, each starting `# expect:`): check them by name",
+            )
+        )
 
     if not inputs.nodes:
-        raise InputError(None, "no node pool (Node objects) found for the manifests",
-                         "pass --nodes FILE (e.g. `kubectl get nodes -o yaml > nodes.yaml`) "
-                         "or keep a nodes/ folder beside the manifests")
+        raise InputError(
+            None,
+            "no node pool (Node objects) found for the manifests",
+            "pass --nodes FILE (e.g. `kubectl get nodes -o yaml > nodes.yaml`) "
+            "or keep a nodes/ folder beside the manifests",
+        )
     validate_node_pool(inputs.nodes)
     if len(inputs.expectations) > 1:
         raise InputError(inputs.expectations[1].loc, "more than one Expectations document", "keep one")
@@ -228,9 +267,14 @@ def _finish(inputs: Inputs) -> None:
         serve = [s for _, s in inputs.services] + inputs.serve_configs
         inputs.expectations = [default_expectations(inputs.nodes, [s.body for s in serve])]
         inputs.defaults_used = True
-        inputs.notices.append(Notice(None, "no expectations file: using the defaults (a GPU node is a node with "
-                                     "allocatable GPUs; the GPU deployments are those with num_gpus > 0); "
-                                     "pass --expect FILE to declare them"))
+        inputs.notices.append(
+            Notice(
+                None,
+                "no expectations file: using the defaults (a GPU node is a node with "
+                "allocatable GPUs; the GPU deployments are those with num_gpus > 0); "
+                "pass --expect FILE to declare them",
+            )
+        )
 
 
 def _load_path(path: Path, inputs: Inputs, direct: bool) -> None:
@@ -238,11 +282,17 @@ def _load_path(path: Path, inputs: Inputs, direct: bool) -> None:
         files = list(yaml_files(path, recursive=True, skip=("nodes",)))
         files = [f for f in files if f.parent == path or manifest_root(f) == manifest_root(path)]
         if not files:
-            raise InputError(None, f"{display_path(path)}: folder holds no YAML file",
-                             "pass a folder with .yaml/.yml files, or the file itself")
+            raise InputError(
+                None,
+                f"{display_path(path)}: folder holds no YAML file",
+                "pass a folder with .yaml/.yml files, or the file itself",
+            )
         if len(files) > MAX_FILES:
-            raise InputError(None, f"{display_path(path)}: {len(files)} YAML files, over the limit of {MAX_FILES}",
-                             "pass a smaller folder")
+            raise InputError(
+                None,
+                f"{display_path(path)}: {len(files)} YAML files, over the limit of {MAX_FILES}",
+                "pass a smaller folder",
+            )
         for f in files:
             _load_file(f, inputs, direct=False)
         for nodes_dir in [path / "nodes", *(p for p in path.rglob("nodes") if p.is_dir())]:
@@ -309,14 +359,20 @@ def _load_file(path: Path, inputs: Inputs, only: str | None = None, direct: bool
     docs = load_file(path)
     if not docs:
         if direct or only:
-            raise InputError(Loc(shown, 1), "file holds no YAML document (it is empty)",
-                             "pass a file with a RayCluster, RayJob, RayService, Node or Expectations")
+            raise InputError(
+                Loc(shown, 1),
+                "file holds no YAML document (it is empty)",
+                "pass a file with a RayCluster, RayJob, RayService, Node or Expectations",
+            )
         inputs.notices.append(Notice(Loc(shown, 1), "empty file skipped"))
         return
     for doc in docs:
         if not isinstance(doc, LDict):
-            raise InputError(getattr(doc, "loc", None) or Loc(shown, 1), "a manifest document must be a mapping",
-                             "each YAML document should be a Kubernetes object or a Serve config")
+            raise InputError(
+                getattr(doc, "loc", None) or Loc(shown, 1),
+                "a manifest document must be a mapping",
+                "each YAML document should be a Kubernetes object or a Serve config",
+            )
         _classify(doc, inputs, only)
 
 
@@ -327,23 +383,33 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
         items = require(doc, "items", kind=list, what="the objects of the List")
         for i, item in enumerate(items):
             if not isinstance(item, LDict):
-                raise InputError(loc_of(doc, "items", i), "a List item must be an object (a mapping)",
-                                 "each item should be a Kubernetes object")
+                raise InputError(
+                    loc_of(doc, "items", i),
+                    "a List item must be an object (a mapping)",
+                    "each item should be a Kubernetes object",
+                )
             _classify(item, inputs, only)
         return
     if only is not None and kind != only:
-        raise InputError(loc_of(doc, "kind") or doc.loc, f"expected kind {only}, found {kind or 'no kind'}",
-                         f"this file should hold {only} objects only (a `kind: List` of them is fine)")
+        raise InputError(
+            loc_of(doc, "kind") or doc.loc,
+            f"expected kind {only}, found {kind or 'no kind'}",
+            f"this file should hold {only} objects only (a `kind: List` of them is fine)",
+        )
     if kind is None and "applications" in doc:
         schema.validate_serve_config(doc)
         inputs.serve_configs.append(ServeDoc(doc, doc.loc))
         return
     if kind is None:
-        raise InputError(doc.loc, "document has no `kind` and is not a Serve config (no `applications:`)",
-                         "add apiVersion/kind, or `applications:` for a Serve config")
+        raise InputError(
+            doc.loc,
+            "document has no `kind` and is not a Serve config (no `applications:`)",
+            "add apiVersion/kind, or `applications:` for a Serve config",
+        )
     if not isinstance(kind, str):
-        raise InputError(loc_of(doc, "kind"), f"`kind` must be a string, got {type(kind).__name__}",
-                         "e.g. `kind: RayCluster`")
+        raise InputError(
+            loc_of(doc, "kind"), f"`kind` must be a string, got {type(kind).__name__}", "e.g. `kind: RayCluster`"
+        )
     if kind in RAY_KINDS and isinstance(api, str) and api.startswith("ray.io/"):
         _ray_object(doc, kind, api, inputs)
         return
@@ -364,20 +430,31 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
 
 def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
     if api not in RAY_API_VERSIONS:
-        raise InputError(loc_of(doc, "apiVersion"), f"{kind} apiVersion {api!r} is not served by KubeRay 1.5",
-                         "use `apiVersion: ray.io/v1`")
+        raise InputError(
+            loc_of(doc, "apiVersion"),
+            f"{kind} apiVersion {api!r} is not served by KubeRay 1.5",
+            "use `apiVersion: ray.io/v1`",
+        )
     name = _object_name(doc)
     if api != "ray.io/v1":
-        inputs.notices.append(Notice(loc_of(doc, "apiVersion"), f"{kind}/{name}: {api} is deprecated; "
-                                     "read as ray.io/v1 (change `apiVersion: ray.io/v1`)"))
+        inputs.notices.append(
+            Notice(
+                loc_of(doc, "apiVersion"),
+                f"{kind}/{name}: {api} is deprecated; read as ray.io/v1 (change `apiVersion: ray.io/v1`)",
+            )
+        )
     if kind == "RayCluster":
         spec = require(doc, "spec", kind=dict)
         inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))
     elif kind == "RayJob":
         if get(doc, "spec", "clusterSelector") is not None and get(doc, "spec", "rayClusterSpec") is None:
-            inputs.notices.append(Notice(loc_of(doc, "spec", "clusterSelector"),
-                                         f"RayJob/{name} uses an existing cluster (spec.clusterSelector): "
-                                         "pass that RayCluster's manifest to check it"))
+            inputs.notices.append(
+                Notice(
+                    loc_of(doc, "spec", "clusterSelector"),
+                    f"RayJob/{name} uses an existing cluster (spec.clusterSelector): "
+                    "pass that RayCluster's manifest to check it",
+                )
+            )
             return
         spec = require(doc, "spec", "rayClusterSpec", kind=dict, what="the cluster the job runs on")
         inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))
@@ -405,8 +482,11 @@ def _embedded_serve_config(doc: LDict) -> ServeDoc:
     offset = key_loc.line if key_loc else 0
     docs = load_yaml_documents(text, key_loc.file if key_loc else "<RayService>", line_offset=offset)
     if len(docs) != 1 or not isinstance(docs[0], LDict):
-        raise InputError(key_loc, "serveConfigV2 must hold one Serve config mapping",
-                         "write the Serve config (with `applications:`) as a `|` block under serveConfigV2")
+        raise InputError(
+            key_loc,
+            "serveConfigV2 must hold one Serve config mapping",
+            "write the Serve config (with `applications:`) as a `|` block under serveConfigV2",
+        )
     schema.validate_serve_config(docs[0])
     return ServeDoc(docs[0], docs[0].loc)
 

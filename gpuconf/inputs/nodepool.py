@@ -20,9 +20,11 @@ def validate_node_pool(nodes: list[LDict]) -> None:
     for node in nodes:
         name = get(node, "metadata", "name")
         if name in seen:
-            raise InputError(loc_of(node, "metadata", "name"),
-                             f"duplicate node name {name!r} (also at {seen[name].loc})",
-                             "give each Node a unique metadata.name, or pass each node pool once")
+            raise InputError(
+                loc_of(node, "metadata", "name"),
+                f"duplicate node name {name!r} (also at {seen[name].loc})",
+                "give each Node a unique metadata.name, or pass each node pool once",
+            )
         seen[name] = node
         validate_node(node)
 
@@ -36,8 +38,11 @@ def validate_node(node: LDict) -> None:
         if values is None:
             continue
         if not isinstance(values, dict):
-            raise InputError(loc_of(node, "status", which), f"status.{which} must be a mapping of quantities",
-                             'e.g. `cpu: "8"`, `memory: 32Gi`, `nvidia.com/gpu: "1"`')
+            raise InputError(
+                loc_of(node, "status", which),
+                f"status.{which} must be a mapping of quantities",
+                'e.g. `cpu: "8"`, `memory: 32Gi`, `nvidia.com/gpu: "1"`',
+            )
         for key, raw in values.items():
             check_quantity(node, ("status", which, key), raw, f"node {name}: status.{which}.{key}")
 
@@ -48,13 +53,17 @@ def check_quantity(root: LDict, path: tuple[object, ...], raw: object, what: str
     try:
         value = parse_quantity(raw)
     except ValueError as exc:
-        raise InputError(loc, f"{what}: {raw!r} is not a Kubernetes quantity ({exc})",
-                         'use a form like "2", "500m", "4Gi"') from None
+        raise InputError(
+            loc, f"{what}: {raw!r} is not a Kubernetes quantity ({exc})", 'use a form like "2", "500m", "4Gi"'
+        ) from None
     if value < 0:
         raise InputError(loc, f"{what}: {raw!r} is negative", "a resource quantity is 0 or more")
     if value > MAX_QUANTITY:
-        raise InputError(loc, f"{what}: {raw!r} is over the limit of 2^60 (1Ei)",
-                         "correct the quantity (see docs/static-inputs.md, limits)")
+        raise InputError(
+            loc,
+            f"{what}: {raw!r} is over the limit of 2^60 (1Ei)",
+            "correct the quantity (see docs/static-inputs.md, limits)",
+        )
 
 
 def _taints(node: LDict) -> None:
@@ -62,13 +71,21 @@ def _taints(node: LDict) -> None:
     if taints is None:
         return
     if not isinstance(taints, list):
-        raise InputError(loc_of(node, "spec", "taints"), "spec.taints must be a list",
-                         "e.g. `- {key: nvidia.com/gpu, effect: NoSchedule}`")
+        raise InputError(
+            loc_of(node, "spec", "taints"),
+            "spec.taints must be a list",
+            "e.g. `- {key: nvidia.com/gpu, effect: NoSchedule}`",
+        )
     for i, taint in enumerate(taints):
         if not isinstance(taint, dict) or not isinstance(taint.get("key"), str) or not taint.get("key"):
-            raise InputError(loc_of(node, "spec", "taints", i), "a taint needs a `key`",
-                             "e.g. `- {key: nvidia.com/gpu, effect: NoSchedule}`")
+            raise InputError(
+                loc_of(node, "spec", "taints", i),
+                "a taint needs a `key`",
+                "e.g. `- {key: nvidia.com/gpu, effect: NoSchedule}`",
+            )
         if taint.get("effect") not in TAINT_EFFECTS:
-            raise InputError(loc_of(node, "spec", "taints", i, "effect"),
-                             f"taint effect {taint.get('effect')!r} is not one Kubernetes knows",
-                             f"use one of {', '.join(TAINT_EFFECTS)}")
+            raise InputError(
+                loc_of(node, "spec", "taints", i, "effect"),
+                f"taint effect {taint.get('effect')!r} is not one Kubernetes knows",
+                f"use one of {', '.join(TAINT_EFFECTS)}",
+            )

@@ -48,10 +48,11 @@ def quantity(value: Any, loc: Loc | None = None, what: str = "quantity") -> Deci
     try:
         return parse_quantity(value)
     except ValueError as exc:
-        raise InputError(loc, f"{what}: {value!r} is not a Kubernetes quantity ({exc})",
-                         'use a form like "2", "500m", "4Gi"') from None
+        raise InputError(
+            loc, f"{what}: {value!r} is not a Kubernetes quantity ({exc})", 'use a form like "2", "500m", "4Gi"'
+        ) from None
 
 
 def ceil_int(value: Decimal) -> int:
     """What resource.Quantity.Value() returns: the value rounded up to an integer."""
-    return int(math.ceil(value))
+    return math.ceil(value)

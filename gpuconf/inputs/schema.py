@@ -20,8 +20,9 @@ def _k8s_validator(kind: str, api_version: str) -> Any:
     from kubernetes_validate import utils
     from referencing import Registry, Resource
 
-    version = [v for v in utils.all_versions()
-               if utils.major_minor(v) <= utils.major_minor(KUBERNETES_SCHEMA_VERSION)][-1]
+    version = [v for v in utils.all_versions() if utils.major_minor(v) <= utils.major_minor(KUBERNETES_SCHEMA_VERSION)][
+        -1
+    ]
     folder = f"kubernetes-json-schema/v{version}-local-strict"
     group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", KUBERNETES_SCHEMA_VERSION)
@@ -46,22 +47,32 @@ def validate_k8s_object(obj: LDict, what: str) -> None:
         _k8s_validate(plain(obj))
     except jsonschema.ValidationError as exc:
         path = list(exc.path)
-        raise InputError(loc_of(obj, *path), f"{what}: {_jsonschema_message(exc, path)}",
-                         "see the Kubernetes API reference for this field") from None
+        raise InputError(
+            loc_of(obj, *path),
+            f"{what}: {_jsonschema_message(exc, path)}",
+            "see the Kubernetes API reference for this field",
+        ) from None
 
 
 def validate_pod_template(template: LDict, what: str) -> None:
     """Validate a pod template (as found in a RayCluster group) with the PodTemplate schema."""
     import jsonschema
 
-    wrapper = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "gpuconf-check"},
-               "template": plain(template)}
+    wrapper = {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {"name": "gpuconf-check"},
+        "template": plain(template),
+    }
     try:
         _k8s_validate(wrapper)
     except jsonschema.ValidationError as exc:
         path = list(exc.path)[1:]  # drop the wrapper's "template"
-        raise InputError(loc_of(template, *path), f"{what}: {_jsonschema_message(exc, path)}",
-                         "see the Kubernetes API reference for PodSpec") from None
+        raise InputError(
+            loc_of(template, *path),
+            f"{what}: {_jsonschema_message(exc, path)}",
+            "see the Kubernetes API reference for PodSpec",
+        ) from None
 
 
 def _jsonschema_message(exc: Any, path: list[Any]) -> str:
@@ -97,10 +108,15 @@ def validate_serve_config(body: LDict) -> None:
         known = set(err.schema.get("properties") or {})
         unknown = [k for k in err.instance if k not in known]
         key = unknown[0] if unknown else "?"
-        raise InputError(loc_of(body, *path, key), f"unknown Serve config field `{key}`"
-                         f"{' under `' + '.'.join(map(str, path)) + '`' if path else ''}",
-                         f"known fields: {', '.join(sorted(known))}")
+        raise InputError(
+            loc_of(body, *path, key),
+            f"unknown Serve config field `{key}`{' under `' + '.'.join(map(str, path)) + '`' if path else ''}",
+            f"known fields: {', '.join(sorted(known))}",
+        )
     field = ".".join(str(p) for p in path) or "(config)"
     message = err.message if len(err.message) < 200 else err.message[:200] + "..."
-    raise InputError(loc_of(body, *path), f"Serve config `{field}`: {message}",
-                     "see Ray Serve's config reference (ServeDeploySchema)")
+    raise InputError(
+        loc_of(body, *path),
+        f"Serve config `{field}`: {message}",
+        "see Ray Serve's config reference (ServeDeploySchema)",
+    )

@@ -10,8 +10,8 @@ import math
 from typing import Any
 
 from gpuconf.errors import InputError
-from gpuconf.inputs.manifests import Target
 from gpuconf.inputs.loader import LDict, get, loc_of
+from gpuconf.inputs.manifests import Target
 from gpuconf.inputs.nodepool import check_quantity
 
 
@@ -23,16 +23,22 @@ def check_sizes(target: Target, max_pods: int, max_replicas: int) -> None:
 
 def _int_field(root: LDict, path: tuple[Any, ...], value: Any, low: int, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise InputError(loc_of(root, *path), f"{what} must be an integer >= {low}, got {value!r}",
-                         f"e.g. `{path[-1]}: {max(low, 1)}`")
+        raise InputError(
+            loc_of(root, *path),
+            f"{what} must be an integer >= {low}, got {value!r}",
+            f"e.g. `{path[-1]}: {max(low, 1)}`",
+        )
     return value
 
 
 def _groups(spec: LDict, max_pods: int) -> None:
     workers = get(spec, "workerGroupSpecs", default=[]) or []
     if not isinstance(workers, list):
-        raise InputError(loc_of(spec, "workerGroupSpecs"), "workerGroupSpecs must be a list of worker groups",
-                         "write each group as a `- groupName: ...` item")
+        raise InputError(
+            loc_of(spec, "workerGroupSpecs"),
+            "workerGroupSpecs must be a list of worker groups",
+            "write each group as a `- groupName: ...` item",
+        )
     names: dict[str, Any] = {}
     pods = 1
     for i, g in enumerate(workers):
@@ -40,9 +46,11 @@ def _groups(spec: LDict, max_pods: int) -> None:
             continue  # the KubeRay model names this one
         name = g.get("groupName")
         if isinstance(name, str) and name in names:
-            raise InputError(loc_of(spec, "workerGroupSpecs", i, "groupName"),
-                             f"duplicate worker group name {name!r} (also at {names[name]})",
-                             "give each worker group a unique groupName")
+            raise InputError(
+                loc_of(spec, "workerGroupSpecs", i, "groupName"),
+                f"duplicate worker group name {name!r} (also at {names[name]})",
+                "give each worker group a unique groupName",
+            )
         names[str(name)] = loc_of(spec, "workerGroupSpecs", i, "groupName")
         hosts = g.get("numOfHosts", 1)
         hosts = _int_field(spec, ("workerGroupSpecs", i, "numOfHosts"), hosts, 1, "numOfHosts")
@@ -54,9 +62,11 @@ def _groups(spec: LDict, max_pods: int) -> None:
         replicas = max(low, min(counts.get("replicas", low), high))
         pods += replicas * hosts
         if pods > max_pods:
-            raise InputError(loc_of(spec, "workerGroupSpecs", i, "replicas" if "replicas" in g else "minReplicas"),
-                             f"the cluster plans more than {max_pods:,} pods ({replicas:,} x {hosts} hosts here)",
-                             "lower replicas (gpuconf plans every pod; see docs/static-inputs.md, limits)")
+            raise InputError(
+                loc_of(spec, "workerGroupSpecs", i, "replicas" if "replicas" in g else "minReplicas"),
+                f"the cluster plans more than {max_pods:,} pods ({replicas:,} x {hosts} hosts here)",
+                "lower replicas (gpuconf plans every pod; see docs/static-inputs.md, limits)",
+            )
     for path in [("headGroupSpec",), *(("workerGroupSpecs", i) for i in range(len(workers)))]:
         containers = get(spec, *path, "template", "spec", "containers", default=[]) or []
         for c, container in enumerate(containers if isinstance(containers, list) else []):
@@ -64,17 +74,21 @@ def _groups(spec: LDict, max_pods: int) -> None:
                 values = get(container, "resources", which)
                 if isinstance(values, dict):
                     for key, raw in values.items():
-                        check_quantity(spec, (*path, "template", "spec", "containers", c, "resources", which, key),
-                                       raw, f"resources.{which}.{key}")
+                        check_quantity(
+                            spec,
+                            (*path, "template", "spec", "containers", c, "resources", which, key),
+                            raw,
+                            f"resources.{which}.{key}",
+                        )
 
 
 def _number(body: LDict, path: tuple[Any, ...], value: Any, what: str) -> None:
     if value is None:
         return
-    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
-            or value < 0):
-        raise InputError(loc_of(body, *path), f"{what} must be a finite number >= 0, got {value!r}",
-                         f"e.g. `{path[-1]}: 1`")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise InputError(
+            loc_of(body, *path), f"{what} must be a finite number >= 0, got {value!r}", f"e.g. `{path[-1]}: 1`"
+        )
 
 
 def _serve(body: LDict, max_replicas: int) -> None:
@@ -85,8 +99,11 @@ def _serve(body: LDict, max_replicas: int) -> None:
             continue
         name = str(app.get("name", "default"))
         if name in seen_apps:
-            raise InputError(loc_of(body, "applications", i, "name"), f"duplicate app name {name!r} "
-                             f"(also at {seen_apps[name]})", "give each Serve app a unique name")
+            raise InputError(
+                loc_of(body, "applications", i, "name"),
+                f"duplicate app name {name!r} (also at {seen_apps[name]})",
+                "give each Serve app a unique name",
+            )
         seen_apps[name] = loc_of(body, "applications", i)
         seen: dict[str, Any] = {}
         for j, dep in enumerate(app.get("deployments") or []):
@@ -95,25 +112,32 @@ def _serve(body: LDict, max_replicas: int) -> None:
             base = ("applications", i, "deployments", j)
             dname = str(dep.get("name"))
             if dname in seen:
-                raise InputError(loc_of(body, *base, "name"), f"duplicate deployment name {dname!r} in app "
-                                 f"{name!r} (also at {seen[dname]})", "list each deployment once")
+                raise InputError(
+                    loc_of(body, *base, "name"),
+                    f"duplicate deployment name {dname!r} in app {name!r} (also at {seen[dname]})",
+                    "list each deployment once",
+                )
             seen[dname] = loc_of(body, *base)
             n = dep.get("num_replicas")
             if n is not None and n != "auto":
                 _int_field(body, (*base, "num_replicas"), n, 0, "num_replicas")
                 if n > max_replicas:
-                    raise InputError(loc_of(body, *base, "num_replicas"),
-                                     f"num_replicas {n:,} is over the limit of {max_replicas:,}",
-                                     "lower num_replicas (see docs/static-inputs.md, limits)")
+                    raise InputError(
+                        loc_of(body, *base, "num_replicas"),
+                        f"num_replicas {n:,} is over the limit of {max_replicas:,}",
+                        "lower num_replicas (see docs/static-inputs.md, limits)",
+                    )
             auto = dep.get("autoscaling_config")
             if isinstance(auto, dict):
                 for key in ("initial_replicas", "min_replicas"):
                     if auto.get(key) is not None:
                         v = _int_field(body, (*base, "autoscaling_config", key), auto[key], 0, key)
                         if v > max_replicas:
-                            raise InputError(loc_of(body, *base, "autoscaling_config", key),
-                                             f"{key} {v:,} is over the limit of {max_replicas:,}",
-                                             "lower it (see docs/static-inputs.md, limits)")
+                            raise InputError(
+                                loc_of(body, *base, "autoscaling_config", key),
+                                f"{key} {v:,} is over the limit of {max_replicas:,}",
+                                "lower it (see docs/static-inputs.md, limits)",
+                            )
             opts = dep.get("ray_actor_options")
             if isinstance(opts, dict):
                 for key in ("num_cpus", "num_gpus", "memory"):
@@ -121,5 +145,4 @@ def _serve(body: LDict, max_replicas: int) -> None:
                 res = opts.get("resources")
                 if isinstance(res, dict):
                     for key, value in res.items():
-                        _number(body, (*base, "ray_actor_options", "resources", key), value,
-                                f"custom resource {key!r}")
+                        _number(body, (*base, "ray_actor_options", "resources", key), value, f"custom resource {key!r}")

@@ -7,10 +7,11 @@ reads of its pods, the nodes and the scheduler's FailedScheduling events, and de
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import signal
 import threading
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -41,8 +42,11 @@ def api_client_for(kubeconfig: str | None, retries: bool = True) -> client.ApiCl
         except config.ConfigException as exc:  # e.g. a certificate file that is not there
             from gpuconf.errors import InputError, Loc
 
-            raise InputError(Loc(kubeconfig, 1), f"kubeconfig not usable: {exc}",
-                             "compare with `kubectl config view --raw` of a working kubeconfig") from None
+            raise InputError(
+                Loc(kubeconfig, 1),
+                f"kubeconfig not usable: {exc}",
+                "compare with `kubectl config view --raw` of a working kubeconfig",
+            ) from None
     else:
         config.load_incluster_config(client_configuration=configuration)
     if not retries:
@@ -81,8 +85,12 @@ class KubeClient:
             if exc.status != 404:
                 raise
         if wait:
-            wait_until(lambda: not self.core.list_namespaced_pod(name, _request_timeout=self.timeout).items,
-                       f"the pods of namespace {name} to be deleted", tier="kube", interval=0.5)
+            wait_until(
+                lambda: not self.core.list_namespaced_pod(name, _request_timeout=self.timeout).items,
+                f"the pods of namespace {name} to be deleted",
+                tier="kube",
+                interval=0.5,
+            )
 
     def namespace_exists(self, name: str) -> bool:
         """True while the API server still has the namespace (also while it terminates)."""
@@ -96,22 +104,42 @@ class KubeClient:
 
     # -- RayCluster ---------------------------------------------------------------------------
 
-    def apply_raycluster(self, namespace: str, name: str, spec: dict[str, Any],
-                         labels: dict[str, str] | None = None) -> dict[str, Any]:
+    def apply_raycluster(
+        self, namespace: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """Server-side apply a RayCluster (field manager `gpuconf`, conflicts forced)."""
-        body = {"apiVersion": f"{RAY_GROUP}/{RAY_VERSION}", "kind": "RayCluster",
-                "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
-                # a round trip through JSON drops the loader's line-tracking subclasses
-                "spec": json.loads(json.dumps(spec))}
-        return self.custom.patch_namespaced_custom_object(
-            RAY_GROUP, RAY_VERSION, namespace, RAYCLUSTERS, name, body,
-            field_manager=FIELD_MANAGER, force=True, _content_type=APPLY, _request_timeout=self.timeout)
+        body = {
+            "apiVersion": f"{RAY_GROUP}/{RAY_VERSION}",
+            "kind": "RayCluster",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            # a round trip through JSON drops the loader's line-tracking subclasses
+            "spec": json.loads(json.dumps(spec)),
+        }
+        return cast(
+            dict[str, Any],
+            self.custom.patch_namespaced_custom_object(
+                RAY_GROUP,
+                RAY_VERSION,
+                namespace,
+                RAYCLUSTERS,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY,
+                _request_timeout=self.timeout,
+            ),
+        )
 
     def read_raycluster(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The RayCluster object (None when absent)."""
         try:
-            return self.custom.get_namespaced_custom_object(RAY_GROUP, RAY_VERSION, namespace, RAYCLUSTERS, name,
-                                                            _request_timeout=self.timeout)
+            return cast(
+                dict[str, Any],
+                self.custom.get_namespaced_custom_object(
+                    RAY_GROUP, RAY_VERSION, namespace, RAYCLUSTERS, name, _request_timeout=self.timeout
+                ),
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -121,9 +149,10 @@ class KubeClient:
 
     def cluster_pods(self, namespace: str, cluster: str) -> list[PodInfo]:
         """The pods of one RayCluster (head first, then by group and name), with FailedScheduling messages."""
-        raw = self.core.list_namespaced_pod(namespace, label_selector=f"{CLUSTER_LABEL}={cluster}",
-                                            _request_timeout=self.timeout).items
-        pods = [pod_info(p) for p in raw if p.metadata.deletion_timestamp is None]
+        raw = self.core.list_namespaced_pod(
+            namespace, label_selector=f"{CLUSTER_LABEL}={cluster}", _request_timeout=self.timeout
+        ).items
+        pods = [pod_info(p) for p in raw if not (p.metadata and p.metadata.deletion_timestamp)]
         messages = self.failed_scheduling(namespace)
         for pod in pods:
             if pod.node is None:
@@ -141,11 +170,12 @@ class KubeClient:
 
     def failed_scheduling(self, namespace: str) -> dict[str, str]:
         """The latest FailedScheduling message of each pod of the namespace."""
-        items = self.core.list_namespaced_event(namespace, field_selector="reason=FailedScheduling",
-                                                _request_timeout=self.timeout).items
+        items = self.core.list_namespaced_event(
+            namespace, field_selector="reason=FailedScheduling", _request_timeout=self.timeout
+        ).items
         out: dict[str, str] = {}
         for ev in sorted(items, key=event_time):
-            if ev.involved_object and ev.involved_object.kind == "Pod":
+            if ev.involved_object and ev.involved_object.kind == "Pod" and ev.involved_object.name:
                 out[ev.involved_object.name] = ev.message or ""
         return out
 
@@ -184,10 +214,8 @@ class NamespaceGuard:
         atexit.unregister(self._at_exit)
 
     def _at_exit(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # exiting anyway: a leftover is found later by its labels
             self.release()
-        except Exception:  # exiting anyway: a leftover is found later by its labels
-            pass
 
 
 def _exit_on_sigterm() -> None:
@@ -199,7 +227,7 @@ def _exit_on_sigterm() -> None:
 def delete_leftovers(kube: KubeClient, run_id: str | None = None) -> list[str]:
     """Delete every namespace gpuconf created (of one run, when given); return their names."""
     selector = f"{MANAGED_BY[0]}={MANAGED_BY[1]}" + (f",gpuconf.io/run={run_id}" if run_id else "")
-    names = [n.metadata.name for n in kube.core.list_namespace(label_selector=selector).items]
+    names = [str(n.metadata.name) for n in kube.core.list_namespace(label_selector=selector).items if n.metadata]
     for name in names:
         kube.delete_namespace(name)
     return names

@@ -32,15 +32,18 @@ class KubeDeployment:
 
     def pending(self) -> list[dict[str, str]]:
         """Pods the scheduler left Pending, with its FailedScheduling message (for reports)."""
-        return [{"pod": p.name, "group": p.group, "reason": p.failed_scheduling or ""} for p in self.pods
-                if p.node is None]
+        return [
+            {"pod": p.name, "group": p.group, "reason": p.failed_scheduling or ""} for p in self.pods if p.node is None
+        ]
 
     def bound_head(self) -> PodInfo:
         """The head pod, bound to a node; an EnvironmentFailure with the scheduler's reasons otherwise."""
         head = next((p for p in self.pods if p.is_head and p.node), None)
         if head is None:
-            raise EnvironmentFailure(f"the head pod of {self.namespace}/{self.name} was not scheduled: "
-                                     + "; ".join(f"{p['pod']}: {p['reason']}" for p in self.pending()))
+            raise EnvironmentFailure(
+                f"the head pod of {self.namespace}/{self.name} was not scheduled: "
+                + "; ".join(f"{p['pod']}: {p['reason']}" for p in self.pending())
+            )
         return head
 
     def node(self, name: str) -> NodeInfo | None:
@@ -49,8 +52,12 @@ class KubeDeployment:
 
     def evidence(self) -> dict[str, Any]:
         """Namespace, pods and nodes, for reports."""
-        return {"namespace": self.namespace, "raycluster": self.name,
-                "pods": [p.as_evidence() for p in self.pods], "nodes": [n.as_evidence() for n in self.nodes]}
+        return {
+            "namespace": self.namespace,
+            "raycluster": self.name,
+            "pods": [p.as_evidence() for p in self.pods],
+            "nodes": [n.as_evidence() for n in self.nodes],
+        }
 
     def refresh(self) -> None:
         """Read the cluster's pods and the nodes again (pods created or bound since the last read)."""
@@ -72,8 +79,16 @@ class KubeDeployment:
             self.guard.release(wait=wait)
 
 
-def deploy_raycluster(kube: KubeClient, run_id: str, name: str, spec: dict[str, Any], expected_pods: int,
-                      suffix: str = "", diagnostics_dir: Path | None = None, tier: str = "kube") -> KubeDeployment:
+def deploy_raycluster(
+    kube: KubeClient,
+    run_id: str,
+    name: str,
+    spec: dict[str, Any],
+    expected_pods: int,
+    suffix: str = "",
+    diagnostics_dir: Path | None = None,
+    tier: str = "kube",
+) -> KubeDeployment:
     """Create a namespace, apply the RayCluster, wait until it is up or its pods settle Pending.
 
     On any failure (Ctrl-C included) diagnostics go to `diagnostics_dir` (when given) and the

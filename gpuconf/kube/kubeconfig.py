@@ -25,15 +25,22 @@ def read_kubeconfig(path: str) -> KubeconfigTarget:
     """Validate the parts the client needs (current context -> cluster -> server); InputError with file:line."""
     file = Path(path)
     if not file.is_file():
-        raise InputError(Loc(path, 1), "kubeconfig file not found" if not file.exists() else "kubeconfig is not a file",
-                         "pass an existing file with --kubeconfig or KUBECONFIG")
+        raise InputError(
+            Loc(path, 1),
+            "kubeconfig file not found" if not file.exists() else "kubeconfig is not a file",
+            "pass an existing file with --kubeconfig or KUBECONFIG",
+        )
     docs = load_file(file)
     if len(docs) != 1 or not isinstance(docs[0], LDict):
         raise InputError(Loc(path, 1), "a kubeconfig is one YAML mapping (kind: Config)", FIX)
     doc = docs[0]
     current = doc.get("current-context")
     if not isinstance(current, str) or not current:
-        raise InputError(loc_of(doc, "current-context") or doc.loc, "no current-context", "set current-context to one of the contexts")
+        raise InputError(
+            loc_of(doc, "current-context") or doc.loc,
+            "no current-context",
+            "set current-context to one of the contexts",
+        )
     context = _named(doc, "contexts", current, "context", loc_of(doc, "current-context") or doc.loc)
     cluster_name = context.get("cluster") if isinstance(context, dict) else None
     if not isinstance(cluster_name, str):
@@ -41,7 +48,11 @@ def read_kubeconfig(path: str) -> KubeconfigTarget:
     cluster = _named(doc, "clusters", cluster_name, "cluster", loc_of(context, "cluster") or doc.loc)
     server = cluster.get("server") if isinstance(cluster, dict) else None
     if not isinstance(server, str) or not server.startswith(("https://", "http://")):
-        where = loc_of(cluster, "server") if isinstance(cluster, LDict) and "server" in cluster else getattr(cluster, "loc", doc.loc)
+        where = (
+            loc_of(cluster, "server")
+            if isinstance(cluster, LDict) and "server" in cluster
+            else getattr(cluster, "loc", doc.loc)
+        )
         raise InputError(where, f"cluster {cluster_name!r} has no server URL (expected https://host:port)", FIX)
     return KubeconfigTarget(path, current, server)
 
@@ -57,4 +68,6 @@ def _named(doc: LDict, section: str, name: str, field: str, ref: Loc) -> Any:
             if not isinstance(body, LDict):
                 raise InputError(item.loc, f"{section} entry {name!r} has no `{field}` mapping", FIX)
             return body
-    raise InputError(ref, f"no entry named {name!r} in `{section}`", f"add it, or point the reference at one of the {section}")
+    raise InputError(
+        ref, f"no entry named {name!r} in `{section}`", f"add it, or point the reference at one of the {section}"
+    )

@@ -14,14 +14,16 @@ an absent key is a no-op — which is what revert and remove need.
 from __future__ import annotations
 
 import atexit
+import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from gpuconf.kube.client import KubeClient
 from gpuconf.inputs.quantity import parse_quantity
+from gpuconf.kube.client import KubeClient
 
 GPU_RESOURCE = "nvidia.com/gpu"
 FAKE_GPU_LABEL = "gpuconf.io/fake-gpu"
@@ -57,14 +59,13 @@ class NodeLabelChange:
             raise RuntimeError(f"could not restore the labels of: {'; '.join(errors)}")
 
     def _at_exit(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # exiting anyway; nothing better to do with the error than drop it
             self.revert()
-        except Exception:  # exiting anyway; nothing better to do with the error than drop it
-            pass
 
 
-def label_nodes(kube: KubeClient, names: list[str], labels: dict[str, str],
-                revert_at_exit: bool = False) -> NodeLabelChange:
+def label_nodes(
+    kube: KubeClient, names: list[str], labels: dict[str, str], revert_at_exit: bool = False
+) -> NodeLabelChange:
     """Add `labels` to each node of `names`; return the change, to be reverted later.
 
     Each node is read, then patched with its resourceVersion as a precondition, so the
@@ -88,9 +89,10 @@ def label_nodes(kube: KubeClient, names: list[str], labels: dict[str, str],
 def _label_one(kube: KubeClient, name: str, labels: dict[str, str]) -> dict[str, str | None]:
     for _ in range(_CONFLICT_RETRIES):
         node = kube.core.read_node(name, _request_timeout=kube.timeout)
-        current = dict(node.metadata.labels or {})
+        meta = node.metadata
+        current = dict((meta.labels if meta else None) or {})
         try:
-            _patch_labels(kube, name, labels, node.metadata.resource_version)
+            _patch_labels(kube, name, labels, meta.resource_version if meta else None)
         except ApiException as exc:
             if exc.status == 409:
                 continue
@@ -99,8 +101,9 @@ def _label_one(kube: KubeClient, name: str, labels: dict[str, str]) -> dict[str,
     raise RuntimeError(f"node {name} kept changing while being labelled ({_CONFLICT_RETRIES} conflicts)")
 
 
-def _patch_labels(kube: KubeClient, name: str, labels: dict[str, str | None],
-                  resource_version: str | None = None) -> None:
+def _patch_labels(
+    kube: KubeClient, name: str, labels: Mapping[str, str | None], resource_version: str | None = None
+) -> None:
     metadata: dict[str, Any] = {"labels": labels}
     if resource_version:
         metadata["resourceVersion"] = resource_version
@@ -120,8 +123,9 @@ def _allocatable(node: Any, resource: str, section: str = "allocatable") -> Deci
         return Decimal(0)
 
 
-def advertise_fake_gpus(kube: KubeClient, node: str, count: int, resource: str = GPU_RESOURCE,
-                        mark: bool = True) -> None:
+def advertise_fake_gpus(
+    kube: KubeClient, node: str, count: int, resource: str = GPU_RESOURCE, mark: bool = True
+) -> None:
     """Set `resource` to `count` in the node's status capacity and allocatable.
 
     Both are written: a real kubelet derives allocatable from capacity on its next status
@@ -129,14 +133,17 @@ def advertise_fake_gpus(kube: KubeClient, node: str, count: int, resource: str =
     the node also gets the label ``gpuconf.io/fake-gpu: "true"`` (no device behind it).
     """
     value = str(count)
-    kube.core.patch_node_status(node, {"status": {"capacity": {resource: value}, "allocatable": {resource: value}}},
-                                _content_type=MERGE_PATCH, _request_timeout=kube.timeout)
+    kube.core.patch_node_status(
+        node,
+        {"status": {"capacity": {resource: value}, "allocatable": {resource: value}}},
+        _content_type=MERGE_PATCH,
+        _request_timeout=kube.timeout,
+    )
     if mark:
         _patch_labels(kube, node, {FAKE_GPU_LABEL: "true"})
 
 
-def ensure_fake_gpus(kube: KubeClient, node: str, count: int, resource: str = GPU_RESOURCE,
-                     mark: bool = True) -> bool:
+def ensure_fake_gpus(kube: KubeClient, node: str, count: int, resource: str = GPU_RESOURCE, mark: bool = True) -> bool:
     """Advertise `count` of `resource` unless the node already does; return whether it patched.
 
     A kubelet without a device plugin for `resource` zeroes it when it restarts, so this is
@@ -144,9 +151,8 @@ def ensure_fake_gpus(kube: KubeClient, node: str, count: int, resource: str = GP
     """
     current = kube.core.read_node(node, _request_timeout=kube.timeout)
     wanted = Decimal(count)
-    marked = not mark or (current.metadata.labels or {}).get(FAKE_GPU_LABEL) == "true"
-    if (_allocatable(current, resource) == wanted and _allocatable(current, resource, "capacity") == wanted
-            and marked):
+    marked = not mark or ((current.metadata.labels if current.metadata else None) or {}).get(FAKE_GPU_LABEL) == "true"
+    if _allocatable(current, resource) == wanted and _allocatable(current, resource, "capacity") == wanted and marked:
         return False
     advertise_fake_gpus(kube, node, count, resource, mark)
     return True
@@ -162,9 +168,13 @@ def remove_fake_gpus(kube: KubeClient, node: str, resource: str = GPU_RESOURCE) 
     current = kube.core.read_node(node, _request_timeout=kube.timeout)
     status = current.status
     present = bool(status) and any(resource in (getattr(status, s, None) or {}) for s in ("capacity", "allocatable"))
-    labelled = FAKE_GPU_LABEL in (current.metadata.labels or {})
-    kube.core.patch_node_status(node, {"status": {"capacity": {resource: None}, "allocatable": {resource: None}}},
-                                _content_type=MERGE_PATCH, _request_timeout=kube.timeout)
+    labelled = FAKE_GPU_LABEL in ((current.metadata.labels if current.metadata else None) or {})
+    kube.core.patch_node_status(
+        node,
+        {"status": {"capacity": {resource: None}, "allocatable": {resource: None}}},
+        _content_type=MERGE_PATCH,
+        _request_timeout=kube.timeout,
+    )
     if labelled:
         _patch_labels(kube, node, {FAKE_GPU_LABEL: None})
     return present or labelled

@@ -64,9 +64,15 @@ class PodInfo:
 
     def as_evidence(self) -> dict[str, Any]:
         """The facts a check cites."""
-        return {"pod": self.name, "node": self.node, "phase": self.phase, "group": self.group,
-                "limits": {k: str(v) for k, v in self.limits.items()}, "tolerations": self.tolerations,
-                "failed_scheduling": self.failed_scheduling}
+        return {
+            "pod": self.name,
+            "node": self.node,
+            "phase": self.phase,
+            "group": self.group,
+            "limits": {k: str(v) for k, v in self.limits.items()},
+            "tolerations": self.tolerations,
+            "failed_scheduling": self.failed_scheduling,
+        }
 
 
 @dataclass
@@ -80,8 +86,12 @@ class NodeInfo:
 
     def as_evidence(self) -> dict[str, Any]:
         """The facts a check cites."""
-        return {"node": self.name, "labels": self.labels, "taints": self.taints,
-                "allocatable": {k: str(v) for k, v in self.allocatable.items()}}
+        return {
+            "node": self.name,
+            "labels": self.labels,
+            "taints": self.taints,
+            "allocatable": {k: str(v) for k, v in self.allocatable.items()},
+        }
 
 
 def pod_info(pod: Any) -> PodInfo:
@@ -90,17 +100,39 @@ def pod_info(pod: Any) -> PodInfo:
     env = {e.name: e.value or "" for e in container.env or [] if e.value_from is None}
     limits = _quantities((container.resources.limits if container.resources else None) or {})
     ready = any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
-    tolerations = [{k: v for k, v in {"key": t.key, "operator": t.operator, "value": t.value,
-                                      "effect": t.effect}.items() if v is not None}
-                   for t in pod.spec.tolerations or []]
-    return PodInfo(pod.metadata.name, pod.metadata.namespace, pod.spec.node_name, pod.status.phase or "",
-                   ready, dict(pod.metadata.labels or {}), env, limits, tolerations,
-                   str(pod.metadata.creation_timestamp or ""), ip=pod.status.pod_ip, container=container.name)
+    tolerations = [
+        {
+            k: v
+            for k, v in {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect}.items()
+            if v is not None
+        }
+        for t in pod.spec.tolerations or []
+    ]
+    return PodInfo(
+        pod.metadata.name,
+        pod.metadata.namespace,
+        pod.spec.node_name,
+        pod.status.phase or "",
+        ready,
+        dict(pod.metadata.labels or {}),
+        env,
+        limits,
+        tolerations,
+        str(pod.metadata.creation_timestamp or ""),
+        ip=pod.status.pod_ip,
+        container=container.name,
+    )
 
 
 def node_info(node: Any) -> NodeInfo:
     """A NodeInfo from a V1Node."""
-    taints = [{k: v for k, v in {"key": t.key, "value": t.value, "effect": t.effect}.items() if v is not None}
-              for t in node.spec.taints or []]
-    return NodeInfo(node.metadata.name, dict(node.metadata.labels or {}), taints,
-                    _quantities(node.status.allocatable if node.status else None))
+    taints = [
+        {k: v for k, v in {"key": t.key, "value": t.value, "effect": t.effect}.items() if v is not None}
+        for t in node.spec.taints or []
+    ]
+    return NodeInfo(
+        node.metadata.name,
+        dict(node.metadata.labels or {}),
+        taints,
+        _quantities(node.status.allocatable if node.status else None),
+    )

@@ -15,19 +15,33 @@ from gpuconf.inputs.expectations import Expectations
 
 EXIT_UNREACHABLE, EXIT_NO_KUBERAY, EXIT_NO_GPU_NODES, EXIT_NO_GPU_ALLOCATABLE, EXIT_RBAC = 10, 11, 12, 13, 14
 KUBERAY_CRDS = ("rayclusters.ray.io", "rayservices.ray.io")
-KUBERAY_INSTALL = ("helm repo add kuberay https://ray-project.github.io/kuberay-helm/ && "
-                   "helm install kuberay-operator kuberay/kuberay-operator --version 1.5.0")
+KUBERAY_INSTALL = (
+    "helm repo add kuberay https://ray-project.github.io/kuberay-helm/ && "
+    "helm install kuberay-operator kuberay/kuberay-operator --version 1.5.0"
+)
 # What the suite does in a cluster: (API group, resource, verb, namespaced).
 # Exec and port-forward go over WebSockets: up to Kubernetes 1.34 the API server authorizes them
 # as `get`, from 1.35 as `get` and `create` (kubernetes/kubernetes#134577), so both are needed.
 REQUIRED_ACCESS: tuple[tuple[str, str, str], ...] = (
-    ("", "namespaces", "create"), ("", "namespaces", "delete"), ("", "namespaces", "get"), ("", "namespaces", "list"),
-    ("ray.io", "rayclusters", "create"), ("ray.io", "rayclusters", "patch"), ("ray.io", "rayclusters", "get"),
-    ("ray.io", "rayclusters", "list"), ("ray.io", "rayclusters", "delete"),
-    ("", "pods", "list"), ("", "pods", "get"), ("", "pods/log", "get"),
-    ("", "pods/exec", "create"), ("", "pods/exec", "get"),
-    ("", "pods/portforward", "create"), ("", "pods/portforward", "get"),
-    ("", "events", "list"), ("", "nodes", "list"), ("", "nodes", "get"),
+    ("", "namespaces", "create"),
+    ("", "namespaces", "delete"),
+    ("", "namespaces", "get"),
+    ("", "namespaces", "list"),
+    ("ray.io", "rayclusters", "create"),
+    ("ray.io", "rayclusters", "patch"),
+    ("ray.io", "rayclusters", "get"),
+    ("ray.io", "rayclusters", "list"),
+    ("ray.io", "rayclusters", "delete"),
+    ("", "pods", "list"),
+    ("", "pods", "get"),
+    ("", "pods/log", "get"),
+    ("", "pods/exec", "create"),
+    ("", "pods/exec", "get"),
+    ("", "pods/portforward", "create"),
+    ("", "pods/portforward", "get"),
+    ("", "events", "list"),
+    ("", "nodes", "list"),
+    ("", "nodes", "get"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
     ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
 )
@@ -68,8 +82,13 @@ class BudgetSpent(Exception):
         self.check = check
 
 
-def run_preflight(kubeconfig: str | None, expectations: Expectations, timeout_s: float = 5.0,
-                  crds: tuple[str, ...] = KUBERAY_CRDS, budget_s: float = 30.0) -> list[PreflightResult]:
+def run_preflight(
+    kubeconfig: str | None,
+    expectations: Expectations,
+    timeout_s: float = 5.0,
+    crds: tuple[str, ...] = KUBERAY_CRDS,
+    budget_s: float = 30.0,
+) -> list[PreflightResult]:
     """Every preflight check, in order; stops after an unreachable cluster (nothing else can be asked).
 
     `kubeconfig` None means the pod's own service account (the suite running as a Job).
@@ -88,15 +107,30 @@ def run_preflight(kubeconfig: str | None, expectations: Expectations, timeout_s:
     except InputError:
         raise
     except Exception as exc:  # in-cluster: no service account here
-        return [PreflightResult("reachable", False, f"no API server at {server}: {exc}", EXIT_UNREACHABLE,
-                                "pass --kubeconfig, or run inside the cluster with a service account", {"server": server})]
+        return [
+            PreflightResult(
+                "reachable",
+                False,
+                f"no API server at {server}: {exc}",
+                EXIT_UNREACHABLE,
+                "pass --kubeconfig, or run inside the cluster with a service account",
+                {"server": server},
+            )
+        ]
     try:
         version = client.VersionApi(api).get_code(_request_timeout=min(timeout_s, budget.left("reachable")))
     except Exception as exc:  # refused, TLS, timeout, in-cluster files missing: all "unreachable"
-        return [PreflightResult("reachable", False, f"no API server answers at {server} within "
-                                f"{timeout_s:g} s: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}",
-                                EXIT_UNREACHABLE, "check the kubeconfig, the context and that the cluster is up",
-                                {"server": server})]
+        return [
+            PreflightResult(
+                "reachable",
+                False,
+                f"no API server answers at {server} within "
+                f"{timeout_s:g} s: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}",
+                EXIT_UNREACHABLE,
+                "check the kubeconfig, the context and that the cluster is up",
+                {"server": server},
+            )
+        ]
     results = [PreflightResult("reachable", True, f"API server {version.git_version} at {server}")]
     results += _guarded("rbac", lambda: [_rbac(client.AuthorizationV1Api(api), budget)], budget)
     results += _guarded("kuberay", lambda: [_crds(client.ApiextensionsV1Api(api), crds, budget)], budget)
@@ -128,13 +162,29 @@ def _guarded(check: str, run: Any, budget: Budget) -> list[PreflightResult]:
         return list(run())
     except ApiException as exc:
         code = EXIT_RBAC if exc.status in (401, 403) else EXIT_UNREACHABLE
-        return [PreflightResult(check, False, f"the API server refused the check: {exc.status} {exc.reason}", code,
-                                "grant the suite's ClusterRole to these credentials" if code == EXIT_RBAC else "")]
+        return [
+            PreflightResult(
+                check,
+                False,
+                f"the API server refused the check: {exc.status} {exc.reason}",
+                code,
+                "grant the suite's ClusterRole to these credentials" if code == EXIT_RBAC else "",
+            )
+        ]
     except BudgetSpent as exc:
-        return [PreflightResult(check, False, str(exc), EXIT_UNREACHABLE, "check that the API server is not overloaded")]
+        return [
+            PreflightResult(check, False, str(exc), EXIT_UNREACHABLE, "check that the API server is not overloaded")
+        ]
     except (HTTPError, OSError) as exc:
-        return [PreflightResult(check, False, f"the API server stopped answering within {budget.seconds:g} s: "
-                                f"{type(exc).__name__}", EXIT_UNREACHABLE, "check that the API server is not overloaded")]
+        return [
+            PreflightResult(
+                check,
+                False,
+                f"the API server stopped answering within {budget.seconds:g} s: {type(exc).__name__}",
+                EXIT_UNREACHABLE,
+                "check that the API server is not overloaded",
+            )
+        ]
 
 
 def _crds(ext: Any, names: tuple[str, ...], budget: Budget) -> PreflightResult:
@@ -149,8 +199,14 @@ def _crds(ext: Any, names: tuple[str, ...], budget: Budget) -> PreflightResult:
                 raise
             missing.append(name)
     if missing:
-        return PreflightResult("kuberay", False, f"KubeRay CRDs missing: {', '.join(missing)}", EXIT_NO_KUBERAY,
-                               f"install the KubeRay operator: {KUBERAY_INSTALL}", {"missing": missing})
+        return PreflightResult(
+            "kuberay",
+            False,
+            f"KubeRay CRDs missing: {', '.join(missing)}",
+            EXIT_NO_KUBERAY,
+            f"install the KubeRay operator: {KUBERAY_INSTALL}",
+            {"missing": missing},
+        )
     return PreflightResult("kuberay", True, f"KubeRay CRDs present: {', '.join(names)}")
 
 
@@ -160,16 +216,29 @@ def _gpu_nodes(core: Any, exp: Expectations, budget: Budget) -> list[PreflightRe
     selector = ",".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
     nodes = core.list_node(label_selector=selector, _request_timeout=budget.left("gpu-nodes")).items
     if not nodes:
-        return [PreflightResult("gpu-nodes", False, f"no node matches the GPU node selector {selector}",
-                                EXIT_NO_GPU_NODES, f"label the GPU nodes: kubectl label node <name> {selector.replace(',', ' ')}")]
+        return [
+            PreflightResult(
+                "gpu-nodes",
+                False,
+                f"no node matches the GPU node selector {selector}",
+                EXIT_NO_GPU_NODES,
+                f"label the GPU nodes: kubectl label node <name> {selector.replace(',', ' ')}",
+            )
+        ]
     alloc = {n.metadata.name: str((n.status.allocatable or {}).get(exp.gpu_resource, "0")) for n in nodes}
     found = PreflightResult("gpu-nodes", True, f"GPU nodes: {sorted(alloc)}", evidence={"allocatable": alloc})
     if not any(parse_quantity(v) > 0 for v in alloc.values()):
-        return [found, PreflightResult("gpu-allocatable", False,
-                                       f"no GPU node advertises allocatable {exp.gpu_resource}: {alloc}",
-                                       EXIT_NO_GPU_ALLOCATABLE,
-                                       "install the NVIDIA device plugin (or GPU operator) on the GPU nodes",
-                                       {"allocatable": alloc})]
+        return [
+            found,
+            PreflightResult(
+                "gpu-allocatable",
+                False,
+                f"no GPU node advertises allocatable {exp.gpu_resource}: {alloc}",
+                EXIT_NO_GPU_ALLOCATABLE,
+                "install the NVIDIA device plugin (or GPU operator) on the GPU nodes",
+                {"allocatable": alloc},
+            ),
+        ]
     return [found, PreflightResult("gpu-allocatable", True, f"allocatable {exp.gpu_resource}: {alloc}")]
 
 
@@ -179,16 +248,24 @@ def _rbac(authz: Any, budget: Budget) -> PreflightResult:
     missing = []
     for group, resource, verb in REQUIRED_ACCESS:
         sub = resource.split("/", 1)
-        attrs = client.V1ResourceAttributes(group=group, resource=sub[0], verb=verb,
-                                            subresource=sub[1] if len(sub) > 1 else None)
+        attrs = client.V1ResourceAttributes(
+            group=group, resource=sub[0], verb=verb, subresource=sub[1] if len(sub) > 1 else None
+        )
         review = authz.create_self_subject_access_review(
             client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs)),
-            _request_timeout=budget.left("rbac"))
+            _request_timeout=budget.left("rbac"),
+        )
         if not review.status.allowed:
             missing.append(f"{verb} {resource}" + (f".{group}" if group else ""))
     if missing:
-        return PreflightResult("rbac", False, f"missing permissions: {', '.join(missing)}", EXIT_RBAC,
-                               "bind the suite's ClusterRole to this user or service account", {"missing": missing})
+        return PreflightResult(
+            "rbac",
+            False,
+            f"missing permissions: {', '.join(missing)}",
+            EXIT_RBAC,
+            "bind the suite's ClusterRole to this user or service account",
+            {"missing": missing},
+        )
     return PreflightResult("rbac", True, f"all {len(REQUIRED_ACCESS)} permissions granted")
 
 
@@ -203,7 +280,11 @@ def raise_on_failure(results: list[PreflightResult]) -> None:
 
     failed = [r for r in results if not r.ok]
     if failed:
-        text = "preflight failed: " + " | ".join(f"{r.check}: {r.message} (fix: {r.fix})" if r.fix else
-                                                 f"{r.check}: {r.message}" for r in failed)
-        raise EnvironmentFailure(text, exit_code=exit_code(results),
-                                 evidence={r.check: {"ok": r.ok, "message": r.message, **r.evidence} for r in results})
+        text = "preflight failed: " + " | ".join(
+            f"{r.check}: {r.message} (fix: {r.fix})" if r.fix else f"{r.check}: {r.message}" for r in failed
+        )
+        raise EnvironmentFailure(
+            text,
+            exit_code=exit_code(results),
+            evidence={r.check: {"ok": r.ok, "message": r.message, **r.evidence} for r in results},
+        )

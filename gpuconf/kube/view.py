@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gpuconf.kube.objects import NodeInfo, PodInfo
 
@@ -30,5 +31,9 @@ class KubeView:
 
     def evidence(self) -> dict[str, Any]:
         """The namespace, pods and nodes as plain data."""
-        return {"namespace": self.namespace, "raycluster": self.raycluster,
-                "pods": [p.as_evidence() for p in self.pods], "nodes": [n.as_evidence() for n in self.nodes]}
+        return {
+            "namespace": self.namespace,
+            "raycluster": self.raycluster,
+            "pods": [p.as_evidence() for p in self.pods],
+            "nodes": [n.as_evidence() for n in self.nodes],
+        }

@@ -35,8 +35,9 @@ def conditions_of(raycluster: dict | None) -> dict[str, str]:
     return {str(c.get("type")): str(c.get("status")) for c in conds}
 
 
-def wait_for_raycluster(kube: KubeClient, namespace: str, name: str, expected_pods: int,
-                        tier: str = "kube") -> ClusterState:
+def wait_for_raycluster(
+    kube: KubeClient, namespace: str, name: str, expected_pods: int, tier: str = "kube"
+) -> ClusterState:
     """Until `HeadPodReady` and `RayClusterProvisioned` are True — or, failing fast, until all
     `expected_pods` exist and every one is either Ready on a node or unbound with a FailedScheduling
     event (a legitimate outcome for some regression cases: the Pending pods are returned)."""
@@ -48,9 +49,12 @@ def wait_for_raycluster(kube: KubeClient, namespace: str, name: str, expected_po
         if all(conds.get(c) == "True" for c in READY_CONDITIONS) and len(pods) >= expected_pods:
             return ClusterState(pods, conds)
         unplaced = [p for p in pods if p.node is None]
-        settled = (len(pods) >= expected_pods and unplaced
-                   and all(p.failed_scheduling for p in unplaced)
-                   and all(p.ready for p in pods if p.node is not None))
+        settled = (
+            len(pods) >= expected_pods
+            and unplaced
+            and all(p.failed_scheduling for p in unplaced)
+            and all(p.ready for p in pods if p.node is not None)
+        )
         if not settled:
             settled_since.clear()
             return None
@@ -64,6 +68,10 @@ def wait_for_raycluster(kube: KubeClient, namespace: str, name: str, expected_po
             return f"RayCluster {namespace}/{name} failed: {status.get('reason') or status}"
         return None
 
-    return wait_until(probe, f"RayCluster {namespace}/{name} ({' and '.join(READY_CONDITIONS)}, "
-                             f"{expected_pods} pods)", tier=tier, interval=0.5 if tier == "kube" else 2.0,
-                      fail_fast=fail_fast)
+    return wait_until(
+        probe,
+        f"RayCluster {namespace}/{name} ({' and '.join(READY_CONDITIONS)}, {expected_pods} pods)",
+        tier=tier,
+        interval=0.5 if tier == "kube" else 2.0,
+        fail_fast=fail_fast,
+    )

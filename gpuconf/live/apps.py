@@ -19,8 +19,9 @@ USER = "user"  # the label of the Serve config under test
 class ServeApps:
     """The Serve configs of one session's cluster: the user's under test, and any other by label."""
 
-    def __init__(self, target: ServeTarget, user_body: Any, model: str | None,
-                 explain: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, target: ServeTarget, user_body: Any, model: str | None, explain: dict[str, str] | None = None
+    ) -> None:
         self.target = target
         self.user_body = user_body
         self.model = model

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 
-def set_driver_auth(env: dict[str, str | None]) -> None:
+def set_driver_auth(env: Mapping[str, str | None]) -> None:
     """Point this process's Ray auth at the cluster's token (None: unset), and make Ray re-read it."""
     for key, value in env.items():
         if value is None:
@@ -13,7 +14,7 @@ def set_driver_auth(env: dict[str, str | None]) -> None:
         else:
             os.environ[key] = value
     try:
-        from ray._raylet import AuthenticationTokenLoader, Config
+        from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]  # Cython, no stub for Config
 
         # Ray reads RAY_AUTH_* once per process; these two calls make it read them again.
         Config.initialize("")

@@ -107,9 +107,20 @@ class LiveCluster:
         """Pods, their Ray nodes and what did not come up."""
         out: dict[str, Any] = {
             "backend": self.backend,
-            "ray_nodes": [{"pod": r.pod, "k8s_node": r.k8s_node, "group": r.group, "node_id": r.node_id,
-                           "resources": r.ray_resources, "labels": r.ray_labels} for r in self.records.values()],
-            "pending_pods": self.pending, "failed_nodes": self.failed, "host_gpus": self.physical_gpus,
+            "ray_nodes": [
+                {
+                    "pod": r.pod,
+                    "k8s_node": r.k8s_node,
+                    "group": r.group,
+                    "node_id": r.node_id,
+                    "resources": r.ray_resources,
+                    "labels": r.ray_labels,
+                }
+                for r in self.records.values()
+            ],
+            "pending_pods": self.pending,
+            "failed_nodes": self.failed,
+            "host_gpus": self.physical_gpus,
         }
         if self.kube is not None:
             out["kube"] = self.kube.evidence()

@@ -28,8 +28,12 @@ def without_cuda(reason: str, require_cuda: bool) -> CudaVerdict:
     return CudaVerdict("fail", f"--require-cuda: {reason}") if require_cuda else CudaVerdict("skip", reason)
 
 
-def cuda_verdict(replicas: Sequence[ReplicaObservation], fake_gpu_nodes: Iterable[str], host_gpu_names: Sequence[str],
-                 require_cuda: bool) -> CudaVerdict:
+def cuda_verdict(
+    replicas: Sequence[ReplicaObservation],
+    fake_gpu_nodes: Iterable[str],
+    host_gpu_names: Sequence[str],
+    require_cuda: bool,
+) -> CudaVerdict:
     """Whether the GPU replicas can run a CUDA check: all of them see a physical device, none on a fake-GPU node."""
     fake = set(fake_gpu_nodes)
     on_fake = sorted({o.pod.k8s_node for o in replicas if o.pod and o.pod.k8s_node in fake})

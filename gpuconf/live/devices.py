@@ -51,15 +51,21 @@ class DeviceCheck:
         if self.smi_uuids:
             out.append(f"nvidia-smi lists {len(self.smi_uuids)} GPU(s): {self.smi_uuids}")
         if self.nvidia_visible_devices in ("all",) and (self.device_files or self.smi_uuids):
-            out.append("NVIDIA_VISIBLE_DEVICES=all in the container (KubeRay issue 2098): "
-                       "set NVIDIA_VISIBLE_DEVICES=void in the head and CPU groups' env")
+            out.append(
+                "NVIDIA_VISIBLE_DEVICES=all in the container (KubeRay issue 2098): "
+                "set NVIDIA_VISIBLE_DEVICES=void in the head and CPU groups' env"
+            )
         return out
 
     def as_evidence(self) -> dict[str, Any]:
         """The facts a verdict cites."""
-        return {"NVIDIA_VISIBLE_DEVICES": self.nvidia_visible_devices,
-                "CUDA_VISIBLE_DEVICES": self.cuda_visible_devices, "device_files": self.device_files,
-                "nvidia_smi": self.smi_lines if self.has_smi else "not installed", "uuids": self.smi_uuids}
+        return {
+            "NVIDIA_VISIBLE_DEVICES": self.nvidia_visible_devices,
+            "CUDA_VISIBLE_DEVICES": self.cuda_visible_devices,
+            "device_files": self.device_files,
+            "nvidia_smi": self.smi_lines if self.has_smi else "not installed",
+            "uuids": self.smi_uuids,
+        }
 
 
 def parse_device_check(stdout: str) -> DeviceCheck:

@@ -48,18 +48,34 @@ class ReplicaObservation:
         """The facts a verdict on this replica cites."""
         p = self.probe
         return {
-            "replica": self.replica_id, "app": self.app, "deployment": self.deployment,
-            "node_id": p.get("node_id"), "node_labels": p.get("node_labels"),
-            "pod": self.pod.pod if self.pod else None, "k8s_node": self.pod.k8s_node if self.pod else None,
-            "group": self.pod.group if self.pod else None, "gpu_ids": p.get("gpu_ids"),
-            "accelerator_ids": p.get("accelerator_ids"), "cuda_visible_devices": p.get("cuda_visible_devices"),
-            "torch_devices": [{k: d.get(k) for k in ("index", "name", "uuid", "capability")} for d in p.get("devices") or []],
-            "kernel": p.get("kernel"), "hostname": p.get("hostname"),
+            "replica": self.replica_id,
+            "app": self.app,
+            "deployment": self.deployment,
+            "node_id": p.get("node_id"),
+            "node_labels": p.get("node_labels"),
+            "pod": self.pod.pod if self.pod else None,
+            "k8s_node": self.pod.k8s_node if self.pod else None,
+            "group": self.pod.group if self.pod else None,
+            "gpu_ids": p.get("gpu_ids"),
+            "accelerator_ids": p.get("accelerator_ids"),
+            "cuda_visible_devices": p.get("cuda_visible_devices"),
+            "torch_devices": [
+                {k: d.get(k) for k in ("index", "name", "uuid", "capability")} for d in p.get("devices") or []
+            ],
+            "kernel": p.get("kernel"),
+            "hostname": p.get("hostname"),
         }
 
 
-def probe_replicas(http_url: str, app: str, route: str, deployment: str, expected: int,
-                   pods: dict[str, PodRecord], max_rounds: int = 200) -> list[ReplicaObservation]:
+def probe_replicas(
+    http_url: str,
+    app: str,
+    route: str,
+    deployment: str,
+    expected: int,
+    pods: dict[str, PodRecord],
+    max_rounds: int = 200,
+) -> list[ReplicaObservation]:
     """Ask `<route>/probe` until every one of `expected` replicas has answered (or rounds run out)."""
     url = http_url.rstrip("/") + (route.rstrip("/") or "") + "/probe"
     seen: dict[str, dict[str, Any]] = {}
@@ -91,6 +107,10 @@ def probe_nodes(records: list[PodRecord]) -> dict[str, dict[str, Any]]:
 
         return collect_probe(run_kernel=False)
 
-    refs = {r.node_id: zero_gpu_probe.options(
-        scheduling_strategy=NodeAffinitySchedulingStrategy(r.node_id, soft=False)).remote() for r in records}
+    refs = {
+        r.node_id: zero_gpu_probe.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(r.node_id, soft=False)
+        ).remote()
+        for r in records
+    }
     return {node_id: ray.get(ref, timeout=timeout("probe")) for node_id, ref in refs.items()}

@@ -74,8 +74,9 @@ def local_serve_config(body: Any, model: str | None, client: Any) -> tuple[dict[
     return localize_config(body, port, model), f"http://127.0.0.1:{port}"
 
 
-def deploy(cluster: ServeTarget, serve_body: Any, model: str | None = None,
-           explain: dict[str, str] | None = None) -> DeployedServe:
+def deploy(
+    cluster: ServeTarget, serve_body: Any, model: str | None = None, explain: dict[str, str] | None = None
+) -> DeployedServe:
     """Deploy and wait until every application is RUNNING, or fail fast with the reason."""
     from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 
@@ -97,16 +98,25 @@ def deploy(cluster: ServeTarget, serve_body: Any, model: str | None = None,
         return placement_problem(cluster, config, explain)
 
     try:
-        details = wait_until(running, f"Serve apps {apps} to be RUNNING", tier="serve_app", interval=0.5,
-                             fail_fast=unplaceable, fatal=(DeployFailed,))
+        details = wait_until(
+            running,
+            f"Serve apps {apps} to be RUNNING",
+            tier="serve_app",
+            interval=0.5,
+            fail_fast=unplaceable,
+            fatal=(DeployFailed,),
+        )
     except WaitTimeout as exc:
         raise DeployFailed(str(exc)) from None
     routes = {a.get("name", "default"): a.get("route_prefix", "/") for a in config["applications"]}
-    replicas = {a.get("name", "default"): sum(int(d.get("num_replicas", 1)) if d.get("num_replicas") != "auto" else 1
-                                              for d in a.get("deployments", [])) or 1
-                for a in config["applications"]}
-    return DeployedServe(config, http_url, details, round(time.monotonic() - started, 2),
-                         routes, replicas)
+    replicas = {
+        a.get("name", "default"): sum(
+            int(d.get("num_replicas", 1)) if d.get("num_replicas") != "auto" else 1 for d in a.get("deployments", [])
+        )
+        or 1
+        for a in config["applications"]
+    }
+    return DeployedServe(config, http_url, details, round(time.monotonic() - started, 2), routes, replicas)
 
 
 def running_http_port(client: Any) -> int | None:
@@ -164,5 +174,9 @@ def delete_all(cluster: ServeTarget) -> None:
 
     client = ServeSubmissionClient(cluster.dashboard_url)
     client.delete_applications()
-    wait_until(lambda: not client.get_serve_details().get("applications"), "Serve applications to be deleted",
-               tier="serve_app", interval=0.5)
+    wait_until(
+        lambda: not client.get_serve_details().get("applications"),
+        "Serve applications to be deleted",
+        tier="serve_app",
+        interval=0.5,
+    )

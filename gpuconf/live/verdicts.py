@@ -51,7 +51,9 @@ def accounting_problems(obs: ReplicaObservation, expected_gpus: float, physical:
         return ["no pod record for the replica's node"]
     node_gpus = pod.ray_resources.get("GPU", 0.0)
     if abs(pod.gpu_limit - node_gpus) > 1e-9:
-        problems.append(f"pod {pod.pod} has nvidia.com/gpu limit {pod.gpu_limit:g} but its Ray node advertises GPU {node_gpus:g}")
+        problems.append(
+            f"pod {pod.pod} has nvidia.com/gpu limit {pod.gpu_limit:g} but its Ray node advertises GPU {node_gpus:g}"
+        )
     if node_gpus + 1e-9 < len(gpu_ids):
         problems.append(f"the replica holds {len(gpu_ids)} GPU id(s) on a node with GPU {node_gpus:g}")
     whole = expected_gpus >= 1 and float(expected_gpus).is_integer()
@@ -90,8 +92,10 @@ def cuda_problems(probe: dict[str, Any]) -> list[str]:
     if not kernel.get("ran"):
         problems.append(f"the kernel check did not run: {kernel.get('reason')}")
     elif not kernel.get("ok"):
-        problems.append(f"the kernel result differs from the CPU: max abs error {kernel.get('max_abs_err')} "
-                        f"> tolerance {kernel.get('tolerance')}")
+        problems.append(
+            f"the kernel result differs from the CPU: max abs error {kernel.get('max_abs_err')} "
+            f"> tolerance {kernel.get('tolerance')}"
+        )
     return problems
 
 
@@ -109,8 +113,10 @@ def sees_gpu(probe: dict[str, Any], node: PodRecord | None) -> str | None:
         return f"torch sees {count} CUDA device(s) {names} (CUDA_VISIBLE_DEVICES={probe.get('cuda_visible_devices')!r})"
     node_gpus = node.ray_resources.get("GPU", 0.0) if node else 0.0
     if node_gpus > 0 and probe.get("cuda_visible_devices") != "":
-        return (f"CUDA_VISIBLE_DEVICES is {probe.get('cuda_visible_devices')!r}, not blank, on a node with "
-                f"GPU {node_gpus:g}: the GPUs are visible to it without a reservation")
+        return (
+            f"CUDA_VISIBLE_DEVICES is {probe.get('cuda_visible_devices')!r}, not blank, on a node with "
+            f"GPU {node_gpus:g}: the GPUs are visible to it without a reservation"
+        )
     return None
 
 
@@ -136,11 +142,15 @@ def replica_gpu_problems(probe: dict[str, Any], check: DeviceCheck | str | None)
         return [f"the device check in the replica's pod failed: {check}"]
     allocated = allocated_uuids(check)
     if check.nvidia_visible_devices == "all":
-        return ["the pod's NVIDIA_VISIBLE_DEVICES is `all`: it sees every GPU of the node, not what the "
-                "device plugin allocated (KubeRay issue 2098)"]
+        return [
+            "the pod's NVIDIA_VISIBLE_DEVICES is `all`: it sees every GPU of the node, not what the "
+            "device plugin allocated (KubeRay issue 2098)"
+        ]
     if not allocated:
-        return [f"the pod shows no allocated GPU (NVIDIA_VISIBLE_DEVICES={check.nvidia_visible_devices!r}, "
-                f"nvidia-smi: {check.smi_lines or 'nothing'})"]
+        return [
+            f"the pod shows no allocated GPU (NVIDIA_VISIBLE_DEVICES={check.nvidia_visible_devices!r}, "
+            f"nvidia-smi: {check.smi_lines or 'nothing'})"
+        ]
     seen = [d.get("uuid") for d in probe.get("devices") or []]
     stray = [u for u in seen if u not in allocated]
     if not seen:

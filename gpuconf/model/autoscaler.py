@@ -46,8 +46,9 @@ def _from_param(params: dict[str, Any], key: str) -> int:
     try:
         return int(params[key])
     except (TypeError, ValueError):
-        raise ValueError(f"rayStartParams.{key}: {params[key]!r} is not an integer, "
-                         "and the autoscaler reads it with int()") from None
+        raise ValueError(
+            f"rayStartParams.{key}: {params[key]!r} is not an integer, and the autoscaler reads it with int()"
+        ) from None
 
 
 def node_type(group_spec: dict[str, Any], is_head: bool) -> AutoscalerNodeType:
@@ -102,7 +103,9 @@ def _resources(group_spec: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def _tpus(group_res: dict[str, Any], custom: dict[str, int], limits: dict[str, Any], requests: dict[str, Any]) -> int | None:
+def _tpus(
+    group_res: dict[str, Any], custom: dict[str, int], limits: dict[str, Any], requests: dict[str, Any]
+) -> int | None:
     """TPUs: the group's `resources`, then the custom resources, then google.com/tpu limits or requests.
 
     (The autoscaler also adds a `TPU-<type>-head` resource from GKE's TPU node selectors; not modelled.)
@@ -127,11 +130,14 @@ def _custom(group_res: dict[str, Any], params: dict[str, Any]) -> dict[str, int]
     try:
         parsed = json.loads(text)
     except ValueError as exc:
-        raise ValueError(f"rayStartParams.resources {raw!r}: after dropping its first and last character and "
-                         f"every backslash the autoscaler reads {text!r}, which is not JSON ({exc})") from None
+        raise ValueError(
+            f"rayStartParams.resources {raw!r}: after dropping its first and last character and "
+            f"every backslash the autoscaler reads {text!r}, which is not JSON ({exc})"
+        ) from None
     if not isinstance(parsed, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in parsed.values()):
-        raise ValueError(f"rayStartParams.resources {raw!r}: the autoscaler takes only a JSON object of "
-                         f"integers, it reads {text!r}")
+        raise ValueError(
+            f"rayStartParams.resources {raw!r}: the autoscaler takes only a JSON object of integers, it reads {text!r}"
+        )
     return {str(k): int(v) for k, v in parsed.items()}
 
 
@@ -149,8 +155,13 @@ def disagreements(auto: AutoscalerNodeType, ray_resources: dict[str, float], mem
         have, thinks = ray_resources.get(key, 0.0), float(auto.resources.get(key, 0))
         if abs(have - thinks) > 1e-9:
             out.append(f"{key}: the Ray node has {have:g}, the autoscaler counts {thinks:g}")
-    if memory_explicit and "memory" in auto.resources and abs(ray_resources.get("memory", 0.0) - auto.resources["memory"]) > 1:
-        out.append(f"memory: the Ray node has {ray_resources.get('memory', 0.0):.0f}, the autoscaler counts "
-                   f"{auto.resources['memory']}")
+    if (
+        memory_explicit
+        and "memory" in auto.resources
+        and abs(ray_resources.get("memory", 0.0) - auto.resources["memory"]) > 1
+    ):
+        out.append(
+            f"memory: the Ray node has {ray_resources.get('memory', 0.0):.0f}, the autoscaler counts "
+            f"{auto.resources['memory']}"
+        )
     return out
-

@@ -12,15 +12,14 @@ sorted and joined as `--k=v` (`--k` for "true"), and the whole command runs thro
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from gpuconf.errors import InputError, Loc
-from gpuconf.inputs.resources import is_gpu_resource
 from gpuconf.inputs.loader import LDict, get, loc_of, require
 from gpuconf.inputs.quantity import ceil_int, quantity
+from gpuconf.inputs.resources import is_gpu_resource
 from gpuconf.model.raystart import RayStartArgs, parse_ray_start
 from gpuconf.model.shell import bash_words
 
@@ -31,7 +30,6 @@ DASHBOARD_AGENT_LISTEN_PORT = "52365"
 # Worker pods get this init container (wait-gcs-ready) unless it is switched off in the operator.
 INIT_CONTAINER_REQUESTS = {"cpu": Decimal("0.2"), "memory": Decimal(256 * 1024**2)}
 _BOOL_AS_VALUE = {"log-color", "include-dashboard"}
-
 
 
 @dataclass
@@ -80,7 +78,7 @@ def cluster_groups(spec: LDict, cluster_name: str, namespace: str = "default") -
         if not isinstance(worker, dict):
             raise InputError(loc_of(spec, "workerGroupSpecs", i), "a worker group must be a mapping")
         require(spec, "workerGroupSpecs", i, "groupName", kind=str)
-        group = _group(spec, ("workerGroupSpecs", i), worker, False, cluster_name, head_address)
+        group = _group(spec, ("workerGroupSpecs", i), cast(LDict, worker), False, cluster_name, head_address)
         if autoscaling and worker.get("suspend") is not True:
             group.autoscale_extra = max(0, autoscale_ceiling(worker) - group.replicas)
         groups.append(group)
@@ -105,8 +103,11 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
     template = require(spec, *path, "template", kind=dict)
     containers = require(spec, *path, "template", "spec", "containers", kind=list)
     if not containers:
-        raise InputError(loc_of(spec, *path, "template", "spec", "containers"), "the pod template has no container",
-                         "add the Ray container")
+        raise InputError(
+            loc_of(spec, *path, "template", "spec", "containers"),
+            "the pod template has no container",
+            "add the Ray container",
+        )
     schema.validate_pod_template(template, f"{'head' if is_head else g.get('groupName')} pod template")
     name = HEAD_GROUP if is_head else str(g["groupName"])
     replicas = 1 if is_head else _replicas(spec, path, g)
@@ -124,12 +125,26 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
         start = RayStartArgs(argv=argv, error=f"bash: cannot parse the generated command ({exc})")
     else:
         start = parse_ray_start(argv)
-    env = {str(e.get("name")): str(e.get("value", "")) for e in container.get("env") or [] if isinstance(e, dict) and "value" in e}
+    env = {
+        str(e.get("name")): str(e.get("value", ""))
+        for e in container.get("env") or []
+        if isinstance(e, dict) and "value" in e
+    }
     return GroupModel(
-        name=name, is_head=is_head, replicas=replicas, path=path, template=template, params=params,
-        command=command, start=start, pod_requests=_pod_requests(template, is_head, spec, path),
-        container_limits=limits, env=env, pod_labels=dict(get(template, "metadata", "labels", default={}) or {}),
-        image=str(container.get("image") or ""), hosts=1 if is_head else int(g.get("numOfHosts", 1) or 1),
+        name=name,
+        is_head=is_head,
+        replicas=replicas,
+        path=path,
+        template=template,
+        params=params,
+        command=command,
+        start=start,
+        pod_requests=_pod_requests(template, is_head, spec, path),
+        container_limits=limits,
+        env=env,
+        pod_labels=dict(get(template, "metadata", "labels", default={}) or {}),
+        image=str(container.get("image") or ""),
+        hosts=1 if is_head else int(g.get("numOfHosts", 1) or 1),
     )
 
 
@@ -155,9 +170,11 @@ def _params(spec: LDict, path: tuple[Any, ...], g: LDict) -> dict[str, str]:
     out = {}
     for k, v in raw.items():
         if not isinstance(v, str):
-            raise InputError(loc_of(spec, *path, "rayStartParams", k),
-                             f"rayStartParams.{k} must be a string (the CRD is map[string]string), got {type(v).__name__}",
-                             f'quote it: {k}: "{v}"')
+            raise InputError(
+                loc_of(spec, *path, "rayStartParams", k),
+                f"rayStartParams.{k} must be a string (the CRD is map[string]string), got {type(v).__name__}",
+                f'quote it: {k}: "{v}"',
+            )
         out[str(k)] = v
     return out
 
@@ -168,8 +185,9 @@ def _resource_map(container: dict, which: str, spec: LDict, path: tuple[Any, ...
     return {str(k): quantity(v, loc, f"resources.{which}.{k}") for k, v in raw.items()}
 
 
-def _complete_params(params: dict[str, str], is_head: bool, limits: dict[str, Decimal],
-                     requests: dict[str, Decimal], address: str) -> dict[str, str]:
+def _complete_params(
+    params: dict[str, str], is_head: bool, limits: dict[str, Decimal], requests: dict[str, Decimal], address: str
+) -> dict[str, str]:
     out = dict(params)
     if not is_head and "address" not in out:
         out["address"] = address
@@ -218,9 +236,11 @@ def _apply_group_fields(spec: LDict, path: tuple[Any, ...], g: LDict, params: di
     if resources:
         clash = sorted({"num-cpus", "num-gpus", "memory", "resources"} & set(g.get("rayStartParams") or {}))
         if clash:
-            raise InputError(loc_of(spec, *path, "resources"),
-                             f"both the group's `resources:` field and rayStartParams {clash} are set",
-                             "keep one (KubeRay >= 1.5 rejects both)")
+            raise InputError(
+                loc_of(spec, *path, "resources"),
+                f"both the group's `resources:` field and rayStartParams {clash} are set",
+                "keep one (KubeRay >= 1.5 rejects both)",
+            )
         custom: dict[str, float | int] = {}
         for name, raw in resources.items():
             amount = quantity(raw, loc_of(spec, *path, "resources", name), f"resources.{name}")

@@ -8,12 +8,20 @@ from decimal import Decimal
 from typing import Any
 
 from gpuconf.inputs.expectations import Expectations
-from gpuconf.inputs.manifests import Inputs, Target
-from gpuconf.model.kuberay import GroupModel, cluster_groups
 from gpuconf.inputs.limits import MAX_PODS
-from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
+from gpuconf.inputs.manifests import Inputs, Target
 from gpuconf.model.admission import added_tolerations
-from gpuconf.model.scheduler import NodeModel, PodSpecView, choose_node, misfit_reasons, node_from_doc, pod_view, unschedulable_message
+from gpuconf.model.kuberay import GroupModel, cluster_groups
+from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
+from gpuconf.model.scheduler import (
+    NodeModel,
+    PodSpecView,
+    choose_node,
+    misfit_reasons,
+    node_from_doc,
+    pod_view,
+    unschedulable_message,
+)
 
 # Ray sizes its `memory` resource from what the container may use, less the object store.
 RAY_AUTODETECT_MEMORY_FRACTION = 0.7
@@ -117,8 +125,9 @@ class Plan:
 
     def gpu_deployment_demands(self) -> list[ReplicaDemand]:
         """Demands of the deployments the expectations say need a GPU."""
-        return [d.demand for d in self.deployments
-                if self.expectations.gpu_deployment(d.demand.app, d.demand.deployment)]
+        return [
+            d.demand for d in self.deployments if self.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
+        ]
 
 
 def pod_name(cluster: str, group: GroupModel, index: int) -> str:
@@ -145,17 +154,23 @@ def build_plan(inputs: Inputs, target: Target) -> Plan:
         view = admitted_view(group, admission)
         for i in range(group.replicas):
             chosen, reasons = choose_node(view, nodes)
-            pods.append(PodPlan(pod_name(target.cluster.name, group, i), group, i, chosen.name if chosen else None, reasons))
+            pods.append(
+                PodPlan(pod_name(target.cluster.name, group, i), group, i, chosen.name if chosen else None, reasons)
+            )
     pods.extend(_autoscaled_pods(target.cluster.name, groups, nodes, MAX_PODS - len(pods), admission))
     by_name = {n.name: n for n in nodes}
-    ray_nodes = [ray_node_for(p, by_name[p.node], expectations) for p in pods
-                 if p.node is not None and p.group.start.error is None]
+    ray_nodes = [
+        ray_node_for(p, by_name[p.node], expectations)
+        for p in pods
+        if p.node is not None and p.group.start.error is None
+    ]
     deployments = _place(demands_from_serve(target.serve.body), ray_nodes)
     return Plan(target, expectations, nodes, groups, pods, ray_nodes, deployments)
 
 
-def _autoscaled_pods(cluster: str, groups: list[GroupModel], nodes: list[NodeModel], room: int,
-                     admission: bool) -> list[PodPlan]:
+def _autoscaled_pods(
+    cluster: str, groups: list[GroupModel], nodes: list[NodeModel], room: int, admission: bool
+) -> list[PodPlan]:
     """The pods the autoscaler can add, group by group, after the fixed ones are bound.
 
     Capacity is judged at maxReplicas. The node pool is fixed, so once one added pod of a
@@ -190,15 +205,27 @@ def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> R
         leak = group.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
         limit = float(group.gpu_limit(expectations.gpu_resource))
         res["GPU"] = float(node.allocatable.get(expectations.gpu_resource, Decimal(0))) if leak else limit
-        auto.append("GPU (autodetected: " + ("NVIDIA_VISIBLE_DEVICES=all exposes the node's GPUs)" if leak
-                                             else f"the container sees the {limit:g} device(s) of its limit)"))
+        auto.append(
+            "GPU (autodetected: "
+            + (
+                "NVIDIA_VISIBLE_DEVICES=all exposes the node's GPUs)"
+                if leak
+                else f"the container sees the {limit:g} device(s) of its limit)"
+            )
+        )
     if "memory" not in res:
-        limit = group.container_limits.get("memory") or node.allocatable.get("memory", Decimal(0))
-        res["memory"] = float(limit) * RAY_AUTODETECT_MEMORY_FRACTION
+        memory = group.container_limits.get("memory") or node.allocatable.get("memory", Decimal(0))
+        res["memory"] = float(memory) * RAY_AUTODETECT_MEMORY_FRACTION
         auto.append("memory (autodetected, about 70% of what the container may use)")
     labels = {"ray.io/node-group": group.label, **group.start.labels(), POD_LABEL: pod.name, K8S_NODE_LABEL: node.name}
-    return RayNodePlan(pod, node.name, expectations.is_gpu_node(node.labels, node.allocatable),
-                       {k: v for k, v in res.items() if v > 0}, labels, auto)
+    return RayNodePlan(
+        pod,
+        node.name,
+        expectations.is_gpu_node(node.labels, node.allocatable),
+        {k: v for k, v in res.items() if v > 0},
+        labels,
+        auto,
+    )
 
 
 def _place(demands: list[ReplicaDemand], ray_nodes: list[RayNodePlan]) -> list[DeploymentPlan]:
@@ -211,8 +238,15 @@ def _place(demands: list[ReplicaDemand], ray_nodes: list[RayNodePlan]) -> list[D
         ceiling = len(placed)
         if demand.max_replicas is not None and demand.max_replicas > demand.num_replicas:
             # What is left after the initial replicas, tried one replica beyond max_replicas.
-            more = ReplicaDemand(demand.app, demand.deployment, demand.max_replicas - demand.num_replicas,
-                                 demand.resources, demand.label_selector, None, None)
+            more = ReplicaDemand(
+                demand.app,
+                demand.deployment,
+                demand.max_replicas - demand.num_replicas,
+                demand.resources,
+                demand.label_selector,
+                None,
+                None,
+            )
             # Tried on a copy: the extra replicas are only a ceiling and take no room from later deployments.
             ceiling += len(place_replicas(more, copy.deepcopy(views))[0])
         out.append(DeploymentPlan(demand, feasible, misfits, placed, short, ceiling))
@@ -223,9 +257,27 @@ def summary(plan: Plan) -> dict[str, Any]:
     """The plan as plain data (for JSON output and the embedded launcher's report)."""
     return {
         "target": plan.target.name,
-        "pods": [{"pod": p.name, "group": p.group.name, "node": p.node, "autoscaled": p.autoscaled,
-                  "pending": None if p.node else p.pending_message,
-                  "ray_start": p.group.command.strip(), "ray_start_error": p.group.start.error} for p in plan.pods],
-        "ray_nodes": [{"pod": n.name, "k8s_node": n.k8s_node, "gpu_node": n.is_gpu_node, "autoscaled": n.autoscaled,
-                       "resources": n.resources, "labels": n.labels} for n in plan.ray_nodes],
+        "pods": [
+            {
+                "pod": p.name,
+                "group": p.group.name,
+                "node": p.node,
+                "autoscaled": p.autoscaled,
+                "pending": None if p.node else p.pending_message,
+                "ray_start": p.group.command.strip(),
+                "ray_start_error": p.group.start.error,
+            }
+            for p in plan.pods
+        ],
+        "ray_nodes": [
+            {
+                "pod": n.name,
+                "k8s_node": n.k8s_node,
+                "gpu_node": n.is_gpu_node,
+                "autoscaled": n.autoscaled,
+                "resources": n.resources,
+                "labels": n.labels,
+            }
+            for n in plan.ray_nodes
+        ],
     }

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuconf.errors import Loc
-from gpuconf.inputs.loader import LDict, loc_of
+from gpuconf.inputs.loader import loc_of
 
 # Ray Serve gives a replica one CPU when ray_actor_options leaves num_cpus unset.
 SERVE_DEFAULT_NUM_CPUS = 1.0
@@ -53,7 +53,7 @@ class RayNodeView:
         self.available = dict(self.resources)
 
 
-def demands_from_serve(body: LDict) -> list[ReplicaDemand]:
+def demands_from_serve(body: dict[str, Any]) -> list[ReplicaDemand]:
     """One demand per deployment listed in the Serve config."""
     out = []
     for i, app in enumerate(body.get("applications") or []):
@@ -71,13 +71,20 @@ def demands_from_serve(body: LDict) -> list[ReplicaDemand]:
             if opts.get("accelerator_type"):
                 # Ray turns accelerator_type: X into a request of the resource accelerator_type:X.
                 res[f"accelerator_type:{opts['accelerator_type']}"] = 0.001
-            out.append(ReplicaDemand(
-                app=str(app.get("name", "default")), deployment=str(dep.get("name")),
-                num_replicas=_replica_count(dep), resources={k: v for k, v in res.items() if v > 0},
-                label_selector={str(k): str(v) for k, v in (opts.get("label_selector") or {}).items()},
-                loc=loc_of(body, *path), options_loc=loc_of(body, *path, "ray_actor_options"), path=path,
-                min_replicas=_bound(dep, "min_replicas"), max_replicas=_bound(dep, "max_replicas"),
-            ))
+            out.append(
+                ReplicaDemand(
+                    app=str(app.get("name", "default")),
+                    deployment=str(dep.get("name")),
+                    num_replicas=_replica_count(dep),
+                    resources={k: v for k, v in res.items() if v > 0},
+                    label_selector={str(k): str(v) for k, v in (opts.get("label_selector") or {}).items()},
+                    loc=loc_of(body, *path),
+                    options_loc=loc_of(body, *path, "ray_actor_options"),
+                    path=path,
+                    min_replicas=_bound(dep, "min_replicas"),
+                    max_replicas=_bound(dep, "max_replicas"),
+                )
+            )
     return out
 
 
@@ -145,8 +152,15 @@ def place_replicas(demand: ReplicaDemand, nodes: list[RayNodeView]) -> tuple[lis
     placed: list[str] = []
     short: str | None = None
     for _ in range(demand.num_replicas):
-        host = next((n for n in nodes if not node_misfit(demand, n)
-                     and all(n.available.get(r, 0.0) + EPS >= a for r, a in demand.resources.items())), None)
+        host = next(
+            (
+                n
+                for n in nodes
+                if not node_misfit(demand, n)
+                and all(n.available.get(r, 0.0) + EPS >= a for r, a in demand.resources.items())
+            ),
+            None,
+        )
         if host is None:
             candidates = [n for n in nodes if not node_misfit(demand, n)]
             for res, amount in sorted(demand.resources.items(), key=lambda kv: kv[0] != "GPU"):

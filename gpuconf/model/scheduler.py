@@ -63,12 +63,23 @@ class PodSpecView:
 def pod_view(template: LDict, requests: dict[str, Decimal]) -> PodSpecView:
     """The scheduling-relevant parts of a pod template."""
     spec = template.get("spec") or {}
-    terms = get(spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
-                "nodeSelectorTerms", default=[]) or []
+    terms = (
+        get(
+            spec,
+            "affinity",
+            "nodeAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            "nodeSelectorTerms",
+            default=[],
+        )
+        or []
+    )
     return PodSpecView(
         node_selector={str(k): str(v) for k, v in (spec.get("nodeSelector") or {}).items()},
-        affinity_terms=[list(t.get("matchExpressions") or []) + [dict(e, field=True) for e in t.get("matchFields") or []]
-                        for t in terms],
+        affinity_terms=[
+            list(t.get("matchExpressions") or []) + [dict(e, field=True) for e in t.get("matchFields") or []]
+            for t in terms
+        ],
         tolerations=[dict(t) for t in spec.get("tolerations") or []],
         requests=dict(requests),
         node_name=spec.get("nodeName"),
@@ -127,7 +138,8 @@ def misfit_reasons(pod: PodSpecView, node: NodeModel) -> list[str]:
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod.tolerations, taint):
             return [f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value') or ''}}}"]
     if any(node.labels.get(k) != v for k, v in pod.node_selector.items()) or (
-            pod.affinity_terms and not any(term and all(_match_expr(e, node) for e in term) for term in pod.affinity_terms)):
+        pod.affinity_terms and not any(term and all(_match_expr(e, node) for e in term) for term in pod.affinity_terms)
+    ):
         return ["node(s) didn't match Pod's node affinity/selector"]
     reasons = []
     if node.free("pods") < 1:

@@ -34,7 +34,7 @@ def bash_words(command: str) -> list[str]:
             close = command.find("'", i + 1)
             if close < 0:
                 raise ValueError("No closing quotation")
-            current.append(command[i + 1:close])
+            current.append(command[i + 1 : close])
             i = close
         elif ch == '"':
             in_word = True
@@ -101,4 +101,4 @@ def value_after_bash(value: str) -> str | None:
         words = bash_words(f"--k={value}")
     except ValueError:
         return None
-    return words[0][len("--k="):] if len(words) == 1 else None
+    return words[0][len("--k=") :] if len(words) == 1 else None

@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes (0: none)")
     ap.add_argument("--window", type=float, nargs=2, default=(5.0, 90.0), help="interrupt between these seconds")
-    ap.add_argument("--hang", type=float, default=300.0, help="a run (or its exit after a signal) longer than this hung")
+    ap.add_argument(
+        "--hang", type=float, default=300.0, help="a run (or its exit after a signal) longer than this hung"
+    )
     ap.add_argument("--suite", default="suites/placement", help="what each run runs")
     args = ap.parse_args(argv)
     if shutil.which("unshare") is None:
@@ -53,10 +55,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i, (sig, delay) in enumerate(_plan(args.runs, args.clean, args.seed, tuple(args.window))):
             report = work / f"run-{i}.json"
-            cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable, "-m",
-                   "gpuconf.soak.warden", sig, str(delay), str(args.hang), str(report), "--",
-                   sys.executable, "-m", "pytest", args.suite, "-q", "-p", "no:cacheprovider", "--backend=embedded",
-                   f"--report-dir={work / f'reports-{i}'}"]
+            cmd = [
+                "unshare",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+                sys.executable,
+                "-m",
+                "gpuconf.soak.warden",
+                sig,
+                str(delay),
+                str(args.hang),
+                str(report),
+                "--",
+                sys.executable,
+                "-m",
+                "pytest",
+                args.suite,
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--backend=embedded",
+                f"--report-dir={work / f'reports-{i}'}",
+            ]
             subprocess.run(cmd, cwd=ROOT, timeout=args.hang * 2 + 180)
             doc = json.loads(report.read_text())
             doc["flake"] = doc["signal"] == "none" and sig == "none" and doc["rc"] != 0
@@ -67,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             p.kill()
             p.wait()
     bad = [r for r in rows if r["hung"] or r["flake"] or r["processes"] or r["sockets"] or r["temp_dirs"] or r["shm"]]
-    print(f"\nsoak: {len(rows)} runs ({args.clean} clean, {args.runs} interrupted, load {args.load} busy loops, "
-          f"seed {args.seed}): {sum(len(r['processes']) for r in rows)} leaked processes, "
-          f"{sum(len(r['temp_dirs']) for r in rows)} temp dirs, {sum(len(r['shm']) for r in rows)} /dev/shm, "
-          f"{sum(r['hung'] for r in rows)} hangs, {sum(r['flake'] for r in rows)} flakes")
+    print(
+        f"\nsoak: {len(rows)} runs ({args.clean} clean, {args.runs} interrupted, load {args.load} busy loops, "
+        f"seed {args.seed}): {sum(len(r['processes']) for r in rows)} leaked processes, "
+        f"{sum(len(r['temp_dirs']) for r in rows)} temp dirs, {sum(len(r['shm']) for r in rows)} /dev/shm, "
+        f"{sum(r['hung'] for r in rows)} hangs, {sum(r['flake'] for r in rows)} flakes"
+    )
     for r in bad:
         print(f"--- {r['signal']} at {r['delay_s']} s: {r['processes'][:8]} {r['temp_dirs']}\n{r['tail'][-600:]}")
     if not bad:
@@ -79,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _row(i: int, r: dict) -> str:
-    return (f"{i:>3} {r['signal']:<8} {r['delay_s']:>6.1f} rc={r['rc']!s:<4} {r['wall_s']:>6.1f}s "
-            f"procs={len(r['processes'])} socks={len(r['sockets'])} tmp={len(r['temp_dirs'])} shm={len(r['shm'])}"
-            f"{' HANG' if r['hung'] else ''}{' FLAKE' if r['flake'] else ''}")
+    return (
+        f"{i:>3} {r['signal']:<8} {r['delay_s']:>6.1f} rc={r['rc']!s:<4} {r['wall_s']:>6.1f}s "
+        f"procs={len(r['processes'])} socks={len(r['sockets'])} tmp={len(r['temp_dirs'])} shm={len(r['shm'])}"
+        f"{' HANG' if r['hung'] else ''}{' FLAKE' if r['flake'] else ''}"
+    )
 
 
 if __name__ == "__main__":

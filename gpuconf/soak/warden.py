@@ -52,7 +52,7 @@ def _settle(limit_s: float) -> list[str]:
 def main(argv: list[str]) -> int:
     """argv: <signal name> <delay s> <hang limit s> <report file> -- <command...>."""
     sig_name, delay, hang_s, report = argv[0], float(argv[1]), float(argv[2]), Path(argv[3])
-    command = argv[argv.index("--") + 1:]
+    command = argv[argv.index("--") + 1 :]
     tmp0, shm0 = _snapshot_tmp(), _snapshot_shm()
     t0 = time.monotonic()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -77,13 +77,24 @@ def main(argv: list[str]) -> int:
             out, _ = child.communicate()
     # No `gpuconf cleanup` here, even after SIGKILL: the run's reaper must leave nothing behind by itself.
     left = _settle(20.0)
-    left_pids = {int(x.split(':')[0]) for x in left}
-    sockets = [f"{c.laddr.ip}:{c.laddr.port}" for c in psutil.net_connections("inet")
-               if c.status == psutil.CONN_LISTEN and c.pid in left_pids]
-    doc = {"signal": sig_name if sent else "none", "delay_s": delay, "rc": child.returncode, "hung": hung,
-           "wall_s": round(time.monotonic() - t0, 1), "processes": left, "sockets": sockets,
-           "temp_dirs": sorted(_snapshot_tmp() - tmp0), "shm": sorted(_snapshot_shm() - shm0),
-           "tail": out.decode(errors="replace")[-1500:]}
+    left_pids = {int(x.split(":")[0]) for x in left}
+    sockets = [
+        f"{c.laddr.ip}:{c.laddr.port}"
+        for c in psutil.net_connections("inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in left_pids
+    ]
+    doc = {
+        "signal": sig_name if sent else "none",
+        "delay_s": delay,
+        "rc": child.returncode,
+        "hung": hung,
+        "wall_s": round(time.monotonic() - t0, 1),
+        "processes": left,
+        "sockets": sockets,
+        "temp_dirs": sorted(_snapshot_tmp() - tmp0),
+        "shm": sorted(_snapshot_shm() - shm0),
+        "tail": out.decode(errors="replace")[-1500:],
+    }
     report.write_text(json.dumps(doc))
     return 0
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpuconf.static import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
-from gpuconf.inputs.manifests import Inputs, Notice, load_roots
 from gpuconf.inputs.limits import MAX_PODS, MAX_REPLICAS
+from gpuconf.inputs.manifests import Inputs, Notice, load_roots
 from gpuconf.model.plan import Plan, build_plan
+from gpuconf.static import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
 from gpuconf.static.rules import ERROR, Finding, run_rules
 
 
@@ -33,10 +33,19 @@ class CheckResult:
             "verdict": self.verdict,
             "findings": [f.as_json() for f in self.findings],
             "deployments": [deployment_row(p, d) for p in self.plans for d in p.deployments],
-            "targets": [{"target": p.target.name, "file": p.target.cluster.loc.file, "line": p.target.cluster.loc.line,
-                         "serve_config": p.target.serve.given} for p in self.plans],
-            "notices": [{"file": n.loc.file if n.loc else None, "line": n.loc.line if n.loc else None,
-                         "message": n.message} for n in self.notices],
+            "targets": [
+                {
+                    "target": p.target.name,
+                    "file": p.target.cluster.loc.file,
+                    "line": p.target.cluster.loc.line,
+                    "serve_config": p.target.serve.given,
+                }
+                for p in self.plans
+            ],
+            "notices": [
+                {"file": n.loc.file if n.loc else None, "line": n.loc.line if n.loc else None, "message": n.message}
+                for n in self.notices
+            ],
             "defaults_used": self.defaults_used,
         }
 
@@ -49,17 +58,31 @@ def deployment_row(plan: Plan, d: Any) -> dict[str, Any]:
         "app": d.demand.app,
         "deployment": d.demand.deployment,
         "replicas": d.demand.num_replicas,
-        "feasible_nodes": [{"ray_node": n, "k8s_node": plan.ray_node(n).k8s_node,
-                            "group": plan.ray_node(n).group.label, "gpu_node": plan.ray_node(n).is_gpu_node,
-                            "autoscaled": plan.ray_node(n).autoscaled}
-                           for n in d.feasible],
-        "gpu": {"expected": exp is not None, "num_gpus": d.demand.num_gpus,
-                "expected_per_replica": exp.gpus_per_replica if exp else 0.0},
+        "feasible_nodes": [
+            {
+                "ray_node": n,
+                "k8s_node": plan.ray_node(n).k8s_node,
+                "group": plan.ray_node(n).group.label,
+                "gpu_node": plan.ray_node(n).is_gpu_node,
+                "autoscaled": plan.ray_node(n).autoscaled,
+            }
+            for n in d.feasible
+        ],
+        "gpu": {
+            "expected": exp is not None,
+            "num_gpus": d.demand.num_gpus,
+            "expected_per_replica": exp.gpus_per_replica if exp else 0.0,
+        },
     }
 
 
-def run_check(paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None,
-              import_apps: Path | None = None, extended_resource_toleration: bool = False) -> CheckResult:
+def run_check(
+    paths: list[Path],
+    nodes: list[Path] | None = None,
+    expect: Path | None = None,
+    import_apps: Path | None = None,
+    extended_resource_toleration: bool = False,
+) -> CheckResult:
     """Load, plan and run every rule; raises InputError on bad input.
 
     `extended_resource_toleration` turns on that admission plugin's model whatever the expectations say.

@@ -26,7 +26,9 @@ def unseen_apps(plan: Plan) -> Iterator[Finding]:
         name = str(app.get("name", "default"))
         import_path = app.get("import_path", "?")
         yield Finding(
-            RULE_ID, ERROR, loc_of(body, "applications", i),
+            RULE_ID,
+            ERROR,
+            loc_of(body, "applications", i),
             f"app {name!r} ({import_path}) lists no `deployments:`: their num_gpus/num_cpus are set in "
             "@serve.deployment(...) in code, so where its replicas land was not checked",
             "declare each deployment under the app: `deployments: [{name: MyDeployment, ray_actor_options: "

@@ -119,8 +119,8 @@ def _splice(text: str, inner: list[tuple[_Doc, str]]) -> str:
             continue
         count = len(old.splitlines())
         first = lines[d.first_line]
-        pad = first[:len(first) - len(first.lstrip(" "))]
-        lines[d.first_line:d.first_line + count] = [pad + ln if ln.strip() else ln for ln in new.splitlines(True)]
+        pad = first[: len(first) - len(first.lstrip(" "))]
+        lines[d.first_line : d.first_line + count] = [pad + ln if ln.strip() else ln for ln in new.splitlines(True)]
     return "".join(lines)
 
 
@@ -178,12 +178,13 @@ def _sub(mapping: CommentedMap, key: str) -> CommentedMap:
 def _contains(path: list[Any], part: tuple[Any, ...]) -> int:
     """The index just past `part` inside `path`, or -1."""
     for i in range(len(path) - len(part) + 1):
-        if tuple(path[i:i + len(part)]) == part:
+        if tuple(path[i : i + len(part)]) == part:
             return i + len(part)
     return -1
 
 
 # --- finding -> node ------------------------------------------------------------------------
+
 
 def _group_node(ws: Workspace, plan: Plan, loc: Loc | None) -> tuple[GroupModel, CommentedMap]:
     root, path = ws.locate(loc)
@@ -197,7 +198,7 @@ def _group_node(ws: Workspace, plan: Plan, loc: Loc | None) -> tuple[GroupModel,
 def _deployment_node(ws: Workspace, plan: Plan, loc: Loc | None) -> tuple[DeploymentPlan, CommentedMap]:
     root, path = ws.locate(loc)
     for d in plan.deployments:
-        if d.demand.path and tuple(path[:len(d.demand.path)]) == tuple(d.demand.path):
+        if d.demand.path and tuple(path[: len(d.demand.path)]) == tuple(d.demand.path):
             return d, _at(root, d.demand.path)
     raise NoFix(f"{loc} is not inside a deployment of the Serve config")
 
@@ -231,10 +232,13 @@ def _number(x: float) -> int | float:
 
 def _group_models(plan: Plan) -> list[tuple[GroupModel, bool]]:
     """Each group and whether every node it can land on is a GPU node."""
+
     def only_gpu(g: GroupModel) -> bool:
         land = plan.could_land_on(g)
-        return bool(land) and all(plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable)
-                                  for n in land)
+        return bool(land) and all(
+            plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in land
+        )
+
     return [(g, only_gpu(g)) for g in plan.groups]
 
 
@@ -255,6 +259,7 @@ def _markers(plan: Plan, on_gpu: bool) -> tuple[list[str], set[str]]:
 
 # --- the fixers -------------------------------------------------------------------------------
 
+
 def _fix_shell_split(ws: Workspace, plan: Plan, f: Finding) -> str:
     _, group = _group_node(ws, plan, f.loc)
     params = group["rayStartParams"]
@@ -263,7 +268,9 @@ def _fix_shell_split(ws: Workspace, plan: Plan, f: Finding) -> str:
         raise NoFix("the value named by the finding is no longer there")
     value = str(params[key])
     try:
-        params[key] = _quoted_json(_resources_json(value)) if key == "resources" or value.lstrip().startswith("{") else None
+        params[key] = (
+            _quoted_json(_resources_json(value)) if key == "resources" or value.lstrip().startswith("{") else None
+        )
     except NoFix:
         params[key] = None
     if params[key] is None:
@@ -287,11 +294,19 @@ def _fix_unschedulable(ws: Workspace, plan: Plan, f: Finding) -> str:
     selector = dict(spec.get("nodeSelector") or {})
     res = plan.expectations.gpu_resource
     wants_gpu = g.gpu_limit(res) > 0
-    intended = [n for n in plan.nodes if all(n.labels.get(k) == str(v) for k, v in selector.items())
-                and (not wants_gpu or n.allocatable.get(res, 0) > 0)]
+    intended = [
+        n
+        for n in plan.nodes
+        if all(n.labels.get(k) == str(v) for k, v in selector.items())
+        and (not wants_gpu or n.allocatable.get(res, 0) > 0)
+    ]
     tolerations = list(spec.get("tolerations") or [])
-    missing = [t for n in intended for t in n.taints if t.get("effect") in ("NoSchedule", "NoExecute")
-               and not tolerates(tolerations, t)]
+    missing = [
+        t
+        for n in intended
+        for t in n.taints
+        if t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, t)
+    ]
     if not missing:
         raise NoFix("no untolerated taint keeps it off its intended node: it lacks resources, a sizing decision")
     added = []
@@ -366,8 +381,13 @@ def _fix_marker_leak(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _fix_unadvertised(ws: Workspace, plan: Plan, f: Finding) -> str:
     d, _ = _deployment_node(ws, plan, f.loc)
-    wanted = [r for r in d.demand.resources if r not in {"CPU", "GPU", "memory"}
-              and not r.startswith("accelerator_type:") and r not in set(f.evidence.get("advertised", []))]
+    wanted = [
+        r
+        for r in d.demand.resources
+        if r not in {"CPU", "GPU", "memory"}
+        and not r.startswith("accelerator_type:")
+        and r not in set(f.evidence.get("advertised", []))
+    ]
     on_gpu = d.demand.num_gpus > 0 or plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
     candidates = [g for g, gpu in _group_models(plan) if not g.is_head and gpu == bool(on_gpu)]
     if len(candidates) != 1:
@@ -455,8 +475,11 @@ def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
         labels = _sub(_at(root, path[:-1]), "labels")
         for k, v in exp.gpu_node_selector.items():
             labels[k] = DoubleQuotedScalarString(v)
-    return (f"labelled {[n.name for n in gpu]} " + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
-            + " (on the cluster: kubectl label node <name> ...)")
+    return (
+        f"labelled {[n.name for n in gpu]} "
+        + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
+        + " (on the cluster: kubectl label node <name> ...)"
+    )
 
 
 def _fix_expect_missing(ws: Workspace, plan: Plan, f: Finding) -> str:
@@ -464,7 +487,7 @@ def _fix_expect_missing(ws: Workspace, plan: Plan, f: Finding) -> str:
     end = _contains(path, ("gpuDeployments",))
     if end < 0 or len(path) <= end:
         raise NoFix("the finding is not on an entry of gpuDeployments")
-    entry = _at(root, path[:end + 1])
+    entry = _at(root, path[: end + 1])
     apps = sorted({d.demand.app for d in plan.deployments})
     app = str(entry.get("app"))
     if app not in apps:
@@ -473,8 +496,11 @@ def _fix_expect_missing(ws: Workspace, plan: Plan, f: Finding) -> str:
             raise NoFix(f"no single app of the Serve config is close to {app!r}")
         app = close[0]
     names = sorted({d.demand.deployment for d in plan.deployments if d.demand.app == app})
-    close = [str(entry.get("deployment"))] if entry.get("deployment") in names else \
-        difflib.get_close_matches(str(entry.get("deployment")), names, n=2, cutoff=0.75)
+    close = (
+        [str(entry.get("deployment"))]
+        if entry.get("deployment") in names
+        else difflib.get_close_matches(str(entry.get("deployment")), names, n=2, cutoff=0.75)
+    )
     if len(close) != 1:
         raise NoFix(f"no single deployment of app {app!r} is close to {entry.get('deployment')!r}")
     entry["app"], entry["deployment"] = app, close[0]
@@ -517,8 +543,17 @@ class FixRun:
 
     def diff(self) -> str:
         """A unified diff of every changed file."""
-        return "".join("".join(difflib.unified_diff(self.before[p].splitlines(True), self.after[p].splitlines(True),
-                                                    "a/" + p.lstrip("/"), "b/" + p.lstrip("/"))) for p in self.changed)
+        return "".join(
+            "".join(
+                difflib.unified_diff(
+                    self.before[p].splitlines(True),
+                    self.after[p].splitlines(True),
+                    "a/" + p.lstrip("/"),
+                    "b/" + p.lstrip("/"),
+                )
+            )
+            for p in self.changed
+        )
 
     def write(self) -> None:
         """Write the changed files in place."""

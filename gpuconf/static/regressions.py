@@ -32,7 +32,9 @@ def load_case(path: Path) -> RegressionCase:
     first = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
     match = _HEADER.match(first)
     if not match:
-        raise InputError(Loc(str(path), 1), "a regression case must start with `# expect: RULE [+RULE ...] | description`")
+        raise InputError(
+            Loc(str(path), 1), "a regression case must start with `# expect: RULE [+RULE ...] | description`"
+        )
     also = frozenset(w.lstrip("+") for w in match.group("also").split())
     return RegressionCase(path, match.group("rule"), also, match.group("what").strip())
 

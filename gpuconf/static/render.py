@@ -19,17 +19,24 @@ def render_text(result: CheckResult) -> str:
             lines.append(f"  pod {p.name:<36} group {p.group.label:<12} -> {where}{note}{auto}")
         lines.append("")
         if not plan.target.serve.given:
-            lines.append(f"  no Serve config given for {plan.target.name}: cluster-level rules only, "
-                         "no deployment placement checked")
+            lines.append(
+                f"  no Serve config given for {plan.target.name}: cluster-level rules only, "
+                "no deployment placement checked"
+            )
             lines.append("")
             continue
         lines.append(f"  {'deployment':<28} {'replicas':>8}  {'gpus':>4}  feasible Ray nodes (k8s node, GPU node?)")
         for d in plan.deployments:
             row = deployment_row(plan, d)
-            feas = ", ".join(f"{n['group']}@{n['k8s_node']}{' [GPU]' if n['gpu_node'] else ''}"
-                             f"{' [autoscaled]' if n['autoscaled'] else ''}" for n in row["feasible_nodes"])
+            feas = ", ".join(
+                f"{n['group']}@{n['k8s_node']}{' [GPU]' if n['gpu_node'] else ''}"
+                f"{' [autoscaled]' if n['autoscaled'] else ''}"
+                for n in row["feasible_nodes"]
+            )
             mark = " *" if row["gpu"]["expected"] else ""
-            lines.append(f"  {d.demand.key + mark:<28} {d.demand.num_replicas:>8}  {d.demand.num_gpus:>4g}  {feas or 'NONE'}")
+            lines.append(
+                f"  {d.demand.key + mark:<28} {d.demand.num_replicas:>8}  {d.demand.num_gpus:>4g}  {feas or 'NONE'}"
+            )
         lines.append("  (* = expected to run on GPU nodes)")
         lines.append("")
     for f in result.findings:

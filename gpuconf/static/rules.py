@@ -6,12 +6,13 @@ Every finding names the manifest line to change, what was seen, and the fix.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from gpuconf.errors import Loc
-from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.inputs.loader import get, loc_of
+from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.shell import bash_words
 
@@ -33,9 +34,16 @@ class Finding:
 
     def as_json(self) -> dict[str, Any]:
         """The JSON contract of a finding."""
-        return {"rule": self.rule, "severity": self.severity, "file": self.loc.file if self.loc else None,
-                "line": self.loc.line if self.loc else None, "message": self.message, "fix": self.fix,
-                "target": self.target, "evidence": self.evidence}
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "file": self.loc.file if self.loc else None,
+            "line": self.loc.line if self.loc else None,
+            "message": self.message,
+            "fix": self.fix,
+            "target": self.target,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -51,11 +59,15 @@ class Rule:
 CATALOGUE: list[Rule] = []
 
 
-def rule(rule_id: str, severity: str, summary: str) -> Callable[[Callable[[Plan], Iterator[Finding]]], Callable[[Plan], Iterator[Finding]]]:
+def rule(
+    rule_id: str, severity: str, summary: str
+) -> Callable[[Callable[[Plan], Iterator[Finding]]], Callable[[Plan], Iterator[Finding]]]:
     """Register a check under a stable id."""
+
     def register(fn: Callable[[Plan], Iterator[Finding]]) -> Callable[[Plan], Iterator[Finding]]:
         CATALOGUE.append(Rule(rule_id, severity, summary, fn))
         return fn
+
     return register
 
 
@@ -64,7 +76,9 @@ def run_rules(plan: Plan) -> list[Finding]:
     findings = [f for r in CATALOGUE for f in r.check(plan)]
     for f in findings:
         f.target = plan.target.name
-    return sorted(findings, key=lambda f: (f.severity != ERROR, f.loc.file if f.loc else "", f.loc.line if f.loc else 0))
+    return sorted(
+        findings, key=lambda f: (f.severity != ERROR, f.loc.file if f.loc else "", f.loc.line if f.loc else 0)
+    )
 
 
 def _spec(plan: Plan) -> Any:
@@ -73,10 +87,15 @@ def _spec(plan: Plan) -> Any:
 
 def _gpu_markers(plan: Plan) -> set[str]:
     """Custom resources that expected-GPU deployments request and a GPU-node group advertises."""
-    requested = {r for d in plan.gpu_deployment_demands() for r in d.resources
-                 if r not in _BUILTIN and not r.startswith("accelerator_type:")}
-    on_gpu = {r for g in plan.groups if not g.is_head and _gpu_only_nodes(plan, plan.could_land_on(g))
-              for r in _intended(g)}
+    requested = {
+        r
+        for d in plan.gpu_deployment_demands()
+        for r in d.resources
+        if r not in _BUILTIN and not r.startswith("accelerator_type:")
+    }
+    on_gpu = {
+        r for g in plan.groups if not g.is_head and _gpu_only_nodes(plan, plan.could_land_on(g)) for r in _intended(g)
+    }
     return requested & on_gpu
 
 
@@ -103,7 +122,9 @@ def _intended(group: GroupModel) -> dict[str, float]:
 
 
 def _gpu_only_nodes(plan: Plan, nodes: list[str]) -> bool:
-    return bool(nodes) and all(plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in nodes)
+    return bool(nodes) and all(
+        plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in nodes
+    )
 
 
 @rule("SHELL-SPLIT", ERROR, "a rayStartParams value that KubeRay's `bash -c` splits or unquotes into something else")
@@ -120,17 +141,24 @@ def _shell_split(plan: Plan) -> Iterator[Finding]:
                 if words[-1:] != ["--gpuconf-sentinel"]:
                     note = f"bash reads `#` in `--{key}={value}` as a comment: every later parameter is lost"
                 words = words[:-1]
-            after = words[0][len(key) + 3:] if len(words) == 1 else None
+            after = words[0][len(key) + 3 :] if len(words) == 1 else None
             broken_json = key == "resources" and after is not None and not _is_json_object(after)
             if len(words) == 1 and not broken_json and not note:
                 continue
-            seen = note or (f"bash -c splits `--{key}={value}` into {len(words)} arguments {words}"
-                            if len(words) != 1 else f"after bash's quote removal ray start gets --{key}={after}, which is not JSON")
-            yield Finding("SHELL-SPLIT", ERROR, group_loc(_spec(plan), g, "rayStartParams", key),
-                          f"group {g.label}: rayStartParams.{key}: {seen}; `ray start` fails and the pod never joins the cluster",
-                          f"""quote the JSON for the shell in single quotes: {key}: "'{_json_escaped(after or value)}'"  """
-                          "(or, on KubeRay >= 1.5, use the group-level `resources:` field)",
-                          evidence={"value": value, "argv": words, "command": g.command.strip()})
+            seen = note or (
+                f"bash -c splits `--{key}={value}` into {len(words)} arguments {words}"
+                if len(words) != 1
+                else f"after bash's quote removal ray start gets --{key}={after}, which is not JSON"
+            )
+            yield Finding(
+                "SHELL-SPLIT",
+                ERROR,
+                group_loc(_spec(plan), g, "rayStartParams", key),
+                f"group {g.label}: rayStartParams.{key}: {seen}; `ray start` fails and the pod never joins the cluster",
+                f"""quote the JSON for the shell in single quotes: {key}: "'{_json_escaped(after or value)}'"  """
+                "(or, on KubeRay >= 1.5, use the group-level `resources:` field)",
+                evidence={"value": value, "argv": words, "command": g.command.strip()},
+            )
 
 
 def _is_json_object(text: str) -> bool:
@@ -144,7 +172,7 @@ def _json_escaped(text: str) -> str:
     try:
         canonical = json.dumps(json.loads(text))
     except ValueError:
-        canonical = text if text.startswith("{") else "{\"gpu_worker\": 1}"
+        canonical = text if text.startswith("{") else '{"gpu_worker": 1}'
     return canonical.replace('"', '\\"')
 
 
@@ -157,14 +185,18 @@ def _kuberay_json(plan: Plan) -> Iterator[Finding]:
         problem = kuberay_resources_json_error(g.params)
         if problem is None or g.gpu_limit(res) == 0 or "num-gpus" in g.params:
             continue
-        yield Finding("KUBERAY-RESOURCES-JSON", ERROR, group_loc(_spec(plan), g, "rayStartParams", "resources"),
-                      f"group {g.label}: KubeRay trims quotes from rayStartParams.resources and parses it as JSON "
-                      f"before adding --num-gpus from the {res} limit; {problem}, so the generated `ray start` has "
-                      "no --num-gpus and Ray's GPU count falls back to whatever the container happens to see "
-                      "(0 on fake-GPU nodes such as kind)",
-                      """write it so that both KubeRay and bash read JSON: resources: "'{\\"gpu_worker\\": 1}'" """
-                      """(or set num-gpus: "1" explicitly)""",
-                      evidence={"value": g.params.get("resources"), "command": g.command.strip()})
+        yield Finding(
+            "KUBERAY-RESOURCES-JSON",
+            ERROR,
+            group_loc(_spec(plan), g, "rayStartParams", "resources"),
+            f"group {g.label}: KubeRay trims quotes from rayStartParams.resources and parses it as JSON "
+            f"before adding --num-gpus from the {res} limit; {problem}, so the generated `ray start` has "
+            "no --num-gpus and Ray's GPU count falls back to whatever the container happens to see "
+            "(0 on fake-GPU nodes such as kind)",
+            """write it so that both KubeRay and bash read JSON: resources: "'{\\"gpu_worker\\": 1}'" """
+            """(or set num-gpus: "1" explicitly)""",
+            evidence={"value": g.params.get("resources"), "command": g.command.strip()},
+        )
 
 
 @rule("RAY-START", ERROR, "the generated `ray start` command fails for a reason other than shell splitting")
@@ -172,9 +204,14 @@ def _ray_start(plan: Plan) -> Iterator[Finding]:
     split = {(f.evidence.get("command")) for f in _shell_split(plan)}
     for g in plan.groups:
         if g.start.error and g.command.strip() not in split:
-            yield Finding("RAY-START", ERROR, group_loc(_spec(plan), g, "rayStartParams"),
-                          f"group {g.label}: {g.start.error}", "fix the rayStartParams value named above",
-                          evidence={"command": g.command.strip()})
+            yield Finding(
+                "RAY-START",
+                ERROR,
+                group_loc(_spec(plan), g, "rayStartParams"),
+                f"group {g.label}: {g.start.error}",
+                "fix the rayStartParams value named above",
+                evidence={"command": g.command.strip()},
+            )
 
 
 @rule("POD-UNSCHEDULABLE", ERROR, "a Ray pod fits no node of the pool and stays Pending")
@@ -184,16 +221,22 @@ def _unschedulable(plan: Plan) -> Iterator[Finding]:
         if p.node is None and not p.autoscaled:
             note = ""
             if not plan.expectations.extended_resource_toleration and plan.could_land_on(p.group, admission=True):
-                note = ("; with the ExtendedResourceToleration admission plugin on (GKE runs it) the pod would get "
-                        "a toleration for each extended resource it requests and fit "
-                        f"{plan.could_land_on(p.group, admission=True)}: if your cluster runs it, set "
-                        "admission.extendedResourceToleration: true in the expectations or pass "
-                        "--extended-resource-toleration")
-            yield Finding("POD-UNSCHEDULABLE", ERROR, group_loc(_spec(plan), p.group, "template", "spec"),
-                          f"pod {p.name} (group {p.group.label}) stays Pending: {p.pending_message}{note}",
-                          "add the toleration/nodeSelector/resources that let it fit the intended node "
-                          "(for GPU nodes: tolerate their taint, e.g. key nvidia.com/gpu operator Exists)",
-                          evidence={"reasons": p.reasons})
+                note = (
+                    "; with the ExtendedResourceToleration admission plugin on (GKE runs it) the pod would get "
+                    "a toleration for each extended resource it requests and fit "
+                    f"{plan.could_land_on(p.group, admission=True)}: if your cluster runs it, set "
+                    "admission.extendedResourceToleration: true in the expectations or pass "
+                    "--extended-resource-toleration"
+                )
+            yield Finding(
+                "POD-UNSCHEDULABLE",
+                ERROR,
+                group_loc(_spec(plan), p.group, "template", "spec"),
+                f"pod {p.name} (group {p.group.label}) stays Pending: {p.pending_message}{note}",
+                "add the toleration/nodeSelector/resources that let it fit the intended node "
+                "(for GPU nodes: tolerate their taint, e.g. key nvidia.com/gpu operator Exists)",
+                evidence={"reasons": p.reasons},
+            )
 
 
 @rule("HEAD-GPU", ERROR, "the head group advertises GPUs")
@@ -204,12 +247,20 @@ def _head_gpu(plan: Plan) -> Iterator[Finding]:
         explicit = g.start.resources().get("GPU", 0.0) if g.start.error is None else 0.0
         limit = g.gpu_limit(plan.expectations.gpu_resource)
         if explicit > 0 or limit > 0:
-            where = ("rayStartParams", "num-gpus") if "num-gpus" in g.params else ("template", "spec", "containers", 0, "resources")
-            yield Finding("HEAD-GPU", ERROR, group_loc(_spec(plan), g, *where),
-                          f"the head advertises {explicit or limit:g} GPU(s): GPU work can land on the head, "
-                          "which should only coordinate",
-                          'set rayStartParams num-gpus: "0" on the head and drop its GPU limit',
-                          evidence={"num_gpus": explicit, "gpu_limit": float(limit)})
+            where = (
+                ("rayStartParams", "num-gpus")
+                if "num-gpus" in g.params
+                else ("template", "spec", "containers", 0, "resources")
+            )
+            yield Finding(
+                "HEAD-GPU",
+                ERROR,
+                group_loc(_spec(plan), g, *where),
+                f"the head advertises {explicit or limit:g} GPU(s): GPU work can land on the head, "
+                "which should only coordinate",
+                'set rayStartParams num-gpus: "0" on the head and drop its GPU limit',
+                evidence={"num_gpus": explicit, "gpu_limit": float(limit)},
+            )
 
 
 @rule("GPU-GROUP-NO-GPU", ERROR, "a group pinned to GPU nodes has no GPU limit, so its pods get no device")
@@ -218,11 +269,15 @@ def _group_no_gpu(plan: Plan) -> Iterator[Finding]:
     for g in plan.groups:
         if g.is_head or g.gpu_limit(res) > 0 or not _requires_gpu_labels(plan, g):
             continue
-        yield Finding("GPU-GROUP-NO-GPU", ERROR, group_loc(_spec(plan), g, "template", "spec", "containers", 0, "resources"),
-                      f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit: the device "
-                      "plugin gives it no GPU and Ray advertises GPU: 0 there",
-                      f"add `{res}: 1` to the container's limits (and requests)",
-                      evidence={"limits": {k: str(v) for k, v in g.container_limits.items()}})
+        yield Finding(
+            "GPU-GROUP-NO-GPU",
+            ERROR,
+            group_loc(_spec(plan), g, "template", "spec", "containers", 0, "resources"),
+            f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit: the device "
+            "plugin gives it no GPU and Ray advertises GPU: 0 there",
+            f"add `{res}: 1` to the container's limits (and requests)",
+            evidence={"limits": {k: str(v) for k, v in g.container_limits.items()}},
+        )
 
 
 def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
@@ -234,11 +289,20 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
         return _gpu_only_nodes(plan, landing) if landing else g.gpu_limit(plan.expectations.gpu_resource) > 0
     if all(selector.get(k) == v for k, v in want.items()):
         return True
-    terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
-             .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+    terms = (
+        ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+        or {}
+    ).get("nodeSelectorTerms") or []
     return bool(terms) and all(
-        all(any(e.get("key") == k and e.get("operator") == "In" and list(e.get("values") or []) == [v]
-                for e in t.get("matchExpressions") or []) for k, v in want.items()) for t in terms)
+        all(
+            any(
+                e.get("key") == k and e.get("operator") == "In" and list(e.get("values") or []) == [v]
+                for e in t.get("matchExpressions") or []
+            )
+            for k, v in want.items()
+        )
+        for t in terms
+    )
 
 
 @rule("GPU-LEAK-ENV", ERROR, "a group without a GPU limit sets NVIDIA_VISIBLE_DEVICES=all and can land on a GPU node")
@@ -249,15 +313,23 @@ def _leak_env(plan: Plan) -> Iterator[Finding]:
             continue
         gpu_nodes = [n for n in plan.could_land_on(g) if plan.node(n).allocatable.get(res, 0) > 0]
         if gpu_nodes:
-            yield Finding("GPU-LEAK-ENV", ERROR, group_loc(_spec(plan), g, "template", "spec", "containers", 0, "env"),
-                          f"group {g.label} reserves no GPU but sets NVIDIA_VISIBLE_DEVICES=all and can land on "
-                          f"{gpu_nodes}: the NVIDIA runtime then exposes every GPU of the node to it (KubeRay issue 2098)",
-                          "remove NVIDIA_VISIBLE_DEVICES=all (or set it to void) in groups without a GPU limit",
-                          evidence={"gpu_nodes": gpu_nodes})
+            yield Finding(
+                "GPU-LEAK-ENV",
+                ERROR,
+                group_loc(_spec(plan), g, "template", "spec", "containers", 0, "env"),
+                f"group {g.label} reserves no GPU but sets NVIDIA_VISIBLE_DEVICES=all and can land on "
+                f"{gpu_nodes}: the NVIDIA runtime then exposes every GPU of the node to it (KubeRay issue 2098)",
+                "remove NVIDIA_VISIBLE_DEVICES=all (or set it to void) in groups without a GPU limit",
+                evidence={"gpu_nodes": gpu_nodes},
+            )
 
 
-@rule("GPU-GROUP-SELECTOR", ERROR, "a group that requests GPUs does not require the GPU node labels "
-                               "(an error only where a node with allocatable GPUs is not a GPU node)")
+@rule(
+    "GPU-GROUP-SELECTOR",
+    ERROR,
+    "a group that requests GPUs does not require the GPU node labels "
+    "(an error only where a node with allocatable GPUs is not a GPU node)",
+)
 def _group_selector(plan: Plan) -> Iterator[Finding]:
     """Severity from the scheduler's semantics, not from the missing label alone.
 
@@ -278,15 +350,25 @@ def _group_selector(plan: Plan) -> Iterator[Finding]:
         advertising = [n for n in plan.nodes if any(n.allocatable.get(r, 0) > 0 for r in requested)]
         wrong = [n.name for n in advertising if not plan.expectations.is_gpu_node(n.labels, n.allocatable)]
         severity = ERROR if wrong else WARNING
-        consequence = (f"it can land on {wrong}, which advertise {requested} but are not GPU nodes" if wrong else
-                       f"today only GPU nodes advertise {requested}, so the scheduler keeps it on them anyway; a GPU "
-                       "node added without the labels would take it")
-        yield Finding("GPU-GROUP-SELECTOR", severity, group_loc(_spec(plan), g, "template", "spec"),
-                      f"group {g.label} requests {requested} but does not require the GPU node labels {want}: "
-                      f"a pod that requests an extended resource binds only to nodes advertising it; {consequence}",
-                      "add nodeSelector: " + ", ".join(f'{k}: "{v}"' for k, v in want.items()) + " to the pod template",
-                      evidence={"nodeSelector": dict((g.template.get("spec") or {}).get("nodeSelector") or {}),
-                                "advertising": [n.name for n in advertising], "not_gpu_nodes": wrong})
+        consequence = (
+            f"it can land on {wrong}, which advertise {requested} but are not GPU nodes"
+            if wrong
+            else f"today only GPU nodes advertise {requested}, so the scheduler keeps it on them anyway; a GPU "
+            "node added without the labels would take it"
+        )
+        yield Finding(
+            "GPU-GROUP-SELECTOR",
+            severity,
+            group_loc(_spec(plan), g, "template", "spec"),
+            f"group {g.label} requests {requested} but does not require the GPU node labels {want}: "
+            f"a pod that requests an extended resource binds only to nodes advertising it; {consequence}",
+            "add nodeSelector: " + ", ".join(f'{k}: "{v}"' for k, v in want.items()) + " to the pod template",
+            evidence={
+                "nodeSelector": dict((g.template.get("spec") or {}).get("nodeSelector") or {}),
+                "advertising": [n.name for n in advertising],
+                "not_gpu_nodes": wrong,
+            },
+        )
 
 
 @rule("GPU-MARKER-LEAK", ERROR, "a resource that GPU deployments use to reach GPU workers is advertised off GPU nodes")
@@ -297,13 +379,20 @@ def _marker_leak(plan: Plan) -> Iterator[Finding]:
         if not leaked:
             continue
         landing = plan.could_land_on(g)
-        if not g.is_head and not [n for n in landing if not plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable)]:
+        if not g.is_head and not [
+            n for n in landing if not plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable)
+        ]:
             continue
         where = "the head" if g.is_head else f"group {g.label} (can land on {landing})"
-        yield Finding("GPU-MARKER-LEAK", ERROR, group_loc(_spec(plan), g, "rayStartParams", "resources"),
-                      f"{where} advertises {leaked}, the resource GPU deployments request to reach GPU workers: "
-                      "a replica can be placed there",
-                      f"advertise {leaked} only on the GPU worker group", evidence={"advertised": _advertised(g), "leaked": leaked})
+        yield Finding(
+            "GPU-MARKER-LEAK",
+            ERROR,
+            group_loc(_spec(plan), g, "rayStartParams", "resources"),
+            f"{where} advertises {leaked}, the resource GPU deployments request to reach GPU workers: "
+            "a replica can be placed there",
+            f"advertise {leaked} only on the GPU worker group",
+            evidence={"advertised": _advertised(g), "leaked": leaked},
+        )
 
 
 @rule("RESOURCE-UNADVERTISED", ERROR, "a deployment requests a custom resource that no group advertises")
@@ -313,10 +402,14 @@ def _unadvertised(plan: Plan) -> Iterator[Finding]:
         for res in sorted(d.demand.resources):
             if res in _BUILTIN or res.startswith("accelerator_type:") or res in offered:
                 continue
-            yield Finding("RESOURCE-UNADVERTISED", ERROR, _opts_loc(plan, d, "resources", res),
-                          f"{d.demand.key} requests resource {res!r}, which no group advertises",
-                          f"advertise it on the intended group: rayStartParams resources: \"'{{\\\"{res}\\\": 1}}'\"",
-                          evidence={"advertised": sorted(offered)})
+            yield Finding(
+                "RESOURCE-UNADVERTISED",
+                ERROR,
+                _opts_loc(plan, d, "resources", res),
+                f"{d.demand.key} requests resource {res!r}, which no group advertises",
+                f'advertise it on the intended group: rayStartParams resources: "\'{{\\"{res}\\": 1}}\'"',
+                evidence={"advertised": sorted(offered)},
+            )
 
 
 def _opts_loc(plan: Plan, d: DeploymentPlan, *sub: Any) -> Loc | None:
@@ -331,11 +424,15 @@ def _memory(plan: Plan) -> Iterator[Finding]:
             continue
         others = [n for n, rs in d.misfits.items() if rs and all(r.startswith("memory:") for r in rs)]
         if others and not d.feasible:
-            yield Finding("REPLICA-MEMORY", ERROR, _opts_loc(plan, d, "memory"),
-                          f"{d.demand.key} asks for {need:.0f} bytes of memory; the nodes that fit it otherwise "
-                          f"({', '.join(others)}) have {', '.join(_mem(plan, n) for n in others)} bytes",
-                          "lower ray_actor_options.memory or raise the GPU worker's memory limit",
-                          evidence={"nodes": others})
+            yield Finding(
+                "REPLICA-MEMORY",
+                ERROR,
+                _opts_loc(plan, d, "memory"),
+                f"{d.demand.key} asks for {need:.0f} bytes of memory; the nodes that fit it otherwise "
+                f"({', '.join(others)}) have {', '.join(_mem(plan, n) for n in others)} bytes",
+                "lower ray_actor_options.memory or raise the GPU worker's memory limit",
+                evidence={"nodes": others},
+            )
 
 
 def _mem(plan: Plan, node: str) -> str:
@@ -351,12 +448,15 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
         missing = [p.name for p in plan.pods if p.node is None or p.group.start.error]
         if missing:
             detail += f"; not in the cluster: {', '.join(missing)}"
-        yield Finding("SERVE-UNPLACEABLE", ERROR, _opts_loc(plan, d),
-                      f"{d.demand.key} fits no Ray node, so its replicas stay PENDING: {detail}; "
-                      f"groups: {'; '.join(_group_line(plan, g, d) for g in plan.groups)}",
-                      "fix the findings above, or change ray_actor_options to what a node offers"
-                      + _what_would_change(plan, d),
-                      evidence={"demand": d.demand.resources, "misfits": d.misfits})
+        yield Finding(
+            "SERVE-UNPLACEABLE",
+            ERROR,
+            _opts_loc(plan, d),
+            f"{d.demand.key} fits no Ray node, so its replicas stay PENDING: {detail}; "
+            f"groups: {'; '.join(_group_line(plan, g, d) for g in plan.groups)}",
+            "fix the findings above, or change ray_actor_options to what a node offers" + _what_would_change(plan, d),
+            evidence={"demand": d.demand.resources, "misfits": d.misfits},
+        )
 
 
 def _group_line(plan: Plan, g: GroupModel, d: DeploymentPlan) -> str:
@@ -364,13 +464,21 @@ def _group_line(plan: Plan, g: GroupModel, d: DeploymentPlan) -> str:
     from gpuconf.model.raysched import RayNodeView, ReplicaDemand, node_misfit
 
     up = sum(1 for p in plan.pods if p.group is g and p.node is not None and not p.autoscaled)
-    auto = f", autoscaler may add {g.autoscale_extra} (up {sum(1 for p in plan.pods if p.group is g and p.autoscaled and p.node)})" \
-        if g.autoscale_extra else ""
+    auto = (
+        f", autoscaler may add {g.autoscale_extra} (up {sum(1 for p in plan.pods if p.group is g and p.autoscaled and p.node)})"
+        if g.autoscale_extra
+        else ""
+    )
     offer = _offer(g)
-    why = node_misfit(ReplicaDemand(d.demand.app, d.demand.deployment, 1, d.demand.resources, d.demand.label_selector,
-                                    None, None), RayNodeView(g.label, offer, {"ray.io/node-group": g.label, **_labels(g)}))
-    return (f"{g.label} ({g.replicas} replica(s), {up} scheduled{auto}; offers {offer or 'nothing'}"
-            + (f": {', '.join(why)}" if why else ": would fit") + ")")
+    why = node_misfit(
+        ReplicaDemand(d.demand.app, d.demand.deployment, 1, d.demand.resources, d.demand.label_selector, None, None),
+        RayNodeView(g.label, offer, {"ray.io/node-group": g.label, **_labels(g)}),
+    )
+    return (
+        f"{g.label} ({g.replicas} replica(s), {up} scheduled{auto}; offers {offer or 'nothing'}"
+        + (f": {', '.join(why)}" if why else ": would fit")
+        + ")"
+    )
 
 
 def _offer(g: GroupModel) -> dict[str, float]:
@@ -398,14 +506,21 @@ def _what_would_change(plan: Plan, d: DeploymentPlan) -> str:
     """Name the group(s) whose pods would host the deployment if they came up."""
     from gpuconf.model.raysched import RayNodeView, ReplicaDemand, node_misfit
 
-    demand = ReplicaDemand(d.demand.app, d.demand.deployment, 1, d.demand.resources, d.demand.label_selector, None, None)
-    fits = [g for g in plan.groups
-            if not node_misfit(demand, RayNodeView(g.label, _offer(g), {"ray.io/node-group": g.label, **_labels(g)}))]
+    demand = ReplicaDemand(
+        d.demand.app, d.demand.deployment, 1, d.demand.resources, d.demand.label_selector, None, None
+    )
+    fits = [
+        g
+        for g in plan.groups
+        if not node_misfit(demand, RayNodeView(g.label, _offer(g), {"ray.io/node-group": g.label, **_labels(g)}))
+    ]
     if not fits:
         return "; no group offers what one replica asks for: give a group those resources"
     names = ", ".join(g.label for g in fits)
-    return (f"; group(s) {names} would host it once a pod of theirs runs: give them replicas (or "
-            "enableInTreeAutoscaling: true with maxReplicas > 0) and a node they fit")
+    return (
+        f"; group(s) {names} would host it once a pod of theirs runs: give them replicas (or "
+        "enableInTreeAutoscaling: true with maxReplicas > 0) and a node they fit"
+    )
 
 
 @rule("SERVE-AUTOSCALING-MAX", WARNING, "Serve's autoscaling_config max_replicas is beyond what the cluster can hold")
@@ -414,13 +529,16 @@ def _serve_autoscaling_max(plan: Plan) -> Iterator[Finding]:
         high = d.demand.max_replicas
         if high is None or not d.feasible or d.unplaced > 0 or d.ceiling >= high:
             continue
-        yield Finding("SERVE-AUTOSCALING-MAX", WARNING,
-                      loc_of(plan.target.serve.body, *d.demand.path, "autoscaling_config", "max_replicas") or d.demand.loc,
-                      f"{d.demand.key}: autoscaling_config.max_replicas is {high}, but the cluster (with every "
-                      f"group at maxReplicas) holds at most {d.ceiling} replica(s): beyond that Serve's "
-                      "replicas stay PENDING",
-                      f"lower max_replicas to {d.ceiling}, or raise the workers' maxReplicas and the node pool",
-                      evidence={"max_replicas": high, "ceiling": d.ceiling})
+        yield Finding(
+            "SERVE-AUTOSCALING-MAX",
+            WARNING,
+            loc_of(plan.target.serve.body, *d.demand.path, "autoscaling_config", "max_replicas") or d.demand.loc,
+            f"{d.demand.key}: autoscaling_config.max_replicas is {high}, but the cluster (with every "
+            f"group at maxReplicas) holds at most {d.ceiling} replica(s): beyond that Serve's "
+            "replicas stay PENDING",
+            f"lower max_replicas to {d.ceiling}, or raise the workers' maxReplicas and the node pool",
+            evidence={"max_replicas": high, "ceiling": d.ceiling},
+        )
 
 
 @rule("GPU-PLACEMENT", ERROR, "a deployment that must run on GPU nodes can be placed elsewhere")
@@ -430,13 +548,21 @@ def _placement(plan: Plan) -> Iterator[Finding]:
             continue
         off = [n for n in d.feasible if not plan.ray_node(n).is_gpu_node]
         if off:
-            where = ", ".join(f"{n} on {plan.ray_node(n).k8s_node}" + (" (head)" if plan.ray_node(n).group.is_head else "")
-                              + (" (added by the autoscaler)" if plan.ray_node(n).autoscaled else "") for n in off)
-            yield Finding("GPU-PLACEMENT", ERROR, _opts_loc(plan, d),
-                          f"{d.demand.key} must run on GPU nodes but fits Ray node(s) off them: {where}",
-                          "request num_gpus and a resource only the GPU worker group advertises "
-                          "(e.g. resources: {gpu_worker: 0.001}); drop head_node",
-                          evidence={"feasible": d.feasible, "off_gpu": off})
+            where = ", ".join(
+                f"{n} on {plan.ray_node(n).k8s_node}"
+                + (" (head)" if plan.ray_node(n).group.is_head else "")
+                + (" (added by the autoscaler)" if plan.ray_node(n).autoscaled else "")
+                for n in off
+            )
+            yield Finding(
+                "GPU-PLACEMENT",
+                ERROR,
+                _opts_loc(plan, d),
+                f"{d.demand.key} must run on GPU nodes but fits Ray node(s) off them: {where}",
+                "request num_gpus and a resource only the GPU worker group advertises "
+                "(e.g. resources: {gpu_worker: 0.001}); drop head_node",
+                evidence={"feasible": d.feasible, "off_gpu": off},
+            )
 
 
 @rule("GPU-REQUEST", ERROR, "a GPU deployment reserves a different number of GPUs than expected")
@@ -444,11 +570,15 @@ def _gpu_request(plan: Plan) -> Iterator[Finding]:
     for d in plan.deployments:
         exp = plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
         if exp and abs(d.demand.num_gpus - exp.gpus_per_replica) > 1e-9:
-            yield Finding("GPU-REQUEST", ERROR, _opts_loc(plan, d, "num_gpus"),
-                          f"{d.demand.key} reserves num_gpus: {d.demand.num_gpus:g} but each replica must get "
-                          f"{exp.gpus_per_replica:g} GPU(s); num_gpus 0 does not keep it off GPU nodes either",
-                          f"set ray_actor_options.num_gpus: {exp.gpus_per_replica:g}",
-                          evidence={"num_gpus": d.demand.num_gpus, "expected": exp.gpus_per_replica})
+            yield Finding(
+                "GPU-REQUEST",
+                ERROR,
+                _opts_loc(plan, d, "num_gpus"),
+                f"{d.demand.key} reserves num_gpus: {d.demand.num_gpus:g} but each replica must get "
+                f"{exp.gpus_per_replica:g} GPU(s); num_gpus 0 does not keep it off GPU nodes either",
+                f"set ray_actor_options.num_gpus: {exp.gpus_per_replica:g}",
+                evidence={"num_gpus": d.demand.num_gpus, "expected": exp.gpus_per_replica},
+            )
 
 
 def _shortfall(plan: Plan, gpu: bool) -> Iterator[Finding]:
@@ -457,13 +587,16 @@ def _shortfall(plan: Plan, gpu: bool) -> Iterator[Finding]:
             floor = d.demand.min_replicas is not None
             field = ("autoscaling_config", "min_replicas") if floor else ("num_replicas",)
             what = "autoscaling_config keeps at least" if floor else ""
-            yield Finding("GPU-CAPACITY" if gpu else "REPLICA-CAPACITY", ERROR,
-                          loc_of(plan.target.serve.body, *d.demand.path, *field) or d.demand.loc,
-                          f"{d.demand.key}: {what + ' ' if what else ''}{d.demand.num_replicas} replicas, room for {len(d.placed)} "
-                          f"{'(every group at maxReplicas) ' if any(g.autoscale_extra for g in plan.groups) else ''}"
-                          f"(ran out of {d.short_of}); {d.unplaced} stay PENDING",
-                          f"lower num_replicas to {len(d.placed)} (what fits) or add workers (for GPUs: GPU worker replicas and GPU nodes)",
-                          evidence={"placed": d.placed, "short_of": d.short_of})
+            yield Finding(
+                "GPU-CAPACITY" if gpu else "REPLICA-CAPACITY",
+                ERROR,
+                loc_of(plan.target.serve.body, *d.demand.path, *field) or d.demand.loc,
+                f"{d.demand.key}: {what + ' ' if what else ''}{d.demand.num_replicas} replicas, room for {len(d.placed)} "
+                f"{'(every group at maxReplicas) ' if any(g.autoscale_extra for g in plan.groups) else ''}"
+                f"(ran out of {d.short_of}); {d.unplaced} stay PENDING",
+                f"lower num_replicas to {len(d.placed)} (what fits) or add workers (for GPUs: GPU worker replicas and GPU nodes)",
+                evidence={"placed": d.placed, "short_of": d.short_of},
+            )
 
 
 @rule("GPU-CAPACITY", ERROR, "more GPU replicas than the GPU nodes can hold")
@@ -471,7 +604,9 @@ def _gpu_capacity(plan: Plan) -> Iterator[Finding]:
     return _shortfall(plan, gpu=True)
 
 
-@rule("REPLICA-CAPACITY", ERROR, "more replicas than the nodes that fit them can hold (CPU, memory or custom resources)")
+@rule(
+    "REPLICA-CAPACITY", ERROR, "more replicas than the nodes that fit them can hold (CPU, memory or custom resources)"
+)
 def _other_capacity(plan: Plan) -> Iterator[Finding]:
     return _shortfall(plan, gpu=False)
 
@@ -482,25 +617,38 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
     for d in plan.deployments:
         if d.demand.num_gpus > 0:
             continue
-        gpu_nodes = [n for n in d.feasible if plan.ray_node(n).is_gpu_node or plan.ray_node(n).resources.get("GPU", 0) > 0]
+        gpu_nodes = [
+            n for n in d.feasible if plan.ray_node(n).is_gpu_node or plan.ray_node(n).resources.get("GPU", 0) > 0
+        ]
         if gpu_nodes:
-            yield Finding("ISOLATION-ZERO-GPU", severity, _opts_loc(plan, d),
-                          f"{d.demand.key} reserves no GPU but can land on {gpu_nodes}; on Ray >= 2.56 such a replica "
-                          "inherits CUDA_VISIBLE_DEVICES and sees the GPU without reserving it",
-                          "keep it off GPU nodes (a resource or label_selector only CPU nodes match), or set "
-                          "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1 in the GPU workers' env",
-                          evidence={"gpu_nodes": gpu_nodes})
+            yield Finding(
+                "ISOLATION-ZERO-GPU",
+                severity,
+                _opts_loc(plan, d),
+                f"{d.demand.key} reserves no GPU but can land on {gpu_nodes}; on Ray >= 2.56 such a replica "
+                "inherits CUDA_VISIBLE_DEVICES and sees the GPU without reserving it",
+                "keep it off GPU nodes (a resource or label_selector only CPU nodes match), or set "
+                "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1 in the GPU workers' env",
+                evidence={"gpu_nodes": gpu_nodes},
+            )
 
 
 @rule("NODEPOOL-NO-GPU", ERROR, "no node of the pool is a GPU node with an allocatable GPU")
 def _pool(plan: Plan) -> Iterator[Finding]:
     exp = plan.expectations
-    if not any(exp.is_gpu_node(n.labels, n.allocatable) and n.allocatable.get(exp.gpu_resource, 0) > 0 for n in plan.nodes):
-        yield Finding("NODEPOOL-NO-GPU", ERROR, exp.loc,
-                      f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resource}",
-                      "label the GPU nodes (kubectl label node <name> "
-                      + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
-                      + ") and check the device plugin advertises the GPUs", evidence={})
+    if not any(
+        exp.is_gpu_node(n.labels, n.allocatable) and n.allocatable.get(exp.gpu_resource, 0) > 0 for n in plan.nodes
+    ):
+        yield Finding(
+            "NODEPOOL-NO-GPU",
+            ERROR,
+            exp.loc,
+            f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resource}",
+            "label the GPU nodes (kubectl label node <name> "
+            + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
+            + ") and check the device plugin advertises the GPUs",
+            evidence={},
+        )
 
 
 @rule("EXPECT-MISSING", ERROR, "the expectations name a deployment the Serve config lacks")
@@ -508,16 +656,32 @@ def _expect_missing(plan: Plan) -> Iterator[Finding]:
     present = {(d.demand.app, d.demand.deployment) for d in plan.deployments}
     # An app listed without `deployments:` defines them in code: SERVE-APP-UNSEEN says so, and
     # "not in the Serve config" would be false.
-    in_code = {str(a.get("name", "default")) for a in get(plan.target.serve.body, "applications", default=[]) or []
-               if isinstance(a, dict) and not a.get("deployments")} if plan.target.serve else set()
+    in_code = (
+        {
+            str(a.get("name", "default"))
+            for a in get(plan.target.serve.body, "applications", default=[]) or []
+            if isinstance(a, dict) and not a.get("deployments")
+        }
+        if plan.target.serve
+        else set()
+    )
     for exp in plan.expectations.gpu_deployments:
         if (exp.app, exp.deployment) not in present and exp.app not in in_code:
-            yield Finding("EXPECT-MISSING", ERROR, exp.loc,
-                          f"expected GPU deployment {exp.app}/{exp.deployment} is not in the Serve config",
-                          "fix the app/deployment names in expectations.yaml or add the deployment", evidence={})
+            yield Finding(
+                "EXPECT-MISSING",
+                ERROR,
+                exp.loc,
+                f"expected GPU deployment {exp.app}/{exp.deployment} is not in the Serve config",
+                "fix the app/deployment names in expectations.yaml or add the deployment",
+                evidence={},
+            )
 
 
-@rule("AUTOSCALER-MISMATCH", ERROR, "Ray's autoscaler reads a group's resources differently from the Ray node KubeRay starts")
+@rule(
+    "AUTOSCALER-MISMATCH",
+    ERROR,
+    "Ray's autoscaler reads a group's resources differently from the Ray node KubeRay starts",
+)
 def _autoscaler_mismatch(plan: Plan) -> Iterator[Finding]:
     """With enableInTreeAutoscaling the autoscaler scales by its own reading of the spec (gpuconf.model.autoscaler)."""
     from gpuconf.model.autoscaler import disagreements, node_type
@@ -537,16 +701,23 @@ def _autoscaler_mismatch(plan: Plan) -> Iterator[Finding]:
         problems = disagreements(auto, have, "memory" in g.start.options)
         if not problems:
             continue
-        yield Finding("AUTOSCALER-MISMATCH", ERROR, group_loc(spec, g, "rayStartParams") or group_loc(spec, g),
-                      f"group {g.label}: Ray's autoscaler " + ("cannot read the group: " if auto.error else
-                                                               "and the Ray node disagree: ")
-                      + "; ".join(problems)
-                      + ("; it fails and no group scales" if auto.error else
-                         "; it adds pods for demand they cannot take, or none for demand they could"),
-                      "write integers in num-cpus/num-gpus/memory, the JSON of `resources` as \"'{\\\"name\\\": 1}'\" "
-                      "with integer values (or use the group-level `resources:` field), and count MIG slices with "
-                      "an explicit num-gpus",
-                      evidence={"autoscaler": auto.resources, "ray_node": have, "error": auto.error})
+        yield Finding(
+            "AUTOSCALER-MISMATCH",
+            ERROR,
+            group_loc(spec, g, "rayStartParams") or group_loc(spec, g),
+            f"group {g.label}: Ray's autoscaler "
+            + ("cannot read the group: " if auto.error else "and the Ray node disagree: ")
+            + "; ".join(problems)
+            + (
+                "; it fails and no group scales"
+                if auto.error
+                else "; it adds pods for demand they cannot take, or none for demand they could"
+            ),
+            'write integers in num-cpus/num-gpus/memory, the JSON of `resources` as "\'{\\"name\\": 1}\'" '
+            "with integer values (or use the group-level `resources:` field), and count MIG slices with "
+            "an explicit num-gpus",
+            evidence={"autoscaler": auto.resources, "ray_node": have, "error": auto.error},
+        )
 
 
 @rule("SHELL-EXPANSION", ERROR, "a rayStartParams value that KubeRay's `bash -c` expands ($(...), backticks, ${...})")
@@ -559,13 +730,17 @@ def _shell_expansion(plan: Plan) -> Iterator[Finding]:
             hits = [m for m in ("$(", "`", "${") if m in _unquoted_for_expansion(value)]
             if not hits:
                 continue
-            yield Finding("SHELL-EXPANSION", ERROR, group_loc(_spec(plan), g, "rayStartParams", key),
-                          f"group {g.label}: rayStartParams.{key} {value!r} holds {' and '.join(hits)}, which bash -c "
-                          "runs or expands inside the pod before `ray start` sees it: Ray gets something other "
-                          "than what is written here (and what was checked)",
-                          "write the literal value; to compute it in the pod, set an env var in the container and "
-                          "keep rayStartParams literal (or single-quote the value so bash leaves it alone)",
-                          evidence={"value": value, "command": g.command.strip()})
+            yield Finding(
+                "SHELL-EXPANSION",
+                ERROR,
+                group_loc(_spec(plan), g, "rayStartParams", key),
+                f"group {g.label}: rayStartParams.{key} {value!r} holds {' and '.join(hits)}, which bash -c "
+                "runs or expands inside the pod before `ray start` sees it: Ray gets something other "
+                "than what is written here (and what was checked)",
+                "write the literal value; to compute it in the pod, set an env var in the container and "
+                "keep rayStartParams literal (or single-quote the value so bash leaves it alone)",
+                evidence={"value": value, "command": g.command.strip()},
+            )
 
 
 def _unquoted_for_expansion(value: str) -> str:

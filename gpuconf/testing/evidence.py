@@ -32,7 +32,7 @@ def decode_properties(props: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in props:
         try:
-            out[key] = json.loads(value) if isinstance(value, str) and value[:1] in "[{\"0123456789-tfn" else value
+            out[key] = json.loads(value) if isinstance(value, str) and value[:1] in '[{"0123456789-tfn' else value
         except (ValueError, TypeError):
             out[key] = value
     return out

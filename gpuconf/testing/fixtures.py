@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -9,13 +10,13 @@ from typing import Any
 import pytest
 
 from gpuconf.backends import registry
-from gpuconf.static.check import CheckResult, run_check
 from gpuconf.errors import InputError
 from gpuconf.live.apps import ServeApps
 from gpuconf.live.contract import Capability, LiveCluster, Observed
 from gpuconf.live.serve import DeployedServe, DeployFailed
 from gpuconf.live.settings import Settings
 from gpuconf.model.plan import Plan
+from gpuconf.static.check import CheckResult, run_check
 from gpuconf.static.rules import run_rules
 
 
@@ -68,15 +69,14 @@ def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.Fixture
 @pytest.fixture(scope="session")
 def serve_apps(live_cluster: LiveCluster, plan: Plan, gpuconf_settings: Settings) -> Iterator[ServeApps]:
     """The Serve configs of this session's cluster: the cluster stays, apps come and go per test."""
-    apps = ServeApps(live_cluster.serve, plan.target.serve.body, gpuconf_settings.model,
-                     {f.rule: f.message for f in run_rules(plan)})
+    apps = ServeApps(
+        live_cluster.serve, plan.target.serve.body, gpuconf_settings.model, {f.rule: f.message for f in run_rules(plan)}
+    )
     try:
         yield apps
     finally:
-        try:
+        with contextlib.suppress(Exception):  # the cluster goes down next anyway
             apps.remove_all()
-        except Exception:  # the cluster goes down next anyway
-            pass
 
 
 def _user_apps(apps: ServeApps) -> DeployedServe:
@@ -125,8 +125,9 @@ def serve_app(serve_apps: ServeApps) -> Callable[..., DeployedServe]:
 
 
 @pytest.fixture(scope="session")
-def observed(live_cluster: LiveCluster, deployed: DeployedServe, serve_apps: ServeApps,
-             pytestconfig: pytest.Config) -> Observed:
+def observed(
+    live_cluster: LiveCluster, deployed: DeployedServe, serve_apps: ServeApps, pytestconfig: pytest.Config
+) -> Observed:
     """Every replica's probe, and a zero-GPU probe on every node (taken once, on the user's apps)."""
     import time
 
@@ -143,8 +144,9 @@ def observed(live_cluster: LiveCluster, deployed: DeployedServe, serve_apps: Ser
         dep = (app.get("deployments") or [{}])[0].get("name", "")
         expected[f"{name}/{dep}"] = deployed.replicas[name]
         try:
-            replicas += probe_replicas(deployed.http_url, name, deployed.routes[name], dep, deployed.replicas[name],
-                                       live_cluster.records)
+            replicas += probe_replicas(
+                deployed.http_url, name, deployed.routes[name], dep, deployed.replicas[name], live_cluster.records
+            )
         except WaitTimeout as exc:
             pytest.fail(str(exc), pytrace=False)
         if "first_probe" not in collector_of(pytestconfig).stages:

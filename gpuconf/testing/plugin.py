@@ -41,7 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
     waits.set_timeout_scale(resolved.timeout_scale)
     if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
         config.option.xmlpath = str(resolved.report_dir / "junit.xml")
-    config.stash[_COLLECTOR] = ReportCollector(resolved.report_dir, resolved.backend, backend_reason=resolved.backend_reason)
+    config.stash[_COLLECTOR] = ReportCollector(
+        resolved.report_dir, resolved.backend, backend_reason=resolved.backend_reason
+    )
 
 
 def settings_of(config: pytest.Config) -> settings_mod.Settings:
@@ -58,11 +60,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     s = config.stash.get(_SETTINGS, None)
     if s is None:
         return []
-    return [f"gpuconf: backend={s.backend} ({s.backend_reason})",
-            f"gpuconf: manifests={s.manifests} nodes={s.nodes or '(beside manifests)'} "
-            f"expect={s.expect or '(beside manifests)'} kubeconfig={s.kubeconfig or '-'}",
-            f"gpuconf: report-dir={s.report_dir} timeout-scale={s.timeout_scale} strict={s.strict} "
-            f"require-cuda={s.require_cuda} model={s.model or '(from the Serve config)'}"]
+    return [
+        f"gpuconf: backend={s.backend} ({s.backend_reason})",
+        f"gpuconf: manifests={s.manifests} nodes={s.nodes or '(beside manifests)'} "
+        f"expect={s.expect or '(beside manifests)'} kubeconfig={s.kubeconfig or '-'}",
+        f"gpuconf: report-dir={s.report_dir} timeout-scale={s.timeout_scale} strict={s.strict} "
+        f"require-cuda={s.require_cuda} model={s.model or '(from the Serve config)'}",
+    ]
 
 
 def missing_capability(item: pytest.Item, backend: Backend) -> str | None:
@@ -71,8 +75,10 @@ def missing_capability(item: pytest.Item, backend: Backend) -> str | None:
     for cap in Capability:
         if item.get_closest_marker(cap.value) and cap not in backend.capabilities:
             have = ", ".join(sorted(c.value for c in backend.capabilities)) or "none"
-            return (f"needs {cap.value}, {CAPABILITY_DOCS[cap]}: the {backend.name} backend does not provide it "
-                    f"(it provides: {have})")
+            return (
+                f"needs {cap.value}, {CAPABILITY_DOCS[cap]}: the {backend.name} backend does not provide it "
+                f"(it provides: {have})"
+            )
     return None
 
 
@@ -81,7 +87,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     backend = registry.get(s.backend)
     root = Path(str(config.rootpath))
     for item in items:
-        rel = Path(str(item.path)).relative_to(root) if Path(str(item.path)).is_relative_to(root) else Path(str(item.path))
+        rel = (
+            Path(str(item.path)).relative_to(root)
+            if Path(str(item.path)).is_relative_to(root)
+            else Path(str(item.path))
+        )
         if rel.parts[:1] == ("suites",):
             item.add_marker(pytest.mark.conformance)
         reason = missing_capability(item, backend)
@@ -101,8 +111,12 @@ def _cuda_gate(request: pytest.FixtureRequest) -> None:
     live = request.getfixturevalue("live_cluster")
     plan = request.getfixturevalue("plan")
     replicas = [o for d in plan.expectations.gpu_deployments for o in observed.of(d.app, d.deployment)]
-    verdict = cuda_verdict(replicas, getattr(live.kube, "fake_gpu_nodes", None) or [],
-                           [g["name"] for g in live.physical_gpus], settings_of(request.config).require_cuda)
+    verdict = cuda_verdict(
+        replicas,
+        getattr(live.kube, "fake_gpu_nodes", None) or [],
+        [g["name"] for g in live.physical_gpus],
+        settings_of(request.config).require_cuda,
+    )
     if verdict.outcome == "fail":
         pytest.fail(verdict.reason, pytrace=False)
     if verdict.outcome == "skip":
@@ -114,8 +128,10 @@ def environment_failure(config: pytest.Config, exc: BaseException) -> None:
     collector = config.stash.get(_COLLECTOR, None)
     if collector is not None:
         collector.environment["environment_failure"] = {
-            "message": str(exc), "exit_code": getattr(exc, "exit_code", None),
-            "evidence": getattr(exc, "evidence", {})}
+            "message": str(exc),
+            "exit_code": getattr(exc, "exit_code", None),
+            "evidence": getattr(exc, "evidence", {}),
+        }
 
 
 def _diagnostics_dir(report_dir: Path, nodeid: str) -> Path:
@@ -140,7 +156,9 @@ def _collect_failure_diagnostics(item: pytest.Item, report: pytest.TestReport) -
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     from gpuconf.errors import EnvironmentFailure
 
     report = yield

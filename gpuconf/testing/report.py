@@ -39,8 +39,9 @@ class ReportCollector:
 
     def record(self, report: pytest.TestReport) -> None:
         """Fold one phase report into the check's entry (a setup failure or skip counts too)."""
-        entry = self.entries.setdefault(report.nodeid, {
-            "id": report.nodeid, "verdict": "passed", "duration_s": 0.0, "evidence": {}, "detail": ""})
+        entry = self.entries.setdefault(
+            report.nodeid, {"id": report.nodeid, "verdict": "passed", "duration_s": 0.0, "evidence": {}, "detail": ""}
+        )
         entry["duration_s"] = round(entry["duration_s"] + report.duration, 3)
         entry["evidence"].update(decode_properties(report.user_properties))
         if report.when == "call" or report.outcome != "passed":
@@ -64,11 +65,17 @@ class ReportCollector:
         failed = [c for c in checks if c["verdict"] in ("failed", "error")]
         environment = [c for c in checks if c["verdict"] == "environment"]
         # A conformance failure outranks an environment failure; neither is a pass.
-        verdict = ("fail" if failed else "environment failure" if environment
-                   else "pass" if checks else "no checks ran")
-        doc = {"verdict": verdict, "backend": self.backend, "backend_reason": self.backend_reason, "started": self.started,
-               "wall_s": round(time.time() - self.started, 2), "stages_s": self.stages,
-               "environment": self.environment, "checks": checks}
+        verdict = "fail" if failed else "environment failure" if environment else "pass" if checks else "no checks ran"
+        doc = {
+            "verdict": verdict,
+            "backend": self.backend,
+            "backend_reason": self.backend_reason,
+            "started": self.started,
+            "wall_s": round(time.time() - self.started, 2),
+            "stages_s": self.stages,
+            "environment": self.environment,
+            "checks": checks,
+        }
         json_path = self.report_dir / "conformance.json"
         json_path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
         md_path = self.report_dir / "summary.md"
@@ -85,9 +92,14 @@ class ReportCollector:
         counts: dict[str, int] = {}
         for c in doc["checks"]:
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-        lines = [f"## gpuconf conformance: **{doc['verdict'].upper()}** (backend `{doc['backend']}`)", "",
-                 f"Backend `{doc['backend']}`: {doc.get('backend_reason') or 'as configured'}.", "",
-                 ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) + f" in {doc['wall_s']:.1f} s", ""]
+        lines = [
+            f"## gpuconf conformance: **{doc['verdict'].upper()}** (backend `{doc['backend']}`)",
+            "",
+            f"Backend `{doc['backend']}`: {doc.get('backend_reason') or 'as configured'}.",
+            "",
+            ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) + f" in {doc['wall_s']:.1f} s",
+            "",
+        ]
         if doc["stages_s"]:
             lines += ["| stage | seconds |", "|---|---:|"]
             lines += [f"| {k} | {v:.2f} |" for k, v in doc["stages_s"].items()] + [""]
@@ -101,8 +113,9 @@ class ReportCollector:
 
 
 def _icon(verdict: str) -> str:
-    return {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP",
-            "environment": "ENVIRONMENT"}.get(verdict, verdict.upper())
+    return {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP", "environment": "ENVIRONMENT"}.get(
+        verdict, verdict.upper()
+    )
 
 
 def _short_id(nodeid: str) -> str:

@@ -14,22 +14,38 @@ from gpuconf.live.settings import Settings
 def add_options(parser: pytest.Parser) -> None:
     """Register the suite's command-line options."""
     g = parser.getgroup("gpuconf")
-    g.addoption("--backend", choices=("auto", *registry.names()), default="auto",
-                help="where to run: static (no Ray), embedded (local Ray), kwok, cluster; auto: cluster when a "
-                     "kubeconfig is configured (unreachable: exit 10), embedded only when none is")
-    g.addoption("--manifests", default="manifests", help="folder or file with the RayCluster/Serve config (default: manifests)")
+    g.addoption(
+        "--backend",
+        choices=("auto", *registry.names()),
+        default="auto",
+        help="where to run: static (no Ray), embedded (local Ray), kwok, cluster; auto: cluster when a "
+        "kubeconfig is configured (unreachable: exit 10), embedded only when none is",
+    )
+    g.addoption(
+        "--manifests", default="manifests", help="folder or file with the RayCluster/Serve config (default: manifests)"
+    )
     g.addoption("--nodes", default=None, help="node pool file or folder (default: <manifests>/nodes)")
     g.addoption("--expect", default=None, help="expectations file (default: <manifests>/expectations.yaml)")
     g.addoption("--kubeconfig", default=None, help="kubeconfig of the cluster backend (default: $KUBECONFIG)")
     g.addoption("--report-dir", default="reports", help="where junit.xml, conformance.json and summary.md go")
     g.addoption("--timeout-scale", type=float, default=1.0, help="multiply every timeout (slow runners: 2 or 3)")
     # --strict is pytest's own strict mode; gpuconf extends it: a skipped conformance check fails.
-    g.addoption("--require-cuda", action="store_true", help="a replica without a physical GPU fails instead of skipping")
-    g.addoption("--label-gpu-nodes", action="store_true",
-                help="cluster backend: label nodes with allocatable GPUs with the GPU node selector, revert at the end")
-    g.addoption("--keep-on-failure", action="store_true",
-                help="kwok/cluster backends: keep the run's namespace when a check failed (diagnostics are written anyway)")
-    g.addoption("--model", default=None, help="override the Serve app's `model` arg (mlp-smoke, mlp, bert-smoke, bert-base)")
+    g.addoption(
+        "--require-cuda", action="store_true", help="a replica without a physical GPU fails instead of skipping"
+    )
+    g.addoption(
+        "--label-gpu-nodes",
+        action="store_true",
+        help="cluster backend: label nodes with allocatable GPUs with the GPU node selector, revert at the end",
+    )
+    g.addoption(
+        "--keep-on-failure",
+        action="store_true",
+        help="kwok/cluster backends: keep the run's namespace when a check failed (diagnostics are written anyway)",
+    )
+    g.addoption(
+        "--model", default=None, help="override the Serve app's `model` arg (mlp-smoke, mlp, bert-smoke, bert-base)"
+    )
 
 
 def resolve(config: pytest.Config) -> Settings:

@@ -24,8 +24,11 @@ def test_pods_without_a_gpu_limit_see_no_gpu_device(live_cluster: LiveCluster, p
             continue
         check = view.device_checks.get(pod.name)
         why = pod_device_problems(check)
-        rows[pod.name] = {"k8s_node": pod.node, "group": pod.group,
-                          "check": check if isinstance(check, str) else check.as_evidence() if check else None}
+        rows[pod.name] = {
+            "k8s_node": pod.node,
+            "group": pod.group,
+            "check": check if isinstance(check, str) else check.as_evidence() if check else None,
+        }
         if why:
             problems.append(f"{pod.name} on {pod.node}: {'; '.join(why)}")
     evidence.add("pods", rows)
@@ -34,8 +37,9 @@ def test_pods_without_a_gpu_limit_see_no_gpu_device(live_cluster: LiveCluster, p
 
 
 @pytest.mark.cuda
-def test_replica_gpu_is_one_the_device_plugin_allocated(observed: Observed, plan: Plan, live_cluster: LiveCluster,
-                                                        gpuconf_settings: Settings, evidence: Evidence) -> None:
+def test_replica_gpu_is_one_the_device_plugin_allocated(
+    observed: Observed, plan: Plan, live_cluster: LiveCluster, gpuconf_settings: Settings, evidence: Evidence
+) -> None:
     """Every GPU replica uses only the GPU(s) allocated to its own pod (UUIDs from NVIDIA_VISIBLE_DEVICES or
     nvidia-smi in the pod, compared with torch's in the replica)."""
     view = live_cluster.kube
@@ -45,9 +49,12 @@ def test_replica_gpu_is_one_the_device_plugin_allocated(observed: Observed, plan
         pod = obs.pod.pod if obs.pod else None
         check = view.device_checks.get(pod) if pod else None
         why = replica_gpu_problems(obs.probe, check)
-        rows[obs.replica_id] = {"pod": pod, "k8s_node": obs.pod.k8s_node if obs.pod else None,
-                                "replica_uuids": [d.get("uuid") for d in obs.probe.get("devices") or []],
-                                "pod_devices": check.as_evidence() if check is not None and not isinstance(check, str) else check}
+        rows[obs.replica_id] = {
+            "pod": pod,
+            "k8s_node": obs.pod.k8s_node if obs.pod else None,
+            "replica_uuids": [d.get("uuid") for d in obs.probe.get("devices") or []],
+            "pod_devices": check.as_evidence() if check is not None and not isinstance(check, str) else check,
+        }
         if why:
             problems.append(f"{obs.replica_id} in {pod}: {'; '.join(why)}")
     evidence.add("replicas", rows)

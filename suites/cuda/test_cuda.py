@@ -18,8 +18,9 @@ def _gpu_replicas(observed: Observed, plan: Plan) -> list:
 
 
 @pytest.mark.cuda
-def test_gpu_replicas_see_a_working_cuda_device(observed: Observed, plan: Plan, live_cluster: LiveCluster,
-                                                gpuconf_settings: Settings, evidence: Evidence) -> None:
+def test_gpu_replicas_see_a_working_cuda_device(
+    observed: Observed, plan: Plan, live_cluster: LiveCluster, gpuconf_settings: Settings, evidence: Evidence
+) -> None:
     """Device name, capability and UUID are read in the replica, and a matmul on the GPU matches the CPU."""
     replicas = _gpu_replicas(observed, plan)
     evidence.add("replicas", [o.evidence() for o in replicas])
@@ -33,8 +34,9 @@ def test_gpu_replicas_see_a_working_cuda_device(observed: Observed, plan: Plan, 
 
 
 @pytest.mark.cuda
-def test_replica_gpu_is_a_host_gpu(observed: Observed, plan: Plan, live_cluster: LiveCluster,
-                                   gpuconf_settings: Settings, evidence: Evidence) -> None:
+def test_replica_gpu_is_a_host_gpu(
+    observed: Observed, plan: Plan, live_cluster: LiveCluster, gpuconf_settings: Settings, evidence: Evidence
+) -> None:
     """The UUID the replica sees is one of the GPUs the host (nvidia-smi) has."""
     replicas = _gpu_replicas(observed, plan)
     host = {g["uuid"] for g in live_cluster.physical_gpus}
@@ -52,8 +54,12 @@ def test_head_and_cpu_nodes_see_no_gpu(observed: Observed, live_cluster: LiveClu
         if record.gpu_limit > 0:
             continue
         why = sees_gpu(probe, record)
-        rows[record.pod] = {"k8s_node": record.k8s_node, "cuda_visible_devices": probe.get("cuda_visible_devices"),
-                            "torch_devices": (probe.get("torch") or {}).get("device_count"), "sees_gpu": why}
+        rows[record.pod] = {
+            "k8s_node": record.k8s_node,
+            "cuda_visible_devices": probe.get("cuda_visible_devices"),
+            "torch_devices": (probe.get("torch") or {}).get("device_count"),
+            "sees_gpu": why,
+        }
         if why:
             problems.append(f"{record.pod} on {record.k8s_node}: {why}")
     evidence.add("nodes", rows)

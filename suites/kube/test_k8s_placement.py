@@ -23,8 +23,12 @@ def _view(live_cluster: LiveCluster) -> Any:
 
 def _gpu_groups(plan: Plan) -> set[str]:
     """Groups that host a replica of an expected-GPU deployment, by the plan's placement."""
-    return {plan.ray_node(n).group.label for d in plan.deployments
-            if plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment) for n in d.placed}
+    return {
+        plan.ray_node(n).group.label
+        for d in plan.deployments
+        if plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
+        for n in d.placed
+    }
 
 
 def _gpu_pods(view: Any, plan: Plan) -> list[Any]:
@@ -42,8 +46,16 @@ def test_gpu_pods_bound_to_gpu_nodes(live_cluster: LiveCluster, plan: Plan, evid
         node = view.node(pod.node)
         gpus = node.allocatable.get(res, Decimal(0)) if node else Decimal(0)
         labelled = bool(node) and plan.expectations.is_gpu_node(node.labels)
-        rows.append({"pod": pod.name, "group": pod.group, "node": pod.node, "node_labels": node.labels if node else None,
-                     f"allocatable {res}": str(gpus), "gpu_node_labels": labelled})
+        rows.append(
+            {
+                "pod": pod.name,
+                "group": pod.group,
+                "node": pod.node,
+                "node_labels": node.labels if node else None,
+                f"allocatable {res}": str(gpus),
+                "gpu_node_labels": labelled,
+            }
+        )
         if not labelled:
             problems.append(f"{pod.name} is on {pod.node}, which lacks the expected GPU node labels")
         if gpus <= 0:
@@ -78,8 +90,15 @@ def test_gpu_pod_tolerations_match_node_taints(live_cluster: LiveCluster, plan: 
         node = view.node(pod.node)
         taints = [t for t in (node.taints if node else []) if t.get("effect") in ("NoSchedule", "NoExecute")]
         untolerated = [t for t in taints if not tolerates(pod.tolerations, t)]
-        rows.append({"pod": pod.name, "node": pod.node, "taints": taints, "tolerations": pod.tolerations,
-                     "untolerated": untolerated})
+        rows.append(
+            {
+                "pod": pod.name,
+                "node": pod.node,
+                "taints": taints,
+                "tolerations": pod.tolerations,
+                "untolerated": untolerated,
+            }
+        )
         problems += [f"{pod.name} does not tolerate {t} of {pod.node}" for t in untolerated]
     evidence.add("tolerations", rows)
     assert rows, "no GPU pod is bound to a node"
@@ -94,8 +113,14 @@ def test_replica_node_is_its_pods_node(live_cluster: LiveCluster, observed: Obse
         seen = (obs.probe.get("env") or {}).get("GPUCONF_NODE_NAME")
         pod = view.pod(obs.pod.pod) if obs.pod else None
         api_node = pod.node if pod else None
-        rows.append({"replica": obs.replica_id, "pod": obs.pod.pod if obs.pod else None,
-                     "probe_node": seen, "api_node": api_node})
+        rows.append(
+            {
+                "replica": obs.replica_id,
+                "pod": obs.pod.pod if obs.pod else None,
+                "probe_node": seen,
+                "api_node": api_node,
+            }
+        )
         if pod is None:
             problems.append(f"{obs.replica_id}: its Ray node is tied to no pod the API knows")
         elif seen != api_node:

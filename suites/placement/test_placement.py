@@ -18,8 +18,10 @@ def _gpu_deployments(plan: Plan) -> list[tuple[str, str, float]]:
 
 def test_every_replica_answers(observed: Observed, live_cluster: LiveCluster, evidence: Evidence) -> None:
     """Each deployment has as many distinct replicas answering as it asks for."""
-    counts = {key: len([r for r in observed.replicas if f"{r.app}/{r.deployment}" == key])
-              for key in observed.expected_replicas}
+    counts = {
+        key: len([r for r in observed.replicas if f"{r.app}/{r.deployment}" == key])
+        for key in observed.expected_replicas
+    }
     evidence.add("summary", {"expected": observed.expected_replicas, "answered": counts})
     evidence.add("cluster", live_cluster.evidence())
     assert counts == observed.expected_replicas
@@ -56,8 +58,14 @@ def test_gpu_accounting_agrees(observed: Observed, plan: Plan, evidence: Evidenc
     for app, dep, gpus in _gpu_deployments(plan):
         for obs in observed.of(app, dep):
             physical = has_physical_gpu(obs.probe)
-            rows.append({**obs.evidence(), "pod_gpu_limit": obs.pod.gpu_limit if obs.pod else None,
-                         "ray_node_gpus": obs.pod.ray_resources.get("GPU") if obs.pod else None, "physical": physical})
+            rows.append(
+                {
+                    **obs.evidence(),
+                    "pod_gpu_limit": obs.pod.gpu_limit if obs.pod else None,
+                    "ray_node_gpus": obs.pod.ray_resources.get("GPU") if obs.pod else None,
+                    "physical": physical,
+                }
+            )
             problems += [f"{app}/{dep} {obs.replica_id}: {p}" for p in accounting_problems(obs, gpus, physical)]
     evidence.add("accounting", rows)
     assert rows, "no expected-GPU replica was observed"
@@ -73,7 +81,11 @@ def test_whole_gpu_replicas_get_distinct_devices(observed: Observed, plan: Plan,
             continue
         for obs in observed.of(app, dep):
             uuids = [d.get("uuid") for d in obs.probe.get("devices") or []]
-            keys = uuids if has_physical_gpu(obs.probe) else [f"{obs.probe.get('node_id')}:{g}" for g in obs.probe.get("gpu_ids") or []]
+            keys = (
+                uuids
+                if has_physical_gpu(obs.probe)
+                else [f"{obs.probe.get('node_id')}:{g}" for g in obs.probe.get("gpu_ids") or []]
+            )
             for key in keys:
                 if key in held:
                     clashes.append(f"{key} held by {held[key]} and {obs.replica_id}")

@@ -34,7 +34,9 @@ class LiveCase:
 
 CASES = [
     LiveCase("seed-dev-config", "test_gpu_replicas_run_on_gpu_nodes", "failed", "runs on the head"),
-    LiveCase("zero-gpu-replica-on-gpu-node", "test_zero_gpu_replicas_see_no_gpu", "failed", "not blank, on a node with GPU"),
+    LiveCase(
+        "zero-gpu-replica-on-gpu-node", "test_zero_gpu_replicas_see_no_gpu", "failed", "not blank, on a node with GPU"
+    ),
     LiveCase("cpu-group-leaks-gpus", "test_head_and_cpu_nodes_see_no_gpu", "failed", "cpu-workers"),
     LiveCase("seed-unescaped-resources", "test_every_replica_answers", "error", "unexpected extra argument"),
     LiveCase("gpu-group-no-gpu-limit", "test_every_replica_answers", "error", "GPU: needs 1, node has 0"),
@@ -43,12 +45,25 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.case for c in CASES])
-def test_live_check_fails_on_case(case: LiveCase, tmp_path: Path, gpuconf_settings: Settings, evidence: Evidence) -> None:
+def test_live_check_fails_on_case(
+    case: LiveCase, tmp_path: Path, gpuconf_settings: Settings, evidence: Evidence
+) -> None:
     """Deploy the case on a fresh local cluster; the named check must fail and say why."""
     manifest = ROOT / "manifests" / "regressions" / f"{case.case}.yaml"
-    cmd = [sys.executable, "-m", "pytest", "suites/placement", "suites/cuda", "-q", "-p", "no:cacheprovider",
-           f"--backend={gpuconf_settings.backend}", f"--manifests={manifest}", f"--report-dir={tmp_path}",
-           f"--timeout-scale={gpuconf_settings.timeout_scale}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/placement",
+        "suites/cuda",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--backend={gpuconf_settings.backend}",
+        f"--manifests={manifest}",
+        f"--report-dir={tmp_path}",
+        f"--timeout-scale={gpuconf_settings.timeout_scale}",
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GPUCONF_RUN"))}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     report = json.loads((tmp_path / "conformance.json").read_text())

@@ -30,7 +30,8 @@ def test_case_trips_its_rule(case: RegressionCase, evidence: Evidence) -> None:
     assert case.rule in rules, f"{case.path.name}: {case.rule} did not fire (fired: {sorted(rules)})"
     assert rules - {case.rule} == set(case.consequences), (
         f"{case.path.name}: unrelated findings {sorted(rules - {case.rule} - case.consequences)}, "
-        f"missing consequences {sorted(case.consequences - rules)}")
+        f"missing consequences {sorted(case.consequences - rules)}"
+    )
     named = next(f for f in result.findings if f.rule == case.rule)
     assert named.loc is not None and named.loc.line > 0 and named.fix, "a finding must name its line and a fix"
 

@@ -12,8 +12,11 @@ pytestmark = pytest.mark.static
 
 def test_every_ray_pod_is_scheduled_and_starts(check_result: CheckResult, evidence: Evidence) -> None:
     """Each planned pod is bound to a node and its generated `ray start` parses."""
-    rows = [{"target": p.target.name, "pod": pod.name, "node": pod.node, "ray_start_error": pod.group.start.error}
-            for p in check_result.plans for pod in p.pods]
+    rows = [
+        {"target": p.target.name, "pod": pod.name, "node": pod.node, "ray_start_error": pod.group.start.error}
+        for p in check_result.plans
+        for pod in p.pods
+    ]
     evidence.add("pods", rows)
     bad = [r for r in rows if r["node"] is None or r["ray_start_error"]]
     assert not bad, f"pods that never become Ray nodes: {bad}"
@@ -25,9 +28,14 @@ def test_gpu_deployments_fit_only_gpu_nodes(check_result: CheckResult, evidence:
     for p in check_result.plans:
         for d in p.deployments:
             if p.expectations.gpu_deployment(d.demand.app, d.demand.deployment):
-                seen.append({"target": p.target.name, "deployment": d.demand.key,
-                             "feasible": {n: p.ray_node(n).k8s_node for n in d.feasible},
-                             "gpu_nodes": [n for n in d.feasible if p.ray_node(n).is_gpu_node]})
+                seen.append(
+                    {
+                        "target": p.target.name,
+                        "deployment": d.demand.key,
+                        "feasible": {n: p.ray_node(n).k8s_node for n in d.feasible},
+                        "gpu_nodes": [n for n in d.feasible if p.ray_node(n).is_gpu_node],
+                    }
+                )
     evidence.add("summary", seen)
     assert seen, "the expectations name no GPU deployment found in the Serve config"
     for row in seen:

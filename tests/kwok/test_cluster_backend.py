@@ -23,7 +23,6 @@ from gpuconf.backends.cluster.backend import attach
 from gpuconf.backends.kwok.backend import apply_target, refresh_pod_logs, serve_pods_from_host, specs_from_deployment
 from gpuconf.backends.kwok.kubelet import forward_ports
 from gpuconf.backends.localray.launcher import start_cluster
-from gpuconf.static.check import run_check
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.deploy import deploy_raycluster
 from gpuconf.kube.names import RUN_LABEL, new_run_id
@@ -33,6 +32,7 @@ from gpuconf.live.observe import probe_replicas
 from gpuconf.live.ports import free_ports
 from gpuconf.live.serve import deploy
 from gpuconf.model.plan import Plan
+from gpuconf.static.check import run_check
 from gpuconf.waits import wait_until
 
 pytestmark = [pytest.mark.local_control_plane, pytest.mark.slow]
@@ -46,7 +46,9 @@ def plan() -> Plan:
 
 
 @pytest.fixture(scope="module")
-def attached(kube: KubeClient, plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveCluster, dict, Path]]:
+def attached(
+    kube: KubeClient, plan: Plan, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveCluster, dict, Path]]:
     """The shipped RayCluster on kwok, its pods run as local Ray nodes, attached to by the cluster backend."""
     reports = tmp_path_factory.mktemp("cluster-reports")
     dep = apply_target(kube, plan, new_run_id(), suffix="cluster")
@@ -61,8 +63,9 @@ def attached(kube: KubeClient, plan: Plan, tmp_path_factory: pytest.TempPathFact
         body["proxy_location"] = "HeadOnly"
         body["http_options"] = {"host": "127.0.0.1", "port": serve_port}
         head = next(p for p in dep.pods if p.is_head)
-        forward_ports(kube, dep.namespace, head.name,
-                      {8265: int(cluster.dashboard_url.rsplit(":", 1)[1]), serve_port: serve_port})
+        forward_ports(
+            kube, dep.namespace, head.name, {8265: int(cluster.dashboard_url.rsplit(":", 1)[1]), serve_port: serve_port}
+        )
         live = attach(kube, dep, plan, body, reports, [], {})
         # kwok serves a log file as it stands: refresh the pods' logs whenever diagnostics are taken.
         diagnose = live.kube.diagnose
@@ -148,9 +151,14 @@ def test_a_signal_during_the_wait_leaves_no_namespace(kube: KubeClient, sig: sig
     """Ctrl-C (or a CI cancel's SIGTERM) while waiting for the RayCluster: the namespace is deleted."""
     run_id = new_run_id() + "sig"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", _WAIT_FOREVER, str(kube.kubeconfig), str(ROOT / "manifests"), run_id],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WAIT_FOREVER, str(kube.kubeconfig), str(ROOT / "manifests"), run_id],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
+
         def namespaces() -> list[str]:
             return [n.metadata.name for n in kube.core.list_namespace(label_selector=f"{RUN_LABEL}={run_id}").items]
 
@@ -160,8 +168,9 @@ def test_a_signal_during_the_wait_leaves_no_namespace(kube: KubeClient, sig: sig
             names = namespaces()
             return names if names and kube.core.list_namespaced_pod(names[0]).items else None
 
-        created = wait_until(pods_exist, f"the run {run_id} to create its namespace and pods", tier="kube",
-                             fatal=(AssertionError,))
+        created = wait_until(
+            pods_exist, f"the run {run_id} to create its namespace and pods", tier="kube", fatal=(AssertionError,)
+        )
         assert proc.poll() is None, "the wait ended on its own"
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
@@ -190,8 +199,14 @@ def _terminating_or_gone(kube: KubeClient, name: str) -> bool:
 
 def test_keep_on_failure_keeps_the_namespace(kube: KubeClient, plan: Plan) -> None:
     """With --keep-on-failure the teardown leaves the namespace and says how to delete it."""
-    dep = deploy_raycluster(kube, new_run_id(), plan.target.cluster.name, plan.target.cluster.spec,
-                            sum(g.replicas for g in plan.groups), suffix="keep")
+    dep = deploy_raycluster(
+        kube,
+        new_run_id(),
+        plan.target.cluster.name,
+        plan.target.cluster.spec,
+        sum(g.replicas for g in plan.groups),
+        suffix="keep",
+    )
     try:
         command = dep.keep()
         dep.teardown()

@@ -18,12 +18,12 @@ import yaml
 
 from gpuconf.backends.kwok.backend import apply_target
 from gpuconf.backends.kwok.fidelity import compare_report
-from gpuconf.static.check import run_check
 from gpuconf.errors import InputError
 from gpuconf.kube.client import KubeClient
 from gpuconf.live.settings import Settings
 from gpuconf.model.plan import Plan
 from gpuconf.provision.kwok.nodes import apply_node, load_nodes, node_pool_files
+from gpuconf.static.check import run_check
 
 pytestmark = pytest.mark.local_control_plane
 
@@ -31,14 +31,18 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 POOL = MANIFESTS / "nodes"
 CASES = [("manifests", MANIFESTS, "RayCluster/"), ("manifests", MANIFESTS, "RayService/")] + [
-    (f"regressions/{p.stem}", p, "") for p in sorted((MANIFESTS / "regressions").glob("*.yaml"))]
+    (f"regressions/{p.stem}", p, "") for p in sorted((MANIFESTS / "regressions").glob("*.yaml"))
+]
 
 
 def _plan(path: Path, prefer: str) -> Plan:
     plans = run_check([path]).plans
     # As the live fixture does: the RayCluster target first, unless a kind is asked for.
-    chosen = [p for p in plans if p.target.name.startswith(prefer)] if prefer else \
-        sorted(plans, key=lambda p: not p.target.name.startswith("RayCluster/"))
+    chosen = (
+        [p for p in plans if p.target.name.startswith(prefer)]
+        if prefer
+        else sorted(plans, key=lambda p: not p.target.name.startswith("RayCluster/"))
+    )
     return chosen[0]
 
 
@@ -59,8 +63,10 @@ def node_pool(kube: KubeClient, case: tuple[str, Path, str]) -> Iterator[None]:
         return
     shipped = {n["metadata"]["name"] for f in node_pool_files([POOL]) for n in load_nodes(f)}
     if {d["metadata"]["name"] for d in docs} != shipped:
-        pytest.skip(f"{path.name} brings nodes {sorted(d['metadata']['name'] for d in docs)} other than the "
-                    f"shipped pool's {sorted(shipped)}; swapping whole nodes is not supported")
+        pytest.skip(
+            f"{path.name} brings nodes {sorted(d['metadata']['name'] for d in docs)} other than the "
+            f"shipped pool's {sorted(shipped)}; swapping whole nodes is not supported"
+        )
     try:
         for doc in docs:  # server-side apply by the pool's field manager: labels it leaves out are removed
             apply_node(kube.core, doc)
@@ -72,8 +78,9 @@ def node_pool(kube: KubeClient, case: tuple[str, Path, str]) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}:{c[2].rstrip('/')}" if c[2] else c[0] for c in CASES])
-def test_model_matches_control_plane(kube: KubeClient, case: tuple[str, Path, str], node_pool: None,
-                                     gpuconf_settings: Settings) -> None:
+def test_model_matches_control_plane(
+    kube: KubeClient, case: tuple[str, Path, str], node_pool: None, gpuconf_settings: Settings
+) -> None:
     """The plan's pods, nodes, Pending reasons and `ray start` commands are what KubeRay and the scheduler made."""
     name, path, prefer = case
     try:
@@ -81,17 +88,25 @@ def test_model_matches_control_plane(kube: KubeClient, case: tuple[str, Path, st
     except InputError as exc:
         pytest.skip(f"{name} is rejected on input, so there is no plan to compare: {exc.message}")
     t0 = time.monotonic()
-    dep = apply_target(kube, plan, "fidelity", suffix=Path(name).name[:20],
-                       diagnostics_dir=Path(gpuconf_settings.report_dir) / f"fidelity-{Path(name).name}")
+    dep = apply_target(
+        kube,
+        plan,
+        "fidelity",
+        suffix=Path(name).name[:20],
+        diagnostics_dir=Path(gpuconf_settings.report_dir) / f"fidelity-{Path(name).name}",
+    )
     try:
         report = compare_report(plan, dep.pods, dep.nodes, dep.namespace)
         settled = time.monotonic() - t0
     finally:
         dep.teardown(None, wait=True)  # the next case needs the GPU this one's pods hold
-    print(f"\n{name} {plan.target.name}: settled in {settled:.1f}s, total {time.monotonic() - t0:.1f}s; "
-          f"pods {[(p.name, p.node) for p in dep.pods]}; notes {report.notes}")
-    assert not report.mismatches, f"{plan.target.name} ({name}): model and control plane disagree:\n" + \
-        "\n".join(f"  - {m}" for m in report.mismatches)
+    print(
+        f"\n{name} {plan.target.name}: settled in {settled:.1f}s, total {time.monotonic() - t0:.1f}s; "
+        f"pods {[(p.name, p.node) for p in dep.pods]}; notes {report.notes}"
+    )
+    assert not report.mismatches, f"{plan.target.name} ({name}): model and control plane disagree:\n" + "\n".join(
+        f"  - {m}" for m in report.mismatches
+    )
 
 
 def test_fidelity_catches_a_model_that_keeps_num_gpus(kube: KubeClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,4 +125,3 @@ def test_fidelity_catches_a_model_that_keeps_num_gpus(kube: KubeClient, monkeypa
     assert any(f.startswith("gpu-workers/") and f.endswith(".ray_start.resources") for f in fields), fields
     bad = next(m for m in report.mismatches if m.field.endswith(".ray_start.resources"))
     assert bad.model.get("GPU") == 1.0 and "GPU" not in bad.real, bad
-

@@ -15,22 +15,33 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gpuconf.kube.client import KubeClient
-from gpuconf.kube.nodes import (FAKE_GPU_LABEL, GPU_RESOURCE, MERGE_PATCH, advertise_fake_gpus, ensure_fake_gpus,
-                                label_nodes, nodes_with_gpus, remove_fake_gpus)
+from gpuconf.kube.nodes import (
+    FAKE_GPU_LABEL,
+    GPU_RESOURCE,
+    MERGE_PATCH,
+    advertise_fake_gpus,
+    ensure_fake_gpus,
+    label_nodes,
+    nodes_with_gpus,
+    remove_fake_gpus,
+)
 from gpuconf.provision.kind.cluster import KindError, advertise_gpu_nodes
 from gpuconf.provision.kwok.nodes import KWOK_ANNOTATION
 from gpuconf.waits import wait_until
 
 pytestmark = pytest.mark.local_control_plane
-PRE = "gpuconf.io/test-pre"    # a label the node has before the change
-NEW = "gpuconf.io/test-new"    # a label it does not have
+PRE = "gpuconf.io/test-pre"  # a label the node has before the change
+NEW = "gpuconf.io/test-new"  # a label it does not have
 
 
 def _create_node(kube: KubeClient, managed: bool = True) -> str:
     """A Node named gpuconf-test-<random>; `managed`: with the annotation that makes kwok play its kubelet."""
     name = f"gpuconf-test-{secrets.token_hex(4)}"
-    meta = client.V1ObjectMeta(name=name, labels={PRE: "before", "kubernetes.io/hostname": name},
-                               annotations=dict([KWOK_ANNOTATION]) if managed else None)
+    meta = client.V1ObjectMeta(
+        name=name,
+        labels={PRE: "before", "kubernetes.io/hostname": name},
+        annotations=dict([KWOK_ANNOTATION]) if managed else None,
+    )
     kube.core.create_node(client.V1Node(metadata=meta))
     return name
 
@@ -97,8 +108,11 @@ def test_revert_after_the_node_is_gone(kube: KubeClient) -> None:
         change = label_nodes(kube, [name], {NEW: "added"})
     finally:
         _delete(kube, name)
-    wait_until(lambda: not any(n.metadata.name == name for n in kube.core.list_node().items),
-               f"node {name} to be deleted", tier="kube")
+    wait_until(
+        lambda: not any(n.metadata.name == name for n in kube.core.list_node().items),
+        f"node {name} to be deleted",
+        tier="kube",
+    )
     change.revert()
     assert change.reverted
 
@@ -129,8 +143,11 @@ def test_ensure_patches_only_when_the_value_differs(kube: KubeClient, node: str)
     assert ensure_fake_gpus(kube, node, 1) is True
     assert ensure_fake_gpus(kube, node, 1) is False
     # what a restarted kubelet without a device plugin does to an extended resource
-    kube.core.patch_node_status(node, {"status": {"capacity": {GPU_RESOURCE: "0"},
-                                                  "allocatable": {GPU_RESOURCE: "0"}}}, _content_type=MERGE_PATCH)
+    kube.core.patch_node_status(
+        node,
+        {"status": {"capacity": {GPU_RESOURCE: "0"}, "allocatable": {GPU_RESOURCE: "0"}}},
+        _content_type=MERGE_PATCH,
+    )
     assert node not in nodes_with_gpus(kube)
     assert ensure_fake_gpus(kube, node, 1) is True
     assert _status(kube, node)[1][GPU_RESOURCE] == "1"

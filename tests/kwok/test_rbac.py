@@ -25,11 +25,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from gpuconf.static.check import run_check
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.client import APPLY, RAY_GROUP, RAY_VERSION, RAYCLUSTERS, KubeClient
 from gpuconf.kube.names import MANAGED_BY, RUN_LABEL, new_run_id, run_labels
 from gpuconf.kube.preflight import EXIT_RBAC, exit_code, run_preflight
+from gpuconf.static.check import run_check
 from gpuconf.waits import wait_until
 
 pytestmark = pytest.mark.local_control_plane
@@ -109,12 +109,18 @@ def token_kubeconfig(admin: KubeClient, namespace: str, account: str, path: Path
     if "certificate-authority" in cluster and "certificate-authority-data" not in cluster:
         ca = Path(cluster["certificate-authority"]).read_bytes()  # inline: the file may be relative
         cluster = {"server": cluster["server"], "certificate-authority-data": base64.b64encode(ca).decode()}
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
-        "clusters": [{"name": "kwok", "cluster": cluster}],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "kwok", "user": account}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "sa",
+                "clusters": [{"name": "kwok", "cluster": cluster}],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": "kwok", "user": account}}],
+            }
+        )
+    )
     return str(path)
 
 
@@ -129,16 +135,27 @@ def applied(kube: KubeClient, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """serviceaccount.yaml, clusterrole.yaml, clusterrolebinding.yaml applied; the opt-in binding NOT."""
     run = new_run_id()
     suffix = secrets.token_hex(3)
-    originals = [d for name in ("serviceaccount.yaml", "clusterrole.yaml", "clusterrolebinding.yaml",
-                                "clusterrolebinding-label-nodes.yaml") for d in load(name)]
-    objects = {(o["kind"], o["metadata"]["name"]): r for o, r in zip(originals, renamed(originals, suffix, run))}
+    originals = [
+        d
+        for name in (
+            "serviceaccount.yaml",
+            "clusterrole.yaml",
+            "clusterrolebinding.yaml",
+            "clusterrolebinding-label-nodes.yaml",
+        )
+        for d in load(name)
+    ]
+    objects = {
+        (o["kind"], o["metadata"]["name"]): r for o, r in zip(originals, renamed(originals, suffix, run), strict=False)
+    }
     state = Applied(kube, DynamicClient(kube.api), objects, f"gpuconf-rbac-{suffix}", "", run)
     try:
         for (kind, name), body in objects.items():
             if (kind, name) != ("ClusterRoleBinding", "gpuconf-label-nodes"):  # opt-in: its own test
                 state.apply(body)
-        state.sa_kubeconfig = token_kubeconfig(kube, state.namespace, SA_NAME,
-                                               tmp_path_factory.mktemp("sa") / "kubeconfig")
+        state.sa_kubeconfig = token_kubeconfig(
+            kube, state.namespace, SA_NAME, tmp_path_factory.mktemp("sa") / "kubeconfig"
+        )
         yield state
     finally:
         # Cluster-scoped objects first (they outlive the namespace), then the namespace with the SA.
@@ -150,10 +167,12 @@ def applied(kube: KubeClient, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def preflight_settles(kubeconfig: str, expectations: Expectations, want_ok: bool) -> list[Any]:
     """run_preflight until its rbac check reads `want_ok` (the authorizer's RBAC cache lags a write)."""
+
     def probe() -> list[Any] | None:
         results = run_preflight(kubeconfig, expectations)
         rbac = next((r for r in results if r.check == "rbac"), None)
         return results if rbac is not None and rbac.ok == want_ok else None
+
     return wait_until(probe, f"preflight's rbac check to be {'ok' if want_ok else 'refused'}", interval=0.5)
 
 
@@ -171,15 +190,32 @@ def test_the_service_account_can_do_the_suites_work_and_nothing_else(applied: Ap
     ns = sa.create_namespace(f"gpuconf-rbac-run-{secrets.token_hex(3)}", applied.run)
     try:
         assert sa.namespace_exists(ns)
-        assert ns in [n.metadata.name for n in sa.core.list_namespace(
-            label_selector=f"{MANAGED_BY[0]}={MANAGED_BY[1]},{RUN_LABEL}={applied.run}").items]
+        assert ns in [
+            n.metadata.name
+            for n in sa.core.list_namespace(
+                label_selector=f"{MANAGED_BY[0]}={MANAGED_BY[1]},{RUN_LABEL}={applied.run}"
+            ).items
+        ]
         # The RayCluster is server-side applied; a dry run checks create+patch without starting pods.
-        body = {"apiVersion": f"{RAY_GROUP}/{RAY_VERSION}", "kind": "RayCluster", "metadata": {"name": "probe"},
-                "spec": yaml.safe_load((ROOT / "manifests" / "raycluster.yaml").read_text())["spec"]}
+        body = {
+            "apiVersion": f"{RAY_GROUP}/{RAY_VERSION}",
+            "kind": "RayCluster",
+            "metadata": {"name": "probe"},
+            "spec": yaml.safe_load((ROOT / "manifests" / "raycluster.yaml").read_text())["spec"],
+        }
         # (Raw response: the client deserializes only a 200, and an apply that creates answers 201.)
         resp = sa.custom.patch_namespaced_custom_object_with_http_info(
-            RAY_GROUP, RAY_VERSION, ns, RAYCLUSTERS, "probe", body, field_manager="gpuconf", dry_run="All",
-            _content_type=APPLY, _preload_content=False)
+            RAY_GROUP,
+            RAY_VERSION,
+            ns,
+            RAYCLUSTERS,
+            "probe",
+            body,
+            field_manager="gpuconf",
+            dry_run="All",
+            _content_type=APPLY,
+            _preload_content=False,
+        )
         assert resp.status == 201 and json.loads(resp.data)["metadata"]["name"] == "probe"  # created
         assert sa.custom.list_namespaced_custom_object(RAY_GROUP, RAY_VERSION, ns, RAYCLUSTERS)["items"] == []
         assert sa.read_raycluster(ns, "probe") is None  # get allowed (404, not 403)
@@ -191,17 +227,40 @@ def test_the_service_account_can_do_the_suites_work_and_nothing_else(applied: Ap
             with pytest.raises(ApiException) as exc:
                 call()
             return exc.value.status
+
         assert refused(lambda: sa.core.list_namespaced_secret(ns)) == 403
         assert refused(lambda: sa.core.list_namespaced_config_map(ns)) == 403
-        assert refused(lambda: sa.core.create_namespaced_pod(ns, {"metadata": {"name": "x"}, "spec": {
-            "containers": [{"name": "x", "image": "x"}]}}, dry_run="All")) == 403
-        assert refused(lambda: sa.core.patch_node(node, {"metadata": {"labels": {"gpuconf.io/x": "1"}}},
-                                                  dry_run="All")) == 403
-        assert refused(lambda: client.RbacAuthorizationV1Api(sa.api).create_cluster_role_binding(
-            {"metadata": {"name": f"gpuconf-escalate-{secrets.token_hex(3)}"},
-             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-             "subjects": [{"kind": "ServiceAccount", "name": SA_NAME, "namespace": applied.namespace}]},
-            dry_run="All")) == 403
+        assert (
+            refused(
+                lambda: sa.core.create_namespaced_pod(
+                    ns,
+                    {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": "x"}]}},
+                    dry_run="All",
+                )
+            )
+            == 403
+        )
+        assert (
+            refused(lambda: sa.core.patch_node(node, {"metadata": {"labels": {"gpuconf.io/x": "1"}}}, dry_run="All"))
+            == 403
+        )
+        assert (
+            refused(
+                lambda: client.RbacAuthorizationV1Api(sa.api).create_cluster_role_binding(
+                    {
+                        "metadata": {"name": f"gpuconf-escalate-{secrets.token_hex(3)}"},
+                        "roleRef": {
+                            "apiGroup": "rbac.authorization.k8s.io",
+                            "kind": "ClusterRole",
+                            "name": "cluster-admin",
+                        },
+                        "subjects": [{"kind": "ServiceAccount", "name": SA_NAME, "namespace": applied.namespace}],
+                    },
+                    dry_run="All",
+                )
+            )
+            == 403
+        )
     finally:
         sa.delete_namespace(ns)  # as the account: delete is part of its role (a 403 would raise here)
     try:  # deleted: terminating (its finalizers run in the background) or already gone
@@ -224,6 +283,7 @@ def test_node_labelling_needs_the_opt_in_binding(applied: Applied) -> None:
             if exc.status != 403:
                 raise
             return False
+
     binding = applied.obj("ClusterRoleBinding", "gpuconf-label-nodes")
     assert not may_patch()
     applied.apply(binding)
@@ -260,8 +320,12 @@ def test_the_api_server_accepts_the_job(applied: Applied) -> None:
     # create. Admission also checks that the ServiceAccount exists.
     namespace = applied.admin.core.read_namespace(applied.namespace)
     assert namespace.metadata.labels.get("pod-security.kubernetes.io/enforce") == "restricted"
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gpuconf-conformance-dry-run"},
-           "spec": job["spec"]["template"]["spec"]}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "gpuconf-conformance-dry-run"},
+        "spec": job["spec"]["template"]["spec"],
+    }
     created = applied.admin.core.create_namespaced_pod(applied.namespace, pod, dry_run="All")
     assert created.spec.service_account_name == SA_NAME
     insecure = copy.deepcopy(pod)

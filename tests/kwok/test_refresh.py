@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from gpuconf.backends import registry
-from gpuconf.static.check import run_check
 from gpuconf.kube.client import KubeClient
 from gpuconf.live.settings import Settings
 from gpuconf.model.plan import Plan
+from gpuconf.static.check import run_check
 from gpuconf.waits import wait_until
 
 pytestmark = [pytest.mark.local_control_plane, pytest.mark.autoscaling, pytest.mark.slow]
@@ -25,8 +25,18 @@ def plan() -> Plan:
 
 
 def test_a_pod_created_later_becomes_a_ray_node_on_refresh(kube: KubeClient, plan: Plan, tmp_path: Path) -> None:
-    settings = Settings(backend="kwok", manifests=ROOT / "manifests", nodes=None, expect=None, kubeconfig=None,
-                        report_dir=tmp_path, timeout_scale=1.0, strict=False, require_cuda=False, model=None)
+    settings = Settings(
+        backend="kwok",
+        manifests=ROOT / "manifests",
+        nodes=None,
+        expect=None,
+        kubeconfig=None,
+        report_dir=tmp_path,
+        timeout_scale=1.0,
+        strict=False,
+        require_cuda=False,
+        model=None,
+    )
     live = registry.get("kwok").start(plan, settings)
     try:
         assert live.kube is not None
@@ -39,9 +49,18 @@ def test_a_pod_created_later_becomes_a_ray_node_on_refresh(kube: KubeClient, pla
         group["replicas"] = group["maxReplicas"] = 2
         labels = (kube.read_raycluster(namespace, name) or {})["metadata"].get("labels", {})
         kube.apply_raycluster(namespace, name, spec, labels)
-        new = wait_until(lambda: next((p for p in kube.cluster_pods(namespace, name)
-                                       if p.group == "cpu-workers" and p.node and p.ready and p.name not in before),
-                                      None), "KubeRay's second cpu-workers pod to be Ready", tier="kube")
+        new = wait_until(
+            lambda: next(
+                (
+                    p
+                    for p in kube.cluster_pods(namespace, name)
+                    if p.group == "cpu-workers" and p.node and p.ready and p.name not in before
+                ),
+                None,
+            ),
+            "KubeRay's second cpu-workers pod to be Ready",
+            tier="kube",
+        )
         assert new.name not in {r.pod for r in live.records.values()}  # nothing changes until refresh()
 
         live.refresh()

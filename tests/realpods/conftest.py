@@ -53,13 +53,18 @@ GPU_POD = {
         "nodeSelector": {"gpu-node": "true"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         "terminationGracePeriodSeconds": 1,
-        "containers": [{
-            "name": "probe",
-            "image": "rayproject/ray:2.60.0-py311-gpu",
-            "command": ["bash", "-c", "echo env=$NVIDIA_VISIBLE_DEVICES; echo dev=$(ls /dev | grep nvidia); "
-                        "exec sleep 3600"],
-            "resources": {"limits": {"nvidia.com/gpu": "1", "cpu": "100m", "memory": "64Mi"}},
-        }],
+        "containers": [
+            {
+                "name": "probe",
+                "image": "rayproject/ray:2.60.0-py311-gpu",
+                "command": [
+                    "bash",
+                    "-c",
+                    "echo env=$NVIDIA_VISIBLE_DEVICES; echo dev=$(ls /dev | grep nvidia); exec sleep 3600",
+                ],
+                "resources": {"limits": {"nvidia.com/gpu": "1", "cpu": "100m", "memory": "64Mi"}},
+            }
+        ],
     },
 }
 
@@ -70,8 +75,10 @@ def gpu_pod(core: Any) -> Iterator[Any]:
     ns = "default"
     core.create_namespaced_pod(ns, GPU_POD)
     try:
-        pod = wait_for(lambda: (p := core.read_namespaced_pod("fakegpu-probe", ns)).status.phase == "Running" and p,
-                       "the fake GPU probe pod to run")
+        pod = wait_for(
+            lambda: (p := core.read_namespaced_pod("fakegpu-probe", ns)).status.phase == "Running" and p,
+            "the fake GPU probe pod to run",
+        )
         yield pod
     finally:
         core.delete_namespaced_pod("fakegpu-probe", ns, grace_period_seconds=0)

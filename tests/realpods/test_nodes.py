@@ -30,14 +30,19 @@ def test_two_ready_nodes_with_roles(core: Any) -> None:
 
 def test_allocation_is_the_device_the_pod_holds(core: Any, gpu_pod: Any) -> None:
     """The plugin's Allocate answer (env + device node) is what the kubelet recorded for the pod."""
-    log = wait_for(lambda: (t := core.read_namespaced_pod_log(gpu_pod.metadata.name, "default")) and "dev=" in t and t,
-                   "the probe's output")
+    log = wait_for(
+        lambda: (t := core.read_namespaced_pod_log(gpu_pod.metadata.name, "default")) and "dev=" in t and t,
+        "the probe's output",
+    )
     env = log.split("env=")[1].split()[0]
     assert env.startswith("GPU-fake-"), log
     index = env.removeprefix("GPU-fake-")
     assert f"dev=nvidia{index}" in log, log
-    checkpoint = json.loads((state_dir() / "nodes" / "gpu-node-1" / "kubelet" / "device-plugins"
-                             / "kubelet_internal_checkpoint").read_text())
+    checkpoint = json.loads(
+        (
+            state_dir() / "nodes" / "gpu-node-1" / "kubelet" / "device-plugins" / "kubelet_internal_checkpoint"
+        ).read_text()
+    )
     held = [e for e in checkpoint["Data"]["PodDeviceEntries"] if e["PodUID"] == gpu_pod.metadata.uid]
     assert [d for e in held for ids in e["DeviceIDs"].values() for d in ids] == [env]
 
@@ -47,8 +52,10 @@ def test_kubelet_restart_keeps_gpus_and_pods(core: Any, gpu_pod: Any) -> None:
     log = state_dir() / "nodes" / "gpu-node-1" / "logs" / "fakegpu.log"
     registrations = log.read_text().count("registered nvidia.com/gpu")
     cluster.restart_kubelet("gpu-node-1")
-    wait_for(lambda: log.read_text().count("registered nvidia.com/gpu") > registrations,
-             "the device plugin to register again")
+    wait_for(
+        lambda: log.read_text().count("registered nvidia.com/gpu") > registrations,
+        "the device plugin to register again",
+    )
 
     def ready_with_gpus() -> bool:
         node = core.read_node("gpu-node-1")

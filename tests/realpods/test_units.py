@@ -46,8 +46,9 @@ def test_fake_runtime_exposes_what_nvidia_visible_devices_names() -> None:
 
 def test_dns_records_from_endpoint_slices() -> None:
     ep = SimpleNamespace(addresses=["10.244.1.5"], hostname=None)
-    s = SimpleNamespace(metadata=SimpleNamespace(namespace="ns", labels={"kubernetes.io/service-name": "c-head-svc"}),
-                        endpoints=[ep])
+    s = SimpleNamespace(
+        metadata=SimpleNamespace(namespace="ns", labels={"kubernetes.io/service-name": "c-head-svc"}), endpoints=[ep]
+    )
     assert hosts_lines([s]) == ["10.244.1.5 c-head-svc.ns.svc.cluster.local"]
 
 
@@ -64,7 +65,8 @@ def test_overlay_changes_sizes_and_the_shared_python_only() -> None:
         assert over["metadata"]["annotations"]["gpuconf.io/overlay"] == "realpods"
         for b, o in zip(_containers(base), _containers(over), strict=True):
             assert o["image"] == b["image"]
-            assert {k: v for k, v in o["resources"]["limits"].items() if k not in ("cpu", "memory")} == \
-                {k: v for k, v in b["resources"]["limits"].items() if k not in ("cpu", "memory")}
+            assert {k: v for k, v in o["resources"]["limits"].items() if k not in ("cpu", "memory")} == {
+                k: v for k, v in b["resources"]["limits"].items() if k not in ("cpu", "memory")
+            }
             assert o["resources"]["limits"]["cpu"] == "1" and o["resources"]["limits"]["memory"] == "3Gi"
             assert all(m["readOnly"] for m in o["volumeMounts"])

@@ -8,9 +8,10 @@ Everything the run changed is undone by `stop()`; diagnostics are written before
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gpuconf.backends.cluster.endpoints import open_endpoints
 from gpuconf.backends.cluster.nodeprobe import records_from, run_node_probe, tie_to_pods
@@ -45,9 +46,11 @@ def connect_cluster(kubeconfig: str | None) -> KubeClient:
             from gpuconf.kube.kubeconfig import read_kubeconfig
 
             where = f"{read_kubeconfig(kubeconfig).server} (kubeconfig {kubeconfig})"
-        raise EnvironmentFailure(f"no API server answers at {where} within 5 s; "
-                                 "check the kubeconfig, its current context and that the cluster is up",
-                                 exit_code=EXIT_UNREACHABLE)
+        raise EnvironmentFailure(
+            f"no API server answers at {where} within 5 s; "
+            "check the kubeconfig, its current context and that the cluster is up",
+            exit_code=EXIT_UNREACHABLE,
+        )
     return KubeClient(kubeconfig)
 
 
@@ -84,8 +87,9 @@ def _wait_ray_nodes(dashboard_url: str, expected: int) -> int:
         n = len(alive_ray_nodes(dashboard_url))
         return n if n >= expected else None
 
-    return wait_until(alive, f"{expected} Ray nodes to be alive (dashboard {dashboard_url})", tier="ray_node",
-                      interval=2.0)
+    return wait_until(
+        alive, f"{expected} Ray nodes to be alive (dashboard {dashboard_url})", tier="ray_node", interval=2.0
+    )
 
 
 def _use_head_token(kube: KubeClient, head: PodInfo) -> bool:
@@ -95,8 +99,9 @@ def _use_head_token(kube: KubeClient, head: PodInfo) -> bool:
 
     token = head.env.get("RAY_AUTH_TOKEN")
     if not token and head.env.get("RAY_AUTH_MODE") == "token":
-        token = exec_in_pod(kube, head.namespace, head.name,
-                            ["sh", "-c", 'cat "${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}"']).stdout.strip()
+        token = exec_in_pod(
+            kube, head.namespace, head.name, ["sh", "-c", 'cat "${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}"']
+        ).stdout.strip()
     if token:
         set_driver_auth({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token})
     return bool(token)
@@ -113,12 +118,19 @@ def start_cluster_backend(plan: Plan, settings: Settings) -> LiveCluster:
         raise_on_failure(run_preflight(settings.kubeconfig, plan.expectations))
         stages = {"preflight": watch.lap()}
         cluster = plan.target.cluster
-        dep = deploy_raycluster(kube, new_run_id(), cluster.name, with_downward_env(cluster.spec),
-                                sum(g.replicas for g in plan.groups),
-                                diagnostics_dir=Path(settings.report_dir) / "cluster-setup", tier="pods")
+        dep = deploy_raycluster(
+            kube,
+            new_run_id(),
+            cluster.name,
+            with_downward_env(cluster.spec),
+            sum(g.replicas for g in plan.groups),
+            diagnostics_dir=Path(settings.report_dir) / "cluster-setup",
+            tier="pods",
+        )
         stages["pods_ready"] = watch.lap()
-        return attach(kube, dep, plan, plan.target.serve.body, Path(settings.report_dir), undo, stages,
-                      labelled, settings.model)
+        return attach(
+            kube, dep, plan, plan.target.serve.body, Path(settings.report_dir), undo, stages, labelled, settings.model
+        )
     except BaseException:
         _teardown(dep, Path(settings.report_dir), undo)
         raise
@@ -134,9 +146,17 @@ def _teardown(dep: KubeDeployment | None, report_dir: Path, undo: list[Callable[
             step()
 
 
-def attach(kube: KubeClient, dep: KubeDeployment, plan: Plan, serve_body: Any, report_dir: Path,
-           undo: list[Callable[[], None]], stages: dict[str, float], labelled: list[str] | None = None,
-           model: str | None = None) -> LiveCluster:
+def attach(
+    kube: KubeClient,
+    dep: KubeDeployment,
+    plan: Plan,
+    serve_body: Any,
+    report_dir: Path,
+    undo: list[Callable[[], None]],
+    stages: dict[str, float],
+    labelled: list[str] | None = None,
+    model: str | None = None,
+) -> LiveCluster:
     """Everything after the pods are up, through the API server only: reach the head, ship the code,
     probe every Ray node, check every pod's devices. `undo` steps run (in reverse) at `stop()`;
     on an error here the caller tears down."""
@@ -155,21 +175,33 @@ def attach(kube: KubeClient, dep: KubeDeployment, plan: Plan, serve_body: Any, r
     stages["nodes_probed"] = watch.lap()
 
     gpu_pods = {p.name for p in dep.pods if p.gpu_limit(plan.expectations.gpu_resource) > 0}
-    physical = [{"index": i, **gpu, "pod": pod} for pod, c in checks.items()
-                if isinstance(c, DeviceCheck) and pod in gpu_pods for i, gpu in enumerate(c.smi_gpus)]
+    physical = [
+        {"index": i, **gpu, "pod": pod}
+        for pod, c in checks.items()
+        if isinstance(c, DeviceCheck) and pod in gpu_pods
+        for i, gpu in enumerate(c.smi_gpus)
+    ]
     target = ClusterTarget(endpoints.dashboard_url, endpoints.serve_url, uri, [p.name for p in bound if not p.ready])
     fake = [n.name for n in dep.nodes if n.labels.get(FAKE_GPU_LABEL) == "true"]
-    view = ClusterView(dep.namespace, dep.name, dep.pods, dep.nodes,
-                       diagnose=lambda dest: diagnose_cluster(kube, dep, head, endpoints.dashboard_url, dest),
-                       device_checks=checks, fake_gpu_nodes=fake, labelled_nodes=list(labelled or []),
-                       endpoints={**endpoints.as_evidence(), "working_dir": uri,
-                                  "downward_env_added": sorted(DOWNWARD_ENV)})
+    view = ClusterView(
+        dep.namespace,
+        dep.name,
+        dep.pods,
+        dep.nodes,
+        diagnose=lambda dest: diagnose_cluster(kube, dep, head, endpoints.dashboard_url, dest),
+        device_checks=checks,
+        fake_gpu_nodes=fake,
+        labelled_nodes=list(labelled or []),
+        endpoints={**endpoints.as_evidence(), "working_dir": uri, "downward_env_added": sorted(DOWNWARD_ENV)},
+    )
 
     def stop() -> int:
         _teardown(dep, report_dir, undo)
         return 0
 
-    live = LiveCluster("cluster", records, dep.pending(), [], stages, endpoints.dashboard_url, target, stop, physical, view)
+    live = LiveCluster(
+        "cluster", records, dep.pending(), [], stages, endpoints.dashboard_url, target, stop, physical, view
+    )
     live.node_probes = {p.node_id: p.probe for p in probed}
     live.keep = dep.keep
     return live
@@ -200,8 +232,9 @@ class ClusterBackend:
 
     name: str = "cluster"
     summary: str = "a RayCluster on a real cluster (kubeconfig), from outside or as an in-cluster Job"
-    capabilities: frozenset[Capability] = field(default_factory=lambda: frozenset(
-        {Capability.RAY, Capability.KUBE_API, Capability.REAL_PODS}))
+    capabilities: frozenset[Capability] = field(
+        default_factory=lambda: frozenset({Capability.RAY, Capability.KUBE_API, Capability.REAL_PODS})
+    )
 
     def start(self, plan: Plan, options: Settings) -> LiveCluster:
         """See start_cluster_backend."""

@@ -38,9 +38,12 @@ class HeadEndpoints:
 
     def as_evidence(self) -> dict[str, Any]:
         """How the head was reached."""
-        return {"dashboard": self.dashboard_url, "serve": self.serve_url,
-                "via": "port-forward" if self.forwards else "pod IP (in cluster)",
-                "forward_errors": [e for f in self.forwards for e in f.errors]}
+        return {
+            "dashboard": self.dashboard_url,
+            "serve": self.serve_url,
+            "via": "port-forward" if self.forwards else "pod IP (in cluster)",
+            "forward_errors": [e for f in self.forwards for e in f.errors],
+        }
 
 
 def open_endpoints(kube: KubeClient, head: PodInfo, serve_port: int = SERVE_PORT) -> HeadEndpoints:

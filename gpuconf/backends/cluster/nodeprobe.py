@@ -52,9 +52,11 @@ def parse_job_output(logs: str) -> list[dict[str, Any]]:
     if not lines:
         raise NodeProbeFailed(f"the node-probe job printed no {MARK} line; its log ends:\n{logs[-2000:]}")
     try:
-        return list(json.loads(lines[-1][len(MARK):]))
+        return list(json.loads(lines[-1][len(MARK) :]))
     except ValueError as exc:
-        raise NodeProbeFailed(f"the node-probe job's {MARK} line is not JSON ({exc}); its log ends:\n{logs[-2000:]}") from exc
+        raise NodeProbeFailed(
+            f"the node-probe job's {MARK} line is not JSON ({exc}); its log ends:\n{logs[-2000:]}"
+        ) from exc
 
 
 def run_node_probe(dashboard_url: str, working_dir_uri: str) -> list[dict[str, Any]]:
@@ -62,11 +64,17 @@ def run_node_probe(dashboard_url: str, working_dir_uri: str) -> list[dict[str, A
     from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(dashboard_url)
-    job = client.submit_job(entrypoint="python -m entrypoints.node_probe",
-                            runtime_env={"working_dir": working_dir_uri},
-                            metadata={"app.kubernetes.io/managed-by": "gpuconf"})
-    status = wait_until(lambda: (s := str(client.get_job_status(job).value)) in _DONE and s,
-                        f"Ray job {job} (node probe) to finish", tier="serve_app", interval=1.0)
+    job = client.submit_job(
+        entrypoint="python -m entrypoints.node_probe",
+        runtime_env={"working_dir": working_dir_uri},
+        metadata={"app.kubernetes.io/managed-by": "gpuconf"},
+    )
+    status = wait_until(
+        lambda: (s := str(client.get_job_status(job).value)) in _DONE and s,
+        f"Ray job {job} (node probe) to finish",
+        tier="serve_app",
+        interval=1.0,
+    )
     logs = client.get_job_logs(job)
     if status != "SUCCEEDED":
         raise NodeProbeFailed(f"the node-probe job {job} ended {status}; its log ends:\n{logs[-2000:]}")
@@ -81,13 +89,22 @@ def pod_name_of(probe: dict[str, Any]) -> str:
 def tie_to_pods(raw: list[dict[str, Any]], pods: list[PodInfo]) -> list[ProbedNode]:
     """Each probed Ray node with the pod it ran in (None when the API server has no such pod)."""
     by_name = {p.name: p for p in pods}
-    return [ProbedNode(str(r["node_id"]), bool(r.get("is_head")), dict(r.get("resources") or {}),
-                       dict(r.get("labels") or {}), dict(r.get("probe") or {}),
-                       by_name.get(pod_name_of(r.get("probe") or {})))
-            for r in raw]
+    return [
+        ProbedNode(
+            str(r["node_id"]),
+            bool(r.get("is_head")),
+            dict(r.get("resources") or {}),
+            dict(r.get("labels") or {}),
+            dict(r.get("probe") or {}),
+            by_name.get(pod_name_of(r.get("probe") or {})),
+        )
+        for r in raw
+    ]
 
 
-def records_from(probed: list[ProbedNode], nodes: list[NodeInfo], gpu_node: Any, gpu_resource: str) -> dict[str, PodRecord]:
+def records_from(
+    probed: list[ProbedNode], nodes: list[NodeInfo], gpu_node: Any, gpu_resource: str
+) -> dict[str, PodRecord]:
     """PodRecords (by Ray node id) for the suites, from the API server's pods and nodes.
 
     `gpu_node(labels)` says whether a node's labels make it a GPU node (the expectations).
@@ -98,7 +115,15 @@ def records_from(probed: list[ProbedNode], nodes: list[NodeInfo], gpu_node: Any,
     for p in probed:
         k8s_node = p.pod.node if p.pod and p.pod.node else (p.node_name or "")
         group = p.pod.group if p.pod else p.labels.get("ray.io/node-group", "")
-        out[p.node_id] = PodRecord(p.node_id, p.pod.name if p.pod else p.pod_name, k8s_node, group, p.is_head,
-                                   bool(gpu_node(node_labels.get(k8s_node, {}))),
-                                   float(p.pod.gpu_limit(gpu_resource)) if p.pod else 0.0, p.resources, p.labels)
+        out[p.node_id] = PodRecord(
+            p.node_id,
+            p.pod.name if p.pod else p.pod_name,
+            k8s_node,
+            group,
+            p.is_head,
+            bool(gpu_node(node_labels.get(k8s_node, {}))),
+            float(p.pod.gpu_limit(gpu_resource)) if p.pod else 0.0,
+            p.resources,
+            p.labels,
+        )
     return out

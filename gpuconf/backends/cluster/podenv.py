@@ -15,7 +15,7 @@ DOWNWARD_ENV = {"GPUCONF_POD_NAME": "metadata.name", "GPUCONF_NODE_NAME": "spec.
 
 
 def _groups(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    return [spec.get("headGroupSpec") or {}] + list(spec.get("workerGroupSpecs") or [])
+    return [spec.get("headGroupSpec") or {}, *list(spec.get("workerGroupSpecs") or [])]
 
 
 def with_downward_env(spec: dict[str, Any]) -> dict[str, Any]:

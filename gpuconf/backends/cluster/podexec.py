@@ -21,13 +21,29 @@ class ExecResult:
     exit_code: int | None
 
 
-def exec_in_pod(kube: KubeClient, namespace: str, pod: str, argv: list[str], container: str | None = None,
-                timeout_s: float | None = None) -> ExecResult:
+def exec_in_pod(
+    kube: KubeClient,
+    namespace: str,
+    pod: str,
+    argv: list[str],
+    container: str | None = None,
+    timeout_s: float | None = None,
+) -> ExecResult:
     """Run `argv` in the pod's container (the first one by default) and wait for it to end."""
     from kubernetes.stream import stream
 
-    resp = stream(kube.core.connect_get_namespaced_pod_exec, pod, namespace, command=argv, container=container,
-                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    resp = stream(
+        kube.core.connect_get_namespaced_pod_exec,
+        pod,
+        namespace,
+        command=argv,
+        container=container,
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
     try:
         resp.run_forever(timeout=timeout_s or timeout("probe"))
         out, err = resp.read_stdout() or "", resp.read_stderr() or ""

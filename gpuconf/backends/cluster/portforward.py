@@ -6,6 +6,7 @@ connection), and two threads copy bytes each way until either side closes.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -34,10 +35,8 @@ class PortForward:
     def close(self) -> None:
         """Stop accepting; open streams end when their peers close."""
         self._closed.set()
-        try:
+        with contextlib.suppress(OSError):
             self._listener.close()
-        except OSError:
-            pass
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -50,8 +49,13 @@ class PortForward:
     def _open_stream(self) -> Any:
         from kubernetes.stream import portforward
 
-        return portforward(self.kube.core.connect_get_namespaced_pod_portforward, self.pod, self.namespace,
-                           ports=str(self.remote_port), _request_timeout=self.kube.timeout)
+        return portforward(
+            self.kube.core.connect_get_namespaced_pod_portforward,
+            self.pod,
+            self.namespace,
+            ports=str(self.remote_port),
+            _request_timeout=self.kube.timeout,
+        )
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -70,10 +74,8 @@ class PortForward:
         if error:
             self.errors.append(error)
         for s in (conn, remote):
-            try:
+            with contextlib.suppress(OSError):
                 s.close()
-            except OSError:
-                pass
 
 
 def _pump(src: Any, dst: Any, done: threading.Event) -> None:
@@ -87,8 +89,6 @@ def _pump(src: Any, dst: Any, done: threading.Event) -> None:
     except OSError:
         pass
     finally:
-        try:
+        with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
         done.set()

@@ -38,8 +38,9 @@ def alive_ray_nodes(dashboard_url: str) -> list[Any]:
     """The alive Ray nodes, with resources and labels (Ray's state API over the dashboard)."""
     from ray.util.state import list_nodes
 
-    return list_nodes(address=dashboard_url, filters=[("state", "=", "ALIVE")], detail=True,
-                      raise_on_missing_output=False)
+    return list_nodes(
+        address=dashboard_url, filters=[("state", "=", "ALIVE")], detail=True, raise_on_missing_output=False
+    )
 
 
 @dataclass
@@ -57,9 +58,14 @@ class ClusterTarget:
 
     def node_views(self) -> list[RayNodeView]:
         """Alive Ray nodes with their total resources and labels."""
-        return [RayNodeView(f"{(n.labels or {}).get('ray.io/node-group', 'node')}:{n.node_id[:8]}",
-                            {k: float(v) for k, v in (n.resources_total or {}).items()}, dict(n.labels or {}))
-                for n in alive_ray_nodes(self.dashboard_url)]
+        return [
+            RayNodeView(
+                f"{(n.labels or {}).get('ray.io/node-group', 'node')}:{n.node_id[:8]}",
+                {k: float(v) for k, v in (n.resources_total or {}).items()},
+                dict(n.labels or {}),
+            )
+            for n in alive_ray_nodes(self.dashboard_url)
+        ]
 
     def never_joined(self) -> list[str]:
         """Pods bound to a node that never became Ready (their Ray node did not join)."""

@@ -21,8 +21,10 @@ class ClusterView(KubeView):
     def evidence(self) -> dict[str, Any]:
         """KubeView's evidence plus device checks, node changes and how the head was reached."""
         out = super().evidence()
-        out["device_checks"] = {pod: c.as_evidence() if isinstance(c, DeviceCheck) else {"error": c}
-                                for pod, c in self.device_checks.items()}
+        out["device_checks"] = {
+            pod: c.as_evidence() if isinstance(c, DeviceCheck) else {"error": c}
+            for pod, c in self.device_checks.items()
+        }
         out["fake_gpu_nodes"] = self.fake_gpu_nodes
         out["labelled_nodes"] = self.labelled_nodes
         out["endpoints"] = self.endpoints

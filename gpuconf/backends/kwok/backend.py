@@ -31,8 +31,14 @@ from gpuconf.model.raystart import parse_ray_start
 from gpuconf.model.shell import bash_words
 
 # Env KubeRay injects that points at in-cluster DNS names; a local Ray node must not follow it.
-_IN_CLUSTER_ENV = {"RAY_ADDRESS", "RAY_IP", "FQ_RAY_IP", "RAY_PORT", "KUBERAY_GEN_RAY_START_CMD",
-                   "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE"}
+_IN_CLUSTER_ENV = {
+    "RAY_ADDRESS",
+    "RAY_IP",
+    "FQ_RAY_IP",
+    "RAY_PORT",
+    "KUBERAY_GEN_RAY_START_CMD",
+    "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE",
+}
 
 
 def kwok_kubeconfig() -> Path:
@@ -46,17 +52,27 @@ def connect() -> KubeClient:
     """A client of the running kwok control plane, or a clear EnvironmentFailure."""
     path = kwok_kubeconfig()
     if not path.exists() or not cluster_answers(str(path)):
-        raise EnvironmentFailure(f"the kwok control plane is not up (no API server answers for {path}); "
-                                 "run `make kwok-up` (gpuconf kwok up --nodes manifests/nodes)")
+        raise EnvironmentFailure(
+            f"the kwok control plane is not up (no API server answers for {path}); "
+            "run `make kwok-up` (gpuconf kwok up --nodes manifests/nodes)"
+        )
     return KubeClient(str(path))
 
 
-def apply_target(kube: KubeClient, plan: Plan, run_id: str, suffix: str = "",
-                 diagnostics_dir: Path | None = None) -> KubeDeployment:
+def apply_target(
+    kube: KubeClient, plan: Plan, run_id: str, suffix: str = "", diagnostics_dir: Path | None = None
+) -> KubeDeployment:
     """Apply the plan's cluster (a RayService's rayClusterConfig as a RayCluster named after it) and wait."""
     cluster = plan.target.cluster
-    return deploy_raycluster(kube, run_id, cluster.name, cluster.spec, sum(g.replicas for g in plan.groups),
-                             suffix=suffix, diagnostics_dir=diagnostics_dir)
+    return deploy_raycluster(
+        kube,
+        run_id,
+        cluster.name,
+        cluster.spec,
+        sum(g.replicas for g in plan.groups),
+        suffix=suffix,
+        diagnostics_dir=diagnostics_dir,
+    )
 
 
 def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan) -> NodeSpec:
@@ -69,17 +85,29 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan) -> NodeSpec:
     gpu_res = plan.expectations.gpu_resource
     # Ray sees the devices of the container's limit, or all of the node's with NVIDIA_VISIBLE_DEVICES=all.
     leak = pod.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
-    planned: dict[str, float] = {"GPU": float(node.allocatable.get(gpu_res, Decimal(0)) if leak else pod.gpu_limit(gpu_res))}
+    planned: dict[str, float] = {
+        "GPU": float(node.allocatable.get(gpu_res, Decimal(0)) if leak else pod.gpu_limit(gpu_res))
+    }
     options = parse_ray_start(argv).options
     if "num-cpus" not in options:
         planned["CPU"] = float(pod.limits.get("cpu") or node.allocatable.get("cpu", Decimal(0)))
     if "memory" not in options:
-        planned["memory"] = float(pod.limits.get("memory") or node.allocatable.get("memory", Decimal(0))) \
+        planned["memory"] = (
+            float(pod.limits.get("memory") or node.allocatable.get("memory", Decimal(0)))
             * RAY_AUTODETECT_MEMORY_FRACTION
+        )
     env = {k: v for k, v in pod.env.items() if k not in _IN_CLUSTER_ENV}
-    return NodeSpec(pod=pod.name, k8s_node=node.name, group=pod.group, is_head=pod.is_head, argv=argv, env=env,
-                    gpu_limit=int(pod.gpu_limit(gpu_res)), gpu_node=plan.expectations.is_gpu_node(node.labels),
-                    planned_resources=planned)
+    return NodeSpec(
+        pod=pod.name,
+        k8s_node=node.name,
+        group=pod.group,
+        is_head=pod.is_head,
+        argv=argv,
+        env=env,
+        gpu_limit=int(pod.gpu_limit(gpu_res)),
+        gpu_node=plan.expectations.is_gpu_node(node.labels),
+        planned_resources=planned,
+    )
 
 
 def specs_from_deployment(dep: KubeDeployment, plan: Plan) -> list[NodeSpec]:
@@ -116,8 +144,10 @@ def serve_pods_from_host(kube: KubeClient, dep: KubeDeployment, cluster: LocalRa
     except ApiException as exc:
         if exc.status != 404:
             raise
-        return ["kwok serves no port-forward/exec/logs here (its CRDs are missing): restart it with "
-                "`gpuconf kwok down && gpuconf kwok up`"]
+        return [
+            "kwok serves no port-forward/exec/logs here (its CRDs are missing): restart it with "
+            "`gpuconf kwok down && gpuconf kwok up`"
+        ]
     return []
 
 
@@ -184,15 +214,17 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
     return live
 
 
-
 @dataclass(frozen=True)
 class KwokBackend:
     """The real control plane and KubeRay operator on loopback; kwok plays the kubelet."""
 
     name: str = "kwok"
     summary: str = "a RayCluster on the local kwok control plane, its bound pods as local Ray nodes"
-    capabilities: frozenset[Capability] = field(default_factory=lambda: frozenset(
-        {Capability.RAY, Capability.KUBE_API, Capability.AUTOSCALING, Capability.LOCAL_CONTROL_PLANE}))
+    capabilities: frozenset[Capability] = field(
+        default_factory=lambda: frozenset(
+            {Capability.RAY, Capability.KUBE_API, Capability.AUTOSCALING, Capability.LOCAL_CONTROL_PLANE}
+        )
+    )
 
     def start(self, plan: Plan, options: Settings) -> LiveCluster:
         """See start_kwok."""

@@ -60,7 +60,7 @@ def reason_parts(message: str | None) -> list[str]:
         text = pattern.sub(wording, text)
     match = _AVAILABLE.match(text)
     head = [f"0/{match.group(1)}"] if match else []
-    body = text[match.end():] if match else text
+    body = text[match.end() :] if match else text
     return head + sorted(p.strip().rstrip(".") for p in body.split(", ") if p.strip())
 
 
@@ -74,8 +74,7 @@ def real_start(pod: PodInfo) -> RayStartArgs:
 
 
 def _comparable_options(start: RayStartArgs, with_address: bool) -> dict[str, str]:
-    return {k: v for k, v in start.options.items()
-            if not _PORT.search(k) and (with_address or k != "address")}
+    return {k: v for k, v in start.options.items() if not _PORT.search(k) and (with_address or k != "address")}
 
 
 def _safe(call: Any) -> Any:
@@ -90,18 +89,21 @@ def compare_start(prefix: str, model: RayStartArgs, real: RayStartArgs, with_add
     out = []
     if (model.error is None) != (real.error is None):
         out.append(Mismatch(f"{prefix}.ray_start.error", model.error, real.error))
-    pairs = [("flags", sorted(model.flags), sorted(real.flags)),
-             ("options", _comparable_options(model, with_address), _comparable_options(real, with_address)),
-             ("resources", _safe(model.resources), _safe(real.resources)),
-             ("labels", _safe(model.labels), _safe(real.labels))]
+    pairs = [
+        ("flags", sorted(model.flags), sorted(real.flags)),
+        ("options", _comparable_options(model, with_address), _comparable_options(real, with_address)),
+        ("resources", _safe(model.resources), _safe(real.resources)),
+        ("labels", _safe(model.labels), _safe(real.labels)),
+    ]
     for name, m, r in pairs:
         if m != r:
             out.append(Mismatch(f"{prefix}.ray_start.{name}", m, r))
     return out
 
 
-def compare_report(plan: Plan, real_pods: list[PodInfo], real_nodes: list[NodeInfo],
-                   namespace: str | None = None) -> Fidelity:
+def compare_report(
+    plan: Plan, real_pods: list[PodInfo], real_nodes: list[NodeInfo], namespace: str | None = None
+) -> Fidelity:
     """Compare the plan with the pods and nodes read from the API server.
 
     With `namespace`, the model's commands are rebuilt for that namespace, so the workers'
@@ -111,7 +113,7 @@ def compare_report(plan: Plan, real_pods: list[PodInfo], real_nodes: list[NodeIn
     cluster = plan.target.cluster
     groups: list[GroupModel] = cluster_groups(cluster.spec, cluster.name, namespace) if namespace else plan.groups
     node_names = {n.name for n in real_nodes}
-    for group, modelled in zip(groups, plan.groups):
+    for group, modelled in zip(groups, plan.groups, strict=False):
         label = group.label
         model_pods = [p for p in plan.pods if p.group is modelled]
         real = [p for p in real_pods if p.group == label]
@@ -119,22 +121,33 @@ def compare_report(plan: Plan, real_pods: list[PodInfo], real_nodes: list[NodeIn
             report.mismatches.append(Mismatch(f"{label}.pod_count", len(model_pods), len(real)))
         _compare_scheduling(plan, label, modelled, model_pods, real, node_names, report)
         for pod in real:
-            report.mismatches += compare_start(f"{label}/{pod.name}", group.start, real_start(pod), namespace is not None)
+            report.mismatches += compare_start(
+                f"{label}/{pod.name}", group.start, real_start(pod), namespace is not None
+            )
     extra = sorted({p.group for p in real_pods} - {g.label for g in groups})
     if extra:
         report.mismatches.append(Mismatch("groups", sorted(g.label for g in groups), extra))
     return report
 
 
-def _compare_scheduling(plan: Plan, label: str, group: GroupModel, model_pods: list[Any], real: list[PodInfo],
-                        node_names: set[str], report: Fidelity) -> None:
+def _compare_scheduling(
+    plan: Plan,
+    label: str,
+    group: GroupModel,
+    model_pods: list[Any],
+    real: list[PodInfo],
+    node_names: set[str],
+    report: Fidelity,
+) -> None:
     model_nodes = sorted(p.node for p in model_pods if p.node)
     real_nodes = sorted(p.node for p in real if p.node)
     if Counter(model_nodes) != Counter(real_nodes):
         feasible = plan.could_land_on(group)
         if len(model_nodes) == len(real_nodes) and len(feasible) > 1 and set(real_nodes) <= set(feasible):
-            report.notes.append(f"{label}: model binds to {model_nodes}, the scheduler to {real_nodes}; "
-                                f"accepted: the model finds every one of {feasible} feasible")
+            report.notes.append(
+                f"{label}: model binds to {model_nodes}, the scheduler to {real_nodes}; "
+                f"accepted: the model finds every one of {feasible} feasible"
+            )
         else:
             report.mismatches.append(Mismatch(f"{label}.nodes", model_nodes, real_nodes))
     unknown = sorted(set(real_nodes) - node_names)
@@ -144,6 +157,6 @@ def _compare_scheduling(plan: Plan, label: str, group: GroupModel, model_pods: l
     real_pending = [p.failed_scheduling for p in real if p.node is None]
     if len(model_pending) != len(real_pending):
         report.mismatches.append(Mismatch(f"{label}.pending", model_pending, real_pending))
-    for i, (m, r) in enumerate(zip(model_pending, real_pending)):
+    for i, (m, r) in enumerate(zip(model_pending, real_pending, strict=False)):
         if reason_parts(m) != reason_parts(r):
             report.mismatches.append(Mismatch(f"{label}.pending[{i}].reason", reason_parts(m), reason_parts(r)))

@@ -9,7 +9,7 @@ cluster backend's client code then runs unchanged against kwok.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +19,37 @@ GROUP, VERSION = "kwok.x-k8s.io", "v1alpha1"
 
 
 def _object(kind: str, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": {"name": name, "namespace": namespace},
-            "spec": spec}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def _create(kube: KubeClient, plural: str, body: dict[str, Any]) -> None:
     """Create or replace (server-side apply): a later call for the same pod wins."""
     meta = body["metadata"]
-    kube.custom.patch_namespaced_custom_object(GROUP, VERSION, meta["namespace"], plural, meta["name"], body,
-                                               field_manager=FIELD_MANAGER, force=True, _content_type=APPLY,
-                                               _request_timeout=kube.timeout)
+    kube.custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        meta["namespace"],
+        plural,
+        meta["name"],
+        body,
+        field_manager=FIELD_MANAGER,
+        force=True,
+        _content_type=APPLY,
+        _request_timeout=kube.timeout,
+    )
 
 
 def forward_ports(kube: KubeClient, namespace: str, pod: str, ports: dict[int, int]) -> None:
     """Port-forwards to `pod` reach 127.0.0.1: {pod port: local port}."""
-    forwards = [{"ports": [pod_port], "target": {"port": local, "address": "127.0.0.1"}}
-                for pod_port, local in sorted(ports.items())]
+    forwards = [
+        {"ports": [pod_port], "target": {"port": local, "address": "127.0.0.1"}}
+        for pod_port, local in sorted(ports.items())
+    ]
     _create(kube, "portforwards", _object("PortForward", namespace, pod, {"forwards": forwards}))
 
 
@@ -51,7 +66,7 @@ def cri_log_path(log_file: Path) -> Path:
 
 def write_cri_log(log_file: Path) -> Path:
     """Copy a plain log into the CRI log format kwok serves (`<time> stdout F <line>`, as a kubelet writes it)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
     try:
         lines = log_file.read_text(errors="replace").splitlines()
     except FileNotFoundError:

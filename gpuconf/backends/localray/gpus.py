@@ -22,8 +22,13 @@ def host_gpus() -> list[HostGpu]:
     if not smi:
         return []
     try:
-        out = subprocess.run([smi, "--query-gpu=index,uuid,name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            [smi, "--query-gpu=index,uuid,name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (subprocess.SubprocessError, OSError):
         return []
     gpus = []
@@ -39,7 +44,7 @@ def partition(gpus: list[HostGpu], wants: list[int]) -> list[list[HostGpu]]:
     out: list[list[HostGpu]] = []
     cursor = 0
     for n in wants:
-        take = gpus[cursor:cursor + n] if cursor + n <= len(gpus) else []
+        take = gpus[cursor : cursor + n] if cursor + n <= len(gpus) else []
         cursor += len(take)
         out.append(take)
     return out

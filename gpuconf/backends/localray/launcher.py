@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -42,8 +43,15 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 # The smallest object store Ray accepts is 75 MiB; nodes here only pass small probes.
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
 _RAY_START_TIMEOUT = "timed out during startup"
-_PORT_OPTIONS = ("port", "dashboard-port", "metrics-export-port", "dashboard-agent-listen-port",
-                 "dashboard-agent-grpc-port", "ray-client-server-port", "runtime-env-agent-port")
+_PORT_OPTIONS = (
+    "port",
+    "dashboard-port",
+    "metrics-export-port",
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "ray-client-server-port",
+    "runtime-env-agent-port",
+)
 
 
 @dataclass
@@ -70,10 +78,17 @@ class StartedNode:
 
     def as_evidence(self) -> dict[str, Any]:
         """What was started and what Ray reported for it."""
-        return {"pod": self.spec.pod, "k8s_node": self.spec.k8s_node, "group": self.spec.group,
-                "node_id": self.node_id, "resources": self.resources, "labels": self.labels,
-                "cuda_visible_devices": self.env_overrides.get("CUDA_VISIBLE_DEVICES"),
-                "host_gpus": [g.uuid for g in self.gpus], "exit_code": self.exit_code}
+        return {
+            "pod": self.spec.pod,
+            "k8s_node": self.spec.k8s_node,
+            "group": self.spec.group,
+            "node_id": self.node_id,
+            "resources": self.resources,
+            "labels": self.labels,
+            "cuda_visible_devices": self.env_overrides.get("CUDA_VISIBLE_DEVICES"),
+            "host_gpus": [g.uuid for g in self.gpus],
+            "exit_code": self.exit_code,
+        }
 
 
 @dataclass
@@ -115,8 +130,10 @@ class LocalRayCluster:
 
     def never_joined(self) -> list[str]:
         """Pods whose `ray start` exited or never joined, with the last line of its log."""
-        return [f"{n.spec.pod} (ray start exited {n.exit_code}: {n.log_tail(3).splitlines()[-1] if n.log_tail(3) else ''})"
-                for n in self.failed]
+        return [
+            f"{n.spec.pod} (ray start exited {n.exit_code}: {n.log_tail(3).splitlines()[-1] if n.log_tail(3) else ''})"
+            for n in self.failed
+        ]
 
     def add_nodes(self, specs: list[NodeSpec]) -> list[StartedNode]:
         """Start worker nodes for pods that appeared since start (one at a time, as at start)."""
@@ -146,8 +163,13 @@ class LocalRayCluster:
 
         def attempt() -> None:
             try:
-                ray.init(address=self.gcs_address, _node_ip_address="127.0.0.1", log_to_driver=False,
-                         logging_level="ERROR", configure_logging=False)
+                ray.init(
+                    address=self.gcs_address,
+                    _node_ip_address="127.0.0.1",
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                    configure_logging=False,
+                )
                 outcome.append(None)
             except BaseException as exc:  # handed to the waiting thread
                 outcome.append(exc)
@@ -163,12 +185,16 @@ class LocalRayCluster:
                 worker.join(0.25)
                 if head is not None and head.proc.poll() is not None:
                     head.exit_code = head.proc.returncode
-                    raise RuntimeError(f"the head's `ray start` exited with {head.exit_code} while this driver "
-                                       f"connected to {self.gcs_address}:\n{head.log_tail()}")
+                    raise RuntimeError(
+                        f"the head's `ray start` exited with {head.exit_code} while this driver "
+                        f"connected to {self.gcs_address}:\n{head.log_tail()}"
+                    )
                 if time.monotonic() > deadline:
-                    raise WaitTimeout(f"timed out after {limit:g}s (tier ray_node) waiting for this driver to "
-                                      f"connect to the GCS at {self.gcs_address}; head log:\n"
-                                      f"{head.log_tail() if head else ''}")
+                    raise WaitTimeout(
+                        f"timed out after {limit:g}s (tier ray_node) waiting for this driver to "
+                        f"connect to the GCS at {self.gcs_address}; head log:\n"
+                        f"{head.log_tail() if head else ''}"
+                    )
             error = outcome[0] if outcome else None
             if error is None:
                 return
@@ -269,8 +295,12 @@ def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayC
         gcs_port = int(_opt(head.argv, "port"))
         cluster.gcs_address = f"127.0.0.1:{gcs_port}"
         cluster.dashboard_url = f"http://127.0.0.1:{_opt(head.argv, 'dashboard-port')}"
-        wait_until(lambda: _dashboard_up(cluster.dashboard_url, auth_env["RAY_AUTH_TOKEN"]) or _exited(head),
-                   f"the head's GCS and dashboard ({cluster.dashboard_url})", tier="ray_node", interval=0.5)
+        wait_until(
+            lambda: _dashboard_up(cluster.dashboard_url, auth_env["RAY_AUTH_TOKEN"]) or _exited(head),
+            f"the head's GCS and dashboard ({cluster.dashboard_url})",
+            tier="ray_node",
+            interval=0.5,
+        )
         if head.proc.poll() is not None:
             head.exit_code = head.proc.returncode
             raise RuntimeError(f"the head's `ray start` exited with {head.exit_code}:\n{head.log_tail()}")
@@ -279,7 +309,7 @@ def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayC
         _wait_joined(cluster, [head])
         # One at a time: on a 2-core runner, raylets starting together miss Ray's fixed
         # 30 s registration window.
-        for spec, grant in zip(specs[1:], grants[1:]):
+        for spec, grant in zip(specs[1:], grants[1:], strict=False):
             node = _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
             cluster.nodes.append(node)
             _wait_joined(cluster, [node])
@@ -299,25 +329,36 @@ def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, 
     argv = localize_argv(spec, gcs_address, cluster.temp_dir)
     env = dict(os.environ)
     overrides = {k: v for k, v in spec.env.items()}
-    overrides.update({
-        procs.RUN_ENV: cluster.run_id,
-        # What KubeRay sets in every Ray container; Ray turns it into the ray.io/node-group label.
-        "RAY_NODE_TYPE_NAME": spec.group, "RAY_CLOUD_INSTANCE_ID": spec.pod,
-        "GPUCONF_POD_NAME": spec.pod, "GPUCONF_NODE_NAME": spec.k8s_node,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
-        # As in a Ray image, `python` is the interpreter that has Ray (Ray jobs run `python ...`).
-        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH", "")])),
-        "RAY_USAGE_STATS_ENABLED": "0",
-        **cluster.auth_env,
-    })
+    overrides.update(
+        {
+            procs.RUN_ENV: cluster.run_id,
+            # What KubeRay sets in every Ray container; Ray turns it into the ray.io/node-group label.
+            "RAY_NODE_TYPE_NAME": spec.group,
+            "RAY_CLOUD_INSTANCE_ID": spec.pod,
+            "GPUCONF_POD_NAME": spec.pod,
+            "GPUCONF_NODE_NAME": spec.k8s_node,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
+            # As in a Ray image, `python` is the interpreter that has Ray (Ray jobs run `python ...`).
+            "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH", "")])),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            **cluster.auth_env,
+        }
+    )
     visible = cuda_visible_for(spec, grant, bool(cluster.host_gpus))
     if visible is not None:
         overrides["CUDA_VISIBLE_DEVICES"] = visible
     env.update(overrides)
     log = cluster.temp_dir / f"{spec.pod}.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=str(REPO_ROOT))
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(REPO_ROOT),
+        )
     if cluster.lock is not None:
         cluster.lock.add_session(proc.pid)  # its own session: what the run's processes cannot leave
     return StartedNode(spec, argv, overrides, log, proc, grant)
@@ -348,7 +389,7 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
     out: list[str] = []
     seen: set[str] = set()
     for word in words:
-        name, eq, value = word[2:].partition("=") if word.startswith("--") else ("", "", "")
+        name, _eq, value = word[2:].partition("=") if word.startswith("--") else ("", "", "")
         if not name:
             out.append(word)  # a stray word stays: `ray start` must fail on it as in the pod
             continue
@@ -365,11 +406,27 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
             out.append(word)
     adds = {"node-ip-address": "127.0.0.1", "object-store-memory": str(OBJECT_STORE_BYTES)}
     if spec.is_head:
-        adds.update({"port": str(free_port()), "dashboard-port": str(free_port()),
-                     "ray-client-server-port": str(free_port()), "temp-dir": str(temp_dir),
-                     "include-dashboard": "true", "dashboard-host": "127.0.0.1"})
-    adds.update({p: str(free_port()) for p in ("metrics-export-port", "dashboard-agent-listen-port",
-                                                     "dashboard-agent-grpc-port", "runtime-env-agent-port")})
+        adds.update(
+            {
+                "port": str(free_port()),
+                "dashboard-port": str(free_port()),
+                "ray-client-server-port": str(free_port()),
+                "temp-dir": str(temp_dir),
+                "include-dashboard": "true",
+                "dashboard-host": "127.0.0.1",
+            }
+        )
+    adds.update(
+        {
+            p: str(free_port())
+            for p in (
+                "metrics-export-port",
+                "dashboard-agent-listen-port",
+                "dashboard-agent-grpc-port",
+                "runtime-env-agent-port",
+            )
+        }
+    )
     # A container without a GPU limit shows Ray no device; say so, since this host may have GPUs.
     adds["num-gpus"] = str(int(spec.planned_resources.get("GPU", 0)))
     for key, res in (("num-cpus", "CPU"), ("memory", "memory")):
@@ -394,7 +451,7 @@ def _merge_labels(existing: str, spec: NodeSpec) -> str:
 
 def _opt(argv: list[str], name: str) -> str:
     prefix = f"--{name}="
-    return next(w[len(prefix):] for w in argv if w.startswith(prefix))
+    return next(w[len(prefix) :] for w in argv if w.startswith(prefix))
 
 
 def _exited(node: StartedNode) -> bool:
@@ -427,8 +484,9 @@ def _wait_joined(cluster: LocalRayCluster, nodes: list[StartedNode]) -> None:
         return all(n.node_id or n.exit_code is not None for n in nodes)
 
     try:
-        wait_until(settled, f"Ray node(s) {', '.join(n.spec.pod for n in nodes)} to join",
-                   tier="ray_node", interval=0.5)
+        wait_until(
+            settled, f"Ray node(s) {', '.join(n.spec.pod for n in nodes)} to join", tier="ray_node", interval=0.5
+        )
     except WaitTimeout as exc:
         missing = [f"{n.spec.pod}:\n{n.log_tail()}" for n in nodes if not n.node_id]
         raise WaitTimeout(f"{exc}\nnot joined:\n" + "\n".join(missing)) from None

@@ -44,16 +44,29 @@ class RunLock:
         """The lock of a temp dir (None when absent or unreadable)."""
         try:
             doc = json.loads((temp_dir / LOCK).read_text())
-            return cls(temp_dir, str(doc["run_id"]), int(doc["owner_pid"]), float(doc["owner_start"]),
-                       [int(s) for s in doc.get("sessions", [])])
+            return cls(
+                temp_dir,
+                str(doc["run_id"]),
+                int(doc["owner_pid"]),
+                float(doc["owner_start"]),
+                [int(s) for s in doc.get("sessions", [])],
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def save(self) -> None:
         """Write the lock atomically (a reader never sees half of it)."""
         tmp = self.temp_dir / f".{LOCK}.tmp"
-        tmp.write_text(json.dumps({"run_id": self.run_id, "owner_pid": self.owner_pid,
-                                   "owner_start": self.owner_start, "sessions": self.sessions}))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "run_id": self.run_id,
+                    "owner_pid": self.owner_pid,
+                    "owner_start": self.owner_start,
+                    "sessions": self.sessions,
+                }
+            )
+        )
         tmp.replace(self.temp_dir / LOCK)
 
     def add_session(self, sid: int) -> None:

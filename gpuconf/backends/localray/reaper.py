@@ -23,9 +23,14 @@ def spawn(temp_dir: Path, run_id: str) -> subprocess.Popen[bytes]:
 
     env = {k: v for k, v in os.environ.items() if k != procs.RUN_ENV}
     owner = [str(os.getpid()), repr(psutil.Process().create_time())]
-    return subprocess.Popen([sys.executable, "-m", "gpuconf.backends.localray.reaper", str(temp_dir), run_id, *owner],
-                            start_new_session=True, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gpuconf.backends.localray.reaper", str(temp_dir), run_id, *owner],
+        start_new_session=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def watch(temp_dir: Path, run_id: str, owner_pid: int, owner_start: float, interval_s: float = 0.5) -> int:

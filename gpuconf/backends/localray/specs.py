@@ -35,11 +35,19 @@ def specs_from_plan(plan: Plan) -> list[NodeSpec]:
         except ValueError:
             argv = group.command.split()
         planned = next((n.resources for n in plan.ray_nodes if n.name == pod.name), {})
-        out.append(NodeSpec(
-            pod=pod.name, k8s_node=pod.node, group=group.label, is_head=group.is_head, argv=argv,
-            env=dict(group.env), gpu_limit=int(group.gpu_limit(plan.expectations.gpu_resource)),
-            gpu_node=plan.expectations.is_gpu_node(plan.node(pod.node).labels), planned_resources=dict(planned),
-        ))
+        out.append(
+            NodeSpec(
+                pod=pod.name,
+                k8s_node=pod.node,
+                group=group.label,
+                is_head=group.is_head,
+                argv=argv,
+                env=dict(group.env),
+                gpu_limit=int(group.gpu_limit(plan.expectations.gpu_resource)),
+                gpu_node=plan.expectations.is_gpu_node(plan.node(pod.node).labels),
+                planned_resources=dict(planned),
+            )
+        )
     return sorted(out, key=lambda s: not s.is_head)
 
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-DESCRIPTION = ("A local kind cluster (manifests/kind/cluster.yaml) with the pinned KubeRay operator "
-               "and a fake nvidia.com/gpu on its GPU worker, for the `cluster` backend.")
+DESCRIPTION = (
+    "A local kind cluster (manifests/kind/cluster.yaml) with the pinned KubeRay operator "
+    "and a fake nvidia.com/gpu on its GPU worker, for the `cluster` backend."
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the kind subcommands to `parser` (cheap: nothing heavy is imported here)."""
     sub = parser.add_subparsers(dest="kind_command", required=True, metavar="{up,down,status}")
-    sub.add_parser("up", help="create (or reuse) the cluster, install KubeRay, advertise fake GPUs; "
-                              "print the kubeconfig")
+    sub.add_parser(
+        "up", help="create (or reuse) the cluster, install KubeRay, advertise fake GPUs; print the kubeconfig"
+    )
     sub.add_parser("down", help="delete the cluster")
     sub.add_parser("status", help="show nodes, GPUs and KubeRay; exit 0 when up and complete, 1 otherwise")
 

@@ -99,8 +99,19 @@ class KindCluster:
             print(f"kind cluster {self.name} exists: reusing it", file=sys.stderr)
             self._write_kubeconfig()  # the state folder may have been cleared since it was created
         else:
-            run_tool(["kind", "create", "cluster", "--name", self.name, "--config", str(self.config),
-                      "--kubeconfig", str(self.kubeconfig_file)])
+            run_tool(
+                [
+                    "kind",
+                    "create",
+                    "cluster",
+                    "--name",
+                    self.name,
+                    "--config",
+                    str(self.config),
+                    "--kubeconfig",
+                    str(self.kubeconfig_file),
+                ]
+            )
         kube = KubeClient(str(self.kubeconfig_file))
         wait_nodes_ready(kube, expected)
         self.install_kuberay()
@@ -114,10 +125,27 @@ class KindCluster:
 
     def install_kuberay(self) -> None:
         """Install (or upgrade to) the pinned KubeRay operator chart and wait for it to be ready."""
-        run_tool(["helm", "upgrade", "--install", KUBERAY_RELEASE, "kuberay-operator",
-                  "--repo", KUBERAY_HELM_REPO, "--version", kuberay_chart_version(),
-                  "--namespace", KUBERAY_NAMESPACE, "--create-namespace",
-                  "--kubeconfig", str(self.kubeconfig_file), "--wait", "--timeout", "5m"])
+        run_tool(
+            [
+                "helm",
+                "upgrade",
+                "--install",
+                KUBERAY_RELEASE,
+                "kuberay-operator",
+                "--repo",
+                KUBERAY_HELM_REPO,
+                "--version",
+                kuberay_chart_version(),
+                "--namespace",
+                KUBERAY_NAMESPACE,
+                "--create-namespace",
+                "--kubeconfig",
+                str(self.kubeconfig_file),
+                "--wait",
+                "--timeout",
+                "5m",
+            ]
+        )
 
     def down(self) -> None:
         """Delete the cluster (absent is fine: kind says so and succeeds) and its kubeconfig."""
@@ -130,8 +158,10 @@ class KindCluster:
             print(f"down (no kind cluster named {self.name}; `gpuconf kind up` creates it)")
             return 1
         if not self.kubeconfig_file.exists() or not cluster_answers(str(self.kubeconfig_file)):
-            print(f"kind cluster {self.name} exists but {self.kubeconfig_file} does not reach it; "
-                  "`gpuconf kind up` rewrites it")
+            print(
+                f"kind cluster {self.name} exists but {self.kubeconfig_file} does not reach it; "
+                "`gpuconf kind up` rewrites it"
+            )
             return 1
         kube = KubeClient(str(self.kubeconfig_file))
         ok = True
@@ -148,8 +178,10 @@ class KindCluster:
         print(f"{'kuberay':<32} {'installed' if kuberay else 'NOT installed'}")
         print(f"{'kubeconfig':<32} {self.kubeconfig_file}")
         if not ok:
-            print("not as `up` leaves it: run `gpuconf kind up` "
-                  "(it also re-advertises fake GPUs that a kubelet restart zeroed)")
+            print(
+                "not as `up` leaves it: run `gpuconf kind up` "
+                "(it also re-advertises fake GPUs that a kubelet restart zeroed)"
+            )
         return 0 if ok else 1
 
 
@@ -181,6 +213,7 @@ class NodesNotReady(Exception):
 
 def wait_nodes_ready(kube: KubeClient, expected: int) -> list[str]:
     """Wait (tier ``kube``) until `expected` nodes exist and all are Ready; return their names."""
+
     def probe() -> list[str] | None:
         nodes = kube.core.list_node(_request_timeout=kube.timeout).items
         waiting = [_name(n) for n in nodes if not _is_ready(n)]
@@ -193,8 +226,9 @@ def wait_nodes_ready(kube: KubeClient, expected: int) -> list[str]:
     return names
 
 
-def advertise_gpu_nodes(kube: KubeClient, selector: str = GPU_NODE_SELECTOR,
-                        count: int = FAKE_GPUS_PER_NODE) -> dict[str, bool]:
+def advertise_gpu_nodes(
+    kube: KubeClient, selector: str = GPU_NODE_SELECTOR, count: int = FAKE_GPUS_PER_NODE
+) -> dict[str, bool]:
     """Give every node matching `selector` `count` fake GPUs (and the fake-GPU label); {node: patched}."""
     nodes = kube.core.list_node(label_selector=selector, _request_timeout=kube.timeout).items
     if not nodes:

@@ -18,13 +18,15 @@ DOCKER_INFO_TIMEOUT_S = 20.0
 
 INSTALL_HINTS: dict[str, str] = {
     "docker": "install Docker Engine (https://docs.docker.com/engine/install/) and start it: "
-              "sudo systemctl start docker",
+    "sudo systemctl start docker",
     "kind": f"go install sigs.k8s.io/kind@{KIND_VERSION}  (or a release binary: "
-            "https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
+    "https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
     "helm": "install Helm 3 (https://helm.sh/docs/intro/install/), e.g. your package manager's `helm` package",
 }
-DOCKER_DOWN_HINT = ("start the Docker daemon (sudo systemctl start docker) and make sure this user may use it "
-                    "(docker group, or rootless Docker)")
+DOCKER_DOWN_HINT = (
+    "start the Docker daemon (sudo systemctl start docker) and make sure this user may use it "
+    "(docker group, or rootless Docker)"
+)
 # Which tools each subcommand runs (docker always: kind drives it).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "up": ("docker", "kind", "helm"),

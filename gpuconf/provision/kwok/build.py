@@ -236,8 +236,15 @@ def _build_kubelet(comp: Component, out: Path, log_file: Path, log: Log) -> None
     """kubelet from the same ``build/kube`` module as the control plane (one more ``tool`` line)."""
     folder = BUILD_DIR / "kube"
     _check_gomod_pin(folder, KUBERNETES_MODULE, comp.version)
-    args = ["build", *_build_flags(), "-ldflags", _kubernetes_ldflags(comp.version), "-o", f"{out}/",
-            f"{KUBERNETES_MODULE}/cmd/kubelet"]
+    args = [
+        "build",
+        *_build_flags(),
+        "-ldflags",
+        _kubernetes_ldflags(comp.version),
+        "-o",
+        f"{out}/",
+        f"{KUBERNETES_MODULE}/cmd/kubelet",
+    ]
     run_go(args, cwd=folder, env=go_env(), what=f"kubelet {comp.version}", log_file=log_file, log=log)
 
 

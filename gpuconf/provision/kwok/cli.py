@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gpuconf.provision.kwok.controlplane import ControlPlane
 
-DESCRIPTION = ("A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager, "
-               "kube-scheduler, kwok (fake nodes) and the KubeRay operator.")
+DESCRIPTION = (
+    "A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager, "
+    "kube-scheduler, kwok (fake nodes) and the KubeRay operator."
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the kwok subcommands to `parser` (cheap: the control plane's modules load in run())."""
-    sub = parser.add_subparsers(dest="kwok_command", required=True,
-                                metavar="{up,down,status,kubeconfig,build,pin}")
+    sub = parser.add_subparsers(dest="kwok_command", required=True, metavar="{up,down,status,kubeconfig,build,pin}")
     up = sub.add_parser("up", help="build if needed, start, apply node pools (idempotent)")
     up.add_argument(
         "--nodes",

@@ -233,7 +233,8 @@ class ControlPlane:
         self.logs.mkdir(exist_ok=True)
         pki = ensure_pki(self.dir / "pki")
         state = State(
-            ports=dict(zip(PORTS, free_ports(len(PORTS)))), versions={c.name: c.version for c in comps.values()}
+            ports=dict(zip(PORTS, free_ports(len(PORTS)), strict=False)),
+            versions={c.name: c.version for c in comps.values()},
         )
         self._save(state)
         self._write_kubeconfigs(state, pki)
@@ -260,7 +261,9 @@ class ControlPlane:
         # kwok watches its PortForward/Exec/Logs objects from the start: their CRDs go in first.
         names_applied = install_crds(api, build.kwok_crds(comps["kwok"]))
         self.log(f"[up] kwok CRDs established: {', '.join(names_applied)}")
-        self._start(state, "kwok", self._kwok_argv(comps, state), f"http://127.0.0.1:{port['kwok']}/healthz", None, "ok")
+        self._start(
+            state, "kwok", self._kwok_argv(comps, state), f"http://127.0.0.1:{port['kwok']}/healthz", None, "ok"
+        )
         self._start(
             state,
             "kuberay-operator",

@@ -7,6 +7,7 @@ that was started, so a stale state directory never leads to signalling an unrela
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -55,10 +56,8 @@ def spawn(name: str, argv: list[str], log: Path, env: Mapping[str, str] | None =
 
 def _reap(pid: int) -> None:
     """Collect ``pid`` if it is our own exited child (no-op otherwise)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def alive(proc: Proc) -> bool:

@@ -30,8 +30,21 @@ from gpuconf.provision.realpods.layout import (
 from gpuconf.provision.realpods.node import Node
 
 GPU_RESOURCE = "nvidia.com/gpu"
-REQUIRED_TOOLS = ("nsenter", "unshare", "ip", "containerd", "ctr", "runc", "containerd-shim-runc-v2", "dnsmasq",
-                  "debootstrap", "mount", "umount", "sysctl", "tar")
+REQUIRED_TOOLS = (
+    "nsenter",
+    "unshare",
+    "ip",
+    "containerd",
+    "ctr",
+    "runc",
+    "containerd-shim-runc-v2",
+    "dnsmasq",
+    "debootstrap",
+    "mount",
+    "umount",
+    "sysctl",
+    "tar",
+)
 
 
 class Skip(RuntimeError):
@@ -75,8 +88,11 @@ def up() -> Path:
     state.mkdir(parents=True, exist_ok=True)
     try:
         host.create_netns()
-        rc = os.spawnvp(os.P_WAIT, "nsenter", [*nsenter_net(), sys.executable, "-m", "gpuconf.provision.realpods",
-                                               "_inside", str(start)])
+        rc = os.spawnvp(
+            os.P_WAIT,
+            "nsenter",
+            [*nsenter_net(), sys.executable, "-m", "gpuconf.provision.realpods", "_inside", str(start)],
+        )
         if rc != 0:
             raise RuntimeError(f"realpods up failed inside the namespace (exit {rc}); logs in {state}")
     except BaseException:
@@ -106,8 +122,9 @@ def up_inside(started: float) -> None:
     kubelets: dict[str, list[str]] = {}
 
     def save() -> None:
-        (state / "realpods.json").write_text(json.dumps(
-            {"procs": [p.to_json() for p in record], "holders": holders, "kubelets": kubelets}, indent=2))
+        (state / "realpods.json").write_text(
+            json.dumps({"procs": [p.to_json() for p in record], "holders": holders, "kubelets": kubelets}, indent=2)
+        )
 
     nodes = [Node(spec, i, state, bins, cp.kubeconfig) for i, spec in enumerate(NODES)]
     for node in nodes:
@@ -129,12 +146,19 @@ def up_inside(started: float) -> None:
             save()
     dns_dir = state / "dns"
     dns_dir.mkdir(exist_ok=True)
-    record.append(procs.spawn("dns", [sys.executable, "-m", "gpuconf.provision.realpods.dns", str(cp.kubeconfig),
-                                      str(dns_dir)], dns_dir / "dns.log"))
+    record.append(
+        procs.spawn(
+            "dns",
+            [sys.executable, "-m", "gpuconf.provision.realpods.dns", str(cp.kubeconfig), str(dns_dir)],
+            dns_dir / "dns.log",
+        )
+    )
     save()
     wait_nodes_ready(cp, nodes)
-    _log(f"[realpods] up in {time.monotonic() - started:.1f}s: nodes {', '.join(n.spec.name for n in nodes)} Ready, "
-         f"{FAKE_GPU_COUNT} fake GPUs on the GPU node")
+    _log(
+        f"[realpods] up in {time.monotonic() - started:.1f}s: nodes {', '.join(n.spec.name for n in nodes)} Ready, "
+        f"{FAKE_GPU_COUNT} fake GPUs on the GPU node"
+    )
 
 
 def wait_nodes_ready(cp: ControlPlane, nodes: list[Node], timeout: float = 240.0) -> None:

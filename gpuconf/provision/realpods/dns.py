@@ -43,12 +43,23 @@ def main(argv: list[str]) -> int:
     kubeconfig, folder = argv[0], Path(argv[1])
     hosts = folder / "cluster.hosts"
     hosts.write_text("")
-    dnsmasq = subprocess.Popen([
-        "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--user=root", "--pid-file=",
-        f"--addn-hosts={hosts}", f"--listen-address={DNS_IP}", "--bind-interfaces",
-        # Names in cluster.local that are not known get NXDOMAIN (not REFUSED) for search paths.
-        f"--local=/{CLUSTER_DOMAIN}/", "--log-facility=-",
-    ])
+    dnsmasq = subprocess.Popen(
+        [
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--user=root",
+            "--pid-file=",
+            f"--addn-hosts={hosts}",
+            f"--listen-address={DNS_IP}",
+            "--bind-interfaces",
+            # Names in cluster.local that are not known get NXDOMAIN (not REFUSED) for search paths.
+            f"--local=/{CLUSTER_DOMAIN}/",
+            "--log-facility=-",
+        ]
+    )
+
     def stop(*_: object) -> None:
         dnsmasq.terminate()
         sys.exit(0)

@@ -27,8 +27,22 @@ from gpuconf.provision.realpods.layout import PAUSE_IMAGE, images_dir
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 #: wget for the probes; procps for ps; the rest are what the host interpreter links against.
 ROOTFS_PACKAGES = (
-    "wget", "procps", "libssl3", "libffi8", "libsqlite3-0", "libbz2-1.0", "liblzma5", "libreadline8",
-    "libncursesw6", "libexpat1", "libtirpc3", "libuuid1", "libgdbm6", "zlib1g", "libstdc++6", "libgcc-s1",
+    "wget",
+    "procps",
+    "libssl3",
+    "libffi8",
+    "libsqlite3-0",
+    "libbz2-1.0",
+    "liblzma5",
+    "libreadline8",
+    "libncursesw6",
+    "libexpat1",
+    "libtirpc3",
+    "libuuid1",
+    "libgdbm6",
+    "zlib1g",
+    "libstdc++6",
+    "libgcc-s1",
 )
 #: The tags the reference manifests use; imported as local images so no pull is ever tried.
 #: Where the pods see the host's interpreter prefix and the virtual environment's site-packages.
@@ -66,8 +80,21 @@ def ensure_rootfs(suite: str) -> Path:
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     _log(f"[images] debootstrap {suite} minbase -> {dest} (about 8 min cold)")
-    subprocess.run(["nice", "-n", "10", "debootstrap", "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES)}",
-                    suite, str(tmp), DEBIAN_MIRROR], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "nice",
+            "-n",
+            "10",
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(ROOTFS_PACKAGES)}",
+            suite,
+            str(tmp),
+            DEBIAN_MIRROR,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     shutil.rmtree(tmp / "var" / "cache" / "apt" / "archives", ignore_errors=True)
     tmp.rename(dest)
     return dest
@@ -92,7 +119,9 @@ def write_image(layer_dir: Path, out: Path, tags: tuple[str, ...], config: dict[
     (work / diff_id).mkdir()
     layer.rename(work / diff_id / "layer.tar")
     image_config = {
-        "architecture": "amd64", "os": "linux", "config": config,
+        "architecture": "amd64",
+        "os": "linux",
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
     }
     config_bytes = json.dumps(image_config).encode()
@@ -126,7 +155,10 @@ def ensure_ray_image(suite: str) -> Path:
     venv, base = host_python()
     rootfs = ensure_rootfs(suite)
     reqs = (REPO_ROOT / "requirements.txt").read_text()
-    out = images_dir() / f"ray-{_key(rootfs.name, str(venv), str(base), reqs, SHARED_PYTHON, SHARED_SITE, *RAY_TAGS, 'v2')}.tar"
+    out = (
+        images_dir()
+        / f"ray-{_key(rootfs.name, str(venv), str(base), reqs, SHARED_PYTHON, SHARED_SITE, *RAY_TAGS, 'v2')}.tar"
+    )
     if out.exists():
         return out
     _log(f"[images] writing the Ray image {out.name}")
@@ -139,10 +171,16 @@ def ensure_ray_image(suite: str) -> Path:
     os.symlink("python3", local / "python")
     for name, entry in (("ray", "ray.scripts.scripts:main"), ("serve", "ray.serve.scripts:cli")):
         module, func = entry.split(":")
-        (local / name).write_text(f"#!/usr/local/bin/python3\nimport sys\nfrom {module} import {func}\n"
-                                  f"sys.argv[0] = {name!r}\nsys.exit({func}())\n")
+        (local / name).write_text(
+            f"#!/usr/local/bin/python3\nimport sys\nfrom {module} import {func}\n"
+            f"sys.argv[0] = {name!r}\nsys.exit({func}())\n"
+        )
         (local / name).chmod(0o755)
-    env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
-           f"PYTHONPATH={SHARED_SITE}", f"LD_LIBRARY_PATH={SHARED_PYTHON}/lib"]
+    env = [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG=C.UTF-8",
+        f"PYTHONPATH={SHARED_SITE}",
+        f"LD_LIBRARY_PATH={SHARED_PYTHON}/lib",
+    ]
     write_image(rootfs, out, RAY_TAGS, {"Env": env, "Cmd": ["/bin/bash"], "WorkingDir": "/"})
     return out

@@ -207,19 +207,28 @@ class Node:
         _, base = images.host_python()
         # containerd 1.6 pins pod network namespaces under /run/netns: keep them in the node's folder.
         (self.dir / "netns").mkdir(exist_ok=True)
-        binds = [(self.dir / "kubelet", KUBELET_DIR, ""), (self.dir / "netns", Path("/run/netns"), ""),
-                 (base, Path(images.SHARED_PYTHON), "ro,"),
-                 (images.host_site_packages(), Path(images.SHARED_SITE), "ro,")]
+        binds = [
+            (self.dir / "kubelet", KUBELET_DIR, ""),
+            (self.dir / "netns", Path("/run/netns"), ""),
+            (base, Path(images.SHARED_PYTHON), "ro,"),
+            (images.host_site_packages(), Path(images.SHARED_SITE), "ro,"),
+        ]
         for _src, dest, _ro in binds:
             dest.mkdir(parents=True, exist_ok=True)
         # The host's Python for the pods (read-only), and this node's own /var/lib/kubelet.
-        script = " && ".join(f"mount --bind {src} {dest} && mount -o remount,{ro}bind {dest}" for src, dest, ro in binds)
+        script = " && ".join(
+            f"mount --bind {src} {dest} && mount -o remount,{ro}bind {dest}" for src, dest, ro in binds
+        )
         script += " && exec sleep infinity"
         prefix = ["nsenter", f"--net={NETNS_PATH}", "--", "unshare", "--mount", "--propagation", "slave", "--"]
         # nsenter, unshare and sh all exec: the pid ends up as the sleep that holds the namespace.
-        proc = spawn_entered(f"{self.spec.name}/mountns", [*prefix, "sh", "-c", script], ["sleep"], self.logs / "mountns.log")
+        proc = spawn_entered(
+            f"{self.spec.name}/mountns", [*prefix, "sh", "-c", script], ["sleep"], self.logs / "mountns.log"
+        )
         if not procs.alive(proc):
-            raise RuntimeError(f"{self.spec.name}: the mount namespace did not come up\n{procs.log_tail(self.logs / 'mountns.log')}")
+            raise RuntimeError(
+                f"{self.spec.name}: the mount namespace did not come up\n{procs.log_tail(self.logs / 'mountns.log')}"
+            )
         self.holder_pid = proc.pid
         return proc
 
@@ -233,8 +242,12 @@ class Node:
         argv = [shutil.which("containerd") or "containerd", "--config", str(self.dir / "containerd.toml")]
         proc = spawn_entered(f"{self.spec.name}/containerd", self.enter(), argv, self.logs / "containerd.log")
         sock = self.dir / "containerd.sock"
-        _wait_for(lambda: sock.exists() and self.ctr(["version"], check=False).returncode == 0,
-                  f"{self.spec.name} containerd socket", self.logs / "containerd.log", proc)
+        _wait_for(
+            lambda: sock.exists() and self.ctr(["version"], check=False).returncode == 0,
+            f"{self.spec.name} containerd socket",
+            self.logs / "containerd.log",
+            proc,
+        )
         return proc
 
     def ctr(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -265,8 +278,12 @@ class Node:
 
     def start_fakegpu(self) -> procs.Proc:
         """The fake GPU device plugin, registering with this node's kubelet."""
-        argv = [str(self.bins["fakegpu"]), f"--count={FAKE_GPU_COUNT}",
-                "--uuid-prefix=GPU-fake-", "--dir=/var/lib/kubelet/device-plugins"]
+        argv = [
+            str(self.bins["fakegpu"]),
+            f"--count={FAKE_GPU_COUNT}",
+            "--uuid-prefix=GPU-fake-",
+            "--dir=/var/lib/kubelet/device-plugins",
+        ]
         return spawn_entered(f"{self.spec.name}/fakegpu", self.enter(), argv, self.logs / "fakegpu.log")
 
 

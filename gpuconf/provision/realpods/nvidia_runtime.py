@@ -46,8 +46,17 @@ def expose(spec: dict, count: int) -> bool:
     for n in indices:
         path = f"/dev/nvidia{n}"
         if path not in have:
-            devices.append({"path": path, "type": "c", "major": NULL_MAJOR, "minor": NULL_MINOR,
-                            "fileMode": 0o666, "uid": 0, "gid": 0})
+            devices.append(
+                {
+                    "path": path,
+                    "type": "c",
+                    "major": NULL_MAJOR,
+                    "minor": NULL_MINOR,
+                    "fileMode": 0o666,
+                    "uid": 0,
+                    "gid": 0,
+                }
+            )
     rules = linux.setdefault("resources", {}).setdefault("devices", [])
     rules.append({"allow": True, "type": "c", "major": NULL_MAJOR, "minor": NULL_MINOR, "access": "rwm"})
     return True
