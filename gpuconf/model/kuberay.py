@@ -116,6 +116,9 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
     limits = _resource_map(container, "limits", spec, path)
     requests = _resource_map(container, "requests", spec, path)
     _apply_group_fields(spec, path, g, params)
+    if is_head and autoscaler_enabled(spec):
+        # KubeRay (common/pod.go) turns off Ray's own monitor: the autoscaler runs as a sidecar.
+        params["no-monitor"] = "true"
     ray_params = _complete_params(params, is_head, limits, requests, head_address)
     command = ("ray start --head " if is_head else "ray start ") + _convert_param_map(ray_params)
     try:
