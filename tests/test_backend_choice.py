@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gpuconf.backends.registry import choose_backend
 from gpuconf.live.ports import free_port
+from tests.kubeconfigs import write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,20 +36,7 @@ def test_choose_backend_says_why(requested: str, kubeconfig: str | None, want: s
 
 def _unreachable_kubeconfig(tmp_path: Path) -> tuple[Path, str]:
     server = f"https://127.0.0.1:{free_port()}"
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
-                "users": [{"name": "u", "user": {"token": "x"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-            }
-        )
-    )
-    return path, server
+    return write_kubeconfig(tmp_path / "kubeconfig", server), server
 
 
 @pytest.mark.parametrize("how", ["make", "auto"])

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gpuconf.errors import InputError
 from gpuconf.inputs.expectations import Expectations
@@ -23,25 +22,9 @@ from gpuconf.kube.preflight import EXIT_UNREACHABLE, exit_code, run_preflight
 from gpuconf.kube.reach import cluster_answers
 from gpuconf.live.ports import free_port
 from gpuconf.static.check import run_check
+from tests.kubeconfigs import write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _kubeconfig(path: Path, server: str) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
-                "users": [{"name": "u", "user": {"token": "x"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-            },
-            sort_keys=False,
-        )
-    )
-    return path
 
 
 @pytest.fixture
@@ -80,7 +63,7 @@ def _expectations() -> Expectations:
 def test_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
     """A kubeconfig whose server refuses connections: exit 10 in well under 10 s, nothing else asked."""
     server = f"https://127.0.0.1:{free_port()}"
-    kubeconfig = _kubeconfig(tmp_path / "kubeconfig", server)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server)
     start = time.monotonic()
     results = run_preflight(str(kubeconfig), _expectations(), timeout_s=5.0)
     elapsed = time.monotonic() - start
@@ -92,7 +75,7 @@ def test_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
 
 def test_silent_server_costs_the_timeout_once(tmp_path: Path, silent_server: str) -> None:
     """A server that accepts and never answers: "within 2 s" takes about 2 s, not 4x that (no hidden retries)."""
-    kubeconfig = _kubeconfig(tmp_path / "kubeconfig", silent_server)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", silent_server)
     start = time.monotonic()
     results = run_preflight(str(kubeconfig), _expectations(), timeout_s=2.0)
     elapsed = time.monotonic() - start
@@ -103,7 +86,7 @@ def test_silent_server_costs_the_timeout_once(tmp_path: Path, silent_server: str
 
 def test_reach_probe_is_bounded_too(tmp_path: Path, silent_server: str) -> None:
     """cluster_answers (the backends' "is it up?") pays its timeout once against a silent server."""
-    kubeconfig = _kubeconfig(tmp_path / "kubeconfig", silent_server)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", silent_server)
     start = time.monotonic()
     assert not cluster_answers(str(kubeconfig), timeout_s=1.0)
     assert time.monotonic() - start < 2.5
