@@ -96,6 +96,7 @@ def test_replica_gpu_is_the_one_its_pod_was_allocated(
             "pod": obs.pod.pod,
             "k8s_node": obs.pod.k8s_node,
             "ray_node_id": obs.probe.get("node_id"),
+            "ray_node_labels": obs.probe.get("node_labels"),
             **facts,
             "kubelet_record": record.evidence(view.namespace, obs.pod.pod),
         }
