@@ -114,3 +114,17 @@ def test_node_certificate_is_a_node_identity_signed_by_the_ca(tmp_path: Path) ->
     assert x509.ExtendedKeyUsageOID.CLIENT_AUTH in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     user = yaml.safe_load(kubeconfig.read_text())["users"][0]
     assert user["name"] == "system:node:gpu-node-1" and user["user"]["client-certificate"] == str(cert_path)
+
+
+def test_the_api_server_authorizes_nodes_and_runs_node_restriction(tmp_path: Path) -> None:
+    from gpuconf.provision.kwok import build
+    from gpuconf.provision.kwok.certs import Pki
+    from gpuconf.provision.kwok.controlplane import PORTS, State
+    from gpuconf.provision.kwok.versions import load_versions
+    from gpuconf.provision.realpods.cluster import controlplane
+
+    cp = controlplane(tmp_path)
+    state = State(ports={p: 20000 + i for i, p in enumerate(PORTS)})
+    argv = cp._apiserver_argv(build.components(load_versions()), state, Pki(tmp_path / "pki"))
+    assert "--authorization-mode=Node,RBAC" in argv
+    assert "--enable-admission-plugins=NodeRestriction" in argv
