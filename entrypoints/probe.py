@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import os
 import socket
 import time
@@ -303,6 +304,8 @@ def collect_probe(run_kernel: bool = True) -> dict[str, Any]:
         # os.environ.get keeps the None-vs-"" distinction on purpose.
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "env": {k: os.environ[k] for k in PROBE_ENV_VARS if k in os.environ},
+        # The GPU device nodes this process can open: what the container runtime exposed.
+        "device_files": sorted(glob.glob("/dev/nvidia[0-9]*")),
     }
     result.update(_ray_facts(errors))
     torch_info, devices, torch = _torch_facts(errors)

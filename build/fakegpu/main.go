@@ -5,11 +5,13 @@
 // kubelet.sock. Allocate answers as the NVIDIA plugin does: NVIDIA_VISIBLE_DEVICES=<uuids>
 // plus one device node per GPU (a host character device bound as /dev/nvidiaN). The kubelet
 // deletes plugin sockets when it restarts, so the plugin watches its socket and registers
-// again when it disappears.
+// again when it disappears. Every Allocate answer is also appended, as one JSON line, to the
+// file --allocation-log names: the record a replica's own view is checked against.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -17,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -26,9 +29,44 @@ import (
 
 type plugin struct {
 	pluginapi.UnimplementedDevicePluginServer
-	ids     []string
-	index   map[string]int
-	hostDev string
+	ids      []string
+	index    map[string]int
+	hostDev  string
+	logPath  string
+	resource string
+	logMu    sync.Mutex
+}
+
+// allocation is one line of the allocation log: the devices the kubelet asked for and what the
+// plugin answered (the env and the device nodes the container gets).
+type allocation struct {
+	Time     string            `json:"time"`
+	Resource string            `json:"resource"`
+	IDs      []string          `json:"device_ids"`
+	Envs     map[string]string `json:"envs"`
+	Devices  map[string]string `json:"devices"` // device id -> container path
+}
+
+func (p *plugin) record(a allocation) {
+	if p.logPath == "" {
+		return
+	}
+	line, err := json.Marshal(a)
+	if err != nil {
+		log.Printf("allocation log: %v", err)
+		return
+	}
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	f, err := os.OpenFile(p.logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		log.Printf("allocation log: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		log.Printf("allocation log: %v", err)
+	}
 }
 
 func (p *plugin) GetDevicePluginOptions(context.Context, *pluginapi.Empty) (*pluginapi.DevicePluginOptions, error) {
@@ -51,19 +89,23 @@ func (p *plugin) Allocate(_ context.Context, req *pluginapi.AllocateRequest) (*p
 	resp := &pluginapi.AllocateResponse{}
 	for _, creq := range req.ContainerRequests {
 		var specs []*pluginapi.DeviceSpec
+		paths := map[string]string{}
 		for _, id := range creq.DevicesIds {
 			n, ok := p.index[id]
 			if !ok {
 				return nil, fmt.Errorf("unknown device %q", id)
 			}
-			specs = append(specs, &pluginapi.DeviceSpec{
-				HostPath: p.hostDev, ContainerPath: fmt.Sprintf("/dev/nvidia%d", n), Permissions: "rw",
-			})
+			paths[id] = fmt.Sprintf("/dev/nvidia%d", n)
+			specs = append(specs, &pluginapi.DeviceSpec{HostPath: p.hostDev, ContainerPath: paths[id], Permissions: "rw"})
 		}
+		envs := map[string]string{"NVIDIA_VISIBLE_DEVICES": strings.Join(creq.DevicesIds, ",")}
 		log.Printf("allocate %v", creq.DevicesIds)
+		p.record(allocation{
+			Time: time.Now().UTC().Format(time.RFC3339Nano), Resource: p.resource,
+			IDs: creq.DevicesIds, Envs: envs, Devices: paths,
+		})
 		resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerAllocateResponse{
-			Envs:    map[string]string{"NVIDIA_VISIBLE_DEVICES": strings.Join(creq.DevicesIds, ",")},
-			Devices: specs,
+			Envs: envs, Devices: specs,
 		})
 	}
 	return resp, nil
@@ -111,9 +153,10 @@ func main() {
 	dir := flag.String("dir", pluginapi.DevicePluginPath, "kubelet device-plugin folder")
 	prefix := flag.String("uuid-prefix", "GPU-fake-", "fake device UUID prefix")
 	hostDev := flag.String("host-device", "/dev/null", "host device bound as each /dev/nvidiaN")
+	logPath := flag.String("allocation-log", "", "append each Allocate answer here as a JSON line")
 	flag.Parse()
 
-	p := &plugin{index: map[string]int{}, hostDev: *hostDev}
+	p := &plugin{index: map[string]int{}, hostDev: *hostDev, logPath: *logPath, resource: *resource}
 	for i := 0; i < *count; i++ {
 		id := fmt.Sprintf("%s%d", *prefix, i)
 		p.ids = append(p.ids, id)

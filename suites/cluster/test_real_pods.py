@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconf.live.allocation import replica_allocation_problems
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.settings import Settings
 from gpuconf.live.verdicts import pod_device_problems, replica_gpu_problems
@@ -57,5 +58,49 @@ def test_replica_gpu_is_one_the_device_plugin_allocated(
         }
         if why:
             problems.append(f"{obs.replica_id} in {pod}: {'; '.join(why)}")
+    evidence.add("replicas", rows)
+    assert not problems, " | ".join(problems)
+
+
+def test_replica_gpu_is_the_one_its_pod_was_allocated(
+    observed: Observed, plan: Plan, live_cluster: LiveCluster, gpuconf_settings: Settings, evidence: Evidence
+) -> None:
+    """On fake-GPU nodes: every GPU replica's own view (NVIDIA_VISIBLE_DEVICES, the /dev/nvidia<N> it can
+    open, the GPU ids Ray gave it) is exactly what the device plugin allocated to its pod, as the node's
+    kubelet records it (pod-resources API) with the plugin's answer for each device."""
+    from gpuconf.provision.realpods.allocations import is_tier_kubeconfig, node_allocations
+
+    view = live_cluster.kube
+    fake = set(view.fake_gpu_nodes)
+    replicas = [
+        o
+        for d in plan.expectations.gpu_deployments
+        for o in observed.of(d.app, d.deployment)
+        if o.pod is not None and o.pod.k8s_node in fake
+    ]
+    if not replicas:
+        pytest.skip("no GPU replica runs on a fake-GPU node (on real GPUs the CUDA variant compares UUIDs)")
+    if not is_tier_kubeconfig(gpuconf_settings.kubeconfig):
+        pytest.skip(
+            f"the kubelets' pod-resources API of {sorted(fake)} is reachable from here only on the realpods tier"
+        )
+    res = plan.expectations.gpu_resource
+    records = {n: node_allocations(n) for n in sorted({o.pod.k8s_node for o in replicas if o.pod})}
+    rows, problems = {}, []
+    for obs in replicas:
+        assert obs.pod is not None
+        record = records[obs.pod.k8s_node]
+        allocated = record.devices_of(view.namespace, obs.pod.pod, res)
+        why, facts = replica_allocation_problems(obs.probe, allocated, record.device_paths)
+        rows[obs.replica_id] = {
+            "pod": obs.pod.pod,
+            "k8s_node": obs.pod.k8s_node,
+            "ray_node_id": obs.probe.get("node_id"),
+            "ray_node_labels": obs.probe.get("node_labels"),
+            **facts,
+            "kubelet_record": record.evidence(view.namespace, obs.pod.pod),
+        }
+        if why:
+            problems.append(f"{obs.replica_id} in {obs.pod.pod} on {obs.pod.k8s_node}: {'; '.join(why)}")
     evidence.add("replicas", rows)
     assert not problems, " | ".join(problems)

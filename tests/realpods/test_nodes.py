@@ -65,3 +65,22 @@ def test_kubelet_restart_keeps_gpus_and_pods(core: Any, gpu_pod: Any) -> None:
     wait_for(ready_with_gpus, "gpu-node-1 Ready with its GPUs after the kubelet restart")
     after = core.read_namespaced_pod(gpu_pod.metadata.name, "default").status.container_statuses[0]
     assert after.container_id == before.container_id and after.restart_count == 0 and after.state.running
+
+
+def test_pod_resources_api_and_plugin_log_name_the_pods_gpu(core: Any, gpu_pod: Any) -> None:
+    """The kubelet's pod-resources List gives the pod the device the plugin answered for, and that device's
+    node is what the container shows (the record the replica allocation check reads)."""
+    from gpuconf.provision.realpods.allocations import node_allocations
+
+    log = wait_for(
+        lambda: (t := core.read_namespaced_pod_log(gpu_pod.metadata.name, "default")) and "dev=" in t and t,
+        "the probe's output",
+    )
+    record = node_allocations("gpu-node-1")
+    ids = record.devices_of("default", gpu_pod.metadata.name, "nvidia.com/gpu")
+    assert ids == [log.split("env=")[1].split()[0]], (ids, log)
+    assert f"dev={record.device_paths[ids[0]].removeprefix('/dev/')}" in log, (record.device_paths, log)
+    assert any(
+        a["device_ids"] == ids and a["envs"] == {"NVIDIA_VISIBLE_DEVICES": ids[0]} for a in record.plugin_answers
+    )
+    assert record.devices_of("default", gpu_pod.metadata.name, "cpu") == []

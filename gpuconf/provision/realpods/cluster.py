@@ -1,10 +1,13 @@
 """``up``, ``status`` and ``down`` of the realpods tier.
 
 ``up`` (outside the namespace) clears whatever a killed run left, checks that this machine can
-run a sandbox, creates the network namespace, then runs the rest of ``up`` inside it
-(``nsenter --net=``): the kwok tier's control plane (reused as is: it listens on the
-namespace's own loopback), the two nodes, cluster DNS, and waits until both nodes are Ready
-and the GPU node advertises its fake GPUs. Any failure runs ``down``.
+run a sandbox, builds what is not cached yet (Go modules and Debian's mirror are reachable
+from the host's network only, never from the namespace), creates the network namespace, then
+runs the rest of ``up`` inside it (``nsenter --net=``): the kwok tier's control plane (reused,
+with the NodeRestriction admission plugin added; it listens on the namespace's own loopback),
+the two nodes (each kubelet with its own ``system:node:<name>`` certificate), cluster DNS, and
+waits until both nodes are Ready and the GPU node advertises its fake GPUs. Any failure runs
+``down``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import time
 from pathlib import Path
 
 from gpuconf.provision.kwok import build, procs
-from gpuconf.provision.kwok.controlplane import ControlPlane
+from gpuconf.provision.kwok.certs import Pki
+from gpuconf.provision.kwok.controlplane import ControlPlane, State
 from gpuconf.provision.kwok.versions import VERSIONS_FILE, load_versions, parse_env_file
-from gpuconf.provision.realpods import host, images
+from gpuconf.provision.realpods import host, identity, images
 from gpuconf.provision.realpods.layout import (
     FAKE_GPU_COUNT,
     NETNS_PATH,
@@ -55,9 +59,27 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+#: Admission plugins added to the kube-apiserver's defaults: kubelets here hold node identities.
+ADMISSION_PLUGINS = ("NodeRestriction",)
+
+
+class RealpodsControlPlane(ControlPlane):
+    """The kwok tier's control plane plus NodeRestriction (not on by default in kube-apiserver).
+
+    Its ``--authorization-mode`` is already ``Node,RBAC``; with NodeRestriction a kubelet may
+    change only its own Node and the pods bound to it, as on a real cluster.
+    """
+
+    def _apiserver_argv(self, comps: dict[str, build.Component], state: State, pki: Pki) -> list[str]:
+        return [
+            *super()._apiserver_argv(comps, state, pki),
+            f"--enable-admission-plugins={','.join(ADMISSION_PLUGINS)}",
+        ]
+
+
 def controlplane(state: Path | None = None) -> ControlPlane:
-    """The kwok tier's control plane, with its state in ``<state>/controlplane``."""
-    return ControlPlane((state or state_dir()) / "controlplane", log=_log)
+    """The control plane, with its state in ``<state>/controlplane``."""
+    return RealpodsControlPlane((state or state_dir()) / "controlplane", log=_log)
 
 
 def kubeconfig_path(state: Path | None = None) -> Path:
@@ -79,6 +101,25 @@ def preflight() -> None:
         raise Skip(f"realpods: skipped: cannot create namespaces: {probe.stderr.strip()[:200]}")
 
 
+def prepare() -> dict[str, float]:
+    """Build every binary and image the tier needs that is not cached (on the host's network).
+
+    Returns the seconds each step took (about 0 when cached): the cold path's figures.
+    """
+    times: dict[str, float] = {}
+    t0 = time.monotonic()
+    build.ensure_built(log=_log)
+    times["controlplane_build_s"] = time.monotonic() - t0
+    for comp in build.node_components(load_versions()).values():
+        times[f"{comp.name}_build_s"] = build.ensure_component(comp, _log)
+    t0 = time.monotonic()
+    images.ensure_pause_image(build.node_components(load_versions())["fakegpu"].path("pause"))
+    images.ensure_ray_image(parse_env_file(VERSIONS_FILE).get("REALPODS_DEBIAN_SUITE", "bookworm"))
+    times["images_s"] = time.monotonic() - t0
+    _log("[realpods] prepared: " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
+    return times
+
+
 def up() -> Path:
     """Bring the tier up (from outside the namespace); return the admin kubeconfig."""
     preflight()
@@ -86,6 +127,7 @@ def up() -> Path:
     start = time.monotonic()
     state = state_dir()
     state.mkdir(parents=True, exist_ok=True)
+    prepare()
     try:
         host.create_netns()
         rc = os.spawnvp(
@@ -126,7 +168,11 @@ def up_inside(started: float) -> None:
             json.dumps({"procs": [p.to_json() for p in record], "holders": holders, "kubelets": kubelets}, indent=2)
         )
 
-    nodes = [Node(spec, i, state, bins, cp.kubeconfig) for i, spec in enumerate(NODES)]
+    server = _server(cp)
+    nodes = [
+        Node(spec, i, state, bins, identity.node_kubeconfig(cp.pki, server, spec.name, spec.dir(state) / "identity"))
+        for i, spec in enumerate(NODES)
+    ]
     for node in nodes:
         node.write_configs()
         record.append(node.start_holder())
@@ -159,6 +205,19 @@ def up_inside(started: float) -> None:
         f"[realpods] up in {time.monotonic() - started:.1f}s: nodes {', '.join(n.spec.name for n in nodes)} Ready, "
         f"{FAKE_GPU_COUNT} fake GPUs on the GPU node"
     )
+
+
+def _server(cp: ControlPlane) -> str:
+    saved = cp.load_state()
+    if saved is None:
+        raise RuntimeError(f"the control plane recorded no state in {cp.dir}")
+    return saved.server
+
+
+def node_kubeconfig(node_name: str, state: Path | None = None) -> Path:
+    """The kubeconfig of ``node_name``'s kubelet (its own ``system:node:`` identity)."""
+    spec = next(s for s in NODES if s.name == node_name)
+    return spec.dir(state or state_dir()) / "identity" / "kubelet.kubeconfig"
 
 
 def wait_nodes_ready(cp: ControlPlane, nodes: list[Node], timeout: float = 240.0) -> None:

@@ -149,6 +149,16 @@ def kubelet_config(spec: NodeSpec, d: Path, ports: NodePorts) -> dict[str, objec
     }
 
 
+def allocation_log(node_dir: Path) -> Path:
+    """The fake GPU plugin's record of every Allocate answer (JSON lines; gone at ``down``)."""
+    return node_dir / "fakegpu-allocations.jsonl"
+
+
+def pod_resources_socket(node_dir: Path) -> Path:
+    """The kubelet's pod-resources socket, as the host sees it (the node's folder is its /var/lib/kubelet)."""
+    return node_dir / "kubelet" / "pod-resources" / "kubelet.sock"
+
+
 def spawn_entered(name: str, prefix: list[str], argv: list[str], log: Path) -> procs.Proc:
     """Start ``prefix + argv`` where ``prefix`` (nsenter, unshare) execs into ``argv[0]``.
 
@@ -283,6 +293,7 @@ class Node:
             f"--count={FAKE_GPU_COUNT}",
             "--uuid-prefix=GPU-fake-",
             "--dir=/var/lib/kubelet/device-plugins",
+            f"--allocation-log={allocation_log(self.dir)}",
         ]
         return spawn_entered(f"{self.spec.name}/fakegpu", self.enter(), argv, self.logs / "fakegpu.log")
 
