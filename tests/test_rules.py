@@ -342,3 +342,86 @@ def test_shell_split_points_at_the_edited_param(copy: Path) -> None:
     assert f.loc == at(cluster, line_of(cluster, 'resources: "{\\"cpu_worker\\": 1}"'))
     assert "group cpu-workers" in f.message
     assert f.evidence["argv"] == ["--resources={cpu_worker:", "1}"]
+
+
+# --- GPU resources beyond nvidia.com/gpu: KubeRay's predicate (MIG slices, other vendors) -----------
+
+
+def _vendor_pool(copy: Path, resource: str, amount: str = "1", keep_gpu_resource: bool = False) -> None:
+    """The copy with its GPU node and GPU group on `resource` instead of nvidia.com/gpu."""
+    nodes = copy / "nodes" / "gpu-pool.yaml"
+    nodes.write_text(nodes.read_text().replace('nvidia.com/gpu: "1"', f'{resource}: "{amount}"'))
+    cluster = copy / "raycluster.yaml"
+    cluster.write_text(cluster.read_text().replace("nvidia.com/gpu: 1", f"{resource}: 1"))
+    if not keep_gpu_resource:
+        edit(copy / "expectations.yaml", "  gpuResource: nvidia.com/gpu\n", "")
+
+
+@pytest.mark.parametrize("resource", ["amd.com/gpu", "nvidia.com/mig-1g.10gb"])
+def test_other_gpu_resources_make_gpu_nodes_and_gpu_ray_nodes(copy: Path, resource: str) -> None:
+    """An AMD node, and a MIG-only node, are GPU nodes; KubeRay gives the group --num-gpus from the limit."""
+    _vendor_pool(copy, resource, "7" if "mig" in resource else "1")
+    result = check(copy)
+    assert result.verdict == "pass", [f.message for f in result.findings]
+    assert result.findings == []
+    plan = plan_of(result)
+    gpu = ray_node_of_group(plan, "gpu-workers")
+    assert (gpu.k8s_node, gpu.is_gpu_node, gpu.resources["GPU"]) == ("gpu-node-1", True, 1.0)
+    assert "--num-gpus=1" in gpu.group.command
+    assert plan.expectations.gpu_resource == resource  # what fixes and messages name
+
+
+def test_a_mig_only_pool_without_gpu_limit_is_gpu_group_no_gpu(copy: Path) -> None:
+    """Regression: the GPU group pinned to a MIG node but with no limit at all still trips GPU-GROUP-NO-GPU."""
+    _vendor_pool(copy, "nvidia.com/mig-1g.10gb", "7")
+    cluster = copy / "raycluster.yaml"
+    cluster.write_text("".join(ln for ln in cluster.read_text().splitlines(True) if "mig-1g.10gb: 1" not in ln))
+    result = check(copy)
+    [f] = findings(result, "GPU-GROUP-NO-GPU")
+    assert "nvidia.com/mig-1g.10gb: 1" in f.fix
+
+
+def test_expectations_naming_one_resource_exclude_other_vendors(copy: Path) -> None:
+    """gpuResource: nvidia.com/gpu says otherwise: an AMD-only pool is then NODEPOOL-NO-GPU."""
+    _vendor_pool(copy, "amd.com/gpu", keep_gpu_resource=True)
+    result = check(copy)
+    [f] = findings(result, "NODEPOOL-NO-GPU")
+    assert "allocatable nvidia.com/gpu" in f.message
+    assert result.verdict == "fail"
+
+
+def test_gpu_resources_list_accepts_several_vendors(copy: Path) -> None:
+    """gpuNodes.gpuResources lists several names; an AMD pool passes with [nvidia.com/gpu, amd.com/gpu]."""
+    _vendor_pool(copy, "amd.com/gpu", keep_gpu_resource=True)
+    edit(copy / "expectations.yaml", "gpuResource: nvidia.com/gpu", "gpuResources: [nvidia.com/gpu, amd.com/gpu]")
+    result = check(copy)
+    assert result.verdict == "pass", [f.message for f in result.findings]
+    assert plan_of(result).expectations.gpu_resources == frozenset({"nvidia.com/gpu", "amd.com/gpu"})
+
+
+def test_both_gpu_resource_keys_are_bad_input(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """gpuResource and gpuResources together: exit 2 at the line, not a silent pick."""
+    from gpuconf.cli import main
+
+    edit(
+        copy / "expectations.yaml",
+        "gpuResource: nvidia.com/gpu",
+        "gpuResource: nvidia.com/gpu\n  gpuResources: [amd.com/gpu]",
+    )
+    assert main(["check", str(copy)]) == 2
+    err = capsys.readouterr()
+    assert "expectations.yaml:11" in err.out + err.err and "keep one" in err.out + err.err
+
+
+def test_an_intel_gpu_node_is_a_gpu_node_but_ray_counts_no_gpu(copy: Path) -> None:
+    """gpu.intel.com/i915 makes a GPU node; KubeRay adds no --num-gpus and Ray (without dpctl) counts 0."""
+    _vendor_pool(copy, "gpu.intel.com/i915")
+    result = check(copy)
+    plan = plan_of(result)
+    gpu = ray_node_of_group(plan, "gpu-workers")
+    assert gpu.is_gpu_node and "--num-gpus" not in gpu.group.command
+    assert "GPU" not in gpu.resources
+    assert any("dpctl" in a for a in gpu.autodetected)
+    assert not findings(result, "NODEPOOL-NO-GPU")
+    [f] = findings(result, "SERVE-UNPLACEABLE")  # num_gpus: 1 finds no Ray GPU: a true fail
+    assert "GPU: needs 1" in f.message

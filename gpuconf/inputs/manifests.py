@@ -9,12 +9,17 @@ changes. Kinds gpuconf does not model are skipped and listed. See docs/static-in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gpuconf.errors import InputError, Loc
 from gpuconf.inputs import schema
-from gpuconf.inputs.expectations import Expectations, default_expectations, parse_expectations
+from gpuconf.inputs.expectations import (
+    Expectations,
+    default_expectations,
+    most_advertised_gpu_resource,
+    parse_expectations,
+)
 from gpuconf.inputs.limits import MAX_FILES
 from gpuconf.inputs.loader import (
     LDict,
@@ -275,6 +280,10 @@ def _finish(inputs: Inputs) -> None:
                 "pass --expect FILE to declare them",
             )
         )
+    exp = inputs.expectations[0]
+    if exp.gpu_resources is None and not exp.defaults:
+        # No GPU resource named: fixes and messages name the one this pool advertises most.
+        inputs.expectations = [replace(exp, gpu_resource=most_advertised_gpu_resource(inputs.nodes))]
 
 
 def _load_path(path: Path, inputs: Inputs, direct: bool) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.inputs.limits import MAX_PODS
 from gpuconf.inputs.manifests import Inputs, Target
+from gpuconf.inputs.resources import INTEL_GPU_DEVICES
 from gpuconf.model.admission import added_tolerations
 from gpuconf.model.kuberay import GroupModel, cluster_groups
 from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
@@ -203,8 +204,11 @@ def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> R
         # (its limit), or every GPU of the node when the image leaks them
         # (NVIDIA_VISIBLE_DEVICES=all, KubeRay issue 2098).
         leak = group.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
-        limit = float(group.gpu_limit(expectations.gpu_resource))
-        res["GPU"] = float(node.allocatable.get(expectations.gpu_resource, Decimal(0))) if leak else limit
+        # Ray counts Intel GPUs only through dpctl, which Ray's images do not ship
+        # (ray/_private/accelerators/intel_gpu.py): without --num-gpus they count 0.
+        intel = group.gpu_limit(lambda n: n in INTEL_GPU_DEVICES)
+        limit = float(group.gpu_limit(lambda n: expectations.is_gpu_resource(n) and n not in INTEL_GPU_DEVICES))
+        res["GPU"] = float(expectations.gpus(node.allocatable)) if leak else limit
         auto.append(
             "GPU (autodetected: "
             + (
@@ -213,6 +217,11 @@ def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> R
                 else f"the container sees the {limit:g} device(s) of its limit)"
             )
         )
+        if intel > 0:
+            auto.append(
+                f"GPU: the {intel:g} Intel GPU(s) of the limit count 0 unless the image has dpctl; "
+                "KubeRay adds no --num-gpus for gpu.intel.com/*: set rayStartParams num-gpus"
+            )
     if "memory" not in res:
         memory = group.container_limits.get("memory") or node.allocatable.get("memory", Decimal(0))
         res["memory"] = float(memory) * RAY_AUTODETECT_MEMORY_FRACTION

@@ -180,11 +180,11 @@ def _json_escaped(text: str) -> str:
 def _kuberay_json(plan: Plan) -> Iterator[Finding]:
     from gpuconf.model.kuberay import kuberay_resources_json_error
 
-    res = plan.expectations.gpu_resource
     for g in plan.groups:
         problem = kuberay_resources_json_error(g.params)
-        if problem is None or g.gpu_limit(res) == 0 or "num-gpus" in g.params:
+        if problem is None or g.gpu_limit(_is_gpu) == 0 or "num-gpus" in g.params:
             continue
+        res = ", ".join(sorted(k for k, v in g.container_limits.items() if _is_gpu(k) and v > 0))
         yield Finding(
             "KUBERAY-RESOURCES-JSON",
             ERROR,
@@ -245,7 +245,8 @@ def _head_gpu(plan: Plan) -> Iterator[Finding]:
         if not g.is_head:
             continue
         explicit = g.start.resources().get("GPU", 0.0) if g.start.error is None else 0.0
-        limit = g.gpu_limit(plan.expectations.gpu_resource)
+        # KubeRay turns any limit its predicate accepts into --num-gpus, whatever the expectations list.
+        limit = g.gpu_limit(lambda n: _is_gpu(n) or plan.expectations.is_gpu_resource(n))
         if explicit > 0 or limit > 0:
             where = (
                 ("rayStartParams", "num-gpus")
@@ -267,7 +268,7 @@ def _head_gpu(plan: Plan) -> Iterator[Finding]:
 def _group_no_gpu(plan: Plan) -> Iterator[Finding]:
     res = plan.expectations.gpu_resource
     for g in plan.groups:
-        if g.is_head or g.gpu_limit(res) > 0 or not _requires_gpu_labels(plan, g):
+        if g.is_head or g.gpu_limit(plan.expectations.is_gpu_resource) > 0 or not _requires_gpu_labels(plan, g):
             continue
         yield Finding(
             "GPU-GROUP-NO-GPU",
@@ -286,7 +287,7 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
     want = plan.expectations.gpu_node_selector
     if not want:  # the defaults name no GPU label: pinned means it can land on GPU nodes only
         landing = plan.could_land_on(g)  # (landing nowhere is POD-UNSCHEDULABLE's to report)
-        return _gpu_only_nodes(plan, landing) if landing else g.gpu_limit(plan.expectations.gpu_resource) > 0
+        return _gpu_only_nodes(plan, landing) if landing else g.gpu_limit(plan.expectations.is_gpu_resource) > 0
     if all(selector.get(k) == v for k, v in want.items()):
         return True
     terms = (
@@ -307,11 +308,11 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
 
 @rule("GPU-LEAK-ENV", ERROR, "a group without a GPU limit sets NVIDIA_VISIBLE_DEVICES=all and can land on a GPU node")
 def _leak_env(plan: Plan) -> Iterator[Finding]:
-    res = plan.expectations.gpu_resource
+    exp = plan.expectations
     for g in plan.groups:
-        if g.gpu_limit(res) > 0 or g.env.get("NVIDIA_VISIBLE_DEVICES") != "all":
+        if g.gpu_limit(exp.is_gpu_resource) > 0 or g.env.get("NVIDIA_VISIBLE_DEVICES") != "all":
             continue
-        gpu_nodes = [n for n in plan.could_land_on(g) if plan.node(n).allocatable.get(res, 0) > 0]
+        gpu_nodes = [n for n in plan.could_land_on(g) if exp.gpus(plan.node(n).allocatable) > 0]
         if gpu_nodes:
             yield Finding(
                 "GPU-LEAK-ENV",
@@ -344,7 +345,9 @@ def _group_selector(plan: Plan) -> Iterator[Finding]:
     """
     want = plan.expectations.gpu_node_selector
     for g in plan.groups:
-        requested = sorted(k for k, v in g.container_limits.items() if _is_gpu(k) and v > 0)
+        requested = sorted(
+            k for k, v in g.container_limits.items() if (_is_gpu(k) or plan.expectations.is_gpu_resource(k)) and v > 0
+        )
         if g.is_head or not requested or _requires_gpu_labels(plan, g):
             continue
         advertising = [n for n in plan.nodes if any(n.allocatable.get(r, 0) > 0 for r in requested)]
@@ -636,14 +639,12 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
 @rule("NODEPOOL-NO-GPU", ERROR, "no node of the pool is a GPU node with an allocatable GPU")
 def _pool(plan: Plan) -> Iterator[Finding]:
     exp = plan.expectations
-    if not any(
-        exp.is_gpu_node(n.labels, n.allocatable) and n.allocatable.get(exp.gpu_resource, 0) > 0 for n in plan.nodes
-    ):
+    if not any(exp.is_gpu_node(n.labels, n.allocatable) and exp.gpus(n.allocatable) > 0 for n in plan.nodes):
         yield Finding(
             "NODEPOOL-NO-GPU",
             ERROR,
             exp.loc,
-            f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resource}",
+            f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resources_text()}",
             "label the GPU nodes (kubectl label node <name> "
             + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
             + ") and check the device plugin advertises the GPUs",
