@@ -425,3 +425,81 @@ def test_an_intel_gpu_node_is_a_gpu_node_but_ray_counts_no_gpu(copy: Path) -> No
     assert not findings(result, "NODEPOOL-NO-GPU")
     [f] = findings(result, "SERVE-UNPLACEABLE")  # num_gpus: 1 finds no Ray GPU: a true fail
     assert "GPU: needs 1" in f.message
+
+
+# --- GPU-LEAK-ENV from the image's own env (gpuconf.inputs.images) ----------------------------------
+
+
+def _cpu_group_on_gpu_node_with(copy: Path, image: str) -> Path:
+    """The copy with its CPU workers able to land on the GPU node (tolerating its taint) and running `image`."""
+    cluster = copy / "raycluster.yaml"
+    text = cluster.read_text()
+    head, cpu = text.split("groupName: cpu-workers", 1)
+    assert cpu.count("image: rayproject/ray:2.60.0-py311\n") == 1
+    cpu = cpu.replace("image: rayproject/ray:2.60.0-py311\n", f"image: {image}\n")
+    cpu = cpu.replace(
+        "      template:\n        spec:\n",
+        "      template:\n        spec:\n          tolerations:\n            - key: nvidia.com/gpu\n"
+        "              operator: Exists\n              effect: NoSchedule\n",
+        1,
+    )
+    cluster.write_text(head + "groupName: cpu-workers" + cpu)
+    return cluster
+
+
+def test_a_cuda_image_leaks_without_a_word_in_the_manifest(copy: Path) -> None:
+    """A -cu128 image on a CPU group that can land on the GPU node: GPU-LEAK-ENV at the image line."""
+    cluster = _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311-cu128")
+    result = check(copy)
+    [f] = findings(result, "GPU-LEAK-ENV")
+    assert f.loc == at(cluster, line_of(cluster, "image: rayproject/ray:2.60.0-py311-cu128"))
+    assert "rayproject/ray:2.60.0-py311-cu128" in f.message and "base-deps" in f.message
+    assert "void" in f.fix and f.evidence["gpu_nodes"] == ["gpu-node-1"]
+    node = ray_node_of_group(plan_of(result), "cpu-workers")
+    if node.k8s_node == "gpu-node-1":  # the leaked GPU is what Ray then counts there
+        assert node.resources["GPU"] == 1.0
+
+
+def test_a_cpu_image_on_the_same_group_does_not_leak(copy: Path) -> None:
+    """The twin: the same placement with a CPU image (no platform tag) raises nothing."""
+    _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311")
+    assert not findings(check(copy), "GPU-LEAK-ENV")
+
+
+def test_the_pods_env_overrides_the_images(copy: Path) -> None:
+    """NVIDIA_VISIBLE_DEVICES=void in the pod's env wins over the image's all."""
+    cluster = _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311-cu128")
+    edit(
+        cluster,
+        "image: rayproject/ray:2.60.0-py311-cu128\n",
+        "image: rayproject/ray:2.60.0-py311-cu128\n"
+        "              env:\n                - name: NVIDIA_VISIBLE_DEVICES\n                  value: void\n",
+    )
+    assert not findings(check(copy), "GPU-LEAK-ENV")
+
+
+def test_the_expectations_override_the_table_both_ways(copy: Path) -> None:
+    """images: says a listed image sets nothing (runtime ignores it), or that an unlisted one leaks."""
+    _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311-cu128")
+    exp = copy / "expectations.yaml"
+    base = exp.read_text()
+    exp.write_text(base + 'images:\n  - image: "rayproject/ray:*-cu128"\n    env: {}\n')
+    assert not findings(check(copy), "GPU-LEAK-ENV")
+
+    cluster = copy / "raycluster.yaml"
+    cluster.write_text(
+        cluster.read_text().replace("rayproject/ray:2.60.0-py311-cu128", "registry.example.com/ml/ray:1")
+    )
+    exp.write_text(base + 'images:\n  - image: "registry.example.com/ml/*"\n    env: {NVIDIA_VISIBLE_DEVICES: all}\n')
+    [f] = findings(check(copy), "GPU-LEAK-ENV")
+    assert "registry.example.com/ml/*" in f.message and "expectations.yaml:21" in f.message
+
+
+def test_a_malformed_images_entry_is_bad_input(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gpuconf.cli import main
+
+    exp = copy / "expectations.yaml"
+    exp.write_text(exp.read_text() + "images:\n  - rayproject/ray\n")
+    assert main(["check", str(copy)]) == 2
+    out = capsys.readouterr()
+    assert "expectations.yaml:21" in out.out + out.err and "image:" in out.out + out.err

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from gpuconf.errors import InputError, Loc
+from gpuconf.inputs.images import ImageEnvRule, glob_rule
 from gpuconf.inputs.loader import LDict, get, loc_of, require
 from gpuconf.inputs.resources import gpu_amount, is_gpu_device_resource
 
@@ -41,6 +42,8 @@ class Expectations:
     # The GPU resource names (gpuNodes.gpuResources, or the one gpuResource); None: every name
     # KubeRay's predicate accepts, and Intel's device names (gpuconf.inputs.resources).
     gpu_resources: frozenset[str] | None = None
+    # `images:` entries: the env an image sets, before the known-image table (gpuconf.inputs.images).
+    image_env: tuple[ImageEnvRule, ...] = ()
 
     def is_gpu_resource(self, name: str) -> bool:
         """Whether a resource of this name is GPUs, by the expectations' list or else KubeRay's predicate."""
@@ -138,7 +141,34 @@ def parse_expectations(doc: LDict) -> Expectations:
         doc,
         extended_resource_toleration=bool(admission.get("extendedResourceToleration", False)),
         gpu_resources=frozenset(names) if names else None,
+        image_env=_image_env_rules(doc),
     )
+
+
+def _image_env_rules(doc: LDict) -> tuple[ImageEnvRule, ...]:
+    """`images: [{image: GLOB, env: {NAME: VALUE}}]`: what those images set in their env (first match wins)."""
+    items = doc.get("images", [])
+    example = '`images: [{image: "registry.example.com/ml/*", env: {NVIDIA_VISIBLE_DEVICES: all}}]`'
+    if not isinstance(items, list):
+        raise InputError(loc_of(doc, "images"), "images must be a list", f"e.g. {example}")
+    out = []
+    for i, item in enumerate(items):
+        pattern = item.get("image") if isinstance(item, dict) else None
+        env = item.get("env", {}) if isinstance(item, dict) else None
+        if not isinstance(pattern, str) or not pattern or not isinstance(env, dict):
+            raise InputError(
+                loc_of(doc, "images", i),
+                "an images item needs `image:` (a glob over repository:tag) and `env:` (a mapping, {} for none)",
+                f"e.g. {example}",
+            )
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise InputError(
+                loc_of(doc, "images", i, "env"),
+                "image env names and values must be strings",
+                'quote the values: NVIDIA_VISIBLE_DEVICES: "all"',
+            )
+        out.append(glob_rule(pattern, dict(env), loc_of(doc, "images", i)))
+    return tuple(out)
 
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"

@@ -32,6 +32,11 @@ def is_gpu_device_resource(name: str) -> bool:
     return is_gpu_resource(name) or name in INTEL_GPU_DEVICES
 
 
+def is_nvidia_gpu(name: str) -> bool:
+    """NVIDIA GPU devices (whole or MIG slices): the ones NVIDIA_VISIBLE_DEVICES exposes."""
+    return name.startswith("nvidia.com/") and is_gpu_resource(name)
+
+
 def gpu_amount(mapping: Mapping[Any, Any], predicate: GpuPredicate = is_gpu_device_resource) -> Decimal:
     """The GPUs a resource mapping (limits, allocatable) holds: the sum over the names the predicate accepts.
 

@@ -350,6 +350,14 @@ def _fix_group_no_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _fix_leak_env(ws: Workspace, plan: Plan, f: Finding) -> str:
     _, group = _group_node(ws, plan, f.loc)
+    if str(f.evidence.get("from", "")).startswith("image"):
+        # The image sets it: the pod's env wins over the image's, so say void there.
+        container = _container(group)
+        env = container.get("env")
+        if not isinstance(env, CommentedSeq):
+            container["env"] = env = CommentedSeq()
+        env.append(CommentedMap([("name", "NVIDIA_VISIBLE_DEVICES"), ("value", "void")]))
+        return "env NVIDIA_VISIBLE_DEVICES=void (the image sets it to all)"
     for c in group["template"]["spec"]["containers"]:
         env = c.get("env")
         if isinstance(env, CommentedSeq):

@@ -12,6 +12,7 @@ from typing import Any
 
 from gpuconf.errors import Loc
 from gpuconf.inputs.loader import get, loc_of
+from gpuconf.inputs.resources import gpu_amount, is_nvidia_gpu
 from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.shell import bash_words
@@ -275,10 +276,21 @@ def _group_no_gpu(plan: Plan) -> Iterator[Finding]:
             ERROR,
             group_loc(_spec(plan), g, "template", "spec", "containers", 0, "resources"),
             f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit: the device "
-            "plugin gives it no GPU and Ray advertises GPU: 0 there",
+            "plugin gives it no GPU, "
+            + (
+                "and NVIDIA_VISIBLE_DEVICES=all (GPU-LEAK-ENV) lets it use every GPU of the node unreserved"
+                if _container_env(plan, g).get("NVIDIA_VISIBLE_DEVICES") == "all"
+                else "and Ray advertises GPU: 0 there"
+            ),
             f"add `{res}: 1` to the container's limits (and requests)",
             evidence={"limits": {k: str(v) for k, v in g.container_limits.items()}},
         )
+
+
+def _container_env(plan: Plan, g: GroupModel) -> dict[str, str]:
+    from gpuconf.model.plan import container_env
+
+    return container_env(g, plan.expectations)[0]
 
 
 def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
@@ -306,23 +318,54 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
     )
 
 
-@rule("GPU-LEAK-ENV", ERROR, "a group without a GPU limit sets NVIDIA_VISIBLE_DEVICES=all and can land on a GPU node")
+@rule(
+    "GPU-LEAK-ENV",
+    ERROR,
+    "a group without a GPU limit has NVIDIA_VISIBLE_DEVICES=all (in its env or its image's) and can land on a GPU node",
+)
 def _leak_env(plan: Plan) -> Iterator[Finding]:
+    """The pod's env, else the image's own env from the known-image table (gpuconf.inputs.images)."""
+    from gpuconf.model.plan import container_env
+
     exp = plan.expectations
     for g in plan.groups:
-        if g.gpu_limit(exp.is_gpu_resource) > 0 or g.env.get("NVIDIA_VISIBLE_DEVICES") != "all":
+        env, image_rule = container_env(g, exp)
+        if g.gpu_limit(is_nvidia_gpu) > 0 or env.get("NVIDIA_VISIBLE_DEVICES") != "all":
             continue
-        gpu_nodes = [n for n in plan.could_land_on(g) if exp.gpus(plan.node(n).allocatable) > 0]
-        if gpu_nodes:
-            yield Finding(
-                "GPU-LEAK-ENV",
-                ERROR,
-                group_loc(_spec(plan), g, "template", "spec", "containers", 0, "env"),
-                f"group {g.label} reserves no GPU but sets NVIDIA_VISIBLE_DEVICES=all and can land on "
-                f"{gpu_nodes}: the NVIDIA runtime then exposes every GPU of the node to it (KubeRay issue 2098)",
-                "remove NVIDIA_VISIBLE_DEVICES=all (or set it to void) in groups without a GPU limit",
-                evidence={"gpu_nodes": gpu_nodes},
+        # NVIDIA's runtime reads the variable: nodes with NVIDIA GPUs (whole or MIG) are the ones exposed.
+        gpu_nodes = [n for n in plan.could_land_on(g) if gpu_amount(plan.node(n).allocatable, is_nvidia_gpu) > 0]
+        if not gpu_nodes:
+            continue
+        from_pod = g.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
+        if from_pod:
+            where = ("template", "spec", "containers", 0, "env")
+            seen = "sets NVIDIA_VISIBLE_DEVICES=all in its env"
+            fix = "remove NVIDIA_VISIBLE_DEVICES=all (or set it to void) in groups without a GPU limit"
+        else:
+            assert image_rule is not None  # the env came from the image
+            where = ("template", "spec", "containers", 0, "image")
+            seen = (
+                f"runs image {g.image}, which sets NVIDIA_VISIBLE_DEVICES=all in its own env "
+                f"({image_rule.pattern}: {image_rule.source})"
             )
+            fix = (
+                "set env NVIDIA_VISIBLE_DEVICES: void in this container (the pod's env overrides the image's), "
+                "use a CPU image (e.g. rayproject/ray without -gpu), or keep the group off GPU nodes; if your "
+                "runtime ignores the variable, say so in the expectations: images: [{image: ..., env: {}}]"
+            )
+        yield Finding(
+            "GPU-LEAK-ENV",
+            ERROR,
+            group_loc(_spec(plan), g, *where),
+            f"group {g.label} reserves no GPU but {seen} and can land on {gpu_nodes}: the NVIDIA runtime "
+            "then exposes every GPU of the node to it (KubeRay issue 2098)",
+            fix,
+            evidence={
+                "gpu_nodes": gpu_nodes,
+                "image": g.image,
+                "from": "pod env" if from_pod else f"image ({image_rule.pattern if image_rule else '?'})",
+            },
+        )
 
 
 @rule(
