@@ -606,3 +606,22 @@ def render_outcomes(run: FixRun) -> str:
         where = f"{o.finding.loc}: [{o.finding.rule}]"
         lines.append(f"{where} fixed: {o.done}" if o.done else f"{where} no automatic fix: {o.no_fix}")
     return "\n".join(lines)
+
+
+def outcomes_json(run: FixRun) -> dict[str, list[dict[str, Any]]]:
+    """The JSON of a fix run: `fixed` (what changed) and `not_fixed` (why not), one entry per finding."""
+
+    def place(o: Outcome) -> dict[str, Any]:
+        f = o.finding
+        return {
+            "rule": f.rule,
+            "severity": f.severity,
+            "file": f.loc.file if f.loc else None,
+            "line": f.loc.line if f.loc else None,
+            "target": f.target,
+        }
+
+    return {
+        "fixed": [{**place(o), "change": o.done} for o in run.outcomes if o.done],
+        "not_fixed": [{**place(o), "reason": o.no_fix} for o in run.outcomes if not o.done],
+    }
