@@ -503,3 +503,31 @@ def test_a_malformed_images_entry_is_bad_input(copy: Path, capsys: pytest.Captur
     assert main(["check", str(copy)]) == 2
     out = capsys.readouterr()
     assert "expectations.yaml:21" in out.out + out.err and "image:" in out.out + out.err
+
+
+def test_isolation_message_says_what_the_replica_sees(copy: Path) -> None:
+    """On a GPU node whose container holds no GPU, the message says it sees none today (not 'sees the GPU')."""
+    cluster = _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311")
+    text = cluster.read_text()
+    head, cpu = text.split("groupName: cpu-workers", 1)
+    cpu = cpu.replace(
+        "          tolerations:\n", '          nodeSelector:\n            gpu-node: "true"\n          tolerations:\n', 1
+    )
+    cluster.write_text(head + "groupName: cpu-workers" + cpu)
+    serve = copy / "serve-config.yaml"
+    serve.write_text(serve.read_text() + SIDECAR + "          resources: {cpu_worker: 0.001}\n")
+    result = check(copy)
+    [f] = findings(result, "ISOLATION-ZERO-GPU")
+    assert f.evidence["gpus"] == {"ml-cluster-cpu-workers-worker-0": 0}
+    assert "holds no GPU (Ray GPU 0 there): it sees none today" in f.message and "on gpu-node-1" in f.message
+    assert "sees them" not in f.message
+    assert "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1" in f.fix
+
+
+def test_isolation_message_on_a_gpu_ray_node_names_the_gpus_and_a_cpu_resource(copy: Path) -> None:
+    """The twin on the GPU worker: it names the GPU count, the inherited CUDA_VISIBLE_DEVICES and cpu_worker as the fix."""
+    serve = copy / "serve-config.yaml"
+    serve.write_text(serve.read_text() + SIDECAR)
+    [f] = findings(check(copy), "ISOLATION-ZERO-GPU")
+    assert "whose Ray node has 1 GPU(s)" in f.message and "inherits CUDA_VISIBLE_DEVICES" in f.message
+    assert "resources: {cpu_worker: 0.001}" in f.fix

@@ -659,6 +659,7 @@ def _other_capacity(plan: Plan) -> Iterator[Finding]:
 
 @rule("ISOLATION-ZERO-GPU", WARNING, "a replica that reserves no GPU can land on a GPU node and see its GPU")
 def _isolation(plan: Plan) -> Iterator[Finding]:
+    """Says, per Ray node, what the replica would see there: the GPUs its container holds, or none yet."""
     severity = ERROR if plan.expectations.isolation_zero_gpu == "fail" else WARNING
     for d in plan.deployments:
         if d.demand.num_gpus > 0:
@@ -666,17 +667,60 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
         gpu_nodes = [
             n for n in d.feasible if plan.ray_node(n).is_gpu_node or plan.ray_node(n).resources.get("GPU", 0) > 0
         ]
-        if gpu_nodes:
-            yield Finding(
-                "ISOLATION-ZERO-GPU",
-                severity,
-                _opts_loc(plan, d),
-                f"{d.demand.key} reserves no GPU but can land on {gpu_nodes}; on Ray >= 2.56 such a replica "
-                "inherits CUDA_VISIBLE_DEVICES and sees the GPU without reserving it",
-                "keep it off GPU nodes (a resource or label_selector only CPU nodes match), or set "
-                "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1 in the GPU workers' env",
-                evidence={"gpu_nodes": gpu_nodes},
-            )
+        if not gpu_nodes:
+            continue
+        seen = []
+        for n in gpu_nodes:
+            node = plan.ray_node(n)
+            gpus = node.resources.get("GPU", 0)
+            where = f"{n} (group {node.group.label}, on {node.k8s_node}{', a GPU node' if node.is_gpu_node else ''})"
+            if gpus > 0:
+                seen.append(
+                    f"{where}, whose Ray node has {gpus:g} GPU(s): on Ray >= 2.56 a replica with num_gpus 0 "
+                    "inherits CUDA_VISIBLE_DEVICES unchanged and sees them without reserving them"
+                )
+            else:
+                seen.append(
+                    f"{where}, whose container holds no GPU (Ray GPU 0 there): it sees none today, but it shares "
+                    "the GPU node and would see any GPU that group is given"
+                )
+        yield Finding(
+            "ISOLATION-ZERO-GPU",
+            severity,
+            _opts_loc(plan, d),
+            f"{d.demand.key} reserves no GPU (num_gpus 0) but can land on " + "; ".join(seen),
+            _isolation_fix(plan),
+            evidence={
+                "gpu_nodes": gpu_nodes,
+                "gpus": {n: plan.ray_node(n).resources.get("GPU", 0) for n in gpu_nodes},
+                "k8s_nodes": {n: plan.ray_node(n).k8s_node for n in gpu_nodes},
+            },
+        )
+
+
+def _isolation_fix(plan: Plan) -> str:
+    """Name the CPU-only resource or group to pin to, when the plan has one."""
+    exp = plan.expectations
+    cpu_groups = [
+        g.label
+        for g in plan.groups
+        if not g.is_head
+        and plan.could_land_on(g)
+        and not any(exp.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in plan.could_land_on(g))
+    ]
+    on_cpu = {r for g in plan.groups if g.label in cpu_groups for r in _intended(g)}
+    elsewhere = {r for g in plan.groups if g.label not in cpu_groups for r in _intended(g)}
+    only_cpu = sorted(on_cpu - elsewhere)
+    if only_cpu:
+        pin = f"request a resource only the CPU workers advertise, e.g. resources: {{{only_cpu[0]}: {_KEY_SHARE}}}"
+    elif cpu_groups:
+        pin = f"pin it to a CPU group with label_selector: {{ray.io/node-group: {cpu_groups[0]}}}"
+    else:
+        pin = "add a CPU worker group and pin it there (a resource or label_selector only that group matches)"
+    return f"{pin}; or set RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1 in the GPU workers' env, so Ray blanks CUDA_VISIBLE_DEVICES for it"
+
+
+_KEY_SHARE = 0.001
 
 
 @rule("NODEPOOL-NO-GPU", ERROR, "no node of the pool is a GPU node with an allocatable GPU")
