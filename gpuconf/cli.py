@@ -59,7 +59,7 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_json(), indent=2))
     else:
         print(render_text(result))
-    return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
+    return EXIT_FAIL if result.verdict == "fail" else EXIT_PASS
 
 
 def _print_input_error(args: argparse.Namespace, exc: InputError) -> None:
@@ -100,7 +100,7 @@ def _fix(args: argparse.Namespace, result: Any) -> int:
             print(json.dumps({**result.as_json(), "fix": {**report, "diff": fixed.diff()}}, indent=2))
         else:
             print(fixed.diff(), end="")
-        return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
+        return EXIT_FAIL if result.verdict == "fail" else EXIT_PASS
     fixed.write()
     report["written"] = list(fixed.changed)
     if not as_json:
@@ -124,7 +124,7 @@ def _fix(args: argparse.Namespace, result: Any) -> int:
         print(json.dumps({**again.as_json(), "fix": report}, indent=2))
     else:
         print(render_text(again))
-    return EXIT_PASS if again.verdict == "pass" else EXIT_FAIL
+    return EXIT_FAIL if again.verdict == "fail" else EXIT_PASS
 
 
 REGRESSIONS = Path(__file__).resolve().parents[1] / "manifests" / "regressions"
