@@ -51,22 +51,7 @@ def _check(args: argparse.Namespace) -> int:
             extended_resource_toleration=args.extended_resource_toleration,
         )
     except InputError as exc:
-        if args.format == "json":
-            print(
-                json.dumps(
-                    {
-                        "verdict": "error",
-                        "error": {
-                            "file": exc.loc.file if exc.loc else None,
-                            "line": exc.loc.line if exc.loc else None,
-                            "message": exc.message,
-                            "fix": exc.fix,
-                        },
-                    }
-                )
-            )
-        else:
-            print(exc.render(), file=sys.stderr)
+        _print_input_error(args, exc)
         return EXIT_INPUT
     if args.fix:
         return _fix(args, result)
@@ -74,34 +59,72 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_json(), indent=2))
     else:
         print(render_text(result))
-    return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
+    return EXIT_FAIL if result.verdict == "fail" else EXIT_PASS
+
+
+def _print_input_error(args: argparse.Namespace, exc: InputError) -> None:
+    """Bad input: JSON on stdout with --format json, else file:line and the fix on stderr."""
+    if args.format == "json":
+        print(json.dumps({"verdict": "error", "error": _error_json(exc)}))
+    else:
+        print(exc.render(), file=sys.stderr)
+
+
+def _error_json(exc: InputError) -> dict[str, Any]:
+    return {
+        "file": exc.loc.file if exc.loc else None,
+        "line": exc.loc.line if exc.loc else None,
+        "message": exc.message,
+        "fix": exc.fix,
+    }
 
 
 def _fix(args: argparse.Namespace, result: Any) -> int:
-    """--fix: write the corrected manifests and check again; with --diff print the change only."""
+    """--fix: write the corrected manifests and check again; with --diff print the change only.
+
+    With --format json one JSON object: the check's contract (of the files after fixing; with
+    --diff, of the files as they are) plus `fix`: what was fixed, what was not and why, the files
+    written (or the diff).
+    """
     from gpuconf.static.check import run_check
-    from gpuconf.static.fixes import fix_findings, render_outcomes
+    from gpuconf.static.fixes import fix_findings, outcomes_json, render_outcomes
     from gpuconf.static.render import render_text
 
+    as_json = args.format == "json"
     fixed = fix_findings(result.plans, result.findings)
-    print(render_outcomes(fixed) or "nothing to fix")
+    report: dict[str, Any] = {"mode": "diff" if args.diff else "fix", **outcomes_json(fixed)}
+    if not as_json:
+        print(render_outcomes(fixed) or "nothing to fix")
     if args.diff:
-        print(fixed.diff(), end="")
-        return EXIT_PASS if result.verdict == "pass" else EXIT_FAIL
+        if as_json:
+            print(json.dumps({**result.as_json(), "fix": {**report, "diff": fixed.diff()}}, indent=2))
+        else:
+            print(fixed.diff(), end="")
+        return EXIT_FAIL if result.verdict == "fail" else EXIT_PASS
     fixed.write()
-    print(f"wrote {len(fixed.changed)} file(s): {', '.join(fixed.changed) or '-'}\nafter fixing:")
+    report["written"] = list(fixed.changed)
+    if not as_json:
+        print(f"wrote {len(fixed.changed)} file(s): {', '.join(fixed.changed) or '-'}\nafter fixing:")
     try:
         again = run_check(
             [Path(p) for p in args.paths],
             [Path(n) for n in args.nodes] or None,
             Path(args.expect) if args.expect else None,
             Path(args.import_apps) if args.import_apps else None,
+            extended_resource_toleration=args.extended_resource_toleration,
         )
     except InputError as exc:
-        print(exc.render(), file=sys.stderr)
+        # The fixed files no longer read: say so, and which files were written.
+        if as_json:
+            print(json.dumps({"verdict": "error", "error": _error_json(exc), "fix": report}, indent=2))
+        else:
+            print(exc.render(), file=sys.stderr)
         return EXIT_INPUT
-    print(render_text(again))
-    return EXIT_PASS if again.verdict == "pass" else EXIT_FAIL
+    if as_json:
+        print(json.dumps({**again.as_json(), "fix": report}, indent=2))
+    else:
+        print(render_text(again))
+    return EXIT_FAIL if again.verdict == "fail" else EXIT_PASS
 
 
 REGRESSIONS = Path(__file__).resolve().parents[1] / "manifests" / "regressions"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -108,3 +110,58 @@ def test_serve_config_inside_a_rayservice(manifests: Path, tmp_path: Path) -> No
     new = path.read_text(encoding="utf-8")
     assert new == service, "the fix restores the original replica count and nothing else"
     assert "GPU-CAPACITY" not in {f.rule for f in run_check([root]).findings}
+
+
+# --- --fix --format json ------------------------------------------------------------------------------
+
+
+def _json_out(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    out = capsys.readouterr().out
+    return cast(dict[str, Any], json.loads(out))  # the whole of stdout is one JSON object
+
+
+def test_fix_json_says_what_was_fixed_and_the_findings_after(
+    manifests: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--fix --format json: one JSON object, the fixed and unfixed findings with file:line, the check after."""
+    path = manifests / "regressions" / "seed-unescaped-resources.yaml"
+    assert main(["check", "--fix", "--format", "json", str(path)]) == 0
+    doc = _json_out(capsys)
+    assert doc["verdict"] == "pass" and doc["findings"] == []
+    fix = doc["fix"]
+    assert fix["mode"] == "fix" and fix["written"] == [str(path)]
+    [shell] = [f for f in fix["fixed"] if f["rule"] == "SHELL-SPLIT"]
+    assert (shell["file"], shell["line"]) == (str(path), 36) and "gpu_worker" in shell["change"]
+    [unplaceable] = fix["not_fixed"]
+    assert unplaceable["rule"] == "SERVE-UNPLACEABLE" and unplaceable["reason"] == NO_FIX["SERVE-UNPLACEABLE"]
+
+
+def test_fix_json_with_a_finding_left(manifests: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A finding with no automatic fix stays in the resulting findings, and the exit code is 1."""
+    memory = manifests / "regressions" / "replica-memory-too-large.yaml"
+    assert main(["check", "--fix", "--format", "json", str(memory)]) == 1
+    doc = _json_out(capsys)
+    assert doc["verdict"] == "fail" and doc["fix"]["fixed"] == [] and doc["fix"]["written"] == []
+    assert {f["rule"] for f in doc["fix"]["not_fixed"]} == {"REPLICA-MEMORY", "SERVE-UNPLACEABLE"}
+    assert "REPLICA-MEMORY" in {f["rule"] for f in doc["findings"]}
+
+
+def test_fix_diff_json_writes_nothing(manifests: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--fix --diff --format json: the diff inside the JSON, the findings of the files as they are."""
+    path = manifests / "regressions" / "head-advertises-gpus.yaml"
+    old = path.read_bytes()
+    assert main(["check", "--fix", "--diff", "--format", "json", str(path)]) == 1
+    doc = _json_out(capsys)
+    assert path.read_bytes() == old
+    assert doc["fix"]["mode"] == "diff" and "written" not in doc["fix"]
+    assert '+      num-gpus: "0"' in doc["fix"]["diff"]
+    assert "HEAD-GPU" in {f["rule"] for f in doc["findings"]}
+
+
+def test_fix_json_bad_input_is_json(manifests: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = manifests / "bad.yaml"
+    bad.write_text("kind: RayCluster\nspec: [\n", encoding="utf-8")
+    assert main(["check", "--fix", "--format", "json", str(bad)]) == 2
+    doc = _json_out(capsys)
+    assert doc["verdict"] == "error" and doc["error"]["file"].endswith("bad.yaml") and doc["error"]["line"] >= 2
+    assert "YAML syntax" in doc["error"]["message"] and doc["error"]["fix"]

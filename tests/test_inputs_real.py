@@ -13,14 +13,12 @@ import pytest
 
 from gpuconf.cli import main
 from gpuconf.errors import InputError
-from gpuconf.static.check import run_check
+from gpuconf.static.check import NOTHING_TO_CHECK, run_check
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
 KUBECTL = REPO / "tests" / "fixtures" / "kubectl"
 KUBERAY = ("github.com/ray-project/kuberay/ray-operator", "v1.5.0")
-# Why a sample may be refused: it holds nothing gpuconf can plan (each is said in the error).
-NOTHING_TO_PLAN = "no RayCluster, RayJob or RayService to check"
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +46,56 @@ def _outcome(path: Path) -> tuple[str, str]:
 
 
 def test_every_kuberay_sample_is_read_without_a_traceback(samples: list[Path]) -> None:
-    """Each sample passes, fails on findings, or is refused only because it holds nothing to plan."""
+    """Each sample passes, fails on findings, or has nothing to check (said why); none is refused."""
     outcomes = {p.name: _outcome(p) for p in samples}
     rejected = {name: why for name, (verdict, why) in outcomes.items() if verdict == "rejected"}
-    for name, why in rejected.items():
-        assert NOTHING_TO_PLAN in why, (name, why)
-    assert len(rejected) <= 4, rejected
+    assert not rejected, rejected
+    nothing = {name: why for name, (verdict, why) in outcomes.items() if verdict == NOTHING_TO_CHECK}
+    assert len(nothing) == 4, nothing
+    for why in nothing.values():
+        assert "not modelled: Ingress" in why or "not modelled: Gateway" in why or "uses an existing cluster" in why
     assert sum(v == "pass" for v, _ in outcomes.values()) >= 30
+
+
+def test_nothing_to_check_is_exit_0_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An Ingress-only file or a RayJob on an existing cluster: exit 0, `nothing to check`, never PASS."""
+    ingress = tmp_path / "ingress.yaml"
+    ingress.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: ray}\nspec: {}\n", encoding="utf-8"
+    )
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: j}\nspec:\n  entrypoint: python x.py\n"
+        "  clusterSelector:\n    ray.io/cluster: shared\n",
+        encoding="utf-8",
+    )
+    for path, says in ((ingress, "not modelled: Ingress/ray"), (job, "RayJob/j uses an existing cluster")):
+        assert main(["check", "--nodes", str(MANIFESTS / "nodes"), str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "verdict: NOTHING TO CHECK" in out and "PASS" not in out and says in out
+        assert main(["check", "--format", "json", "--nodes", str(MANIFESTS / "nodes"), str(path)]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["verdict"] == NOTHING_TO_CHECK and doc["targets"] == []
+        assert any(says in n["message"] for n in doc["notices"])
+
+
+def test_a_misspelt_ray_kind_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kind: RayClustr` is not 'not modelled' (a pass over nothing): exit 2 naming the kind it meant."""
+    for kind, api in (("RayClustr", "ray.io/v1"), ("RayService", "ray.io/v2"), ("RayCronJob", "ray.io/v1")):
+        path = tmp_path / f"{kind}.yaml"
+        path.write_text(f"apiVersion: {api}\nkind: {kind}\nmetadata: {{name: x}}\n", encoding="utf-8")
+        assert main(["check", "--nodes", str(MANIFESTS / "nodes"), str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}:" in err and "KubeRay 1.5" in err
+
+
+def test_a_serve_config_alone_is_still_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Serve config without its cluster names what is missing (exit 2), not 'nothing to check'."""
+    shutil.copy(MANIFESTS / "serve-config.yaml", tmp_path / "serve.yaml")
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", encoding="utf-8")
+    assert main(["check", "--nodes", str(MANIFESTS / "nodes"), str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "serve.yaml:3:" in err and "RayCluster" in err
 
 
 def test_other_kinds_are_listed_as_not_modelled(samples: list[Path]) -> None:
@@ -78,9 +119,9 @@ def test_rayjob_is_checked_through_its_ray_cluster_spec(samples: list[Path]) -> 
 def test_rayjob_with_cluster_selector_uses_an_existing_cluster(samples: list[Path]) -> None:
     """clusterSelector: reported as using an existing cluster (nothing of its own to plan)."""
     path = next(p for p in samples if p.name == "ray-job.use-existing-raycluster.yaml")
-    with pytest.raises(InputError) as exc:
-        run_check([path], [MANIFESTS / "nodes"])
-    assert "uses an existing cluster" in exc.value.message
+    result = run_check([path], [MANIFESTS / "nodes"])
+    assert result.verdict == NOTHING_TO_CHECK and result.plans == []
+    assert any("uses an existing cluster" in n.message for n in result.notices)
 
 
 def test_code_defined_apps_never_pass_over_nothing(samples: list[Path]) -> None:

@@ -66,3 +66,17 @@ def test_label_selector_sample_lowercase_cpu_is_read_differently_by_the_autoscal
     result = run_check([samples / "ray-cluster-label-selector.yaml"], [MANIFESTS / "nodes"])
     (finding,) = [f for f in result.findings if f.rule == "AUTOSCALER-MISMATCH"]
     assert "headgroup" in finding.message and "CPU" in finding.message
+
+
+def test_docs_model_md_is_the_generated_write_up(samples: Path) -> None:
+    """docs/model.md holds exactly what gpuconf.static.modeldoc writes for the GPU samples (regenerate it when this fails)."""
+    from gpuconf.static.modeldoc import BEGIN, END, is_gpu_sample, model_markdown
+
+    text = (REPO / "docs" / "model.md").read_text(encoding="utf-8")
+    assert BEGIN in text and END in text, "docs/model.md lost its generated-section markers"
+    section = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert section == model_markdown(samples, MANIFESTS / "nodes"), (
+        "docs/model.md is stale: regenerate it with `python -m gpuconf.static.modeldoc SAMPLES_DIR manifests/nodes`"
+    )
+    gpu = [p.name for p in sorted(samples.glob("*.yaml")) if is_gpu_sample(p)]
+    assert set(GPU_SERVICES) <= set(gpu) and all(f"### `{name}`" in section for name in gpu)

@@ -342,3 +342,192 @@ def test_shell_split_points_at_the_edited_param(copy: Path) -> None:
     assert f.loc == at(cluster, line_of(cluster, 'resources: "{\\"cpu_worker\\": 1}"'))
     assert "group cpu-workers" in f.message
     assert f.evidence["argv"] == ["--resources={cpu_worker:", "1}"]
+
+
+# --- GPU resources beyond nvidia.com/gpu: KubeRay's predicate (MIG slices, other vendors) -----------
+
+
+def _vendor_pool(copy: Path, resource: str, amount: str = "1", keep_gpu_resource: bool = False) -> None:
+    """The copy with its GPU node and GPU group on `resource` instead of nvidia.com/gpu."""
+    nodes = copy / "nodes" / "gpu-pool.yaml"
+    nodes.write_text(nodes.read_text().replace('nvidia.com/gpu: "1"', f'{resource}: "{amount}"'))
+    cluster = copy / "raycluster.yaml"
+    cluster.write_text(cluster.read_text().replace("nvidia.com/gpu: 1", f"{resource}: 1"))
+    if not keep_gpu_resource:
+        edit(copy / "expectations.yaml", "  gpuResource: nvidia.com/gpu\n", "")
+
+
+@pytest.mark.parametrize("resource", ["amd.com/gpu", "nvidia.com/mig-1g.10gb"])
+def test_other_gpu_resources_make_gpu_nodes_and_gpu_ray_nodes(copy: Path, resource: str) -> None:
+    """An AMD node, and a MIG-only node, are GPU nodes; KubeRay gives the group --num-gpus from the limit."""
+    _vendor_pool(copy, resource, "7" if "mig" in resource else "1")
+    result = check(copy)
+    assert result.verdict == "pass", [f.message for f in result.findings]
+    assert result.findings == []
+    plan = plan_of(result)
+    gpu = ray_node_of_group(plan, "gpu-workers")
+    assert (gpu.k8s_node, gpu.is_gpu_node, gpu.resources["GPU"]) == ("gpu-node-1", True, 1.0)
+    assert "--num-gpus=1" in gpu.group.command
+    assert plan.expectations.gpu_resource == resource  # what fixes and messages name
+
+
+def test_a_mig_only_pool_without_gpu_limit_is_gpu_group_no_gpu(copy: Path) -> None:
+    """Regression: the GPU group pinned to a MIG node but with no limit at all still trips GPU-GROUP-NO-GPU."""
+    _vendor_pool(copy, "nvidia.com/mig-1g.10gb", "7")
+    cluster = copy / "raycluster.yaml"
+    cluster.write_text("".join(ln for ln in cluster.read_text().splitlines(True) if "mig-1g.10gb: 1" not in ln))
+    result = check(copy)
+    [f] = findings(result, "GPU-GROUP-NO-GPU")
+    assert "nvidia.com/mig-1g.10gb: 1" in f.fix
+
+
+def test_expectations_naming_one_resource_exclude_other_vendors(copy: Path) -> None:
+    """gpuResource: nvidia.com/gpu says otherwise: an AMD-only pool is then NODEPOOL-NO-GPU."""
+    _vendor_pool(copy, "amd.com/gpu", keep_gpu_resource=True)
+    result = check(copy)
+    [f] = findings(result, "NODEPOOL-NO-GPU")
+    assert "allocatable nvidia.com/gpu" in f.message
+    assert result.verdict == "fail"
+
+
+def test_gpu_resources_list_accepts_several_vendors(copy: Path) -> None:
+    """gpuNodes.gpuResources lists several names; an AMD pool passes with [nvidia.com/gpu, amd.com/gpu]."""
+    _vendor_pool(copy, "amd.com/gpu", keep_gpu_resource=True)
+    edit(copy / "expectations.yaml", "gpuResource: nvidia.com/gpu", "gpuResources: [nvidia.com/gpu, amd.com/gpu]")
+    result = check(copy)
+    assert result.verdict == "pass", [f.message for f in result.findings]
+    assert plan_of(result).expectations.gpu_resources == frozenset({"nvidia.com/gpu", "amd.com/gpu"})
+
+
+def test_both_gpu_resource_keys_are_bad_input(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """gpuResource and gpuResources together: exit 2 at the line, not a silent pick."""
+    from gpuconf.cli import main
+
+    edit(
+        copy / "expectations.yaml",
+        "gpuResource: nvidia.com/gpu",
+        "gpuResource: nvidia.com/gpu\n  gpuResources: [amd.com/gpu]",
+    )
+    assert main(["check", str(copy)]) == 2
+    err = capsys.readouterr()
+    assert "expectations.yaml:11" in err.out + err.err and "keep one" in err.out + err.err
+
+
+def test_an_intel_gpu_node_is_a_gpu_node_but_ray_counts_no_gpu(copy: Path) -> None:
+    """gpu.intel.com/i915 makes a GPU node; KubeRay adds no --num-gpus and Ray (without dpctl) counts 0."""
+    _vendor_pool(copy, "gpu.intel.com/i915")
+    result = check(copy)
+    plan = plan_of(result)
+    gpu = ray_node_of_group(plan, "gpu-workers")
+    assert gpu.is_gpu_node and "--num-gpus" not in gpu.group.command
+    assert "GPU" not in gpu.resources
+    assert any("dpctl" in a for a in gpu.autodetected)
+    assert not findings(result, "NODEPOOL-NO-GPU")
+    [f] = findings(result, "SERVE-UNPLACEABLE")  # num_gpus: 1 finds no Ray GPU: a true fail
+    assert "GPU: needs 1" in f.message
+
+
+# --- GPU-LEAK-ENV from the image's own env (gpuconf.inputs.images) ----------------------------------
+
+
+def _cpu_group_on_gpu_node_with(copy: Path, image: str) -> Path:
+    """The copy with its CPU workers able to land on the GPU node (tolerating its taint) and running `image`."""
+    cluster = copy / "raycluster.yaml"
+    text = cluster.read_text()
+    head, cpu = text.split("groupName: cpu-workers", 1)
+    assert cpu.count("image: rayproject/ray:2.60.0-py311\n") == 1
+    cpu = cpu.replace("image: rayproject/ray:2.60.0-py311\n", f"image: {image}\n")
+    cpu = cpu.replace(
+        "      template:\n        spec:\n",
+        "      template:\n        spec:\n          tolerations:\n            - key: nvidia.com/gpu\n"
+        "              operator: Exists\n              effect: NoSchedule\n",
+        1,
+    )
+    cluster.write_text(head + "groupName: cpu-workers" + cpu)
+    return cluster
+
+
+def test_a_cuda_image_leaks_without_a_word_in_the_manifest(copy: Path) -> None:
+    """A -cu128 image on a CPU group that can land on the GPU node: GPU-LEAK-ENV at the image line."""
+    cluster = _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311-cu128")
+    result = check(copy)
+    [f] = findings(result, "GPU-LEAK-ENV")
+    assert f.loc == at(cluster, line_of(cluster, "image: rayproject/ray:2.60.0-py311-cu128"))
+    assert "rayproject/ray:2.60.0-py311-cu128" in f.message and "base-deps" in f.message
+    assert "void" in f.fix and f.evidence["gpu_nodes"] == ["gpu-node-1"]
+    node = ray_node_of_group(plan_of(result), "cpu-workers")
+    if node.k8s_node == "gpu-node-1":  # the leaked GPU is what Ray then counts there
+        assert node.resources["GPU"] == 1.0
+
+
+def test_a_cpu_image_on_the_same_group_does_not_leak(copy: Path) -> None:
+    """The twin: the same placement with a CPU image (no platform tag) raises nothing."""
+    _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311")
+    assert not findings(check(copy), "GPU-LEAK-ENV")
+
+
+def test_the_pods_env_overrides_the_images(copy: Path) -> None:
+    """NVIDIA_VISIBLE_DEVICES=void in the pod's env wins over the image's all."""
+    cluster = _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311-cu128")
+    edit(
+        cluster,
+        "image: rayproject/ray:2.60.0-py311-cu128\n",
+        "image: rayproject/ray:2.60.0-py311-cu128\n"
+        "              env:\n                - name: NVIDIA_VISIBLE_DEVICES\n                  value: void\n",
+    )
+    assert not findings(check(copy), "GPU-LEAK-ENV")
+
+
+def test_the_expectations_override_the_table_both_ways(copy: Path) -> None:
+    """images: says a listed image sets nothing (runtime ignores it), or that an unlisted one leaks."""
+    _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311-cu128")
+    exp = copy / "expectations.yaml"
+    base = exp.read_text()
+    exp.write_text(base + 'images:\n  - image: "rayproject/ray:*-cu128"\n    env: {}\n')
+    assert not findings(check(copy), "GPU-LEAK-ENV")
+
+    cluster = copy / "raycluster.yaml"
+    cluster.write_text(
+        cluster.read_text().replace("rayproject/ray:2.60.0-py311-cu128", "registry.example.com/ml/ray:1")
+    )
+    exp.write_text(base + 'images:\n  - image: "registry.example.com/ml/*"\n    env: {NVIDIA_VISIBLE_DEVICES: all}\n')
+    [f] = findings(check(copy), "GPU-LEAK-ENV")
+    assert "registry.example.com/ml/*" in f.message and "expectations.yaml:21" in f.message
+
+
+def test_a_malformed_images_entry_is_bad_input(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gpuconf.cli import main
+
+    exp = copy / "expectations.yaml"
+    exp.write_text(exp.read_text() + "images:\n  - rayproject/ray\n")
+    assert main(["check", str(copy)]) == 2
+    out = capsys.readouterr()
+    assert "expectations.yaml:21" in out.out + out.err and "image:" in out.out + out.err
+
+
+def test_isolation_message_says_what_the_replica_sees(copy: Path) -> None:
+    """On a GPU node whose container holds no GPU, the message says it sees none today (not 'sees the GPU')."""
+    cluster = _cpu_group_on_gpu_node_with(copy, "rayproject/ray:2.60.0-py311")
+    text = cluster.read_text()
+    head, cpu = text.split("groupName: cpu-workers", 1)
+    cpu = cpu.replace(
+        "          tolerations:\n", '          nodeSelector:\n            gpu-node: "true"\n          tolerations:\n', 1
+    )
+    cluster.write_text(head + "groupName: cpu-workers" + cpu)
+    serve = copy / "serve-config.yaml"
+    serve.write_text(serve.read_text() + SIDECAR + "          resources: {cpu_worker: 0.001}\n")
+    result = check(copy)
+    [f] = findings(result, "ISOLATION-ZERO-GPU")
+    assert f.evidence["gpus"] == {"ml-cluster-cpu-workers-worker-0": 0}
+    assert "holds no GPU (Ray GPU 0 there): it sees none today" in f.message and "on gpu-node-1" in f.message
+    assert "sees them" not in f.message
+    assert "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1" in f.fix
+
+
+def test_isolation_message_on_a_gpu_ray_node_names_the_gpus_and_a_cpu_resource(copy: Path) -> None:
+    """The twin on the GPU worker: it names the GPU count, the inherited CUDA_VISIBLE_DEVICES and cpu_worker as the fix."""
+    serve = copy / "serve-config.yaml"
+    serve.write_text(serve.read_text() + SIDECAR)
+    [f] = findings(check(copy), "ISOLATION-ZERO-GPU")
+    assert "whose Ray node has 1 GPU(s)" in f.message and "inherits CUDA_VISIBLE_DEVICES" in f.message
+    assert "resources: {cpu_worker: 0.001}" in f.fix

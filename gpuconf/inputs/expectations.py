@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from gpuconf.errors import InputError, Loc
+from gpuconf.inputs.images import ImageEnvRule, glob_rule
 from gpuconf.inputs.loader import LDict, get, loc_of, require
+from gpuconf.inputs.resources import gpu_amount, is_gpu_device_resource
 
 ISOLATION_MODES = ("warn", "fail")
 
@@ -27,6 +30,7 @@ class Expectations:
     """Parsed expectations.yaml."""
 
     gpu_node_selector: dict[str, str]
+    # The GPU resource named in fixes and messages: the listed one, else the one the pool advertises most.
     gpu_resource: str
     gpu_deployments: list[GpuDeployment]
     isolation_zero_gpu: str
@@ -35,6 +39,25 @@ class Expectations:
     defaults: bool = False
     # The cluster runs the ExtendedResourceToleration admission plugin (gpuconf.model.admission), e.g. GKE.
     extended_resource_toleration: bool = False
+    # The GPU resource names (gpuNodes.gpuResources, or the one gpuResource); None: every name
+    # KubeRay's predicate accepts, and Intel's device names (gpuconf.inputs.resources).
+    gpu_resources: frozenset[str] | None = None
+    # `images:` entries: the env an image sets, before the known-image table (gpuconf.inputs.images).
+    image_env: tuple[ImageEnvRule, ...] = ()
+
+    def is_gpu_resource(self, name: str) -> bool:
+        """Whether a resource of this name is GPUs, by the expectations' list or else KubeRay's predicate."""
+        return name in self.gpu_resources if self.gpu_resources is not None else is_gpu_device_resource(name)
+
+    def gpus(self, resources: Mapping[Any, Any]) -> Decimal:
+        """The GPUs a mapping of resources (a node's allocatable, a container's limits) holds."""
+        return gpu_amount(resources, self.is_gpu_resource)
+
+    def gpu_resources_text(self) -> str:
+        """The GPU resources, as messages name them."""
+        if self.gpu_resources is not None:
+            return " or ".join(sorted(self.gpu_resources))
+        return "GPUs (a resource ending in `gpu`, a MIG slice nvidia.com/mig-*, gpu.intel.com/i915 or xe)"
 
     def is_gpu_node(self, labels: Mapping[str, str], allocatable: Mapping[str, Any] | None = None) -> bool:
         """A node is a GPU node when it carries every label of the selector.
@@ -42,7 +65,7 @@ class Expectations:
         With the defaults (no expectations file) it is one with allocatable GPUs instead.
         """
         if self.defaults:
-            return has_allocatable_gpus(allocatable or {})
+            return self.gpus(allocatable or {}) > 0
         return all(labels.get(k) == v for k, v in self.gpu_node_selector.items())
 
     def gpu_deployment(self, app: str, deployment: str) -> GpuDeployment | None:
@@ -69,13 +92,7 @@ def parse_expectations(doc: LDict) -> Expectations:
                 f"label value for {k!r} must be a string",
                 f'quote it: {k}: "{v}"'.replace("True", "true"),
             )
-    resource = get(doc, "gpuNodes", "gpuResource", default="nvidia.com/gpu")
-    if not isinstance(resource, str) or not resource:
-        raise InputError(
-            loc_of(doc, "gpuNodes", "gpuResource"),
-            "gpuResource must be a resource name",
-            "e.g. `gpuResource: nvidia.com/gpu`",
-        )
+    names = _gpu_resource_names(doc)
     deps = []
     for i, item in enumerate(require(doc, "gpuDeployments", kind=list)):
         if not isinstance(item, dict):
@@ -117,28 +134,90 @@ def parse_expectations(doc: LDict) -> Expectations:
         )
     return Expectations(
         dict(selector),
-        resource,
+        names[0] if names else DEFAULT_GPU_RESOURCE,
         deps,
         mode,
         doc.loc,
         doc,
         extended_resource_toleration=bool(admission.get("extendedResourceToleration", False)),
+        gpu_resources=frozenset(names) if names else None,
+        image_env=_image_env_rules(doc),
     )
+
+
+def _image_env_rules(doc: LDict) -> tuple[ImageEnvRule, ...]:
+    """`images: [{image: GLOB, env: {NAME: VALUE}}]`: what those images set in their env (first match wins)."""
+    items = doc.get("images", [])
+    example = '`images: [{image: "registry.example.com/ml/*", env: {NVIDIA_VISIBLE_DEVICES: all}}]`'
+    if not isinstance(items, list):
+        raise InputError(loc_of(doc, "images"), "images must be a list", f"e.g. {example}")
+    out = []
+    for i, item in enumerate(items):
+        pattern = item.get("image") if isinstance(item, dict) else None
+        env = item.get("env", {}) if isinstance(item, dict) else None
+        if not isinstance(pattern, str) or not pattern or not isinstance(env, dict):
+            raise InputError(
+                loc_of(doc, "images", i),
+                "an images item needs `image:` (a glob over repository:tag) and `env:` (a mapping, {} for none)",
+                f"e.g. {example}",
+            )
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise InputError(
+                loc_of(doc, "images", i, "env"),
+                "image env names and values must be strings",
+                'quote the values: NVIDIA_VISIBLE_DEVICES: "all"',
+            )
+        out.append(glob_rule(pattern, dict(env), loc_of(doc, "images", i)))
+    return tuple(out)
+
+
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def _gpu_resource_names(doc: LDict) -> list[str]:
+    """gpuNodes.gpuResources (a list) or gpuNodes.gpuResource (one name); [] when neither is given."""
+    one = get(doc, "gpuNodes", "gpuResource")
+    many = get(doc, "gpuNodes", "gpuResources")
+    if one is not None and many is not None:
+        raise InputError(
+            loc_of(doc, "gpuNodes", "gpuResources"),
+            "both gpuResource and gpuResources are set",
+            "keep one: `gpuResources: [nvidia.com/gpu, amd.com/gpu]` lists several",
+        )
+    if one is not None:
+        if not isinstance(one, str) or not one:
+            raise InputError(
+                loc_of(doc, "gpuNodes", "gpuResource"),
+                "gpuResource must be a resource name",
+                "e.g. `gpuResource: nvidia.com/gpu`",
+            )
+        return [one]
+    if many is None:
+        return []
+    if not isinstance(many, list) or not many or not all(isinstance(n, str) and n for n in many):
+        raise InputError(
+            loc_of(doc, "gpuNodes", "gpuResources"),
+            "gpuResources must be a non-empty list of resource names",
+            "e.g. `gpuResources: [nvidia.com/gpu, nvidia.com/mig-1g.10gb]`",
+        )
+    return list(dict.fromkeys(many))
 
 
 def has_allocatable_gpus(allocatable: Mapping[str, Any]) -> bool:
     """Whether a node advertises GPUs, by KubeRay's GPU-resource predicate (so MIG slices count)."""
-    from gpuconf.inputs.quantity import parse_quantity
-    from gpuconf.inputs.resources import is_gpu_resource
+    return gpu_amount(allocatable) > 0
 
-    for key, value in allocatable.items():
-        if is_gpu_resource(str(key)):
-            try:
-                if parse_quantity(value) > 0:
-                    return True
-            except ValueError:
-                continue
-    return False
+
+def most_advertised_gpu_resource(nodes: list[LDict]) -> str:
+    """The GPU resource most nodes of the pool advertise (nvidia.com/gpu when none does)."""
+    counts: dict[str, int] = {}
+    for n in nodes:
+        status = n.get("status") or {}
+        alloc = status.get("allocatable") or status.get("capacity") or {}
+        for key in alloc:
+            if is_gpu_device_resource(str(key)):
+                counts[str(key)] = counts.get(str(key), 0) + 1
+    return max(sorted(counts), key=lambda k: counts[k]) if counts else DEFAULT_GPU_RESOURCE
 
 
 def default_expectations(nodes: list[LDict], serve_bodies: list[Any]) -> Expectations:
@@ -147,15 +226,7 @@ def default_expectations(nodes: list[LDict], serve_bodies: list[Any]) -> Expecta
     GPU nodes: nodes with allocatable GPUs. GPU resource: the GPU resource the nodes advertise
     most (nvidia.com/gpu when none does). GPU deployments: those with `num_gpus > 0`.
     """
-    from gpuconf.inputs.resources import is_gpu_resource
-
-    counts: dict[str, int] = {}
-    for n in nodes:
-        alloc = (n.get("status") or {}).get("allocatable") or (n.get("status") or {}).get("capacity") or {}
-        for key in alloc:
-            if is_gpu_resource(str(key)):
-                counts[str(key)] = counts.get(str(key), 0) + 1
-    resource = max(sorted(counts), key=lambda k: counts[k]) if counts else "nvidia.com/gpu"
+    resource = most_advertised_gpu_resource(nodes)
     deps = []
     for body in serve_bodies:
         for app in (body.get("applications") or []) if isinstance(body, dict) else []:

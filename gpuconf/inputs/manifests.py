@@ -9,12 +9,18 @@ changes. Kinds gpuconf does not model are skipped and listed. See docs/static-in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from gpuconf.errors import InputError, Loc
 from gpuconf.inputs import schema
-from gpuconf.inputs.expectations import Expectations, default_expectations, parse_expectations
+from gpuconf.inputs.expectations import (
+    Expectations,
+    default_expectations,
+    most_advertised_gpu_resource,
+    parse_expectations,
+)
 from gpuconf.inputs.limits import MAX_FILES
 from gpuconf.inputs.loader import (
     LDict,
@@ -93,6 +99,9 @@ class Inputs:
     root: Path | None = None
     defaults_used: bool = False
     skipped_cases: list[Path] = field(default_factory=list)
+    # Why a root holds nothing to plan although every document was read: other kinds only, or
+    # RayJobs that run on an existing cluster. Not an error: targets() then returns none.
+    nothing_to_check: list[Notice] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
         """The cluster/Serve pairs to check: each RayService, each RayCluster/RayJob with its Serve config."""
@@ -103,6 +112,8 @@ class Inputs:
             if serve is None:
                 serve = no_serve_config()
             out.append(Target(f"{cluster.kind}/{cluster.name}", cluster, serve))
+        if not out and self.nothing_to_check and not self.serve_configs:
+            return []
         if not out:
             raise InputError(
                 None,
@@ -275,6 +286,10 @@ def _finish(inputs: Inputs) -> None:
                 "pass --expect FILE to declare them",
             )
         )
+    exp = inputs.expectations[0]
+    if exp.gpu_resources is None and not exp.defaults:
+        # No GPU resource named: fixes and messages name the one this pool advertises most.
+        inputs.expectations = [replace(exp, gpu_resource=most_advertised_gpu_resource(inputs.nodes))]
 
 
 def _load_path(path: Path, inputs: Inputs, direct: bool) -> None:
@@ -425,7 +440,23 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
         inputs.expectations.append(parse_expectations(doc))
         return
     name = get(doc, "metadata", "name", default="?")
-    inputs.notices.append(Notice(doc.loc, f"not modelled: {kind}/{name} ({api or 'no apiVersion'})"))
+    _refuse_near_ray_kind(doc, kind, api)
+    notice = Notice(doc.loc, f"not modelled: {kind}/{name} ({api or 'no apiVersion'})")
+    inputs.notices.append(notice)
+    inputs.nothing_to_check.append(notice)
+
+
+def _refuse_near_ray_kind(doc: LDict, kind: str, api: Any) -> None:
+    """A misspelt Ray kind (or an unknown ray.io kind) is bad input, not 'not modelled': that would pass over nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(kind, RAY_KINDS, n=1, cutoff=0.8) if kind.lower().startswith("ray") else []
+    if close or (isinstance(api, str) and api.startswith("ray.io/")):
+        raise InputError(
+            loc_of(doc, "kind"),
+            f"kind {kind!r} ({api}) is not one KubeRay 1.5 serves",
+            f"did you mean `kind: {close[0]}`?" if close else f"use one of {', '.join(RAY_KINDS)}",
+        )
 
 
 def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
@@ -448,13 +479,13 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
         inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))
     elif kind == "RayJob":
         if get(doc, "spec", "clusterSelector") is not None and get(doc, "spec", "rayClusterSpec") is None:
-            inputs.notices.append(
-                Notice(
-                    loc_of(doc, "spec", "clusterSelector"),
-                    f"RayJob/{name} uses an existing cluster (spec.clusterSelector): "
-                    "pass that RayCluster's manifest to check it",
-                )
+            notice = Notice(
+                loc_of(doc, "spec", "clusterSelector"),
+                f"RayJob/{name} uses an existing cluster (spec.clusterSelector): "
+                "pass that RayCluster's manifest to check it",
             )
+            inputs.notices.append(notice)
+            inputs.nothing_to_check.append(notice)
             return
         spec = require(doc, "spec", "rayClusterSpec", kind=dict, what="the cluster the job runs on")
         inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))

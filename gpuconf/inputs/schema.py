@@ -101,6 +101,10 @@ def validate_serve_config(body: LDict) -> None:
     """Validate a Serve config against Ray's ServeDeploySchema (its exported JSON Schema; unknown keys are errors)."""
     errors = list(_serve_validator().iter_errors(plain(body)))
     if not errors:
+        # The schema is fine: now Ray's own validators, which JSON Schema cannot express.
+        from gpuconf.inputs.serve_validators import validate_with_ray
+
+        validate_with_ray(body)
         return
     err = min(errors, key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     path = list(err.absolute_path)

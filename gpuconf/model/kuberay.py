@@ -19,7 +19,7 @@ from typing import Any, cast
 from gpuconf.errors import InputError, Loc
 from gpuconf.inputs.loader import LDict, get, loc_of, require
 from gpuconf.inputs.quantity import ceil_int, quantity
-from gpuconf.inputs.resources import is_gpu_resource
+from gpuconf.inputs.resources import GpuPredicate, gpu_amount, is_gpu_resource
 from gpuconf.model.raystart import RayStartArgs, parse_ray_start
 from gpuconf.model.shell import bash_words
 
@@ -59,8 +59,13 @@ class GroupModel:
         """The value of the pod label ray.io/group and of the Ray label ray.io/node-group."""
         return HEAD_GROUP if self.is_head else self.name
 
-    def gpu_limit(self, resource: str = "nvidia.com/gpu") -> Decimal:
-        """The container's limit of the GPU resource (0 when absent)."""
+    def gpu_limit(self, resource: str | GpuPredicate = "nvidia.com/gpu") -> Decimal:
+        """The container's limit of the GPU resource (0 when absent).
+
+        `resource` is one name, or a predicate (Expectations.is_gpu_resource) whose names are summed.
+        """
+        if callable(resource):
+            return gpu_amount(self.container_limits, resource)
         return self.container_limits.get(resource, Decimal(0))
 
 

@@ -8,8 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from gpuconf.inputs.expectations import Expectations
+from gpuconf.inputs.images import ImageEnvRule, image_env
 from gpuconf.inputs.limits import MAX_PODS
 from gpuconf.inputs.manifests import Inputs, Target
+from gpuconf.inputs.resources import INTEL_GPU_DEVICES, gpu_amount, is_nvidia_gpu
 from gpuconf.model.admission import added_tolerations
 from gpuconf.model.kuberay import GroupModel, cluster_groups
 from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
@@ -130,6 +132,15 @@ class Plan:
         ]
 
 
+def container_env(group: GroupModel, expectations: Expectations) -> tuple[dict[str, str], ImageEnvRule | None]:
+    """The Ray container's env as the runtime sees it: the image's own env, the pod's `env:` on top.
+
+    Returns the env and the image rule that contributed (None when the image is not a known one).
+    """
+    from_image, source = image_env(group.image, expectations.image_env)
+    return {**from_image, **group.env}, source
+
+
 def pod_name(cluster: str, group: GroupModel, index: int) -> str:
     """A stable stand-in for the names KubeRay generates."""
     return f"{cluster}-head" if group.is_head else f"{cluster}-{group.name}-worker-{index}"
@@ -202,17 +213,29 @@ def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> R
         # Ray counts the devices the container sees: those the device plugin gave it
         # (its limit), or every GPU of the node when the image leaks them
         # (NVIDIA_VISIBLE_DEVICES=all, KubeRay issue 2098).
-        leak = group.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
-        limit = float(group.gpu_limit(expectations.gpu_resource))
-        res["GPU"] = float(node.allocatable.get(expectations.gpu_resource, Decimal(0))) if leak else limit
+        leak = container_env(group, expectations)[0].get("NVIDIA_VISIBLE_DEVICES") == "all"
+        # Ray counts Intel GPUs only through dpctl, which Ray's images do not ship
+        # (ray/_private/accelerators/intel_gpu.py): without --num-gpus they count 0.
+        intel = group.gpu_limit(lambda n: n in INTEL_GPU_DEVICES)
+        limit = float(group.gpu_limit(lambda n: expectations.is_gpu_resource(n) and n not in INTEL_GPU_DEVICES))
+        # Only NVIDIA's runtime reads NVIDIA_VISIBLE_DEVICES, and the device plugin overrides it where the
+        # container has an NVIDIA limit.
+        nvidia = group.gpu_limit(is_nvidia_gpu) > 0
+        res["GPU"] = float(gpu_amount(node.allocatable, is_nvidia_gpu)) if leak and not nvidia else limit
+        leak = leak and not nvidia
         auto.append(
             "GPU (autodetected: "
             + (
-                "NVIDIA_VISIBLE_DEVICES=all exposes the node's GPUs)"
+                "NVIDIA_VISIBLE_DEVICES=all (pod or image env) exposes the node's GPUs)"
                 if leak
                 else f"the container sees the {limit:g} device(s) of its limit)"
             )
         )
+        if intel > 0:
+            auto.append(
+                f"GPU: the {intel:g} Intel GPU(s) of the limit count 0 unless the image has dpctl; "
+                "KubeRay adds no --num-gpus for gpu.intel.com/*: set rayStartParams num-gpus"
+            )
     if "memory" not in res:
         memory = group.container_limits.get("memory") or node.allocatable.get("memory", Decimal(0))
         res["memory"] = float(memory) * RAY_AUTODETECT_MEMORY_FRACTION

@@ -12,6 +12,9 @@ from gpuconf.model.plan import Plan, build_plan
 from gpuconf.static import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
 from gpuconf.static.rules import ERROR, Finding, run_rules
 
+# The verdict of inputs that were all read but hold no cluster to plan (exit 0, said as such).
+NOTHING_TO_CHECK = "nothing to check"
+
 
 @dataclass
 class CheckResult:
@@ -24,8 +27,10 @@ class CheckResult:
 
     @property
     def verdict(self) -> str:
-        """`fail` when any finding is an error."""
-        return "fail" if any(f.severity == ERROR for f in self.findings) else "pass"
+        """`fail` when any finding is an error; `nothing to check` when no target was found (never a pass over nothing)."""
+        if any(f.severity == ERROR for f in self.findings):
+            return "fail"
+        return "pass" if self.plans else NOTHING_TO_CHECK
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON contract."""

@@ -292,13 +292,13 @@ def _fix_unschedulable(ws: Workspace, plan: Plan, f: Finding) -> str:
 
     spec = group["template"]["spec"]
     selector = dict(spec.get("nodeSelector") or {})
-    res = plan.expectations.gpu_resource
-    wants_gpu = g.gpu_limit(res) > 0
+    exp = plan.expectations
+    wants_gpu = g.gpu_limit(exp.is_gpu_resource) > 0
     intended = [
         n
         for n in plan.nodes
         if all(n.labels.get(k) == str(v) for k, v in selector.items())
-        and (not wants_gpu or n.allocatable.get(res, 0) > 0)
+        and (not wants_gpu or exp.gpus(n.allocatable) > 0)
     ]
     tolerations = list(spec.get("tolerations") or [])
     missing = [
@@ -323,12 +323,19 @@ def _fix_unschedulable(ws: Workspace, plan: Plan, f: Finding) -> str:
 def _fix_head_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
     _, group = _group_node(ws, plan, f.loc)
     _sub(group, "rayStartParams")["num-gpus"] = DoubleQuotedScalarString("0")
-    res = plan.expectations.gpu_resource
+    from gpuconf.inputs.resources import is_gpu_resource
+
     resources = _container(group).get("resources") or {}
+    removed: list[str] = []
     for which in ("limits", "requests"):
         if isinstance(resources.get(which), CommentedMap):
-            resources[which].pop(res, None)
-    return f'rayStartParams.num-gpus: "0"; {res} removed from the head container'
+            for name in [
+                str(k) for k in resources[which] if is_gpu_resource(str(k)) or plan.expectations.is_gpu_resource(str(k))
+            ]:
+                resources[which].pop(name, None)
+                removed.append(name)
+    gone = ", ".join(sorted(set(removed))) or "no GPU limit"
+    return f'rayStartParams.num-gpus: "0"; {gone} removed from the head container'
 
 
 def _fix_group_no_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
@@ -343,6 +350,14 @@ def _fix_group_no_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _fix_leak_env(ws: Workspace, plan: Plan, f: Finding) -> str:
     _, group = _group_node(ws, plan, f.loc)
+    if str(f.evidence.get("from", "")).startswith("image"):
+        # The image sets it: the pod's env wins over the image's, so say void there.
+        container = _container(group)
+        env = container.get("env")
+        if not isinstance(env, CommentedSeq):
+            container["env"] = env = CommentedSeq()
+        env.append(CommentedMap([("name", "NVIDIA_VISIBLE_DEVICES"), ("value", "void")]))
+        return "env NVIDIA_VISIBLE_DEVICES=void (the image sets it to all)"
     for c in group["template"]["spec"]["containers"]:
         env = c.get("env")
         if isinstance(env, CommentedSeq):
@@ -465,9 +480,9 @@ def _fix_isolation(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
     exp = plan.expectations
-    gpu = [n for n in plan.nodes if n.allocatable.get(exp.gpu_resource, 0) > 0 and n.doc is not None]
+    gpu = [n for n in plan.nodes if exp.gpus(n.allocatable) > 0 and n.doc is not None]
     if not gpu or not exp.gpu_node_selector:
-        raise NoFix(f"no node has allocatable {exp.gpu_resource}: the device plugin must advertise them first")
+        raise NoFix(f"no node has allocatable {exp.gpu_resources_text()}: the device plugin must advertise them first")
     from gpuconf.inputs.loader import loc_of
 
     for n in gpu:
@@ -591,3 +606,22 @@ def render_outcomes(run: FixRun) -> str:
         where = f"{o.finding.loc}: [{o.finding.rule}]"
         lines.append(f"{where} fixed: {o.done}" if o.done else f"{where} no automatic fix: {o.no_fix}")
     return "\n".join(lines)
+
+
+def outcomes_json(run: FixRun) -> dict[str, list[dict[str, Any]]]:
+    """The JSON of a fix run: `fixed` (what changed) and `not_fixed` (why not), one entry per finding."""
+
+    def place(o: Outcome) -> dict[str, Any]:
+        f = o.finding
+        return {
+            "rule": f.rule,
+            "severity": f.severity,
+            "file": f.loc.file if f.loc else None,
+            "line": f.loc.line if f.loc else None,
+            "target": f.target,
+        }
+
+    return {
+        "fixed": [{**place(o), "change": o.done} for o in run.outcomes if o.done],
+        "not_fixed": [{**place(o), "reason": o.no_fix} for o in run.outcomes if not o.done],
+    }

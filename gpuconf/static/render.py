@@ -43,6 +43,11 @@ def render_text(result: CheckResult) -> str:
         where = f"{f.loc}: " if f.loc else ""
         lines.append(f"{where}{f.severity} [{f.rule}] {f.message}")
         lines.append(f"    fix: {f.fix}")
+    if not result.plans:
+        lines.append(
+            "nothing to check: no RayCluster, RayService or RayJob with its own cluster in the given paths "
+            "(every document was read; the notes above say what each holds)"
+        )
     errors = sum(1 for f in result.findings if f.severity == "error")
     warnings = len(result.findings) - errors
     lines.append(f"verdict: {result.verdict.upper()} ({errors} error(s), {warnings} warning(s))")

@@ -12,6 +12,7 @@ from typing import Any
 
 from gpuconf.errors import Loc
 from gpuconf.inputs.loader import get, loc_of
+from gpuconf.inputs.resources import gpu_amount, is_nvidia_gpu
 from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.shell import bash_words
@@ -180,11 +181,11 @@ def _json_escaped(text: str) -> str:
 def _kuberay_json(plan: Plan) -> Iterator[Finding]:
     from gpuconf.model.kuberay import kuberay_resources_json_error
 
-    res = plan.expectations.gpu_resource
     for g in plan.groups:
         problem = kuberay_resources_json_error(g.params)
-        if problem is None or g.gpu_limit(res) == 0 or "num-gpus" in g.params:
+        if problem is None or g.gpu_limit(_is_gpu) == 0 or "num-gpus" in g.params:
             continue
+        res = ", ".join(sorted(k for k, v in g.container_limits.items() if _is_gpu(k) and v > 0))
         yield Finding(
             "KUBERAY-RESOURCES-JSON",
             ERROR,
@@ -245,7 +246,8 @@ def _head_gpu(plan: Plan) -> Iterator[Finding]:
         if not g.is_head:
             continue
         explicit = g.start.resources().get("GPU", 0.0) if g.start.error is None else 0.0
-        limit = g.gpu_limit(plan.expectations.gpu_resource)
+        # KubeRay turns any limit its predicate accepts into --num-gpus, whatever the expectations list.
+        limit = g.gpu_limit(lambda n: _is_gpu(n) or plan.expectations.is_gpu_resource(n))
         if explicit > 0 or limit > 0:
             where = (
                 ("rayStartParams", "num-gpus")
@@ -267,17 +269,28 @@ def _head_gpu(plan: Plan) -> Iterator[Finding]:
 def _group_no_gpu(plan: Plan) -> Iterator[Finding]:
     res = plan.expectations.gpu_resource
     for g in plan.groups:
-        if g.is_head or g.gpu_limit(res) > 0 or not _requires_gpu_labels(plan, g):
+        if g.is_head or g.gpu_limit(plan.expectations.is_gpu_resource) > 0 or not _requires_gpu_labels(plan, g):
             continue
         yield Finding(
             "GPU-GROUP-NO-GPU",
             ERROR,
             group_loc(_spec(plan), g, "template", "spec", "containers", 0, "resources"),
             f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit: the device "
-            "plugin gives it no GPU and Ray advertises GPU: 0 there",
+            "plugin gives it no GPU, "
+            + (
+                "and NVIDIA_VISIBLE_DEVICES=all (GPU-LEAK-ENV) lets it use every GPU of the node unreserved"
+                if _container_env(plan, g).get("NVIDIA_VISIBLE_DEVICES") == "all"
+                else "and Ray advertises GPU: 0 there"
+            ),
             f"add `{res}: 1` to the container's limits (and requests)",
             evidence={"limits": {k: str(v) for k, v in g.container_limits.items()}},
         )
+
+
+def _container_env(plan: Plan, g: GroupModel) -> dict[str, str]:
+    from gpuconf.model.plan import container_env
+
+    return container_env(g, plan.expectations)[0]
 
 
 def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
@@ -286,7 +299,7 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
     want = plan.expectations.gpu_node_selector
     if not want:  # the defaults name no GPU label: pinned means it can land on GPU nodes only
         landing = plan.could_land_on(g)  # (landing nowhere is POD-UNSCHEDULABLE's to report)
-        return _gpu_only_nodes(plan, landing) if landing else g.gpu_limit(plan.expectations.gpu_resource) > 0
+        return _gpu_only_nodes(plan, landing) if landing else g.gpu_limit(plan.expectations.is_gpu_resource) > 0
     if all(selector.get(k) == v for k, v in want.items()):
         return True
     terms = (
@@ -305,23 +318,54 @@ def _requires_gpu_labels(plan: Plan, g: GroupModel) -> bool:
     )
 
 
-@rule("GPU-LEAK-ENV", ERROR, "a group without a GPU limit sets NVIDIA_VISIBLE_DEVICES=all and can land on a GPU node")
+@rule(
+    "GPU-LEAK-ENV",
+    ERROR,
+    "a group without a GPU limit has NVIDIA_VISIBLE_DEVICES=all (in its env or its image's) and can land on a GPU node",
+)
 def _leak_env(plan: Plan) -> Iterator[Finding]:
-    res = plan.expectations.gpu_resource
+    """The pod's env, else the image's own env from the known-image table (gpuconf.inputs.images)."""
+    from gpuconf.model.plan import container_env
+
+    exp = plan.expectations
     for g in plan.groups:
-        if g.gpu_limit(res) > 0 or g.env.get("NVIDIA_VISIBLE_DEVICES") != "all":
+        env, image_rule = container_env(g, exp)
+        if g.gpu_limit(is_nvidia_gpu) > 0 or env.get("NVIDIA_VISIBLE_DEVICES") != "all":
             continue
-        gpu_nodes = [n for n in plan.could_land_on(g) if plan.node(n).allocatable.get(res, 0) > 0]
-        if gpu_nodes:
-            yield Finding(
-                "GPU-LEAK-ENV",
-                ERROR,
-                group_loc(_spec(plan), g, "template", "spec", "containers", 0, "env"),
-                f"group {g.label} reserves no GPU but sets NVIDIA_VISIBLE_DEVICES=all and can land on "
-                f"{gpu_nodes}: the NVIDIA runtime then exposes every GPU of the node to it (KubeRay issue 2098)",
-                "remove NVIDIA_VISIBLE_DEVICES=all (or set it to void) in groups without a GPU limit",
-                evidence={"gpu_nodes": gpu_nodes},
+        # NVIDIA's runtime reads the variable: nodes with NVIDIA GPUs (whole or MIG) are the ones exposed.
+        gpu_nodes = [n for n in plan.could_land_on(g) if gpu_amount(plan.node(n).allocatable, is_nvidia_gpu) > 0]
+        if not gpu_nodes:
+            continue
+        from_pod = g.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
+        if from_pod:
+            where = ("template", "spec", "containers", 0, "env")
+            seen = "sets NVIDIA_VISIBLE_DEVICES=all in its env"
+            fix = "remove NVIDIA_VISIBLE_DEVICES=all (or set it to void) in groups without a GPU limit"
+        else:
+            assert image_rule is not None  # the env came from the image
+            where = ("template", "spec", "containers", 0, "image")
+            seen = (
+                f"runs image {g.image}, which sets NVIDIA_VISIBLE_DEVICES=all in its own env "
+                f"({image_rule.pattern}: {image_rule.source})"
             )
+            fix = (
+                "set env NVIDIA_VISIBLE_DEVICES: void in this container (the pod's env overrides the image's), "
+                "use a CPU image (e.g. rayproject/ray without -gpu), or keep the group off GPU nodes; if your "
+                "runtime ignores the variable, say so in the expectations: images: [{image: ..., env: {}}]"
+            )
+        yield Finding(
+            "GPU-LEAK-ENV",
+            ERROR,
+            group_loc(_spec(plan), g, *where),
+            f"group {g.label} reserves no GPU but {seen} and can land on {gpu_nodes}: the NVIDIA runtime "
+            "then exposes every GPU of the node to it (KubeRay issue 2098)",
+            fix,
+            evidence={
+                "gpu_nodes": gpu_nodes,
+                "image": g.image,
+                "from": "pod env" if from_pod else f"image ({image_rule.pattern if image_rule else '?'})",
+            },
+        )
 
 
 @rule(
@@ -344,7 +388,9 @@ def _group_selector(plan: Plan) -> Iterator[Finding]:
     """
     want = plan.expectations.gpu_node_selector
     for g in plan.groups:
-        requested = sorted(k for k, v in g.container_limits.items() if _is_gpu(k) and v > 0)
+        requested = sorted(
+            k for k, v in g.container_limits.items() if (_is_gpu(k) or plan.expectations.is_gpu_resource(k)) and v > 0
+        )
         if g.is_head or not requested or _requires_gpu_labels(plan, g):
             continue
         advertising = [n for n in plan.nodes if any(n.allocatable.get(r, 0) > 0 for r in requested)]
@@ -613,6 +659,7 @@ def _other_capacity(plan: Plan) -> Iterator[Finding]:
 
 @rule("ISOLATION-ZERO-GPU", WARNING, "a replica that reserves no GPU can land on a GPU node and see its GPU")
 def _isolation(plan: Plan) -> Iterator[Finding]:
+    """Says, per Ray node, what the replica would see there: the GPUs its container holds, or none yet."""
     severity = ERROR if plan.expectations.isolation_zero_gpu == "fail" else WARNING
     for d in plan.deployments:
         if d.demand.num_gpus > 0:
@@ -620,30 +667,71 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
         gpu_nodes = [
             n for n in d.feasible if plan.ray_node(n).is_gpu_node or plan.ray_node(n).resources.get("GPU", 0) > 0
         ]
-        if gpu_nodes:
-            yield Finding(
-                "ISOLATION-ZERO-GPU",
-                severity,
-                _opts_loc(plan, d),
-                f"{d.demand.key} reserves no GPU but can land on {gpu_nodes}; on Ray >= 2.56 such a replica "
-                "inherits CUDA_VISIBLE_DEVICES and sees the GPU without reserving it",
-                "keep it off GPU nodes (a resource or label_selector only CPU nodes match), or set "
-                "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1 in the GPU workers' env",
-                evidence={"gpu_nodes": gpu_nodes},
-            )
+        if not gpu_nodes:
+            continue
+        seen = []
+        for n in gpu_nodes:
+            node = plan.ray_node(n)
+            gpus = node.resources.get("GPU", 0)
+            where = f"{n} (group {node.group.label}, on {node.k8s_node}{', a GPU node' if node.is_gpu_node else ''})"
+            if gpus > 0:
+                seen.append(
+                    f"{where}, whose Ray node has {gpus:g} GPU(s): on Ray >= 2.56 a replica with num_gpus 0 "
+                    "inherits CUDA_VISIBLE_DEVICES unchanged and sees them without reserving them"
+                )
+            else:
+                seen.append(
+                    f"{where}, whose container holds no GPU (Ray GPU 0 there): it sees none today, but it shares "
+                    "the GPU node and would see any GPU that group is given"
+                )
+        yield Finding(
+            "ISOLATION-ZERO-GPU",
+            severity,
+            _opts_loc(plan, d),
+            f"{d.demand.key} reserves no GPU (num_gpus 0) but can land on " + "; ".join(seen),
+            _isolation_fix(plan),
+            evidence={
+                "gpu_nodes": gpu_nodes,
+                "gpus": {n: plan.ray_node(n).resources.get("GPU", 0) for n in gpu_nodes},
+                "k8s_nodes": {n: plan.ray_node(n).k8s_node for n in gpu_nodes},
+            },
+        )
+
+
+def _isolation_fix(plan: Plan) -> str:
+    """Name the CPU-only resource or group to pin to, when the plan has one."""
+    exp = plan.expectations
+    cpu_groups = [
+        g.label
+        for g in plan.groups
+        if not g.is_head
+        and plan.could_land_on(g)
+        and not any(exp.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in plan.could_land_on(g))
+    ]
+    on_cpu = {r for g in plan.groups if g.label in cpu_groups for r in _intended(g)}
+    elsewhere = {r for g in plan.groups if g.label not in cpu_groups for r in _intended(g)}
+    only_cpu = sorted(on_cpu - elsewhere)
+    if only_cpu:
+        pin = f"request a resource only the CPU workers advertise, e.g. resources: {{{only_cpu[0]}: {_KEY_SHARE}}}"
+    elif cpu_groups:
+        pin = f"pin it to a CPU group with label_selector: {{ray.io/node-group: {cpu_groups[0]}}}"
+    else:
+        pin = "add a CPU worker group and pin it there (a resource or label_selector only that group matches)"
+    return f"{pin}; or set RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1 in the GPU workers' env, so Ray blanks CUDA_VISIBLE_DEVICES for it"
+
+
+_KEY_SHARE = 0.001
 
 
 @rule("NODEPOOL-NO-GPU", ERROR, "no node of the pool is a GPU node with an allocatable GPU")
 def _pool(plan: Plan) -> Iterator[Finding]:
     exp = plan.expectations
-    if not any(
-        exp.is_gpu_node(n.labels, n.allocatable) and n.allocatable.get(exp.gpu_resource, 0) > 0 for n in plan.nodes
-    ):
+    if not any(exp.is_gpu_node(n.labels, n.allocatable) and exp.gpus(n.allocatable) > 0 for n in plan.nodes):
         yield Finding(
             "NODEPOOL-NO-GPU",
             ERROR,
             exp.loc,
-            f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resource}",
+            f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resources_text()}",
             "label the GPU nodes (kubectl label node <name> "
             + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
             + ") and check the device plugin advertises the GPUs",

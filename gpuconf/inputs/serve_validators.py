@@ -1,0 +1,148 @@
+"""Ray Serve's own validators over a Serve config: the checks its JSON Schema cannot express.
+
+The exported JSON Schema (gpuconf.inputs.serve_schema) catches types and unknown keys without
+importing Ray. Ray's pydantic models also run custom validators, and Serve checks more at deploy
+time. Here the config is validated with Ray's own code, so a config Serve would refuse is bad
+input at check time:
+
+- `ray.serve.schema.ServeDeploySchema` (pydantic): its field and model validators, e.g. import
+  path format, num_replicas set beside autoscaling_config, duplicate app names or route prefixes,
+  an app-level `host`, label_selector keys, runtime_env URIs, max_replicas_per_node beside
+  placement_group_bundles;
+- `ray.serve._private.utils.validate_route_prefix`, which Serve runs when it deploys an app
+  (application_state.py): a route prefix must start with "/";
+- `ray.serve.config.AutoscalingConfig`: DeploymentSchema types `autoscaling_config` as a plain
+  dict, so its validators (min_replicas <= max_replicas, ...) run only when Serve deploys it.
+
+Importing Ray takes a second or more, so each config's result is cached by the SHA-256 of its
+canonical JSON and the Ray version, beside the exported schema: a config is validated with Ray
+once, and re-checking it costs a file read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gpuconf.errors import InputError
+from gpuconf.inputs.loader import LDict, loc_of, plain
+from gpuconf.inputs.serve_schema import cache_dir, ray_version
+
+RayError = tuple[list[Any], str]  # (path into the config, Ray's message)
+_FORMAT = 1  # bump when what is validated changes
+
+
+def ray_errors(config: dict[str, Any]) -> list[RayError]:
+    """Every error Ray's validators report on a plain Serve config (imports Ray)."""
+    import pydantic
+    from ray.serve._private.utils import validate_route_prefix
+    from ray.serve.config import AutoscalingConfig
+    from ray.serve.schema import ServeDeploySchema
+
+    out: list[RayError] = []
+
+    def collect(exc: pydantic.ValidationError, prefix: list[Any]) -> None:
+        for err in exc.errors():
+            out.append(([*prefix, *err["loc"]], str(err["msg"]).removeprefix("Value error, ")))
+
+    try:
+        ServeDeploySchema.model_validate(config)
+    except pydantic.ValidationError as exc:
+        collect(exc, [])
+    apps = config.get("applications")
+    for i, app in enumerate(apps if isinstance(apps, list) else []):
+        if not isinstance(app, dict):
+            continue
+        route = app.get("route_prefix")
+        if isinstance(route, str):
+            try:
+                validate_route_prefix(route)
+            except ValueError as exc:
+                out.append((["applications", i, "route_prefix"], str(exc)))
+        deps = app.get("deployments")
+        for j, dep in enumerate(deps if isinstance(deps, list) else []):
+            auto = dep.get("autoscaling_config") if isinstance(dep, dict) else None
+            if isinstance(auto, dict):
+                try:
+                    AutoscalingConfig.model_validate(auto)
+                except pydantic.ValidationError as exc:
+                    collect(exc, ["applications", i, "deployments", j, "autoscaling_config"])
+    return out
+
+
+def _cache_file(config: dict[str, Any]) -> Path:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    return cache_dir() / f"serve-validated-ray-{ray_version()}-v{_FORMAT}" / f"{digest}.json"
+
+
+def cached_ray_errors(config: dict[str, Any]) -> list[RayError]:
+    """ray_errors, read from the cache when this exact config was validated with this Ray before."""
+    path = _cache_file(config)
+    try:
+        return [(list(p), str(m)) for p, m in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError):
+        pass
+    errors = ray_errors(config)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:
+            json.dump(errors, fh, default=str)
+        os.replace(fh.name, path)  # atomic: concurrent checks never read half a file
+    except OSError:
+        pass  # a read-only home still validates, only without the cache
+    return errors
+
+
+def _app_named_in(body: LDict, message: str) -> list[Any]:
+    """A config-level error that names an app or a route is placed at the (last) app it names, or its key."""
+    apps = body.get("applications")
+    if not isinstance(apps, list):
+        return []
+    by_name = re.search(r"application [`\"]([^`\"]+)[`\"]", message)
+    by_route = re.search(r"route prefix [`\"]([^`\"]+)[`\"]", message)
+    for i in reversed(range(len(apps))):
+        app = apps[i]
+        if not isinstance(app, dict):
+            continue
+        if by_route and app.get("route_prefix") == by_route.group(1):
+            return ["applications", i, "route_prefix"]
+        if by_name and app.get("name") == by_name.group(1):
+            named = [k for k in ("host", "port") if k in app and f"{k.title()} " in message]
+            return ["applications", i, *(named[:1] or ["name"])]
+    return []
+
+
+def _fix_text(path: list[Any], message: str) -> str:
+    if "multiple configs for application" in message:
+        return "give each application a unique name"
+    if "duplicate applications for route prefix" in message:
+        return "give each application a unique route_prefix"
+    return f"change {_last_key(path)} as Ray's message says; Serve refuses this config when it is deployed"
+
+
+def validate_with_ray(body: LDict) -> None:
+    """Raise InputError at the config's line for the first error Ray's validators report."""
+    errors = cached_ray_errors(plain(body))
+    if not errors:
+        return
+    path, message = min(errors, key=lambda e: (-len(e[0]), str(e[0])))  # the most precise place first
+    path = [p for p in path if isinstance(p, (str, int))]
+    if path in ([], ["applications"]):
+        path = _app_named_in(body, message) or path
+    # pydantic appends the union member or model name to the path; loc_of stops at what exists.
+    field = ".".join(str(p) for p in path if not (isinstance(p, str) and p[:1].isupper())) or "(config)"
+    raise InputError(
+        loc_of(body, *path),
+        f"Serve config `{field}`: {message} (Ray Serve's own validation, Ray {ray_version()})",
+        _fix_text(path, message),
+    )
+
+
+def _last_key(path: list[Any]) -> str:
+    keys = [p for p in path if isinstance(p, str) and not p[:1].isupper()]
+    return f"`{keys[-1]}`" if keys else "the config"
