@@ -168,3 +168,9 @@ def gpu_groups(plan: Plan) -> set[str]:
 def fixed_gpu_pods(plan: Plan) -> int:
     """GPU worker pods that run whatever the autoscaler does (each group's replicas)."""
     return sum(1 for n in plan.ray_nodes if n.is_gpu_node and not n.group.is_head and not n.autoscaled)
+
+
+def gpu_ceiling(plan: Plan) -> int:
+    """GPU worker pods the RayCluster can have at most: those the plan binds in the GPU groups, at maxReplicas."""
+    groups = gpu_groups(plan)
+    return sum(1 for n in plan.ray_nodes if n.group.label in groups and n.is_gpu_node and not n.group.is_head)

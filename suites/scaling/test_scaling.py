@@ -28,6 +28,7 @@ from suites.scaling.scaling import (
     autoscaling_bounds,
     fixed_gpu_pods,
     gpu_capacity,
+    gpu_ceiling,
     gpu_groups,
     gpu_target,
     is_autoscaled,
@@ -43,6 +44,8 @@ pytestmark = [pytest.mark.ray, pytest.mark.autoscaling]
 
 # How long one replica more than the capacity is watched staying unplaced (the autoscaler runs every second).
 OVER_CAPACITY_WATCH_S = 15.0
+# How long replicas may stay unplaced with the GPU group at maxReplicas before the wait gives up.
+AT_CEILING_S = 15.0
 
 
 @pytest.fixture
@@ -68,13 +71,28 @@ def timeline(
 
 
 def _running(live: LiveCluster, timeline: Timeline, plan: Plan, label: str, count: int) -> Sample:
-    """Wait until `count` replicas are RUNNING; fail at once when a pod the autoscaler asked for stays Pending."""
+    """Wait until `count` replicas are RUNNING. Fails at once when a pod the autoscaler asked for stays
+    Pending, and after AT_CEILING_S when replicas stay unplaced with the GPU group at its maxReplicas."""
     groups = gpu_groups(plan)
+    ceiling = gpu_ceiling(plan)
+    since: list[float] = []
 
     def done(s: Sample) -> bool:
         why = stuck_pending(s, groups)
         if why:
             pytest.fail(f"{label}: the autoscaler asked for GPU workers, but {why}", pytrace=False)
+        unplaced = [r for r in s.replicas if r["state"] != "RUNNING"]
+        if unplaced and len(s.gpu_workers()) >= ceiling:
+            since.append(time.monotonic())
+            if since[-1] - since[0] > AT_CEILING_S:
+                pytest.fail(
+                    f"{label}: {len(unplaced)} replica(s) of {timeline.deployment} stay pending with the GPU "
+                    f"group at its maxReplicas ({len(s.gpu_workers())} GPU worker pod(s), the most the RayCluster "
+                    f"allows): Serve asks for {count}, so the autoscaler has no node left to add",
+                    pytrace=False,
+                )
+        else:
+            since.clear()
         return len(s.running()) >= count
 
     try:
