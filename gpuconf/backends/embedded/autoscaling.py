@@ -103,7 +103,9 @@ class Autoscaling:
             # The provider's ids for the fixed pods, so the autoscaler knows them as its nodes.
             spec.env["RAY_OVERRIDE_NODE_ID_FOR_TESTING"] = fake_id(n)
             if not spec.is_head:
-                fixed.append({"provider_id": fake_id(n), "pod": spec.pod, "group": spec.group, "k8s_node": spec.k8s_node})
+                fixed.append(
+                    {"provider_id": fake_id(n), "pod": spec.pod, "group": spec.group, "k8s_node": spec.k8s_node}
+                )
         config_path = state_dir / "autoscaling-config.json"
         config_path.write_text(json.dumps(autoscaling_config(plan, state_dir, fixed), indent=1))
         head = specs[0]
@@ -164,7 +166,9 @@ class Autoscaling:
 
     def launchable_views(self, up: set[str]) -> list[RayNodeView]:
         """The Ray nodes the autoscaler can still add (planned, bound, not up): Serve may wait for them."""
-        return [RayNodeView(n.name, n.resources, n.labels) for n in self.plan.ray_nodes if n.autoscaled and n.name not in up]
+        return [
+            RayNodeView(n.name, n.resources, n.labels) for n in self.plan.ray_nodes if n.autoscaled and n.name not in up
+        ]
 
     def remove(self) -> None:
         """Remove the config and state folder (the processes are the run's, stopped with it)."""
