@@ -119,7 +119,9 @@ class Timeline:
                 "replicas": [
                     {k: r[k] for k in ("replica", "state", "pod", "k8s_node", "group", "node_gpus")} for r in s.replicas
                 ],
-                "pods": [{k: p[k] for k in ("pod", "group", "k8s_node", "gpu_limit", "ray_gpus")} for p in s.pods],
+                "pods": [
+                    {k: p[k] for k in ("pod", "group", "k8s_node", "gpu_node", "gpu_limit", "ray_gpus")} for p in s.pods
+                ],
                 "pending": [{"pod": p.get("pod"), "reason": p.get("reason")} for p in s.pending],
             }
             for s in self.samples
@@ -139,11 +141,13 @@ class Timeline:
         ax.step(t, [len(s.running()) for s in self.samples], where="post", label=f"{self.deployment} replicas RUNNING")
         ax.step(t, [len(s.gpu_workers()) for s in self.samples], where="post", label="GPU worker pods (Ray nodes)")
         ax.step(t, [len(s.pending) for s in self.samples], where="post", linestyle=":", label="Pending pods")
+        top = max([len(s.running()) for s in self.samples] + [len(s.gpu_workers()) for s in self.samples] + [1])
+        ax.set_ylim(-0.2, top + 1.2)  # headroom: the legend must not hide the top of the lines
         ax.set_xlabel("seconds since the run started")
         ax.set_ylabel("count")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{self.app}/{self.deployment}: {name}")
-        ax.legend(loc="upper left", fontsize="small")
+        ax.legend(loc="upper left", fontsize="small", ncol=3)
         fig.tight_layout()
         paths = [dest / f"{name}.png", dest / f"{name}.svg"]
         for path in paths:
