@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,9 +94,10 @@ class Autoscaling:
     fixed: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def prepare(cls, plan: Plan, specs: list[NodeSpec]) -> Autoscaling:
-        """Write the autoscaling config and make the head run Ray's monitor with it (specs change in place)."""
-        state_dir = Path(tempfile.mkdtemp(prefix="gpuconf-autoscaler-", dir="/tmp"))
+    def prepare(cls, plan: Plan, specs: list[NodeSpec], state_dir: Path) -> Autoscaling:
+        """Write the autoscaling config into `state_dir` (inside the run's temp dir, so it goes with the
+        run) and make the head run Ray's monitor with it (specs change in place)."""
+        state_dir.mkdir(parents=True, exist_ok=True)
         fixed = []
         for n, spec in enumerate(specs):
             # The provider's ids for the fixed pods, so the autoscaler knows them as its nodes.
@@ -171,5 +171,5 @@ class Autoscaling:
         ]
 
     def remove(self) -> None:
-        """Remove the config and state folder (the processes are the run's, stopped with it)."""
+        """Remove the config and state folder (also removed with the run's temp dir, which holds it)."""
         shutil.rmtree(self.state_dir, ignore_errors=True)

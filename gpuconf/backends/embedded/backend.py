@@ -61,12 +61,11 @@ class AutoscalingTarget:
 def _start_autoscaling(plan: Plan) -> LiveCluster:
     added = {p.name for p in plan.pods if p.autoscaled}
     specs = [s for s in specs_from_plan(plan) if s.pod not in added]
-    auto = Autoscaling.prepare(plan, specs)
-    try:
-        cluster = start_cluster(specs)
-    except BaseException:
-        auto.remove()
-        raise
+    prepared: list[Autoscaling] = []
+    cluster = start_cluster(
+        specs, before_head=lambda temp_dir: prepared.append(Autoscaling.prepare(plan, specs, temp_dir / "autoscaler"))
+    )
+    auto = prepared[0]
     auto.record_pids(cluster)
     fixed_pending = [p for p in pending_pods(plan) if p["pod"] not in added]
     live = live_from_cluster(cluster, "embedded", fixed_pending)
