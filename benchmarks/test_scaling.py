@@ -37,6 +37,20 @@ ROUNDS = 2
 
 
 @pytest.fixture
+def live(target: GpuTarget, request: pytest.FixtureRequest) -> LiveCluster:
+    """The session's cluster, asked for only once `target` did not skip (session fixtures start first)."""
+    cluster: LiveCluster = request.getfixturevalue("live_cluster")
+    return cluster
+
+
+@pytest.fixture
+def apps(target: GpuTarget, request: pytest.FixtureRequest) -> ServeApps:
+    """The session's Serve configs, likewise asked for only after `target`."""
+    found: ServeApps = request.getfixturevalue("serve_apps")
+    return found
+
+
+@pytest.fixture
 def target(plan: Plan) -> GpuTarget:
     """The expected-GPU deployment to scale (skips when the cluster under test does not autoscale)."""
     found = gpu_target(plan) if is_autoscaled(plan) else None
@@ -72,11 +86,11 @@ def _at_zero(live: LiveCluster, plan: Plan, target: GpuTarget, apps: ServeApps) 
 
 
 def test_zero_to_one_gpu_replica(
+    target: GpuTarget,
     benchmark: Any,
     plan: Plan,
-    live_cluster: LiveCluster,
-    serve_apps: ServeApps,
-    target: GpuTarget,
+    live: LiveCluster,
+    apps: ServeApps,
     gpuconf_settings: Settings,
     evidence: Evidence,
 ) -> None:
@@ -84,23 +98,21 @@ def test_zero_to_one_gpu_replica(
     benchmark.group = "scaling"
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        _at_zero(live_cluster, plan, target, serve_apps)
+        _at_zero(live, plan, target, apps)
         return (), {}
 
-    sample = benchmark.pedantic(
-        lambda: _scaled_to(live_cluster, plan, target, gpuconf_settings, 1), setup=setup, rounds=ROUNDS
-    )
-    serve_apps.current = "scaling"
+    sample = benchmark.pedantic(lambda: _scaled_to(live, plan, target, gpuconf_settings, 1), setup=setup, rounds=ROUNDS)
+    apps.current = "scaling"
     evidence.add("seconds", {"mean": benchmark.stats.stats.mean, "max": benchmark.stats.stats.max})
     evidence.add("replicas", sample.running())
 
 
 def test_one_to_n_gpu_replicas(
+    target: GpuTarget,
     benchmark: Any,
     plan: Plan,
-    live_cluster: LiveCluster,
-    serve_apps: ServeApps,
-    target: GpuTarget,
+    live: LiveCluster,
+    apps: ServeApps,
     gpuconf_settings: Settings,
     evidence: Evidence,
 ) -> None:
@@ -112,14 +124,12 @@ def test_one_to_n_gpu_replicas(
     benchmark.extra_info["n"] = n
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        _at_zero(live_cluster, plan, target, serve_apps)
-        _scaled_to(live_cluster, plan, target, gpuconf_settings, 1)
+        _at_zero(live, plan, target, apps)
+        _scaled_to(live, plan, target, gpuconf_settings, 1)
         return (), {}
 
-    sample = benchmark.pedantic(
-        lambda: _scaled_to(live_cluster, plan, target, gpuconf_settings, n), setup=setup, rounds=ROUNDS
-    )
-    serve_apps.current = "scaling"
+    sample = benchmark.pedantic(lambda: _scaled_to(live, plan, target, gpuconf_settings, n), setup=setup, rounds=ROUNDS)
+    apps.current = "scaling"
     evidence.add("n", n)
     evidence.add("seconds", {"mean": benchmark.stats.stats.mean, "max": benchmark.stats.stats.max})
     evidence.add("replicas", sample.running())

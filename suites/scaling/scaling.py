@@ -152,7 +152,9 @@ def submit(live: LiveCluster, config: dict[str, Any], model: str | None) -> tupl
 
 def stuck_pending(sample: Sample, groups: set[str]) -> str | None:
     """Why scaling cannot go on: a pod of a GPU group the autoscaler asked for that the scheduler leaves Pending."""
-    stuck = [p for p in sample.pending if p.get("group") in groups]
+    # Only a pod the scheduler gave up on (its FailedScheduling reason): on a real control plane a
+    # pod just created is Pending, without a reason, until the scheduler has looked at it.
+    stuck = [p for p in sample.pending if p.get("group") in groups and p.get("reason")]
     if not stuck:
         return None
     return "; ".join(f"pod {p['pod']} (group {p['group']}) stays Pending: {p.get('reason')}" for p in stuck)

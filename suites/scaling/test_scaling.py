@@ -49,6 +49,20 @@ AT_CEILING_S = 15.0
 
 
 @pytest.fixture
+def live(target: GpuTarget, request: pytest.FixtureRequest) -> LiveCluster:
+    """The session's cluster, asked for only once `target` did not skip (session fixtures start first)."""
+    cluster: LiveCluster = request.getfixturevalue("live_cluster")
+    return cluster
+
+
+@pytest.fixture
+def apps(target: GpuTarget, request: pytest.FixtureRequest) -> ServeApps:
+    """The session's Serve configs, likewise asked for only after `target`."""
+    found: ServeApps = request.getfixturevalue("serve_apps")
+    return found
+
+
+@pytest.fixture
 def target(plan: Plan) -> GpuTarget:
     """The expected-GPU deployment to scale (skips when the cluster under test does not autoscale)."""
     if not is_autoscaled(plan):
@@ -121,22 +135,22 @@ def _settle(live: LiveCluster, timeline: Timeline, plan: Plan, serve_apps: Serve
 
 
 def test_scale_from_zero(
-    plan: Plan,
-    live_cluster: LiveCluster,
-    serve_apps: ServeApps,
     target: GpuTarget,
+    plan: Plan,
+    live: LiveCluster,
+    apps: ServeApps,
     timeline: Timeline,
     gpuconf_settings: Settings,
     evidence: Evidence,
 ) -> None:
     """From the GPU group at its floor, one GPU replica makes the autoscaler add GPU pods: only the GPU group
     grows, its new pods bind to GPU nodes, and the replica lands on them. Reports deploy → RUNNING."""
-    before = _settle(live_cluster, timeline, plan, serve_apps)
+    before = _settle(live, timeline, plan, apps)
     before_pods = {p["pod"] for p in before.pods}
     started = time.monotonic()
-    submit(live_cluster, with_replicas(plan, target, 1), gpuconf_settings.model)
-    serve_apps.current = "scaling"
-    after = _running(live_cluster, timeline, plan, "scale from zero", 1)
+    submit(live, with_replicas(plan, target, 1), gpuconf_settings.model)
+    apps.current = "scaling"
+    after = _running(live, timeline, plan, "scale from zero", 1)
     evidence.add("deploy_to_running_s", round(time.monotonic() - started, 2))
     new = [p for p in after.pods if p["pod"] not in before_pods]
     evidence.add("new_pods", new)
@@ -164,10 +178,10 @@ def test_scale_from_zero(
 
 
 def test_horizontal_scale_to_gpu_capacity(
-    plan: Plan,
-    live_cluster: LiveCluster,
-    serve_apps: ServeApps,
     target: GpuTarget,
+    plan: Plan,
+    live: LiveCluster,
+    apps: ServeApps,
     timeline: Timeline,
     gpuconf_settings: Settings,
     evidence: Evidence,
@@ -177,12 +191,12 @@ def test_horizontal_scale_to_gpu_capacity(
     n = gpu_capacity(plan, target)
     evidence.add("capacity", n)
     assert n > 0, "the plan holds no replica of the GPU deployment"
-    serve_apps.remove_all()  # no replica of an earlier config is counted as one of these
-    http_url, local = submit(live_cluster, with_replicas(plan, target, n), gpuconf_settings.model)
-    serve_apps.current = "scaling"
-    _running(live_cluster, timeline, plan, f"scale to {n}", n)
+    apps.remove_all()  # no replica of an earlier config is counted as one of these
+    http_url, local = submit(live, with_replicas(plan, target, n), gpuconf_settings.model)
+    apps.current = "scaling"
+    _running(live, timeline, plan, f"scale to {n}", n)
     route = local["applications"][0].get("route_prefix", "/")
-    replicas = probe_replicas(http_url, target.app, route, target.deployment, n, live_cluster.refresh().records)
+    replicas = probe_replicas(http_url, target.app, route, target.deployment, n, live.refresh().records)
     problems: list[str] = []
     held: dict[str, str] = {}
     for obs in replicas:
@@ -203,11 +217,11 @@ def test_horizontal_scale_to_gpu_capacity(
     evidence.add("replicas", [r.evidence() for r in replicas])
     evidence.add("gpus_held", held)
     # One more than the capacity: Ray's autoscaler has no room left to add, so it must stay unplaced.
-    submit(live_cluster, with_replicas(plan, target, n + 1), gpuconf_settings.model)
+    submit(live, with_replicas(plan, target, n + 1), gpuconf_settings.model)
     try:
         wait_for(
             timeline,
-            live_cluster,
+            live,
             f"scale to {n + 1}",
             lambda s: len(s.replicas) > n,
             f"Serve to start replica {n + 1}",
@@ -216,7 +230,7 @@ def test_horizontal_scale_to_gpu_capacity(
         pytest.fail(str(exc), pytrace=False)
     watch_until = time.monotonic() + OVER_CAPACITY_WATCH_S * timeout("short") / 15.0
     while time.monotonic() < watch_until:
-        last = timeline.sample(live_cluster, f"{n + 1} asked")
+        last = timeline.sample(live, f"{n + 1} asked")
         time.sleep(1.0)
     extra = [r for r in last.replicas if r["state"] != "RUNNING"]
     evidence.add(
@@ -233,10 +247,10 @@ def test_horizontal_scale_to_gpu_capacity(
 
 
 def test_serve_autoscaling_grows_and_falls_back(
-    plan: Plan,
-    live_cluster: LiveCluster,
-    serve_apps: ServeApps,
     target: GpuTarget,
+    plan: Plan,
+    live: LiveCluster,
+    apps: ServeApps,
     timeline: Timeline,
     gpuconf_settings: Settings,
     evidence: Evidence,
@@ -249,16 +263,16 @@ def test_serve_autoscaling_grows_and_falls_back(
         pytest.skip(f"{target.app}/{target.deployment} has no autoscaling_config in the Serve config under test")
     low, high = int(bounds.get("min_replicas", 1)), int(bounds.get("max_replicas", 1))
     evidence.add("bounds", bounds)
-    serve_apps.remove_all()  # no replica of an earlier config is counted as one of these
-    http_url, local = submit(live_cluster, config, gpuconf_settings.model)
-    serve_apps.current = "scaling"
-    _running(live_cluster, timeline, plan, "at rest", max(low, int(bounds.get("initial_replicas", low) or low), 1))
+    apps.remove_all()  # no replica of an earlier config is counted as one of these
+    http_url, local = submit(live, config, gpuconf_settings.model)
+    apps.current = "scaling"
+    _running(live, timeline, plan, "at rest", max(low, int(bounds.get("initial_replicas", low) or low), 1))
     route = local["applications"][0].get("route_prefix", "/").rstrip("/")
     url = f"{http_url}{route}/bench?batch=256&iters=100&warmup=0&copies=0"
     stats: dict[str, int] = {}
     workers = max(2, 2 * high * int(float(bounds.get("target_ongoing_requests", 2)) + 0.999))
     with request_load(url, workers, timeout("serve_app"), stats):
-        grown = _running(live_cluster, timeline, plan, "under load", high)
+        grown = _running(live, timeline, plan, "under load", high)
     evidence.add("load", {"url": url, "workers": workers, **stats})
     floor = fixed_gpu_pods(plan)
 
@@ -269,7 +283,7 @@ def test_serve_autoscaling_grows_and_falls_back(
     try:
         rest = wait_for(
             timeline,
-            live_cluster,
+            live,
             "idle",
             fell_back,
             f"{target.deployment} to fall back to {low} replica(s) and the GPU group to scale down "
