@@ -144,3 +144,10 @@ def test_timeline_flags_a_replica_on_the_head_or_a_cpu_node(tmp_path: Path) -> N
     paths = line.plot(tmp_path, "run")
     assert [p.name for p in paths] == ["run.png", "run.svg"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_a_spec_rays_autoscaler_cannot_read_fails_with_its_reason(tmp_path: Path) -> None:
+    """num-cpus "1.5" is read with int() by Ray's builder: the backend says so instead of starting."""
+    plan = _plan(REPO / "manifests" / "regressions" / "autoscaler-reads-num-cpus-as-int.yaml")
+    with pytest.raises(RuntimeError, match="Ray's autoscaler cannot read RayCluster"):
+        autoscaling_config(plan, tmp_path, [])

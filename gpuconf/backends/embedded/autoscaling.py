@@ -65,7 +65,13 @@ def autoscaling_config(plan: Plan, state_dir: Path, fixed: list[dict[str, Any]])
 
     cluster = plan.target.cluster
     cr = {"metadata": {"name": cluster.name, "namespace": "default"}, "spec": plain(cluster.spec)}
-    config = _derive_autoscaling_config_from_ray_cr(cr)
+    try:
+        config = _derive_autoscaling_config_from_ray_cr(cr)
+    except Exception as exc:  # Ray's own parsing of the spec: on KubeRay the autoscaler sidecar dies the same way
+        raise RuntimeError(
+            f"Ray's autoscaler cannot read RayCluster {cluster.name} (its KubeRay sidecar would crash "
+            f"the same way): {type(exc).__name__}: {exc}"
+        ) from exc
     config["provider"] = {
         **config["provider"],
         "type": "external",
