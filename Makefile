@@ -24,7 +24,7 @@ include build/versions.env
 
 .PHONY: setup test lint test-kwok conformance check preflight bench kwok-build kwok-up kwok-down kwok-status \
 	kind-up kind-down kind-status realpods-debs realpods-up realpods-status\
-	realpods-down test-realpods cleanup clean soak soak-short
+	realpods-down test-realpods cleanup clean soak soak-short test-scaling
 
 setup: $(STAMP)
 
@@ -60,6 +60,11 @@ test-kwok: setup
 	$(BIN)/python -m gpuconf kwok down; exit $$rc
 
 # The main job. The live regression cases (marked slow) prove the suite itself; `make test` runs them.
+# The scaling suite and its benchmark on the scaled overlay (Ray's autoscaler; a few minutes).
+test-scaling: setup
+	$(BIN)/python -m pytest suites/scaling benchmarks/test_scaling.py --backend=$(BACKEND) \
+		--manifests=overlays/scaling --report-dir=$(REPORTS)/scaling $(PYTEST_ARGS)
+
 conformance: setup
 	$(BIN)/python -m pytest suites benchmarks -m "not slow" --backend=$(BACKEND) --manifests=$(MANIFESTS) \
 		--report-dir=$(REPORTS) $(KUBECONFIG_ARG) --benchmark-json=$(REPORTS)/benchmark.json \

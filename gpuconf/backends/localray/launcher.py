@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,8 +273,14 @@ def temp_tag(run_id: str) -> str:
     return run_id[-8:].replace("/", "_")
 
 
-def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayCluster:
-    """Start the head, then every worker; wait until each has joined or failed."""
+def start_cluster(
+    specs: list[NodeSpec], run_id: str | None = None, before_head: Callable[[Path], None] | None = None
+) -> LocalRayCluster:
+    """Start the head, then every worker; wait until each has joined or failed.
+
+    `before_head(temp_dir)` runs once the run's temp dir (removed with the run) exists, before any
+    node starts: a backend writes there what the nodes read (e.g. an autoscaling config).
+    """
     if not specs or not specs[0].is_head:
         raise ValueError("the first node to start must be the head")
     run_id = run_id or os.environ.get(procs.RUN_ENV) or f"gpuconf-{secrets.token_hex(4)}"
@@ -290,6 +296,8 @@ def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayC
     try:
         cluster.lock = RunLock.create(temp_dir, run_id)
         reaper.spawn(temp_dir, run_id)  # stops the run even if this process is SIGKILLed or aborts
+        if before_head is not None:
+            before_head(temp_dir)
         head = _start_node(specs[0], grants[0], cluster, gcs_address=None)
         cluster.nodes.append(head)
         gcs_port = int(_opt(head.argv, "port"))
