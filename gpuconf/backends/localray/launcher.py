@@ -136,16 +136,10 @@ class LocalRayCluster:
         ]
 
     def add_nodes(self, specs: list[NodeSpec]) -> list[StartedNode]:
-        """Start worker nodes for pods that appeared since start (one at a time, as at start)."""
+        """Start worker nodes for pods that appeared since start (together, as at start)."""
         taken = {g.uuid for n in self.nodes for g in n.gpus}
         grants = partition([g for g in self.host_gpus if g.uuid not in taken], [s.gpu_limit for s in specs])
-        added = []
-        for spec, grant in zip(specs, grants, strict=True):
-            node = _start_node(spec, grant, self, gcs_address=self.gcs_address)
-            self.nodes.append(node)
-            _wait_joined(self, [node])
-            added.append(node)
-        return added
+        return _start_workers(self, specs, grants)
 
     def connect(self) -> None:
         """Connect this process to the cluster as a driver (idempotent), within the ray_node tier.
@@ -274,7 +268,7 @@ def temp_tag(run_id: str) -> str:
 
 
 def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayCluster:
-    """Start the head, then every worker; wait until each has joined or failed."""
+    """Start the head, then every worker at once; wait until each has joined or failed."""
     if not specs or not specs[0].is_head:
         raise ValueError("the first node to start must be the head")
     run_id = run_id or os.environ.get(procs.RUN_ENV) or f"gpuconf-{secrets.token_hex(4)}"
@@ -307,22 +301,37 @@ def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayC
         cluster.stage_s["head_up"] = round(time.monotonic() - t0, 2)
         cluster.connect()
         _wait_joined(cluster, [head])
-        # One at a time: on a 2-core runner, raylets starting together miss Ray's fixed
-        # 30 s registration window.
-        for spec, grant in zip(specs[1:], grants[1:], strict=False):
-            node = _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
-            cluster.nodes.append(node)
-            _wait_joined(cluster, [node])
-            if node.node_id is None and _RAY_START_TIMEOUT in node.log_tail(40):
-                cluster.nodes.remove(node)  # the host was too busy, not the manifest wrong: once more
-                node = _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
-                cluster.nodes.append(node)
-                _wait_joined(cluster, [node])
+        _start_workers(cluster, specs[1:], grants[1:])
         cluster.stage_s["cluster_up"] = round(time.monotonic() - t0, 2)
         return cluster
     except BaseException:
         cluster.stop()
         raise
+
+
+def _start_workers(cluster: LocalRayCluster, specs: list[NodeSpec], grants: list[list[HostGpu]]) -> list[StartedNode]:
+    """Start every worker at once and wait until each has joined or failed; returns them in order.
+
+    Each `ray start` gives its raylet 30 s to register with the GCS (`raylet_start_wait_time_s`,
+    hard-coded in ray/_private/node.py: no Ray config or env var moves it). A raylet registers
+    within a second or two of starting, so starts overlap safely; a node that still missed the
+    window (a host far too busy, not a wrong manifest) is started once more, alone.
+    """
+    nodes = [
+        _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
+        for spec, grant in zip(specs, grants, strict=False)
+    ]
+    cluster.nodes.extend(nodes)
+    if nodes:
+        _wait_joined(cluster, nodes)
+    for i, node in enumerate(nodes):
+        if node.node_id is None and _RAY_START_TIMEOUT in node.log_tail(40):
+            cluster.nodes.remove(node)
+            again = _start_node(node.spec, node.gpus, cluster, gcs_address=cluster.gcs_address)
+            cluster.nodes.append(again)
+            _wait_joined(cluster, [again])
+            nodes[i] = again
+    return nodes
 
 
 def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, gcs_address: str | None) -> StartedNode:
