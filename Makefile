@@ -22,7 +22,7 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 # Control-plane versions for the kwok backend (one place: build/versions.env).
 include build/versions.env
 
-.PHONY: setup test lint test-kwok conformance check preflight bench kwok-build kwok-up kwok-down kwok-status \
+.PHONY: setup test lint test-kwok conformance check preflight bench bench-suite kwok-build kwok-up kwok-down kwok-status \
 	kind-up kind-down kind-status realpods-debs realpods-up realpods-status\
 	realpods-down test-realpods cleanup clean soak soak-short
 
@@ -75,6 +75,16 @@ preflight: setup
 bench: setup
 	$(BIN)/python -m pytest benchmarks --backend=embedded --manifests=$(MANIFESTS) --report-dir=$(REPORTS) \
 		--benchmark-json=$(REPORTS)/benchmark.json --benchmark-storage=file://$(BENCH_STORAGE) $(PYTEST_ARGS)
+
+# Time to verdict of the suite itself, per tier (static check, embedded, kwok warm, real pods warm;
+# a tier that is not up is skipped), compared with the baseline stored in benchmarks/baselines/.
+# Store a new baseline: make bench-suite PYTEST_ARGS=--benchmark-save=baseline
+SUITE_ROUNDS ?= 1
+SUITE_BASELINES := benchmarks/baselines
+bench-suite: setup
+	$(BIN)/python -m pytest benchmarks/suite --report-dir=$(REPORTS)/bench-suite --suite-rounds=$(SUITE_ROUNDS) \
+		--benchmark-storage=file://$(SUITE_BASELINES) --benchmark-compare \
+		--benchmark-json=$(REPORTS)/bench-suite/benchmark.json $(PYTEST_ARGS)
 
 # Builds Kubernetes $(KUBERNETES_VERSION), etcd $(ETCD_VERSION), kwok $(KWOK_VERSION) and KubeRay $(KUBERAY_VERSION)
 # from their Go modules into ~/.cache/gpuconf once; later runs reuse them.

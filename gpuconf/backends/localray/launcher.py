@@ -4,8 +4,9 @@
 arguments KubeRay generates, so the embedded and kwok backends start a pod's
 Ray node the same way, and a broken argument breaks here as it would in the pod.
 Only what cannot be shared on one host is changed: ports are remapped to free
-ones, services bind to loopback, the object store is kept small, and each node
-gets a CUDA_VISIBLE_DEVICES that stands for what its container would see.
+ones, services bind to loopback, the object store is kept small, each worker gets its
+own Ray temp dir (as its own filesystem would give it) and a CUDA_VISIBLE_DEVICES that
+stands for what its container would see.
 """
 
 from __future__ import annotations
@@ -313,9 +314,10 @@ def _start_workers(cluster: LocalRayCluster, specs: list[NodeSpec], grants: list
     """Start every worker at once and wait until each has joined or failed; returns them in order.
 
     Each `ray start` gives its raylet 30 s to register with the GCS (`raylet_start_wait_time_s`,
-    hard-coded in ray/_private/node.py: no Ray config or env var moves it). A raylet registers
-    within a second or two of starting, so starts overlap safely; a node that still missed the
-    window (a host far too busy, not a wrong manifest) is started once more, alone.
+    hard-coded in ray/_private/node.py: no Ray config or env var moves it). Nodes used to be
+    started one at a time for it, but what made parallel starts miss it was a socket-path race
+    (see worker_temp_dir), not the window: a raylet registers within seconds. A node that still
+    misses it (a host far too busy, not a wrong manifest) is started once more, alone.
     """
     nodes = [
         _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
@@ -414,6 +416,8 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
         else:
             out.append(word)
     adds = {"node-ip-address": "127.0.0.1", "object-store-memory": str(OBJECT_STORE_BYTES)}
+    if not spec.is_head:
+        adds["temp-dir"] = str(worker_temp_dir(temp_dir))
     if spec.is_head:
         adds.update(
             {
@@ -448,6 +452,19 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
         out.append("--labels=" + _merge_labels("", spec))
     out.append("--disable-usage-stats")
     return [str(Path(sys.executable).with_name("ray")), "start", *out]
+
+
+def worker_temp_dir(temp_dir: Path) -> Path:
+    """A worker node's own Ray temp dir under the run's (new for each start, short for Ray's sockets).
+
+    A pod has its own filesystem. Nodes sharing the head's temp dir would pick their sockets as
+    the first free `sockets/raylet.N` (ray/_private/node.py, _make_inc_temp): two nodes starting
+    together can pick the same N, and the second raylet dies with `bind: Address already in use`,
+    so its `ray start` times out. Unix socket paths must stay under 108 bytes, hence the short name.
+    """
+    return (
+        Path(tempfile.mkdtemp(prefix="w", dir=temp_dir)) if temp_dir.is_dir() else temp_dir / f"w{secrets.token_hex(4)}"
+    )
 
 
 def _merge_labels(existing: str, spec: NodeSpec) -> str:
