@@ -92,6 +92,7 @@ bench: setup
 SUITE_ROUNDS ?= 1
 SUITE_BASELINES := benchmarks/baselines
 bench-suite: setup
+	@mkdir -p $(REPORTS)/bench-suite
 	$(BIN)/python -m pytest benchmarks/suite --report-dir=$(REPORTS)/bench-suite --suite-rounds=$(SUITE_ROUNDS) \
 		--benchmark-storage=file://$(SUITE_BASELINES) --benchmark-compare \
 		--benchmark-json=$(REPORTS)/bench-suite/benchmark.json $(PYTEST_ARGS)
