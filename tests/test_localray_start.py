@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpuconf.backends.localray.launcher import localize_argv, worker_temp_dir
+import pytest
+
+from gpuconf.backends.localray.launcher import STARTS_ENV, localize_argv, parallel_starts, worker_temp_dir
 from gpuconf.backends.localray.specs import NodeSpec
 
 
@@ -35,3 +37,14 @@ def test_the_head_keeps_the_run_temp_dir_and_a_users_temp_dir_stays(tmp_path: Pa
     own = localize_argv(_spec(False, ["ray", "start", "--address=x:1", "--temp-dir=/data/ray"]), "a:1", tmp_path)
     assert _opt(own, "temp-dir") == "/data/ray"
     assert worker_temp_dir(tmp_path) != worker_temp_dir(tmp_path)
+
+
+def test_workers_start_together_unless_the_host_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(STARTS_ENV, raising=False)
+    assert parallel_starts(load=1.5, cpus=2) is True
+    assert parallel_starts(load=4.0, cpus=2) is True
+    assert parallel_starts(load=4.5, cpus=2) is False
+    monkeypatch.setenv(STARTS_ENV, "serial")
+    assert parallel_starts(load=0.0, cpus=16) is False
+    monkeypatch.setenv(STARTS_ENV, "parallel")
+    assert parallel_starts(load=99.0, cpus=2) is True

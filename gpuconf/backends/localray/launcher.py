@@ -104,6 +104,7 @@ class LocalRayCluster:
     nodes: list[StartedNode]
     host_gpus: list[HostGpu]
     stage_s: dict[str, float] = field(default_factory=dict)
+    start_modes: list[str] = field(default_factory=list)  # how each batch of workers was started
     lock: RunLock | None = None
     _stopped: bool = False
 
@@ -310,8 +311,31 @@ def start_cluster(specs: list[NodeSpec], run_id: str | None = None) -> LocalRayC
         raise
 
 
-def _start_workers(cluster: LocalRayCluster, specs: list[NodeSpec], grants: list[list[HostGpu]]) -> list[StartedNode]:
-    """Start every worker at once and wait until each has joined or failed; returns them in order.
+# Workers start together up to this load average per CPU, else one at a time (see _start_workers).
+PARALLEL_STARTS_MAX_LOAD_PER_CPU = 2.0
+STARTS_ENV = "GPUCONF_WORKER_STARTS"  # "parallel" or "serial" overrides the load rule
+
+
+def parallel_starts(load: float | None = None, cpus: int | None = None) -> bool:
+    """Whether worker nodes start together: yes unless the host is already loaded.
+
+    Under load each raylet waits 15 s (fixed in the raylet, node_manager.cc) for its dashboard
+    agent to write its port file; agents importing together on a starved host miss it, and the
+    retry one at a time then costs more than starting one at a time did (measured in docs/figures.md).
+    """
+    forced = os.environ.get(STARTS_ENV, "")
+    if forced in ("parallel", "serial"):
+        return forced == "parallel"
+    load = os.getloadavg()[0] if load is None else load
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    return load <= PARALLEL_STARTS_MAX_LOAD_PER_CPU * cpus
+
+
+def _start_workers(
+    cluster: LocalRayCluster, specs: list[NodeSpec], grants: list[list[HostGpu]], together: bool | None = None
+) -> list[StartedNode]:
+    """Start the workers (together, or one at a time on a loaded host); wait until each has joined
+    or failed; returns them in order.
 
     Each `ray start` gives its raylet 30 s to register with the GCS (`raylet_start_wait_time_s`,
     hard-coded in ray/_private/node.py: no Ray config or env var moves it). Nodes used to be
@@ -319,21 +343,25 @@ def _start_workers(cluster: LocalRayCluster, specs: list[NodeSpec], grants: list
     (see worker_temp_dir), not the window: a raylet registers within seconds. A node that still
     misses it (a host far too busy, not a wrong manifest) is started once more, alone.
     """
-    nodes = [
-        _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
-        for spec, grant in zip(specs, grants, strict=False)
-    ]
-    cluster.nodes.extend(nodes)
-    if nodes:
-        _wait_joined(cluster, nodes)
-    for i, node in enumerate(nodes):
-        if node.node_id is None and _RAY_START_TIMEOUT in node.log_tail(40):
-            cluster.nodes.remove(node)
-            again = _start_node(node.spec, node.gpus, cluster, gcs_address=cluster.gcs_address)
-            cluster.nodes.append(again)
-            _wait_joined(cluster, [again])
-            nodes[i] = again
-    return nodes
+    together = parallel_starts() if together is None else together
+    cluster.start_modes.append("together" if together else "one at a time")
+    pairs = list(zip(specs, grants, strict=False))
+    batches = [pairs] if together else [[pair] for pair in pairs]
+    started: list[StartedNode] = []
+    for batch in batches:
+        nodes = [_start_node(spec, grant, cluster, gcs_address=cluster.gcs_address) for spec, grant in batch]
+        cluster.nodes.extend(nodes)
+        if nodes:
+            _wait_joined(cluster, nodes)
+        for i, node in enumerate(nodes):
+            if node.node_id is None and _RAY_START_TIMEOUT in node.log_tail(40):
+                cluster.nodes.remove(node)
+                again = _start_node(node.spec, node.gpus, cluster, gcs_address=cluster.gcs_address)
+                cluster.nodes.append(again)
+                _wait_joined(cluster, [again])
+                nodes[i] = again
+        started += nodes
+    return started
 
 
 def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, gcs_address: str | None) -> StartedNode:
