@@ -38,6 +38,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=1,
         help="runs per tier in benchmarks/suite/ (time to verdict of the suite itself; default 1)",
     )
+    parser.getgroup("gpuconf").addoption(
+        "--suite-tiers",
+        default="embedded",
+        help="comma list of the live tiers benchmarks/suite/ times: embedded, kwok, realpods (default "
+        "embedded; kwok and realpods run against the machine's one control plane, so only when asked)",
+    )
 
 
 SUITE_DIR = HERE / "suite"

@@ -5,8 +5,9 @@ the verdict, the per-stage times (LiveCluster.stages), the check counts and the 
 around the run in extra_info. Not timed asserts: a run that does not reach its verdict fails;
 how long it took is compared with the stored baseline (benchmarks/baselines/).
 
-The static tier is benchmarks/suite/test_check_time.py. kwok warm and real pods warm need their
-tier up (``make kwok-up``, ``make realpods-up``) and are skipped, with the reason, when it is not.
+The static tier is benchmarks/suite/test_check_time.py. kwok warm and real pods warm run only when
+``--suite-tiers`` names them (``make bench-suite SUITE_TIERS=embedded,kwok,realpods``) and their
+tier is up (``make kwok-up``, ``make realpods-up``); else they are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ _LIVE = ["suites", "benchmarks", "-m", "not slow", "--manifests=manifests", "-p"
 
 def _rounds(config: pytest.Config) -> int:
     return int(config.getoption("--suite-rounds"))
+
+
+def _asked(config: pytest.Config, tier: str) -> None:
+    """Skip unless --suite-tiers names ``tier``: the kwok and realpods tiers are one per machine."""
+    tiers = {t.strip() for t in str(config.getoption("--suite-tiers")).split(",")}
+    if tier not in tiers:
+        pytest.skip(
+            f"the {tier} tier is not in --suite-tiers ({','.join(sorted(tiers))}); make bench-suite SUITE_TIERS=..."
+        )
 
 
 def _env() -> dict[str, str]:
@@ -59,6 +69,7 @@ def _timed(benchmark: Any, argv: list[str], report_dir: Path, rounds: int) -> Ve
 
 def test_embedded_time_to_verdict(benchmark: Any, pytestconfig: pytest.Config, tmp_path: Path) -> None:
     """`make conformance` on the embedded backend, warm caches: pytest from start to its report."""
+    _asked(pytestconfig, "embedded")
     benchmark.group = "time to verdict"
     report = tmp_path / "reports"
     argv = [sys.executable, "-m", "pytest", *_LIVE, "--backend=embedded", f"--report-dir={report}"]
@@ -76,6 +87,7 @@ def _kwok_up() -> bool:
 
 def test_kwok_warm_time_to_verdict(benchmark: Any, pytestconfig: pytest.Config, tmp_path: Path) -> None:
     """`make conformance BACKEND=kwok` with the control plane already up."""
+    _asked(pytestconfig, "kwok")
     if not _kwok_up():
         pytest.skip("the kwok control plane is not up (make kwok-up), so its time to verdict is not measured")
     benchmark.group = "time to verdict"
@@ -104,6 +116,7 @@ def _realpods_up() -> bool:
 
 def test_realpods_warm_time_to_verdict(benchmark: Any, pytestconfig: pytest.Config, tmp_path: Path) -> None:
     """The cluster backend's suites on the realpods tier, already up (make test-realpods without up/down)."""
+    _asked(pytestconfig, "realpods")
     if not _realpods_up():
         pytest.skip("the realpods tier is not up (make realpods-up), so its time to verdict is not measured")
     benchmark.group = "time to verdict"
