@@ -22,7 +22,7 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 # Control-plane versions for the kwok backend (one place: build/versions.env).
 include build/versions.env
 
-.PHONY: setup test lint test-kwok conformance check preflight bench kwok-build kwok-up kwok-down kwok-status \
+.PHONY: setup test lint test-kwok conformance check preflight bench bench-suite kwok-build kwok-up kwok-down kwok-status \
 	kind-up kind-down kind-status realpods-debs realpods-up realpods-status\
 	realpods-down test-realpods cleanup clean soak soak-short test-scaling
 
@@ -37,9 +37,19 @@ $(STAMP): requirements.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# TEST_JOBS=2: the project's tests and the suites+benchmarks run as two pytest processes at once
+# (each with its own report folder; one Ray cluster for all the suites and benchmarks). Not the
+# default: on this shared 2-core machine it is not measured yet against the serial run.
+TEST_JOBS ?= 1
 test: setup
 	$(MAKE) --no-print-directory lint
-	$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS)
+	@if [ "$(TEST_JOBS)" = 1 ]; then \
+		$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS); \
+	else \
+		$(BIN)/python -m pytest tests --report-dir=$(REPORTS)/test/tests $(PYTEST_ARGS) & unit=$$!; \
+		$(BIN)/python -m pytest suites benchmarks --report-dir=$(REPORTS)/test/suites $(PYTEST_ARGS); live=$$?; \
+		wait $$unit; rc=$$?; [ $$rc -eq 0 ] && rc=$$live; exit $$rc; \
+	fi
 	$(MAKE) --no-print-directory soak-short
 	$(MAKE) --no-print-directory test-kwok
 	$(MAKE) --no-print-directory test-realpods
@@ -80,6 +90,19 @@ preflight: setup
 bench: setup
 	$(BIN)/python -m pytest benchmarks --backend=embedded --manifests=$(MANIFESTS) --report-dir=$(REPORTS) \
 		--benchmark-json=$(REPORTS)/benchmark.json --benchmark-storage=file://$(BENCH_STORAGE) $(PYTEST_ARGS)
+
+# Time to verdict of the suite itself, per tier (static check, embedded, kwok warm, real pods warm;
+# kwok and realpods only when SUITE_TIERS names them and they are up), compared with the
+# baseline stored in benchmarks/baselines/.
+# Store a new baseline: make bench-suite PYTEST_ARGS=--benchmark-save=baseline
+SUITE_ROUNDS ?= 1
+SUITE_TIERS ?= embedded
+SUITE_BASELINES := benchmarks/baselines
+bench-suite: setup
+	@mkdir -p $(REPORTS)/bench-suite
+	$(BIN)/python -m pytest benchmarks/suite --report-dir=$(REPORTS)/bench-suite --suite-rounds=$(SUITE_ROUNDS) --suite-tiers=$(SUITE_TIERS) \
+		--benchmark-storage=file://$(SUITE_BASELINES) --benchmark-compare \
+		--benchmark-json=$(REPORTS)/bench-suite/benchmark.json $(PYTEST_ARGS)
 
 # Builds Kubernetes $(KUBERNETES_VERSION), etcd $(ETCD_VERSION), kwok $(KWOK_VERSION) and KubeRay $(KUBERAY_VERSION)
 # from their Go modules into ~/.cache/gpuconf once; later runs reuse them.

@@ -32,6 +32,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="benchmark size (default: benchmarks/config.yaml's profile, auto: realistic when the GPU "
         "replica sees a physical GPU, else smoke)",
     )
+    parser.getgroup("gpuconf").addoption(
+        "--suite-rounds",
+        type=int,
+        default=1,
+        help="runs per tier in benchmarks/suite/ (time to verdict of the suite itself; default 1)",
+    )
+    parser.getgroup("gpuconf").addoption(
+        "--suite-tiers",
+        default="embedded",
+        help="comma list of the live tiers benchmarks/suite/ times: embedded, kwok, realpods (default "
+        "embedded; kwok and realpods run against the machine's one control plane, so only when asked)",
+    )
+
+
+SUITE_DIR = HERE / "suite"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """benchmarks/suite/ (the suite timing itself: whole nested runs) only when named on the command
+    line, e.g. by `make bench-suite`; `pytest benchmarks` and `make conformance` leave it out."""
+    if collection_path != SUITE_DIR:
+        return None
+    named = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    return not any(p == SUITE_DIR or SUITE_DIR in p.parents for p in named)
 
 
 @pytest.hookimpl(optionalhook=True)

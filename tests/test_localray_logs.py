@@ -44,3 +44,15 @@ def test_a_large_log_keeps_its_end(tmp_path: Path, monkeypatch: Any) -> None:
     kept = (out / "nodes" / "ml-head.log").read_bytes()
     assert kept.endswith(b"THE END\n") and b"first 408 bytes left out" in kept
     assert len(kept.split(b"\n", 1)[1]) == 100
+
+
+def test_a_worker_nodes_own_session_is_archived_under_its_temp_dir(tmp_path: Path) -> None:
+    cluster = _cluster(tmp_path)
+    worker = cluster.temp_dir / "w1a2b" / "session_2026-12-01_21-00-00_000000_1" / "logs"
+    worker.mkdir(parents=True)
+    (worker / "raylet.out").write_text("bind: Address already in use\n")
+    out = archive_ray_logs(cluster, tmp_path / "reports" / "test_y")
+    assert (out / "w1a2b" / "session_2026-12-01_21-00-00_000000_1" / "raylet.out").read_text() == (
+        "bind: Address already in use\n"
+    )
+    assert (out / "session_2026-12-01_21-00-00_000000_1" / "raylet.out").read_text() == "raylet started\n"

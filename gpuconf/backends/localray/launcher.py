@@ -4,8 +4,9 @@
 arguments KubeRay generates, so the embedded and kwok backends start a pod's
 Ray node the same way, and a broken argument breaks here as it would in the pod.
 Only what cannot be shared on one host is changed: ports are remapped to free
-ones, services bind to loopback, the object store is kept small, and each node
-gets a CUDA_VISIBLE_DEVICES that stands for what its container would see.
+ones, services bind to loopback, the object store is kept small, each worker gets its
+own Ray temp dir (as its own filesystem would give it) and a CUDA_VISIBLE_DEVICES that
+stands for what its container would see.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class LocalRayCluster:
     nodes: list[StartedNode]
     host_gpus: list[HostGpu]
     stage_s: dict[str, float] = field(default_factory=dict)
+    start_modes: list[str] = field(default_factory=list)  # how each batch of workers was started
     lock: RunLock | None = None
     _stopped: bool = False
 
@@ -136,16 +138,10 @@ class LocalRayCluster:
         ]
 
     def add_nodes(self, specs: list[NodeSpec]) -> list[StartedNode]:
-        """Start worker nodes for pods that appeared since start (one at a time, as at start)."""
+        """Start worker nodes for pods that appeared since start (together, as at start)."""
         taken = {g.uuid for n in self.nodes for g in n.gpus}
         grants = partition([g for g in self.host_gpus if g.uuid not in taken], [s.gpu_limit for s in specs])
-        added = []
-        for spec, grant in zip(specs, grants, strict=True):
-            node = _start_node(spec, grant, self, gcs_address=self.gcs_address)
-            self.nodes.append(node)
-            _wait_joined(self, [node])
-            added.append(node)
-        return added
+        return _start_workers(self, specs, grants)
 
     def connect(self) -> None:
         """Connect this process to the cluster as a driver (idempotent), within the ray_node tier.
@@ -276,7 +272,7 @@ def temp_tag(run_id: str) -> str:
 def start_cluster(
     specs: list[NodeSpec], run_id: str | None = None, before_head: Callable[[Path], None] | None = None
 ) -> LocalRayCluster:
-    """Start the head, then every worker; wait until each has joined or failed.
+    """Start the head, then every worker at once; wait until each has joined or failed.
 
     `before_head(temp_dir)` runs once the run's temp dir (removed with the run) exists, before any
     node starts: a backend writes there what the nodes read (e.g. an autoscaling config).
@@ -315,22 +311,65 @@ def start_cluster(
         cluster.stage_s["head_up"] = round(time.monotonic() - t0, 2)
         cluster.connect()
         _wait_joined(cluster, [head])
-        # One at a time: on a 2-core runner, raylets starting together miss Ray's fixed
-        # 30 s registration window.
-        for spec, grant in zip(specs[1:], grants[1:], strict=False):
-            node = _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
-            cluster.nodes.append(node)
-            _wait_joined(cluster, [node])
-            if node.node_id is None and _RAY_START_TIMEOUT in node.log_tail(40):
-                cluster.nodes.remove(node)  # the host was too busy, not the manifest wrong: once more
-                node = _start_node(spec, grant, cluster, gcs_address=cluster.gcs_address)
-                cluster.nodes.append(node)
-                _wait_joined(cluster, [node])
+        _start_workers(cluster, specs[1:], grants[1:])
         cluster.stage_s["cluster_up"] = round(time.monotonic() - t0, 2)
         return cluster
     except BaseException:
         cluster.stop()
         raise
+
+
+# Workers start together up to this load average per CPU, else one at a time (see _start_workers).
+PARALLEL_STARTS_MAX_LOAD_PER_CPU = 2.0
+STARTS_ENV = "GPUCONF_WORKER_STARTS"  # "parallel" or "serial" overrides the load rule
+
+
+def parallel_starts(load: float | None = None, cpus: int | None = None) -> bool:
+    """Whether worker nodes start together: yes unless the host is already loaded.
+
+    Under load each raylet waits 15 s (fixed in the raylet, node_manager.cc) for its dashboard
+    agent to write its port file; agents importing together on a starved host miss it, and the
+    retry one at a time then costs more than starting one at a time did (measured in docs/figures.md).
+    """
+    forced = os.environ.get(STARTS_ENV, "")
+    if forced in ("parallel", "serial"):
+        return forced == "parallel"
+    load = os.getloadavg()[0] if load is None else load
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    return load <= PARALLEL_STARTS_MAX_LOAD_PER_CPU * cpus
+
+
+def _start_workers(
+    cluster: LocalRayCluster, specs: list[NodeSpec], grants: list[list[HostGpu]], together: bool | None = None
+) -> list[StartedNode]:
+    """Start the workers (together, or one at a time on a loaded host); wait until each has joined
+    or failed; returns them in order.
+
+    Each `ray start` gives its raylet 30 s to register with the GCS (`raylet_start_wait_time_s`,
+    hard-coded in ray/_private/node.py: no Ray config or env var moves it). Nodes used to be
+    started one at a time for it, but what made parallel starts miss it was a socket-path race
+    (see worker_temp_dir), not the window: a raylet registers within seconds. A node that still
+    misses it (a host far too busy, not a wrong manifest) is started once more, alone.
+    """
+    together = parallel_starts() if together is None else together
+    cluster.start_modes.append("together" if together else "one at a time")
+    pairs = list(zip(specs, grants, strict=False))
+    batches = [pairs] if together else [[pair] for pair in pairs]
+    started: list[StartedNode] = []
+    for batch in batches:
+        nodes = [_start_node(spec, grant, cluster, gcs_address=cluster.gcs_address) for spec, grant in batch]
+        cluster.nodes.extend(nodes)
+        if nodes:
+            _wait_joined(cluster, nodes)
+        for i, node in enumerate(nodes):
+            if node.node_id is None and _RAY_START_TIMEOUT in node.log_tail(40):
+                cluster.nodes.remove(node)
+                again = _start_node(node.spec, node.gpus, cluster, gcs_address=cluster.gcs_address)
+                cluster.nodes.append(again)
+                _wait_joined(cluster, [again])
+                nodes[i] = again
+        started += nodes
+    return started
 
 
 def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, gcs_address: str | None) -> StartedNode:
@@ -413,6 +452,8 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
         else:
             out.append(word)
     adds = {"node-ip-address": "127.0.0.1", "object-store-memory": str(OBJECT_STORE_BYTES)}
+    if not spec.is_head:
+        adds["temp-dir"] = str(worker_temp_dir(temp_dir))
     if spec.is_head:
         adds.update(
             {
@@ -447,6 +488,19 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
         out.append("--labels=" + _merge_labels("", spec))
     out.append("--disable-usage-stats")
     return [str(Path(sys.executable).with_name("ray")), "start", *out]
+
+
+def worker_temp_dir(temp_dir: Path) -> Path:
+    """A worker node's own Ray temp dir under the run's (new for each start, short for Ray's sockets).
+
+    A pod has its own filesystem. Nodes sharing the head's temp dir would pick their sockets as
+    the first free `sockets/raylet.N` (ray/_private/node.py, _make_inc_temp): two nodes starting
+    together can pick the same N, and the second raylet dies with `bind: Address already in use`,
+    so its `ray start` times out. Unix socket paths must stay under 108 bytes, hence the short name.
+    """
+    return (
+        Path(tempfile.mkdtemp(prefix="w", dir=temp_dir)) if temp_dir.is_dir() else temp_dir / f"w{secrets.token_hex(4)}"
+    )
 
 
 def _merge_labels(existing: str, spec: NodeSpec) -> str:

@@ -22,11 +22,13 @@ def archive_ray_logs(cluster: LocalRayCluster, dest: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for node in cluster.nodes:
         _copy(node.log, out / "nodes" / node.log.name)
-    for session in sorted(cluster.temp_dir.glob("session_2*")):  # session_latest is a link to one of these
+    # The head's session, and each worker's in its own temp dir (session_latest links to one of these).
+    for session in sorted([*cluster.temp_dir.glob("session_2*"), *cluster.temp_dir.glob("*/session_2*")]):
         logs = session / "logs"
+        name = session.name if session.parent == cluster.temp_dir else f"{session.parent.name}/{session.name}"
         for path in sorted(logs.rglob("*")) if logs.is_dir() else []:
             if path.is_file() and not path.is_symlink() and path.suffix in _SUFFIXES:
-                _copy(path, out / session.name / path.relative_to(logs))
+                _copy(path, out / name / path.relative_to(logs))
     return out
 
 

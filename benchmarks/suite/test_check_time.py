@@ -1,7 +1,7 @@
 """How long `gpuconf check` takes, as a user runs it (a new interpreter each time).
 
 A benchmark, not a timed assert: figures go to pytest-benchmark's table and docs/static-inputs.md.
-Run: .venv/bin/python -m pytest benchmarks/test_check_time.py --benchmark-only -p no:randomly
+The static tier of `make bench-suite` (benchmarks/suite/ is collected only when named).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
 
 
