@@ -9,7 +9,8 @@ Ray in the venv, with what a pod gives it and nothing more:
 
 - a token of the pod's ServiceAccount (TokenRequest API), the cluster CA and the namespace at
   ``/var/run/secrets/kubernetes.io/serviceaccount`` inside a private mount namespace of this
-  process only (``unshare --mount``; see podmount), and ``KUBERNETES_SERVICE_HOST/PORT``;
+  process only (``unshare --mount``; see podmount), and ``KUBERNETES_SERVICE_HOST`` and
+  ``KUBERNETES_SERVICE_PORT(_HTTPS)`` naming the API server;
 - the GCS address of the local head (``--gcs-address``): in the pod it is ``<pod IP>:6379``,
   here the head's port is remapped, like every port of the local nodes;
 - the autoscaler's metrics port remapped to a free one (``AUTOSCALER_METRIC_PORT``).
@@ -241,7 +242,9 @@ def start_autoscaler(kube: KubeClient, namespace: str, head_pod: str, cluster: L
     overrides = {
         **pod_env,
         "KUBERNETES_SERVICE_HOST": server.hostname,
+        # What the kubelet sets for the `kubernetes` Service (Ray reads the _HTTPS one), here the API server itself.
         "KUBERNETES_SERVICE_PORT": str(server.port or 443),
+        "KUBERNETES_SERVICE_PORT_HTTPS": str(server.port or 443),
         "AUTOSCALER_METRIC_PORT": str(free_port()),
         procs.RUN_ENV: cluster.run_id,
         "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH", "")])),
