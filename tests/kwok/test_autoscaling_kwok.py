@@ -12,11 +12,13 @@ Run: ``pytest tests/kwok --backend kwok`` with the control plane up.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gpuconf.backends import registry
 from gpuconf.backends.kwok.autoscaler import Autoscaler
@@ -38,12 +40,23 @@ FIXTURE = ROOT / "tests" / "fixtures" / "autoscaling"
 GROUP = "gpu-workers"
 
 
-@pytest.fixture(scope="module")
-def plan() -> Plan:
-    """The scale-from-zero fixture's plan, on the shipped node pool and expectations."""
-    return run_check(
-        [FIXTURE], nodes=[ROOT / "manifests" / "nodes"], expect=ROOT / "manifests" / "expectations.yaml"
-    ).plans[0]
+@pytest.fixture(params=["v1", "v2"])
+def plan(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The scale-from-zero fixture's plan, on the shipped node pool and expectations, per autoscaler version.
+
+    KubeRay 1.5.0 runs autoscaler v1 unless autoscalerOptions.version is v2 (it then sets
+    RAY_enable_autoscaler_v2 on the head); v1 matches Ray nodes to pods by IP, v2 by
+    RAY_CLOUD_INSTANCE_ID (the pod name).
+    """
+    folder = tmp_path_factory.mktemp(f"autoscaling-{request.param}")
+    shutil.copytree(FIXTURE, folder, dirs_exist_ok=True)
+    if request.param == "v2":
+        path = folder / "raycluster.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["spec"]["autoscalerOptions"]["version"] = "v2"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    expect = ROOT / "manifests" / "expectations.yaml"
+    return run_check([folder], nodes=[ROOT / "manifests" / "nodes"], expect=expect).plans[0]
 
 
 def _load() -> str:
@@ -105,7 +118,8 @@ def test_gpu_group_scales_from_zero_to_the_models_pod_and_back(kube: KubeClient,
         config, _url = local.serve_config(plan.target.serve.body, None, client)
         t0 = time.monotonic()
         client.deploy_applications(config)
-        print(f"\ndeployed MLService at {time.strftime('%H:%M:%S')} ({_load()})")
+        version = (plan.target.cluster.spec.get("autoscalerOptions") or {}).get("version", "v1")
+        print(f"\nautoscaler {version}: deployed MLService at {time.strftime('%H:%M:%S')} ({_load()})")
 
         def grown() -> Any:
             live.refresh()
