@@ -133,7 +133,7 @@ def _pod_as_kuberay_makes_it(plan: Plan, namespace: str) -> dict[str, Any]:
     spec = copy.deepcopy(group.template["spec"])
     spec["containers"][0]["env"] = [{"name": "KUBERAY_GEN_RAY_START_CMD", "value": group.command}]
     spec["tolerations"] = [
-        *spec["tolerations"],
+        *spec.get("tolerations", []),
         {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
         {
             "key": "node.kubernetes.io/unreachable",
@@ -179,3 +179,24 @@ def test_more_autoscaled_pods_than_maxreplicas_allows_is_a_mismatch(plan: Plan) 
     pods = [_pod_as_kuberay_makes_it(plan, "ns1"), _pod_as_kuberay_makes_it(plan, "ns1")]
     fields = [m.field for m in compare_autoscaled(plan, pods, "ns1").mismatches]
     assert "gpu-workers.autoscaled_count" in fields
+
+
+def test_a_pending_autoscaled_pod_is_compared_by_the_schedulers_reason(plan: Plan, tmp_path: Path) -> None:
+    """A pod the model leaves Pending must be refused for the model's reason, not another."""
+    folder = tmp_path / "untolerated"
+    shutil.copytree(FIXTURE, folder)
+    text = (folder / "raycluster.yaml").read_text()
+    start = text.index("          tolerations:")
+    end = text.index("          containers:", start)
+    (folder / "raycluster.yaml").write_text(text[:start] + text[end:])
+    pending_plan = run_check(
+        [folder], nodes=[ROOT / "manifests" / "nodes"], expect=ROOT / "manifests" / "expectations.yaml"
+    ).plans[0]
+    pod = _pod_as_kuberay_makes_it(pending_plan, "ns1")
+    pod["spec"]["nodeName"] = None
+    name = pod["metadata"]["name"]
+    model = next(p for p in pending_plan.pods if p.autoscaled)
+    same = compare_autoscaled(pending_plan, [pod], "ns1", {name: model.pending_message})
+    assert same.mismatches == []
+    other = compare_autoscaled(pending_plan, [pod], "ns1", {name: "0/2 nodes are available: 2 Insufficient cpu."})
+    assert [m.field for m in other.mismatches] == [f"gpu-workers/{name}.pending.reason"]

@@ -194,3 +194,72 @@ def test_gpu_group_scales_from_zero_to_the_models_pod_and_back(kube: KubeClient,
     # The token went to the autoscaler's private mount namespace only.
     assert ((SA_DIR / "token").read_text() if (SA_DIR / "token").exists() else None) == host_token
     assert (tmp_path / f"kwok-{namespace}" / "autoscaler.log").exists()
+
+
+@pytest.fixture
+def untolerated_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The fixture with the GPU group's toleration removed: its autoscaled pods cannot go to the tainted GPU node."""
+    folder = tmp_path_factory.mktemp("autoscaling-untolerated")
+    shutil.copytree(FIXTURE, folder, dirs_exist_ok=True)
+    path = folder / "raycluster.yaml"
+    doc = yaml.safe_load(path.read_text())
+    del doc["spec"]["workerGroupSpecs"][0]["template"]["spec"]["tolerations"]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    expect = ROOT / "manifests" / "expectations.yaml"
+    return run_check([folder], nodes=[ROOT / "manifests" / "nodes"], expect=expect).plans[0]
+
+
+def test_autoscaled_pod_without_the_toleration_stays_pending_as_the_model_says(
+    kube: KubeClient, untolerated_plan: Plan, tmp_path: Path
+) -> None:
+    """The autoscaler asks, the operator creates the pod, the scheduler refuses it for the taint; no Ray node."""
+    from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
+
+    plan = untolerated_plan
+    model = next(p for p in plan.pods if p.autoscaled)
+    assert model.node is None and "taint" in model.pending_message, model.pending_message
+    settings = Settings(
+        backend="kwok",
+        manifests=FIXTURE,
+        nodes=None,
+        expect=None,
+        kubeconfig=None,
+        report_dir=tmp_path,
+        timeout_scale=1.0,
+        strict=False,
+        require_cuda=False,
+        model=None,
+    )
+    live: LiveCluster = registry.get("kwok").start(plan, settings)
+    try:
+        assert live.kube is not None
+        namespace, name = live.kube.namespace, live.kube.raycluster
+        scaler: Autoscaler = getattr(live, AUTOSCALER_ATTR)
+        local: LocalRayCluster = live.serve  # type: ignore[assignment]
+        client = ServeSubmissionClient(live.dashboard_url)
+        config, _url = local.serve_config(plan.target.serve.body, None, client)
+        client.deploy_applications(config)
+
+        def refused() -> dict[str, str] | None:
+            messages = kube.failed_scheduling(namespace)
+            pods = _gpu_pods(kube, namespace, name)
+            return messages if pods and all(p["metadata"]["name"] in messages for p in pods) else None
+
+        messages = wait_until(
+            refused,
+            f"the autoscaler to add a {GROUP} pod to {namespace}/{name} and the scheduler to refuse it",
+            tier="serve_app",
+            interval=1.0,
+            fail_fast=lambda: _autoscaler_alive(scaler),
+        )
+        pods = _gpu_pods(kube, namespace, name)
+        report = compare_autoscaled(plan, pods, namespace, messages)
+        assert not report.mismatches, "\n".join(f"  - {m}" for m in report.mismatches)
+        assert all(p["spec"].get("nodeName") is None for p in pods)
+        live.refresh()
+        assert [r.group for r in live.records.values()] == ["headgroup"]  # nothing to stand up
+        spec = (kube.read_raycluster(namespace, name) or {})["spec"]
+        assert next(g for g in spec["workerGroupSpecs"] if g["groupName"] == GROUP)["replicas"] == 1
+        print(f"\n{pods[0]['metadata']['name']} Pending: {messages[pods[0]['metadata']['name']]}")
+    finally:
+        live.stop()

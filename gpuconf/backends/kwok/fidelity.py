@@ -191,14 +191,17 @@ def _container_resources(container: dict[str, Any]) -> dict[str, dict[str, Any]]
     return {"limits": limits, "requests": requests}
 
 
-def compare_autoscaled(plan: Plan, added: list[dict[str, Any]], namespace: str) -> Fidelity:
+def compare_autoscaled(
+    plan: Plan, added: list[dict[str, Any]], namespace: str, pending: dict[str, str] | None = None
+) -> Fidelity:
     """Compare the pods the operator created at the autoscaler's request with the plan's autoscaled pods.
 
     `added` are the real pods (as plain dicts, the API's camelCase), in the order created. Per
     group, the first len(added) of the model's autoscaled pods are compared with them: the Ray
     container's limits and requests, the template's labels (KubeRay's own ray.io/* labels are
     checked for group and node type), tolerations (those the API server's default admission
-    adds aside), nodeSelector, the node they were bound to, and the `ray start` command
+    adds aside), nodeSelector, the node they were bound to (with `pending`, the FailedScheduling
+    message of each pod left unbound, compared as reason parts), and the `ray start` command
     (``--address`` included: the model is rebuilt for `namespace`).
     """
     from gpuconf.model.admission import added_tolerations
@@ -248,6 +251,10 @@ def compare_autoscaled(plan: Plan, added: list[dict[str, Any]], namespace: str) 
                     report.notes.append(
                         f"{prefix}: model binds to {model.node}, the scheduler to {node}; accepted: both are feasible"
                     )
+            if node is None and model.node is None and pending is not None:
+                want, got = reason_parts(model.pending_message), reason_parts(pending.get(name))
+                if want != got:
+                    pairs.append(("pending.reason", want, got))
             for field_name, m, r in pairs:
                 if m != r:
                     report.mismatches.append(Mismatch(f"{prefix}.{field_name}", m, r))
