@@ -75,6 +75,14 @@ def _autoscaler_alive(scaler: Autoscaler) -> str | None:
     return None if code is None else f"the autoscaler exited with {code}:\n{scaler.log_tail()}"
 
 
+def _scale_up_broken(scaler: Autoscaler, live: LiveCluster) -> str | None:
+    """Why waiting for the scale-up is pointless: the autoscaler exited, or the new pod's `ray start` failed."""
+    failed = [f for f in live.failed if f["group"] == GROUP]
+    if failed:
+        return f"the Ray node of {failed[0]['pod']} exited ({failed[0]['exit_code']}):\n{failed[0]['log_tail']}"
+    return _autoscaler_alive(scaler)
+
+
 def _replica_nodes(dashboard_url: str) -> dict[str, str]:
     """MLService's replicas: {replica id: Ray node id} of those RUNNING."""
     from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
@@ -130,7 +138,7 @@ def test_gpu_group_scales_from_zero_to_the_models_pod_and_back(kube: KubeClient,
             f"the autoscaler to add a {GROUP} pod to {namespace}/{name} and its Ray node to join",
             tier="serve_app",
             interval=1.0,
-            fail_fast=lambda: _autoscaler_alive(scaler),
+            fail_fast=lambda: _scale_up_broken(scaler, live),
         )
         joined_s = time.monotonic() - t0
         pods = _gpu_pods(kube, namespace, name)
