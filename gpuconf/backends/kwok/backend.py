@@ -8,11 +8,13 @@ KubeRay breaks breaks here too. Pending pods are reported with the scheduler's m
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from gpuconf.backends.kwok.autoscaler import Autoscaler, start_autoscaler
 from gpuconf.backends.localray.launcher import REPO_ROOT, LocalRayCluster, start_cluster
 from gpuconf.backends.localray.live import live_from_cluster, refresh_from
 from gpuconf.backends.localray.specs import NodeSpec
@@ -26,6 +28,7 @@ from gpuconf.kube.reach import cluster_answers
 from gpuconf.kube.view import KubeView
 from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.settings import Settings
+from gpuconf.model.kuberay import autoscaler_enabled
 from gpuconf.model.plan import RAY_AUTODETECT_MEMORY_FRACTION, Plan
 from gpuconf.model.raystart import parse_ray_start
 from gpuconf.model.shell import bash_words
@@ -39,6 +42,9 @@ _IN_CLUSTER_ENV = {
     "KUBERAY_GEN_RAY_START_CMD",
     "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE",
 }
+
+
+AUTOSCALER_ATTR = "kwok_autoscaler"
 
 
 def kwok_kubeconfig() -> Path:
@@ -75,13 +81,28 @@ def apply_target(
     )
 
 
-def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan) -> NodeSpec:
-    """A local Ray node standing for one real pod, from its real `ray start` command."""
+def loopback_ip(pod: PodInfo) -> str | None:
+    """The pod's IP when kwok handed it out on loopback (see provision.kwok POD_CIDR), else None."""
+    try:
+        return pod.ip if pod.ip and ipaddress.ip_address(pod.ip).is_loopback else None
+    except ValueError:
+        return None
+
+
+def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False) -> NodeSpec:
+    """A local Ray node standing for one real pod, from its real `ray start` command.
+
+    With `pod_ip`, the node takes the pod's IP as its Ray node IP, as in the pod: KubeRay's
+    autoscaler (v1) tells Ray nodes and pods apart by that IP alone.
+    """
     cmd = pod.ray_start_cmd or ""
     try:
         argv = bash_words(cmd)
     except ValueError:
         argv = cmd.split()  # the launcher's `ray start` then fails on it, as `bash -c` would in the pod
+    ip = loopback_ip(pod) if pod_ip else None
+    if ip and not any(w.startswith("--node-ip-address") for w in argv):
+        argv = [*argv, f"--node-ip-address={ip}"]
     gpu_res = plan.expectations.gpu_resource
     # Ray sees the devices of the container's limit, or all of the node's with NVIDIA_VISIBLE_DEVICES=all.
     leak = pod.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
@@ -110,13 +131,13 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan) -> NodeSpec:
     )
 
 
-def specs_from_deployment(dep: KubeDeployment, plan: Plan) -> list[NodeSpec]:
+def specs_from_deployment(dep: KubeDeployment, plan: Plan, pod_ip: bool = False) -> list[NodeSpec]:
     """A NodeSpec for every bound pod, head first."""
     specs = []
     for pod in dep.pods:
         node = dep.node(pod.node) if pod.node else None
         if node is not None:
-            specs.append(spec_for_pod(pod, node, plan))
+            specs.append(spec_for_pod(pod, node, plan, pod_ip))
     return sorted(specs, key=lambda s: not s.is_head)
 
 
@@ -171,18 +192,34 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
     dep = apply_target(kube, plan, run_id, diagnostics_dir=None)
     diag_dir = diag_root / f"kwok-{dep.namespace}"
     stages = {"kube_pods_settled": watch.lap()}
+    # With the in-tree autoscaler, Ray's own KubeRay autoscaler runs beside the head, as its sidecar would.
+    autoscaling = autoscaler_enabled(plan.target.cluster.spec)
+    scaler: Autoscaler | None = None
     try:
-        dep.bound_head()
-        cluster = start_cluster(specs_from_deployment(dep, plan), run_id=os.environ.get("GPUCONF_RUN_ID") or None)
+        head = dep.bound_head()
+        cluster = start_cluster(
+            specs_from_deployment(dep, plan, pod_ip=autoscaling), run_id=os.environ.get("GPUCONF_RUN_ID") or None
+        )
     except BaseException:
         dep.teardown(diag_dir)
         raise
+    if autoscaling:
+        try:
+            scaler = start_autoscaler(kube, dep.namespace, head.name, cluster)
+        except BaseException:
+            cluster.stop()
+            dep.teardown(diag_dir)
+            raise
     live = live_from_cluster(cluster, "kwok", dep.pending())
     live.environment_notes = serve_pods_from_host(kube, dep, cluster)
     live.stages = {**stages, **{k: round(v + stages["kube_pods_settled"], 2) for k, v in live.stages.items()}}
+    if scaler is not None:
+        setattr(live, AUTOSCALER_ATTR, scaler)  # the kwok tests read its process and log
 
     def diagnose(dest: Path) -> Path:
         refresh_pod_logs(cluster)
+        if scaler is not None:
+            scaler.copy_log(dest)
         return collect_diagnostics(kube, dep.namespace, dest, dep.name, pod_logs=True)
 
     live.kube = KubeView(dep.namespace, dep.name, dep.pods, dep.nodes, diagnose=diagnose)
@@ -191,8 +228,14 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
         # KubeRay may have created pods since (a scaled worker group): each newly bound pod becomes
         # a local Ray node from its real command, served like the first ones.
         dep.refresh()
+        # ... and a pod deleted since (scaled down, workersToDelete) takes its local Ray node with it.
+        existing = {p.name for p in dep.pods}
+        for gone in [n.spec.pod for n in cluster.nodes if not n.spec.is_head and n.spec.pod not in existing]:
+            cluster.remove_node(gone)
         started = {n.spec.pod for n in cluster.nodes}
-        added = cluster.add_nodes([s for s in specs_from_deployment(dep, plan) if s.pod not in started])
+        added = cluster.add_nodes(
+            [s for s in specs_from_deployment(dep, plan, pod_ip=autoscaling) if s.pod not in started]
+        )
         if added:
             current.environment_notes = serve_pods_from_host(kube, dep, cluster)
         refresh_from(cluster, current)
@@ -203,6 +246,9 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
 
     def stop() -> int:
         try:
+            if scaler is not None:  # first, so it patches nothing while the cluster goes
+                scaler.stop()
+                scaler.copy_log(diag_dir)
             return cluster.stop()
         finally:
             # Until its pods are gone they hold the nodes' GPUs and CPUs: the next run's pods would

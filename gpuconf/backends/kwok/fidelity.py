@@ -161,3 +161,109 @@ def _compare_scheduling(
     for i, (m, r) in enumerate(zip(model_pending, real_pending, strict=False)):
         if reason_parts(m) != reason_parts(r):
             report.mismatches.append(Mismatch(f"{label}.pending[{i}].reason", reason_parts(m), reason_parts(r)))
+
+
+# Tolerations the API server's default admission (DefaultTolerationSeconds) adds to every pod
+# that lacks them; KubeRay and the model have nothing to do with them.
+_DEFAULT_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+]
+
+
+def _tolerations(raw: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    keys = ("key", "operator", "value", "effect", "tolerationSeconds")
+    out = [{k: t[k] for k in keys if t.get(k) is not None} for t in raw or []]
+    return sorted(out, key=lambda t: sorted((k, str(v)) for k, v in t.items()))
+
+
+def _quantities(raw: dict[str, Any] | None) -> dict[str, Any]:
+    from gpuconf.inputs.quantity import parse_quantity
+
+    return {str(k): parse_quantity(v) for k, v in (raw or {}).items()}
+
+
+def _container_resources(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    res = container.get("resources") or {}
+    limits = _quantities(res.get("limits"))
+    # API defaulting: an absent request of a resource with a limit is set to the limit.
+    requests = {**limits, **_quantities(res.get("requests"))}
+    return {"limits": limits, "requests": requests}
+
+
+def compare_autoscaled(
+    plan: Plan, added: list[dict[str, Any]], namespace: str, pending: dict[str, str] | None = None
+) -> Fidelity:
+    """Compare the pods the operator created at the autoscaler's request with the plan's autoscaled pods.
+
+    `added` are the real pods (as plain dicts, the API's camelCase), in the order created. Per
+    group, the first len(added) of the model's autoscaled pods are compared with them: the Ray
+    container's limits and requests, the template's labels (KubeRay's own ray.io/* labels are
+    checked for group and node type), tolerations (those the API server's default admission
+    adds aside), nodeSelector, the node they were bound to (with `pending`, the FailedScheduling
+    message of each pod left unbound, compared as reason parts), and the `ray start` command
+    (``--address`` included: the model is rebuilt for `namespace`).
+    """
+    from gpuconf.model.admission import added_tolerations
+
+    report = Fidelity()
+    cluster = plan.target.cluster
+    rebuilt = {g.label: g for g in cluster_groups(cluster.spec, cluster.name, namespace)}
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for pod in added:
+        by_group.setdefault(str((pod["metadata"].get("labels") or {}).get("ray.io/group")), []).append(pod)
+    for label, real_pods in sorted(by_group.items()):
+        model_pods = [p for p in plan.pods if p.autoscaled and p.group.label == label]
+        if len(real_pods) > len(model_pods):
+            report.mismatches.append(Mismatch(f"{label}.autoscaled_count", len(model_pods), len(real_pods)))
+        for model, real in zip(model_pods, real_pods, strict=False):
+            group = model.group
+            name = str(real["metadata"]["name"])
+            prefix = f"{label}/{name}"
+            template_spec = group.template.get("spec") or {}
+            real_spec = real.get("spec") or {}
+            pairs: list[tuple[str, Any, Any]] = [
+                (
+                    "resources",
+                    _container_resources((template_spec.get("containers") or [{}])[0]),
+                    _container_resources((real_spec.get("containers") or [{}])[0]),
+                ),
+                (
+                    "nodeSelector",
+                    dict(template_spec.get("nodeSelector") or {}),
+                    dict(real_spec.get("nodeSelector") or {}),
+                ),
+            ]
+            labels = real["metadata"].get("labels") or {}
+            want_labels = {**group.pod_labels, "ray.io/group": label, "ray.io/node-type": "worker"}
+            pairs.append(("labels", want_labels, {k: labels.get(k) for k in want_labels}))
+            model_tol = list(template_spec.get("tolerations") or [])
+            if plan.expectations.extended_resource_toleration:
+                model_tol += added_tolerations(group.template)
+            real_tol = [t for t in _tolerations(real_spec.get("tolerations")) if t not in _DEFAULT_TOLERATIONS]
+            pairs.append(("tolerations", _tolerations(model_tol), real_tol))
+            node = real_spec.get("nodeName")
+            if node != model.node:
+                feasible = plan.could_land_on(group)
+                if node is None or model.node is None or node not in feasible:
+                    pairs.append(("node", model.node, node))
+                else:
+                    report.notes.append(
+                        f"{prefix}: model binds to {model.node}, the scheduler to {node}; accepted: both are feasible"
+                    )
+            if node is None and model.node is None and pending is not None:
+                want, got = reason_parts(model.pending_message), reason_parts(pending.get(name))
+                if want != got:
+                    pairs.append(("pending.reason", want, got))
+            for field_name, m, r in pairs:
+                if m != r:
+                    report.mismatches.append(Mismatch(f"{prefix}.{field_name}", m, r))
+            container = (real_spec.get("containers") or [{}])[0]
+            env = {e.get("name"): e.get("value") for e in container.get("env") or [] if "value" in e}
+            cmd = env.get("KUBERAY_GEN_RAY_START_CMD") or ""
+            try:
+                real_args = parse_ray_start(bash_words(cmd))
+            except ValueError as exc:
+                real_args = RayStartArgs(argv=cmd.split(), error=f"bash: cannot parse the generated command ({exc})")
+            report.mismatches += compare_start(prefix, rebuilt[label].start, real_args, True)
+    return report

@@ -143,6 +143,20 @@ class LocalRayCluster:
         grants = partition([g for g in self.host_gpus if g.uuid not in taken], [s.gpu_limit for s in specs])
         return _start_workers(self, specs, grants)
 
+    def remove_node(self, pod: str, grace_s: float = 10.0) -> StartedNode | None:
+        """Stop the worker node standing for `pod` (its pod was deleted) and forget it; None if unknown.
+
+        Every process of the node's session goes (raylet, agents, workers); its GPUs are free again.
+        """
+        node = next((n for n in self.nodes if n.spec.pod == pod and not n.spec.is_head), None)
+        if node is None:
+            return None
+        found = [p for p in (_ps(pid) for pid in procs.session_pids(node.proc.pid)) if p]
+        procs.terminate(found, grace_s=grace_s)
+        node.exit_code = node.proc.poll()
+        self.nodes.remove(node)
+        return node
+
     def connect(self) -> None:
         """Connect this process to the cluster as a driver (idempotent), within the ray_node tier.
 
@@ -161,7 +175,8 @@ class LocalRayCluster:
             try:
                 ray.init(
                     address=self.gcs_address,
-                    _node_ip_address="127.0.0.1",
+                    # The head's address: a driver attaches to a raylet of its own IP.
+                    _node_ip_address=_opt(head.argv, "node-ip-address") if head else "127.0.0.1",
                     log_to_driver=False,
                     logging_level=logging.ERROR,
                     configure_logging=False,

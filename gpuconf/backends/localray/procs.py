@@ -33,6 +33,18 @@ def marked_processes(run_id: str | None) -> list[psutil.Process]:
     return found
 
 
+def session_pids(sid: int) -> list[int]:
+    """The processes of one session (a node's `ray start` and everything it spawned)."""
+    out = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(proc.pid) == sid:
+                out.append(proc.pid)
+        except OSError:
+            continue
+    return out
+
+
 def terminate(procs: list[psutil.Process], grace_s: float = 5.0) -> int:
     """SIGTERM, wait up to `grace_s`, then SIGKILL what is left; returns how many were signalled."""
     alive = []

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 SERVICE_CIDR = "10.96.0.0/16"
+# kwok's pod IPs: on loopback, so the local Ray node standing for a pod can take its pod's IP
+# (KubeRay's autoscaler v1 matches Ray nodes to pods by IP) and traffic stays on this host.
+POD_CIDR = "127.64.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
 KWOK_ENABLED_CRDS = ("PortForward", "Exec", "Logs")
@@ -440,6 +443,7 @@ class ControlPlane:
             # The API server reaches a node's "kubelet" (kwok's server) at InternalIP:node-port for
             # port-forward, exec and logs; kwok answers them from its PortForward/Exec/Logs objects.
             "--node-ip=127.0.0.1",
+            f"--cidr={POD_CIDR}",
             f"--node-port={state.ports['kwok']}",
             f"--enable-crds={','.join(KWOK_ENABLED_CRDS)}",
             f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
