@@ -87,6 +87,8 @@ class LiveCluster:
     refresher: Callable[[LiveCluster], None] = _no_refresh
     # Writes the backend's own diagnostics (Ray logs, the namespace's events) into a folder.
     diagnoser: Callable[[Path], object] | None = None
+    # The autoscaler process the backend runs beside the head, if any (kwok: Ray's KubeRay autoscaler).
+    autoscaler: Any = None
 
     def refresh(self) -> LiveCluster:
         """Re-read pods and Ray nodes (on kwok, a pod created since start becomes a Ray node); returns self."""

@@ -22,7 +22,6 @@ import yaml
 
 from gpuconf.backends import registry
 from gpuconf.backends.kwok.autoscaler import Autoscaler
-from gpuconf.backends.kwok.backend import AUTOSCALER_ATTR
 from gpuconf.backends.kwok.fidelity import compare_autoscaled
 from gpuconf.backends.kwok.podmount import SA_DIR
 from gpuconf.backends.localray.launcher import LocalRayCluster
@@ -113,7 +112,7 @@ def test_gpu_group_scales_from_zero_to_the_models_pod_and_back(kube: KubeClient,
     try:
         assert live.kube is not None
         namespace, name = live.kube.namespace, live.kube.raycluster
-        scaler: Autoscaler = getattr(live, AUTOSCALER_ATTR)
+        scaler: Autoscaler = live.autoscaler
         local: LocalRayCluster = live.serve  # type: ignore[assignment]
         assert _gpu_pods(kube, namespace, name) == [], "minReplicas 0: the operator makes no GPU pod by itself"
         assert [r.group for r in live.records.values()] == ["headgroup"]
@@ -242,7 +241,7 @@ def test_autoscaled_pod_without_the_toleration_stays_pending_as_the_model_says(
     try:
         assert live.kube is not None
         namespace, name = live.kube.namespace, live.kube.raycluster
-        scaler: Autoscaler = getattr(live, AUTOSCALER_ATTR)
+        scaler: Autoscaler = live.autoscaler
         local: LocalRayCluster = live.serve  # type: ignore[assignment]
         client = ServeSubmissionClient(live.dashboard_url)
         config, _url = local.serve_config(plan.target.serve.body, None, client)

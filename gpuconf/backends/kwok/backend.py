@@ -44,9 +44,6 @@ _IN_CLUSTER_ENV = {
 }
 
 
-AUTOSCALER_ATTR = "kwok_autoscaler"
-
-
 def kwok_kubeconfig() -> Path:
     """The kubeconfig `make kwok-up` writes."""
     from gpuconf.provision.kwok.paths import state_dir
@@ -214,7 +211,7 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
     live.environment_notes = serve_pods_from_host(kube, dep, cluster)
     live.stages = {**stages, **{k: round(v + stages["kube_pods_settled"], 2) for k, v in live.stages.items()}}
     if scaler is not None:
-        setattr(live, AUTOSCALER_ATTR, scaler)  # the kwok tests read its process and log
+        live.autoscaler = scaler  # the kwok tests read its process and log
 
     def diagnose(dest: Path) -> Path:
         refresh_pod_logs(cluster)
