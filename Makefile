@@ -50,6 +50,7 @@ test: setup
 		$(BIN)/python -m pytest suites benchmarks --report-dir=$(REPORTS)/test/suites $(PYTEST_ARGS); live=$$?; \
 		wait $$unit; rc=$$?; [ $$rc -eq 0 ] && rc=$$live; exit $$rc; \
 	fi
+	$(MAKE) --no-print-directory test-scaling BACKEND=embedded
 	$(MAKE) --no-print-directory soak-short
 	$(MAKE) --no-print-directory test-kwok
 	$(MAKE) --no-print-directory test-realpods
@@ -66,15 +67,16 @@ lint: setup
 test-kwok: setup
 	$(BIN)/python -m gpuconf kwok up --nodes $(MANIFESTS)/nodes
 	rc=0; $(BIN)/python -m pytest tests/kwok suites --backend=kwok --report-dir=$(REPORTS)/kwok \
-		--deselect suites/regressions/test_live_regressions.py $(PYTEST_ARGS) || rc=$$?; \
+		--deselect suites/regressions/test_live_regressions.py \
+		--deselect suites/regressions/test_scaling_regressions.py $(PYTEST_ARGS) || rc=$$?; \
 	$(BIN)/python -m gpuconf kwok down; exit $$rc
 
-# The main job. The live regression cases (marked slow) prove the suite itself; `make test` runs them.
 # The scaling suite and its benchmark on the scaled overlay (Ray's autoscaler; a few minutes).
 test-scaling: setup
 	$(BIN)/python -m pytest suites/scaling benchmarks/test_scaling.py --backend=$(BACKEND) \
 		--manifests=overlays/scaling --report-dir=$(REPORTS)/scaling $(PYTEST_ARGS)
 
+# The main job. The live regression cases (marked slow) prove the suite itself; `make test` runs them.
 conformance: setup
 	$(BIN)/python -m pytest suites benchmarks -m "not slow" --backend=$(BACKEND) --manifests=$(MANIFESTS) \
 		--report-dir=$(REPORTS) $(KUBECONFIG_ARG) --benchmark-json=$(REPORTS)/benchmark.json \
