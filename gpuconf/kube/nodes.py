@@ -23,6 +23,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from gpuconf.inputs.quantity import parse_quantity
+from gpuconf.inputs.resources import GpuPredicate, gpu_amount
 from gpuconf.kube.client import KubeClient
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -110,8 +111,10 @@ def _patch_labels(
     kube.core.patch_node(name, {"metadata": metadata}, _content_type=MERGE_PATCH, _request_timeout=kube.timeout)
 
 
-def nodes_with_gpus(kube: KubeClient, resource: str = GPU_RESOURCE) -> list[str]:
-    """The names (sorted) of the nodes whose allocatable `resource` is more than zero."""
+def nodes_with_gpus(kube: KubeClient, resource: str | GpuPredicate = GPU_RESOURCE) -> list[str]:
+    """The names (sorted) of the nodes whose allocatable `resource` (a name, or a predicate summed) is more than zero."""
+    if callable(resource):
+        return sorted(n.name for n in kube.nodes() if gpu_amount(n.allocatable, resource) > 0)
     return sorted(n.name for n in kube.nodes() if n.allocatable.get(resource, Decimal(0)) > 0)
 
 

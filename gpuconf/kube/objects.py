@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from gpuconf.inputs.quantity import quantity
+from gpuconf.inputs.resources import GpuPredicate, gpu_amount
 
 RAY_START_ENV = "KUBERAY_GEN_RAY_START_CMD"
 
@@ -58,8 +59,14 @@ class PodInfo:
         """The `ray start` command KubeRay generated for this pod."""
         return self.env.get(RAY_START_ENV)
 
-    def gpu_limit(self, resource: str = "nvidia.com/gpu") -> Decimal:
-        """The Ray container's limit of the GPU resource (0 when absent)."""
+    def gpu_limit(self, resource: str | GpuPredicate = "nvidia.com/gpu") -> Decimal:
+        """The Ray container's limit of the GPU resource (0 when absent).
+
+        `resource` is one name, or a predicate (Expectations.is_gpu_resource) whose names are summed:
+        a MIG slice or an AMD GPU is a GPU as KubeRay counts it.
+        """
+        if callable(resource):
+            return gpu_amount(self.limits, resource)
         return self.limits.get(resource, Decimal(0))
 
     def as_evidence(self) -> dict[str, Any]:

@@ -225,7 +225,7 @@ def _gpu_nodes(core: Any, exp: Expectations, budget: Budget) -> list[PreflightRe
                 f"label the GPU nodes: kubectl label node <name> {selector.replace(',', ' ')}",
             )
         ]
-    alloc = {n.metadata.name: str((n.status.allocatable or {}).get(exp.gpu_resource, "0")) for n in nodes}
+    alloc = {n.metadata.name: str(exp.gpus(n.status.allocatable or {}) if n.status else 0) for n in nodes}
     found = PreflightResult("gpu-nodes", True, f"GPU nodes: {sorted(alloc)}", evidence={"allocatable": alloc})
     if not any(parse_quantity(v) > 0 for v in alloc.values()):
         return [
@@ -233,13 +233,13 @@ def _gpu_nodes(core: Any, exp: Expectations, budget: Budget) -> list[PreflightRe
             PreflightResult(
                 "gpu-allocatable",
                 False,
-                f"no GPU node advertises allocatable {exp.gpu_resource}: {alloc}",
+                f"no GPU node advertises allocatable {exp.gpu_resources_text()}: {alloc}",
                 EXIT_NO_GPU_ALLOCATABLE,
                 "install the NVIDIA device plugin (or GPU operator) on the GPU nodes",
                 {"allocatable": alloc},
             ),
         ]
-    return [found, PreflightResult("gpu-allocatable", True, f"allocatable {exp.gpu_resource}: {alloc}")]
+    return [found, PreflightResult("gpu-allocatable", True, f"allocatable GPUs ({exp.gpu_resources_text()}): {alloc}")]
 
 
 def _rbac(authz: Any, budget: Budget) -> PreflightResult:

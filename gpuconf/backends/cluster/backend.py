@@ -59,7 +59,7 @@ def _label_gpu_nodes(kube: KubeClient, plan: Plan, undo: list[Callable[[], None]
     from gpuconf.kube.nodes import label_nodes, nodes_with_gpus
 
     exp = plan.expectations
-    names = nodes_with_gpus(kube, exp.gpu_resource)
+    names = nodes_with_gpus(kube, exp.is_gpu_resource)
     if names:
         # reverted at stop(), and at exit too (Ctrl-C, SIGTERM)
         change = label_nodes(kube, names, dict(exp.gpu_node_selector), revert_at_exit=True)
@@ -170,11 +170,11 @@ def attach(
     uri = upload_entrypoints(endpoints.dashboard_url)
     stages["code_uploaded"] = watch.lap()
     probed = tie_to_pods(run_node_probe(endpoints.dashboard_url, uri), dep.pods)
-    records = records_from(probed, dep.nodes, plan.expectations.is_gpu_node, plan.expectations.gpu_resource)
+    records = records_from(probed, dep.nodes, plan.expectations.is_gpu_node, plan.expectations.is_gpu_resource)
     checks = _device_checks(kube, dep)
     stages["nodes_probed"] = watch.lap()
 
-    gpu_pods = {p.name for p in dep.pods if p.gpu_limit(plan.expectations.gpu_resource) > 0}
+    gpu_pods = {p.name for p in dep.pods if p.gpu_limit(plan.expectations.is_gpu_resource) > 0}
     physical = [
         {"index": i, **gpu, "pod": pod}
         for pod, c in checks.items()

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gpuconf.inputs.resources import GpuPredicate
 from gpuconf.kube.objects import NodeInfo, PodInfo
 from gpuconf.live.observe import PodRecord
 from gpuconf.waits import wait_until
@@ -103,7 +104,7 @@ def tie_to_pods(raw: list[dict[str, Any]], pods: list[PodInfo]) -> list[ProbedNo
 
 
 def records_from(
-    probed: list[ProbedNode], nodes: list[NodeInfo], gpu_node: Any, gpu_resource: str
+    probed: list[ProbedNode], nodes: list[NodeInfo], gpu_node: Any, gpu_resource: str | GpuPredicate
 ) -> dict[str, PodRecord]:
     """PodRecords (by Ray node id) for the suites, from the API server's pods and nodes.
 

@@ -146,7 +146,7 @@ class Autoscaling:
 
         out: dict[str, PodRecord] = {}
         groups = {g.label: g for g in self.plan.groups}
-        gpu_res = self.plan.expectations.gpu_resource
+        gpu_res = self.plan.expectations.is_gpu_resource
         for info in ray.nodes():
             labels = dict(info.get("Labels") or {})
             node_id = str(info["NodeID"])

@@ -100,11 +100,11 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
     ip = loopback_ip(pod) if pod_ip else None
     if ip and not any(w.startswith("--node-ip-address") for w in argv):
         argv = [*argv, f"--node-ip-address={ip}"]
-    gpu_res = plan.expectations.gpu_resource
+    exp = plan.expectations
     # Ray sees the devices of the container's limit, or all of the node's with NVIDIA_VISIBLE_DEVICES=all.
     leak = pod.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
     planned: dict[str, float] = {
-        "GPU": float(node.allocatable.get(gpu_res, Decimal(0)) if leak else pod.gpu_limit(gpu_res))
+        "GPU": float(exp.gpus(node.allocatable) if leak else pod.gpu_limit(exp.is_gpu_resource))
     }
     options = parse_ray_start(argv).options
     if "num-cpus" not in options:
@@ -122,8 +122,8 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
         is_head=pod.is_head,
         argv=argv,
         env=env,
-        gpu_limit=int(pod.gpu_limit(gpu_res)),
-        gpu_node=plan.expectations.is_gpu_node(node.labels),
+        gpu_limit=int(pod.gpu_limit(exp.is_gpu_resource)),
+        gpu_node=exp.is_gpu_node(node.labels, node.allocatable),
         planned_resources=planned,
     )
 

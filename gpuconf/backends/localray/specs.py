@@ -43,8 +43,8 @@ def specs_from_plan(plan: Plan) -> list[NodeSpec]:
                 is_head=group.is_head,
                 argv=argv,
                 env=dict(group.env),
-                gpu_limit=int(group.gpu_limit(plan.expectations.gpu_resource)),
-                gpu_node=plan.expectations.is_gpu_node(plan.node(pod.node).labels),
+                gpu_limit=int(group.gpu_limit(plan.expectations.is_gpu_resource)),
+                gpu_node=plan.expectations.is_gpu_node(plan.node(pod.node).labels, plan.node(pod.node).allocatable),
                 planned_resources=dict(planned),
             )
         )
