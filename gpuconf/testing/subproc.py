@@ -63,10 +63,10 @@ def run_bounded(
         try:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            rc = _stop_group(proc, grace_s)
+            stopped = _stop_group(proc, grace_s)
             raise SubprocessTimeout(
                 f"`{' '.join(cmd)}` ran past its {timeout_s:g} s bound and was stopped "
-                f"(exit {rc}; output in {log_dir}).\n"
+                f"(exit {stopped}; output in {log_dir}).\n"
                 f"--- stdout (tail) ---\n{tail(_read(out_path))}\n--- stderr (tail) ---\n{tail(_read(err_path))}"
             ) from None
         except BaseException:  # Ctrl-C of the caller: the child's group goes too
