@@ -85,7 +85,12 @@ def _stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> int | None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while proc.poll() is None and time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # until the leader is reaped and no member of its group is left
+        proc.poll()
+        try:
+            os.killpg(proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            break
         time.sleep(0.05)
     return proc.returncode
 
