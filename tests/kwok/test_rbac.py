@@ -252,9 +252,9 @@ def test_the_deploy_path_runs_as_the_service_account(applied: Applied, expectati
         assert sa.events(dep.namespace) is not None
         # exec and port-forward are authorized here: the API server goes on to the pod (not 403).
         for call in (
-            lambda: sa.core.connect_post_namespaced_pod_exec("no-such-pod", dep.namespace, command="true"),
-            lambda: sa.core.connect_get_namespaced_pod_exec("no-such-pod", dep.namespace, command="true"),
-            lambda: sa.core.connect_get_namespaced_pod_portforward("no-such-pod", dep.namespace, ports=8265),
+            lambda: sa.core.connect_post_namespaced_pod_exec("no-such-pod", dep.namespace, command=["true"]),
+            lambda: sa.core.connect_get_namespaced_pod_exec("no-such-pod", dep.namespace, command=["true"]),
+            lambda: sa.core.connect_get_namespaced_pod_portforward("no-such-pod", dep.namespace, ports="8265"),
             lambda: sa.core.read_namespaced_pod_log("no-such-pod", dep.namespace),
         ):
             assert status_of(call) == 404
@@ -289,9 +289,9 @@ def test_workloads_of_other_namespaces_are_refused(applied: Applied) -> None:
     assert applied.admin.core.read_namespaced_pod("victim", other)  # a real pod to aim at
     body = {"apiVersion": f"{RAY_GROUP}/{RAY_VERSION}", "kind": "RayCluster", "metadata": {"name": "x"}, "spec": {}}
     for call in (
-        lambda: sa.core.connect_post_namespaced_pod_exec("victim", other, command="true", _request_timeout=10),
-        lambda: sa.core.connect_get_namespaced_pod_exec("victim", other, command="true", _request_timeout=10),
-        lambda: sa.core.connect_get_namespaced_pod_portforward("victim", other, ports=8265, _request_timeout=10),
+        lambda: sa.core.connect_post_namespaced_pod_exec("victim", other, command=["true"], _request_timeout=10),
+        lambda: sa.core.connect_get_namespaced_pod_exec("victim", other, command=["true"], _request_timeout=10),
+        lambda: sa.core.connect_get_namespaced_pod_portforward("victim", other, ports="8265", _request_timeout=10),
         lambda: sa.core.read_namespaced_pod_log("victim", other, _request_timeout=10),
         lambda: sa.core.list_namespaced_pod(other, _request_timeout=10),
         lambda: sa.core.list_namespaced_event(other, _request_timeout=10),

@@ -14,7 +14,8 @@ from gpuconf.model.plan import Plan
 
 def start_embedded(plan: Plan) -> LiveCluster:
     """Start one local Ray node per pod the plan schedules; Pending pods are reported, not started."""
-    cluster = start_cluster(specs_from_plan(plan))
+    # Ray cannot be told to listen on loopback only: the run gets a network namespace with only `lo`.
+    cluster = start_cluster(specs_from_plan(plan), private_network=True)
     return live_from_cluster(cluster, "embedded", pending_pods(plan))
 
 
