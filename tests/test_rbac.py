@@ -1,9 +1,12 @@
 """manifests/rbac, the Job and the Dockerfile, checked without a cluster.
 
-The ClusterRole must grant no more and no less than the suite needs. "Needs" is not a second
-hand-written list: it is gpuconf.kube.preflight.REQUIRED_ACCESS (what preflight demands) plus
-every Kubernetes API call found in the code an in-cluster run executes, each call mapped to its
-(API group, resource, verb) from the official client's own request path and HTTP method.
+The ClusterRoles must grant no more and no less than the suite needs. "Needs" is not a second
+hand-written list: it is gpuconf.kube.rbac (CLUSTER_ACCESS, which preflight demands, and
+RUN_ACCESS, which each run binds in its own namespace) plus every Kubernetes API call found in the
+code an in-cluster run executes, each call mapped to its (API group, resource, verb) and scope
+(cluster or namespace) from the official client's own request path and HTTP method. Cluster-scoped
+calls must be granted by the cluster-wide ClusterRole gpuconf, namespaced ones by gpuconf-run
+(bound per run), except the run's own RoleBinding, which has to be created before it exists.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import yaml
 from kubernetes import client
 
 from gpuconf.inputs.schema import KUBERNETES_SCHEMA_VERSION
+from gpuconf.kube.names import MANAGED_BY
 from gpuconf.kube.preflight import REQUIRED_ACCESS
+from gpuconf.kube.rbac import CLUSTER_ACCESS, NAMED_ACCESS, RBAC_GROUP, RUN_ACCESS, RUN_BINDING, RUN_ROLE
 
 ROOT = Path(__file__).resolve().parents[1]
 RBAC = ROOT / "manifests" / "rbac"
@@ -64,19 +69,38 @@ def find(name: str, kind: str, obj_name: str) -> dict[str, Any]:
 
 
 def grants(role: dict[str, Any]) -> set[Perm]:
-    """Every (group, resource, verb) a ClusterRole grants; wildcards and name/URL rules are refused."""
-    out: set[Perm] = set()
+    """Every (group, resource, verb) a ClusterRole grants on any object; wildcards and URL rules are refused."""
+    return {p[:3] for p in _rules(role) if not p[3]}
+
+
+def named_grants(role: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    """The (group, resource, verb, name) a ClusterRole grants on one named object only."""
+    return {p for p in _rules(role) if p[3]}
+
+
+def _rules(role: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    out: set[tuple[str, str, str, str]] = set()
     for rule in role["rules"]:
-        # A wildcard grants what nobody listed (and what future API versions add); resourceNames
-        # would make preflight's name-less SelfSubjectAccessReviews answer "denied".
-        assert not {"resourceNames", "nonResourceURLs"} & set(rule), f"{role['metadata']['name']}: {rule}"
+        # A wildcard grants what nobody listed (and what future API versions add). resourceNames
+        # only where the code's request names the object (`bind` on one role): elsewhere it would
+        # make preflight's name-less SelfSubjectAccessReviews answer "denied".
+        assert "nonResourceURLs" not in rule, f"{role['metadata']['name']}: {rule}"
+        assert "resourceNames" not in rule or rule["verbs"] == ["bind"], f"{role['metadata']['name']}: {rule}"
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field], f"{role['metadata']['name']}: wildcard in {field}: {rule}"
-        out |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+        names = rule.get("resourceNames", [""])
+        out |= {
+            (g, r, v, n) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"] for n in names
+        }
     return out
 
 
 # -- what the code calls ------------------------------------------------------------------------
+
+
+def _is_namespaced(path: str) -> bool:
+    """Whether a request path of the official client is inside one namespace."""
+    return "/namespaces/{namespace}/" in path
 
 
 def _perms_of_request(method: str, path: str) -> set[Perm]:
@@ -111,8 +135,11 @@ def _perms_of_request(method: str, path: str) -> set[Perm]:
 
 
 @cache
-def api_calls() -> dict[Perm, tuple[str, ...]]:
-    """Each permission the scanned code needs, with the API methods (file: Class.method) needing it."""
+def api_calls(scope: str = "any") -> dict[Perm, tuple[str, ...]]:
+    """Each permission the scanned code needs, with the API methods (file: Class.method) needing it.
+
+    `scope`: "cluster" for calls outside any namespace, "namespace" for calls inside one, "any".
+    """
     sources = {p: p.read_text() for d in SCANNED for p in sorted((ROOT / d).rglob("*.py"))}
     # Only the API classes the code constructs: a method name like list_namespaced_event exists in
     # CoreV1Api and EventsV1Api, with different API groups.
@@ -133,14 +160,21 @@ def api_calls() -> dict[Perm, tuple[str, ...]]:
                     continue
                 m = re.search(r"method='(\w+)',\s*resource_path='([^']+)'", inspect.getsource(serialize))
                 assert m, f"cannot read the request of {cls}.{attr}"
+                if scope != "any" and _is_namespaced(m.group(2)) != (scope == "namespace"):
+                    continue
                 for perm in _perms_of_request(*m.groups()):
                     found.setdefault(perm, set()).add(f"{path.relative_to(ROOT)}: {cls}.{attr}")
     return {perm: tuple(sorted(where)) for perm, where in found.items()}
 
 
 def needed() -> set[Perm]:
-    """What the ClusterRole gpuconf must grant: preflight's list and every call a run makes."""
-    return set(REQUIRED_ACCESS) | (set(api_calls()) - LABEL_ONLY - ADMIN_ONLY)
+    """What the cluster-wide ClusterRole gpuconf must grant: preflight's list and every cluster-scoped call."""
+    return set(REQUIRED_ACCESS) | (set(api_calls("cluster")) - LABEL_ONLY - ADMIN_ONLY)
+
+
+def needed_in_run() -> set[Perm]:
+    """What gpuconf-run must grant: RUN_ACCESS and every namespaced call but the run's own RoleBinding."""
+    return set(RUN_ACCESS) | (set(api_calls("namespace")) - set(CLUSTER_ACCESS) - ADMIN_ONLY)
 
 
 def _fmt(perms: set[Perm]) -> str:
@@ -159,6 +193,7 @@ def test_the_rbac_folder_has_the_documented_files() -> None:
         "clusterrolebinding-label-nodes.yaml",
         "clusterrolebinding.yaml",
         "job.yaml",
+        "namespace-policy.yaml",
         "serviceaccount.yaml",
     ]
 
@@ -203,10 +238,11 @@ def test_custom_objects_are_rayclusters() -> None:
 
 
 def test_clusterrole_grants_exactly_what_the_suite_needs() -> None:
-    """No more, no less: an unused permission fails, and so does a needed one that is missing."""
-    granted = grants(find("clusterrole.yaml", "ClusterRole", "gpuconf"))
+    """Cluster-wide, no more, no less: an unused permission fails, and so does a needed one that is missing."""
+    role = find("clusterrole.yaml", "ClusterRole", "gpuconf")
+    granted = grants(role)
     need = needed()
-    calls = api_calls()
+    calls = api_calls("cluster")
     unused = granted - need
     missing = need - granted
     assert not unused, f"the ClusterRole gpuconf grants what nobody uses: {_fmt(unused)}"
@@ -214,6 +250,76 @@ def test_clusterrole_grants_exactly_what_the_suite_needs() -> None:
         f"the ClusterRole gpuconf lacks: {_fmt(missing)} (called by: "
         f"{sorted({w for p in missing for w in calls.get(p, ('REQUIRED_ACCESS',))})})"
     )
+    # The one grant on a named object: `bind` on the run's role, and preflight checks it.
+    assert named_grants(role) == set(NAMED_ACCESS) == {(RBAC_GROUP, "clusterroles", "bind", RUN_ROLE)}
+
+
+def test_run_role_grants_exactly_what_a_run_does_in_its_namespace() -> None:
+    """gpuconf-run: RUN_ACCESS and every namespaced call, no more, no less, on no named object."""
+    role = find("clusterrole.yaml", "ClusterRole", RUN_ROLE)
+    granted, need, calls = grants(role), needed_in_run(), api_calls("namespace")
+    assert not named_grants(role)
+    assert not granted - need, f"the ClusterRole {RUN_ROLE} grants what nobody uses: {_fmt(granted - need)}"
+    assert not need - granted, (
+        f"the ClusterRole {RUN_ROLE} lacks: {_fmt(need - granted)} (called by: "
+        f"{sorted({w for p in need - granted for w in calls.get(p, ('RUN_ACCESS',))})})"
+    )
+
+
+def test_nothing_that_reaches_workloads_is_cluster_wide() -> None:
+    """RayClusters, pods, logs, exec, port-forward and events are only in gpuconf-run, never in gpuconf."""
+    cluster_wide = grants(find("clusterrole.yaml", "ClusterRole", "gpuconf"))
+    workloads = {(g, r) for g, r, _ in RUN_ACCESS}
+    assert {("ray.io", "rayclusters"), ("", "pods/exec"), ("", "pods/portforward"), ("", "pods/log")} <= workloads
+    assert not {(g, r) for g, r, _ in cluster_wide} & workloads, _fmt({p for p in cluster_wide if p[:2] in workloads})
+    # Every namespaced call the code makes is bound per run, except creating that very binding.
+    assert set(api_calls("namespace")) - set(RUN_ACCESS) - ADMIN_ONLY == {(RBAC_GROUP, "rolebindings", "create")}
+    # And the run binds gpuconf-run by that name (gpuconf.kube.rbac.bind_run_role).
+    assert RUN_BINDING and any(
+        "RbacAuthorizationV1Api.create_namespaced_role_binding" in w
+        for w in api_calls("namespace")[(RBAC_GROUP, "rolebindings", "create")]
+    )
+
+
+def _policy() -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        find("namespace-policy.yaml", "ValidatingAdmissionPolicy", "gpuconf-own-namespaces"),
+        find("namespace-policy.yaml", "ValidatingAdmissionPolicyBinding", "gpuconf-own-namespaces"),
+    )
+
+
+def test_namespace_policy_guards_the_suites_account_and_nothing_else() -> None:
+    """The policy matches only the ServiceAccount the ClusterRoles are bound to, and denies (not warns)."""
+    policy, binding = _policy()
+    (cond,) = policy["spec"]["matchConditions"]
+    assert cond["expression"] == f'request.userInfo.username == "system:serviceaccount:{SA_NAMESPACE}:{SA_NAME}"'
+    assert binding["spec"] == {"policyName": "gpuconf-own-namespaces", "validationActions": ["Deny"]}
+    assert policy["spec"]["failurePolicy"] == "Fail"  # a policy that cannot be evaluated refuses
+
+
+def test_namespace_policy_covers_every_write_the_role_allows_on_namespaces_and_bindings() -> None:
+    """Each namespace or RoleBinding write the ClusterRole gpuconf allows is one the policy checks."""
+    policy, _ = _policy()
+    verb_of = {"create": "CREATE", "delete": "DELETE", "update": "UPDATE", "patch": "UPDATE"}
+    guarded = {
+        (g, r, op)
+        for rule in policy["spec"]["matchConstraints"]["resourceRules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for op in rule["operations"]
+    }
+    role = grants(find("clusterrole.yaml", "ClusterRole", "gpuconf"))
+    writes = {(g, r, verb_of[v]) for g, r, v in role if r in ("namespaces", "rolebindings") and v in verb_of}
+    assert writes == {
+        ("", "namespaces", "CREATE"),
+        ("", "namespaces", "DELETE"),
+        (RBAC_GROUP, "rolebindings", "CREATE"),
+    }
+    assert writes <= guarded
+    text = yaml.safe_dump(policy["spec"]["variables"]) + yaml.safe_dump(policy["spec"]["validations"])
+    # The label it demands is the one the run puts on its namespaces, the role the one it binds.
+    assert f'"{MANAGED_BY[0]}"' in text and f'"{MANAGED_BY[1]}"' in text
+    assert f'object.roleRef.name == "{RUN_ROLE}"' in text
 
 
 def test_node_labelling_is_only_in_the_opt_in_role() -> None:

@@ -11,6 +11,7 @@ from gpuconf.kube.client import KubeClient, NamespaceGuard
 from gpuconf.kube.diagnostics import collect_diagnostics
 from gpuconf.kube.names import namespace_for, run_labels
 from gpuconf.kube.objects import NodeInfo, PodInfo
+from gpuconf.kube.rbac import bind_run_role, wait_for_run_access
 from gpuconf.kube.wait import ClusterState, wait_for_raycluster
 
 
@@ -89,7 +90,10 @@ def deploy_raycluster(
     diagnostics_dir: Path | None = None,
     tier: str = "kube",
 ) -> KubeDeployment:
-    """Create a namespace, apply the RayCluster, wait until it is up or its pods settle Pending.
+    """Create a namespace, bind the run's role in it, apply the RayCluster, wait until it is up or its pods settle Pending.
+
+    Everything that reaches workloads is granted by that RoleBinding (gpuconf.kube.rbac), so the
+    run waits until it takes effect before the apply.
 
     On any failure (Ctrl-C included) diagnostics go to `diagnostics_dir` (when given) and the
     namespace is deleted before the error goes on.
@@ -97,6 +101,8 @@ def deploy_raycluster(
     namespace = kube.create_namespace(namespace_for(run_id, suffix), run_id)
     dep = KubeDeployment(kube, namespace, name, NamespaceGuard(kube, namespace))
     try:
+        bind_run_role(kube, namespace, run_id)
+        wait_for_run_access(kube, namespace, tier=tier)
         kube.apply_raycluster(namespace, name, spec, run_labels(run_id))
         dep.state = wait_for_raycluster(kube, namespace, name, expected_pods, tier=tier)
         dep.nodes = kube.nodes()

@@ -12,6 +12,7 @@ from typing import Any
 
 from gpuconf.errors import InputError
 from gpuconf.inputs.expectations import Expectations
+from gpuconf.kube.rbac import CLUSTER_ACCESS, NAMED_ACCESS, allowed, describe
 
 EXIT_UNREACHABLE, EXIT_NO_KUBERAY, EXIT_NO_GPU_NODES, EXIT_NO_GPU_ALLOCATABLE, EXIT_RBAC = 10, 11, 12, 13, 14
 KUBERAY_CRDS = ("rayclusters.ray.io", "rayservices.ray.io")
@@ -19,32 +20,9 @@ KUBERAY_INSTALL = (
     "helm repo add kuberay https://ray-project.github.io/kuberay-helm/ && "
     "helm install kuberay-operator kuberay/kuberay-operator --version 1.5.0"
 )
-# What the suite does in a cluster: (API group, resource, verb, namespaced).
-# Exec and port-forward go over WebSockets: up to Kubernetes 1.34 the API server authorizes them
-# as `get`, from 1.35 as `get` and `create` (kubernetes/kubernetes#134577), so both are needed.
-REQUIRED_ACCESS: tuple[tuple[str, str, str], ...] = (
-    ("", "namespaces", "create"),
-    ("", "namespaces", "delete"),
-    ("", "namespaces", "get"),
-    ("", "namespaces", "list"),
-    ("ray.io", "rayclusters", "create"),
-    ("ray.io", "rayclusters", "patch"),
-    ("ray.io", "rayclusters", "get"),
-    ("ray.io", "rayclusters", "list"),
-    ("ray.io", "rayclusters", "delete"),
-    ("", "pods", "list"),
-    ("", "pods", "get"),
-    ("", "pods/log", "get"),
-    ("", "pods/exec", "create"),
-    ("", "pods/exec", "get"),
-    ("", "pods/portforward", "create"),
-    ("", "pods/portforward", "get"),
-    ("", "events", "list"),
-    ("", "nodes", "list"),
-    ("", "nodes", "get"),
-    ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
-    ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
-)
+# What preflight demands: the cluster-wide grants (the ClusterRole gpuconf). What reaches workloads
+# (gpuconf.kube.rbac.RUN_ACCESS) is bound per run in the run's namespace, checked by the run itself.
+REQUIRED_ACCESS = CLUSTER_ACCESS
 
 
 @dataclass
@@ -243,30 +221,23 @@ def _gpu_nodes(core: Any, exp: Expectations, budget: Budget) -> list[PreflightRe
 
 
 def _rbac(authz: Any, budget: Budget) -> PreflightResult:
-    from kubernetes import client
-
-    missing = []
-    for group, resource, verb in REQUIRED_ACCESS:
-        sub = resource.split("/", 1)
-        attrs = client.V1ResourceAttributes(
-            group=group, resource=sub[0], verb=verb, subresource=sub[1] if len(sub) > 1 else None
-        )
-        review = authz.create_self_subject_access_review(
-            client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs)),
-            _request_timeout=budget.left("rbac"),
-        )
-        if not review.status.allowed:
-            missing.append(f"{verb} {resource}" + (f".{group}" if group else ""))
+    checks = [(g, r, v, None) for g, r, v in REQUIRED_ACCESS] + [(g, r, v, n) for g, r, v, n in NAMED_ACCESS]
+    missing = [
+        describe(g, r, v, n or "")
+        for g, r, v, n in checks
+        if not allowed(authz, g, r, v, name=n, timeout=budget.left("rbac"))
+    ]
     if missing:
         return PreflightResult(
             "rbac",
             False,
             f"missing permissions: {', '.join(missing)}",
             EXIT_RBAC,
-            "bind the suite's ClusterRole to this user or service account",
+            "apply manifests/rbac (the ClusterRoles gpuconf and gpuconf-run) and bind gpuconf to this user "
+            "or service account",
             {"missing": missing},
         )
-    return PreflightResult("rbac", True, f"all {len(REQUIRED_ACCESS)} permissions granted")
+    return PreflightResult("rbac", True, f"all {len(checks)} cluster-wide permissions granted")
 
 
 def exit_code(results: list[PreflightResult]) -> int:

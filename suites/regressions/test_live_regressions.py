@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from gpuconf.live.settings import Settings
 from gpuconf.testing.evidence import Evidence
+from gpuconf.testing.subproc import run_bounded
 
 pytestmark = [pytest.mark.ray, pytest.mark.regression, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,12 +65,13 @@ def test_live_check_fails_on_case(
         f"--timeout-scale={gpuconf_settings.timeout_scale}",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GPUCONF_RUN"))}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    # Bounded for real (the child's Ray processes cannot hold it open); a timeout shows what it printed.
+    proc = run_bounded(cmd, 900 * gpuconf_settings.timeout_scale, tmp_path / "child", cwd=ROOT, env=env)
     report = json.loads((tmp_path / "conformance.json").read_text())
     checks = {c["id"].split("::")[-1]: c for c in report["checks"]}
     evidence.add("exit_code", proc.returncode)
     evidence.add("checks", {k: {"verdict": v["verdict"], "detail": v["detail"][:300]} for k, v in checks.items()})
-    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-1000:]
     got = checks[case.check]
     assert got["verdict"] == case.verdict, got
     assert case.says in got["detail"], got["detail"]

@@ -91,6 +91,9 @@ def test_insufficient_rbac_lists_what_is_missing(kube: KubeClient, expectations:
         results = run_preflight(str(kubeconfig), expectations)
         rbac = next(r for r in results if r.check == "rbac")
         assert not rbac.ok and rbac.exit_code == EXIT_RBAC
-        assert "create namespaces" in rbac.message and "create rayclusters.ray.io" in rbac.message
+        assert (
+            "create namespaces" in rbac.message
+            and "bind clusterroles.rbac.authorization.k8s.io/gpuconf-run" in rbac.message
+        )
     finally:
         kube.delete_namespace(ns)

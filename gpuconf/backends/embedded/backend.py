@@ -24,7 +24,8 @@ def start_embedded(plan: Plan) -> LiveCluster:
     """Start one local Ray node per pod the plan schedules; Pending pods are reported, not started."""
     if autoscaled(plan):
         return _start_autoscaling(plan)
-    cluster = start_cluster(specs_from_plan(plan))
+    # Ray cannot be told to listen on loopback only: the run gets a network namespace with only `lo`.
+    cluster = start_cluster(specs_from_plan(plan), private_network=True)
     return live_from_cluster(cluster, "embedded", pending_pods(plan))
 
 
@@ -63,7 +64,9 @@ def _start_autoscaling(plan: Plan) -> LiveCluster:
     specs = [s for s in specs_from_plan(plan) if s.pod not in added]
     prepared: list[Autoscaling] = []
     cluster = start_cluster(
-        specs, before_head=lambda temp_dir: prepared.append(Autoscaling.prepare(plan, specs, temp_dir / "autoscaler"))
+        specs,
+        before_head=lambda temp_dir: prepared.append(Autoscaling.prepare(plan, specs, temp_dir / "autoscaler")),
+        private_network=True,  # the autoscaler's nodes start from the head, in the same namespace
     )
     auto = prepared[0]
     auto.record_pids(cluster)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuconf import waits
-from gpuconf.backends.localray import procs, reaper
+from gpuconf.backends.localray import bind, procs, reaper
 from gpuconf.backends.localray.gpus import HostGpu, host_gpus, partition
 from gpuconf.backends.localray.ownership import RunLock, stop_run
 from gpuconf.backends.localray.specs import NodeSpec
@@ -285,15 +285,22 @@ def temp_tag(run_id: str) -> str:
 
 
 def start_cluster(
-    specs: list[NodeSpec], run_id: str | None = None, before_head: Callable[[Path], None] | None = None
+    specs: list[NodeSpec],
+    run_id: str | None = None,
+    before_head: Callable[[Path], None] | None = None,
+    private_network: bool = False,
 ) -> LocalRayCluster:
     """Start the head, then every worker at once; wait until each has joined or failed.
 
     `before_head(temp_dir)` runs once the run's temp dir (removed with the run) exists, before any
     node starts: a backend writes there what the nodes read (e.g. an autoscaling config).
+    `private_network`: first move this thread into a network namespace with only `lo`
+    (gpuconf.backends.localray.bind), so no Ray listener is reachable from outside the host.
     """
     if not specs or not specs[0].is_head:
         raise ValueError("the first node to start must be the head")
+    if private_network and (why_not := bind.isolate()):
+        print(f"gpuconf: Ray listens on the host's network: {why_not}", file=sys.stderr)
     run_id = run_id or os.environ.get(procs.RUN_ENV) or f"gpuconf-{secrets.token_hex(4)}"
     # Ray's socket paths must stay short: a short folder directly under /tmp.
     temp_dir = Path(tempfile.mkdtemp(prefix=f"gpc-{temp_tag(run_id)}-", dir="/tmp"))
