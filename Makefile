@@ -63,12 +63,17 @@ lint: setup
 
 # The kwok backend: the real control plane (built from Go modules once, then cached), the model
 # fidelity tests and the same suites against it; the control plane goes down even on failure.
-# The live regression cases already ran on the embedded backend above.
+# The live regression cases already ran on the embedded backend above. Then the scaling suite on
+# its overlay's node pool: Ray's KubeRay autoscaler beside the head, the real operator's pods.
 test-kwok: setup
 	$(BIN)/python -m gpuconf kwok up --nodes $(MANIFESTS)/nodes
 	rc=0; $(BIN)/python -m pytest tests/kwok suites --backend=kwok --report-dir=$(REPORTS)/kwok \
 		--deselect suites/regressions/test_live_regressions.py \
 		--deselect suites/regressions/test_scaling_regressions.py $(PYTEST_ARGS) || rc=$$?; \
+	$(BIN)/python -m gpuconf kwok down; [ $$rc -eq 0 ] || exit $$rc
+	$(BIN)/python -m gpuconf kwok up --nodes overlays/scaling/nodes
+	rc=0; $(BIN)/python -m pytest suites/scaling --backend=kwok --manifests=overlays/scaling \
+		--report-dir=$(REPORTS)/kwok-scaling $(PYTEST_ARGS) || rc=$$?; \
 	$(BIN)/python -m gpuconf kwok down; exit $$rc
 
 # The scaling suite and its benchmark on the scaled overlay (Ray's autoscaler; a few minutes).
