@@ -176,7 +176,7 @@ class LocalRayCluster:
                 ray.init(
                     address=self.gcs_address,
                     # The head's address: a driver attaches to a raylet of its own IP.
-                    _node_ip_address=_opt(head.argv, "node-ip-address") if head else "127.0.0.1",
+                    _node_ip_address=_opt(head.argv, "node-ip-address", "127.0.0.1") if head else "127.0.0.1",
                     log_to_driver=False,
                     logging_level=logging.ERROR,
                     configure_logging=False,
@@ -533,9 +533,13 @@ def _merge_labels(existing: str, spec: NodeSpec) -> str:
     return ",".join(pairs)
 
 
-def _opt(argv: list[str], name: str) -> str:
+def _opt(argv: list[str], name: str, default: str | None = None) -> str:
+    """The value of `--name=value` in argv; `default` when absent (None: it must be there)."""
     prefix = f"--{name}="
-    return next(w[len(prefix) :] for w in argv if w.startswith(prefix))
+    found = next((w[len(prefix) :] for w in argv if w.startswith(prefix)), default)
+    if found is None:
+        raise ValueError(f"`ray start` has no --{name}=: {argv}")
+    return found
 
 
 def _exited(node: StartedNode) -> bool:
