@@ -238,8 +238,9 @@ def attach(
         # (and the nodes a node autoscaler added for them) do not outlive the run. Otherwise the
         # namespace is deleted at stop, on every exit path (NamespaceGuard), and there is nothing to put back.
         if scaling is not None:
-            scaling.restore.restore()
+            ops = scaling.restore.restore()
             view.scaling = scaling.evidence()
+            print(f"--allow-scaling: worker groups of {dep.namespace}/{dep.name} put back: {ops or 'unchanged'}")
         return dep.keep()
 
     live.keep = keep
