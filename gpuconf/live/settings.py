@@ -22,4 +22,6 @@ class Settings:
     model: str | None
     label_gpu_nodes: bool = False
     keep_on_failure: bool = False
+    allow_scaling: bool = False  # cluster backend: the scaling checks may change the cluster's size
+    scaling_budget_s: float = 600.0  # cluster backend: seconds the scaling checks may take together
     backend_reason: str = ""  # why this backend runs (shown in the header and the summary)

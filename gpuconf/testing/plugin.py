@@ -69,16 +69,35 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
-def missing_capability(item: pytest.Item, backend: Backend) -> str | None:
-    """Why `item` cannot run on `backend` (None: it can): the first capability it is marked with that
-    the backend lacks. The one place capability markers are read."""
+def withheld(backend: Backend, settings: settings_mod.Settings | None) -> dict[Capability, str]:
+    """Capabilities `backend` has but does not offer this run, each with its skip reason: a backend may
+    define ``withheld(settings)`` (the cluster backend: autoscaling only with --allow-scaling)."""
+    ask = getattr(backend, "withheld", None)
+    return dict(ask(settings)) if ask is not None and settings is not None else {}
+
+
+def capabilities_for(backend: Backend, settings: settings_mod.Settings | None) -> frozenset[Capability]:
+    """What `backend` provides in this run: its capabilities less those it withholds given `settings`."""
+    return backend.capabilities - withheld(backend, settings).keys()
+
+
+def missing_capability(
+    item: pytest.Item, backend: Backend, settings: settings_mod.Settings | None = None
+) -> str | None:
+    """Why `item` cannot run on `backend` in this run (None: it can): the first capability it is marked
+    with that the backend lacks or withholds. The one place capability markers are read."""
+    held_back = withheld(backend, settings)
+    have_now = capabilities_for(backend, settings)
     for cap in Capability:
-        if item.get_closest_marker(cap.value) and cap not in backend.capabilities:
-            have = ", ".join(sorted(c.value for c in backend.capabilities)) or "none"
-            return (
-                f"needs {cap.value}, {CAPABILITY_DOCS[cap]}: the {backend.name} backend does not provide it "
-                f"(it provides: {have})"
-            )
+        if not item.get_closest_marker(cap.value) or cap in have_now:
+            continue
+        if cap in held_back:
+            return f"needs {cap.value}, {CAPABILITY_DOCS[cap]}; on the {backend.name} backend this {held_back[cap]}"
+        have = ", ".join(sorted(c.value for c in have_now)) or "none"
+        return (
+            f"needs {cap.value}, {CAPABILITY_DOCS[cap]}: the {backend.name} backend does not provide it "
+            f"(it provides: {have})"
+        )
     return None
 
 
@@ -94,7 +113,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
         if rel.parts[:1] == ("suites",):
             item.add_marker(pytest.mark.conformance)
-        reason = missing_capability(item, backend)
+        reason = missing_capability(item, backend, s)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
 

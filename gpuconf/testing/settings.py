@@ -44,6 +44,19 @@ def add_options(parser: pytest.Parser) -> None:
         help="kwok/cluster backends: keep the run's namespace when a check failed (diagnostics are written anyway)",
     )
     g.addoption(
+        "--allow-scaling",
+        action="store_true",
+        help="cluster backend: run the scaling checks, which change the cluster's size (without it they skip)",
+    )
+    g.addoption(
+        "--scaling-budget",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="cluster backend with --allow-scaling: the scaling checks together stop and fail after this long "
+        "(default 600)",
+    )
+    g.addoption(
         "--model", default=None, help="override the Serve app's `model` arg (mlp-smoke, mlp, bert-smoke, bert-base)"
     )
 
@@ -59,6 +72,8 @@ def resolve(config: pytest.Config) -> Settings:
         kubeconfig, source = str(default), "~/.kube/config"
     # No reachability probe here: a configured cluster that does not answer is exit 10, not embedded.
     backend, reason = registry.choose_backend(opt("--backend"), kubeconfig, source)
+    if opt("--scaling-budget") <= 0:
+        raise pytest.UsageError(f"--scaling-budget must be a positive number of seconds, not {opt('--scaling-budget')}")
     return Settings(
         backend=backend,
         backend_reason=reason,
@@ -73,4 +88,6 @@ def resolve(config: pytest.Config) -> Settings:
         model=opt("--model"),
         label_gpu_nodes=opt("--label-gpu-nodes"),
         keep_on_failure=opt("--keep-on-failure"),
+        allow_scaling=opt("--allow-scaling"),
+        scaling_budget_s=opt("--scaling-budget"),
     )

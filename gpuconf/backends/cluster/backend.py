@@ -17,6 +17,8 @@ from gpuconf.backends.cluster.endpoints import open_endpoints
 from gpuconf.backends.cluster.nodeprobe import records_from, run_node_probe, tie_to_pods
 from gpuconf.backends.cluster.podenv import DOWNWARD_ENV, with_downward_env
 from gpuconf.backends.cluster.podexec import check_devices
+from gpuconf.backends.cluster.refresh import cluster_refresher
+from gpuconf.backends.cluster.scaling import KubeRayClusterApi, ReplicaRestore, ScalingBudget, withheld_capabilities
 from gpuconf.backends.cluster.target import ClusterTarget, alive_ray_nodes, http_port
 from gpuconf.backends.cluster.upload import upload_entrypoints
 from gpuconf.backends.cluster.view import ClusterView
@@ -128,8 +130,25 @@ def start_cluster_backend(plan: Plan, settings: Settings) -> LiveCluster:
             tier="pods",
         )
         stages["pods_ready"] = watch.lap()
+        scaling = (
+            Scaling(
+                ScalingBudget(settings.scaling_budget_s),
+                ReplicaRestore.record(KubeRayClusterApi(kube), dep.namespace, dep.name),
+            )
+            if settings.allow_scaling
+            else None
+        )
         return attach(
-            kube, dep, plan, plan.target.serve.body, Path(settings.report_dir), undo, stages, labelled, settings.model
+            kube,
+            dep,
+            plan,
+            plan.target.serve.body,
+            Path(settings.report_dir),
+            undo,
+            stages,
+            labelled,
+            settings.model,
+            scaling,
         )
     except BaseException:
         _teardown(dep, Path(settings.report_dir), undo)
@@ -156,6 +175,7 @@ def attach(
     stages: dict[str, float],
     labelled: list[str] | None = None,
     model: str | None = None,
+    scaling: Scaling | None = None,
 ) -> LiveCluster:
     """Everything after the pods are up, through the API server only: reach the head, ship the code,
     probe every Ray node, check every pod's devices. `undo` steps run (in reverse) at `stop()`;
@@ -193,6 +213,7 @@ def attach(
         fake_gpu_nodes=fake,
         labelled_nodes=list(labelled or []),
         endpoints={**endpoints.as_evidence(), "working_dir": uri, "downward_env_added": sorted(DOWNWARD_ENV)},
+        scaling=scaling.evidence() if scaling else {"allowed": False},
     )
 
     def stop() -> int:
@@ -203,8 +224,39 @@ def attach(
         "cluster", records, dep.pending(), [], stages, endpoints.dashboard_url, target, stop, physical, view
     )
     live.node_probes = {p.node_id: p.probe for p in probed}
-    live.keep = dep.keep
+    live.refresher = cluster_refresher(
+        dep,
+        plan,
+        target,
+        lambda: {n.node_id for n in alive_ray_nodes(endpoints.dashboard_url)},
+        lambda: run_node_probe(endpoints.dashboard_url, uri),
+        scaling.budget if scaling else None,
+    )
+
+    def keep() -> str:
+        # The namespace stays: put back the worker groups' replicas the run found, so the GPU pods
+        # (and the nodes a node autoscaler added for them) do not outlive the run. Otherwise the
+        # namespace is deleted at stop, on every exit path (NamespaceGuard), and there is nothing to put back.
+        if scaling is not None:
+            ops = scaling.restore.restore()
+            view.scaling = scaling.evidence()
+            print(f"--allow-scaling: worker groups of {dep.namespace}/{dep.name} put back: {ops or 'unchanged'}")
+        return dep.keep()
+
+    live.keep = keep
     return live
+
+
+@dataclass
+class Scaling:
+    """--allow-scaling: the budget the scaling checks' refreshes charge, and the replicas to put back."""
+
+    budget: ScalingBudget
+    restore: ReplicaRestore
+
+    def evidence(self) -> dict[str, Any]:
+        """The budget and the worker groups as found (and as restored)."""
+        return {"allowed": True, "budget_s": self.budget.seconds, **self.restore.evidence()}
 
 
 def diagnose_cluster(kube: KubeClient, dep: KubeDeployment, head: PodInfo, dashboard_url: str, dest: Path) -> Path:
@@ -233,8 +285,14 @@ class ClusterBackend:
     name: str = "cluster"
     summary: str = "a RayCluster on a real cluster (kubeconfig), from outside or as an in-cluster Job"
     capabilities: frozenset[Capability] = field(
-        default_factory=lambda: frozenset({Capability.RAY, Capability.KUBE_API, Capability.REAL_PODS})
+        default_factory=lambda: frozenset(
+            {Capability.RAY, Capability.KUBE_API, Capability.REAL_PODS, Capability.AUTOSCALING}
+        )
     )
+
+    def withheld(self, settings: Settings) -> dict[Capability, str]:
+        """Capabilities not offered to this run, with the skip reason (autoscaling: only with --allow-scaling)."""
+        return withheld_capabilities(settings)
 
     def start(self, plan: Plan, options: Settings) -> LiveCluster:
         """See start_cluster_backend."""

@@ -17,6 +17,8 @@ class ClusterView(KubeView):
     fake_gpu_nodes: list[str] = field(default_factory=list)
     labelled_nodes: list[str] = field(default_factory=list)
     endpoints: dict[str, Any] = field(default_factory=dict)
+    # --allow-scaling: the budget and the worker groups' replicas as found (and as restored).
+    scaling: dict[str, Any] = field(default_factory=dict)
 
     def evidence(self) -> dict[str, Any]:
         """KubeView's evidence plus device checks, node changes and how the head was reached."""
@@ -28,4 +30,5 @@ class ClusterView(KubeView):
         out["fake_gpu_nodes"] = self.fake_gpu_nodes
         out["labelled_nodes"] = self.labelled_nodes
         out["endpoints"] = self.endpoints
+        out["scaling"] = self.scaling
         return out
