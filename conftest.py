@@ -1,3 +1,3 @@
 """Wiring only: the gpuconf pytest plugin and the core fixtures live in gpuconf.testing."""
 
-pytest_plugins = ["gpuconf.testing.plugin", "gpuconf.testing.fixtures", "pytester"]
+pytest_plugins = ["gpuconf.testing.plugin", "gpuconf.testing.fixtures", "suites.scaling.fixtures", "pytester"]

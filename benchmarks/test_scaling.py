@@ -19,13 +19,10 @@ from gpuconf.live.timeline import Sample, Timeline
 from gpuconf.model.plan import Plan
 from gpuconf.testing.evidence import Evidence
 from suites.scaling.scaling import (
-    NO_AUTOSCALING,
     GpuTarget,
     fixed_gpu_pods,
     gpu_capacity,
     gpu_groups,
-    gpu_target,
-    is_autoscaled,
     stuck_pending,
     submit,
     wait_for,
@@ -34,29 +31,6 @@ from suites.scaling.scaling import (
 
 pytestmark = [pytest.mark.ray, pytest.mark.autoscaling]
 ROUNDS = 2
-
-
-@pytest.fixture
-def live(target: GpuTarget, request: pytest.FixtureRequest) -> LiveCluster:
-    """The session's cluster, asked for only once `target` did not skip (session fixtures start first)."""
-    cluster: LiveCluster = request.getfixturevalue("live_cluster")
-    return cluster
-
-
-@pytest.fixture
-def apps(target: GpuTarget, request: pytest.FixtureRequest) -> ServeApps:
-    """The session's Serve configs, likewise asked for only after `target`."""
-    found: ServeApps = request.getfixturevalue("serve_apps")
-    return found
-
-
-@pytest.fixture
-def target(plan: Plan) -> GpuTarget:
-    """The expected-GPU deployment to scale (skips when the cluster under test does not autoscale)."""
-    found = gpu_target(plan) if is_autoscaled(plan) else None
-    if found is None:
-        pytest.skip(NO_AUTOSCALING)
-    return found
 
 
 def _scaled_to(live: LiveCluster, plan: Plan, target: GpuTarget, settings: Settings, n: int) -> Sample:

@@ -23,15 +23,12 @@ from gpuconf.model.plan import Plan
 from gpuconf.testing.evidence import Evidence
 from gpuconf.waits import WaitTimeout, timeout
 from suites.scaling.scaling import (
-    NO_AUTOSCALING,
     GpuTarget,
     autoscaling_bounds,
     fixed_gpu_pods,
     gpu_capacity,
     gpu_ceiling,
     gpu_groups,
-    gpu_target,
-    is_autoscaled,
     record,
     request_load,
     stuck_pending,
@@ -46,31 +43,6 @@ pytestmark = [pytest.mark.ray, pytest.mark.autoscaling]
 OVER_CAPACITY_WATCH_S = 15.0
 # How long replicas may stay unplaced with the GPU group at maxReplicas before the wait gives up.
 AT_CEILING_S = 15.0
-
-
-@pytest.fixture
-def live(target: GpuTarget, request: pytest.FixtureRequest) -> LiveCluster:
-    """The session's cluster, asked for only once `target` did not skip (session fixtures start first)."""
-    cluster: LiveCluster = request.getfixturevalue("live_cluster")
-    return cluster
-
-
-@pytest.fixture
-def apps(target: GpuTarget, request: pytest.FixtureRequest) -> ServeApps:
-    """The session's Serve configs, likewise asked for only after `target`."""
-    found: ServeApps = request.getfixturevalue("serve_apps")
-    return found
-
-
-@pytest.fixture
-def target(plan: Plan) -> GpuTarget:
-    """The expected-GPU deployment to scale (skips when the cluster under test does not autoscale)."""
-    if not is_autoscaled(plan):
-        pytest.skip(NO_AUTOSCALING)
-    found = gpu_target(plan)
-    if found is None:
-        pytest.skip("the expectations name no GPU deployment that the Serve config has")
-    return found
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gpuconf.backends.localray import procs
-from gpuconf.backends.localray.launcher import REPO_ROOT, LocalRayCluster
+from gpuconf.backends.localray.launcher import LocalRayCluster, spawn_owned
 from gpuconf.kube.client import KubeClient
 from gpuconf.live.ports import free_port
 from gpuconf.model.shell import bash_words
@@ -266,16 +266,5 @@ def start_autoscaler(kube: KubeClient, namespace: str, head_pod: str, cluster: L
         "--",
         *argv,
     ]
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(
-            wrapped,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=str(REPO_ROOT),
-        )
-    if cluster.lock is not None:
-        cluster.lock.add_session(proc.pid)  # the reaper stops it with the run's Ray nodes
+    proc = spawn_owned(cluster, wrapped, env, log)  # the reaper stops it with the run's Ray nodes
     return Autoscaler(proc, argv, overrides, log, account, secrets_dir, unresolved)

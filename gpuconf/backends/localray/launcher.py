@@ -418,6 +418,15 @@ def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, 
         overrides["CUDA_VISIBLE_DEVICES"] = visible
     env.update(overrides)
     log = cluster.temp_dir / f"{spec.pod}.log"
+    proc = spawn_owned(cluster, argv, env, log)
+    return StartedNode(spec, argv, overrides, log, proc, grant)
+
+
+def spawn_owned(cluster: LocalRayCluster, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a process of the run in a session of its own, output to `log`, recorded in the run's lock.
+
+    Its session is what its children cannot leave: the reaper and stop() find them all by it.
+    """
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             argv,
@@ -429,8 +438,8 @@ def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, 
             cwd=str(REPO_ROOT),
         )
     if cluster.lock is not None:
-        cluster.lock.add_session(proc.pid)  # its own session: what the run's processes cannot leave
-    return StartedNode(spec, argv, overrides, log, proc, grant)
+        cluster.lock.add_session(proc.pid)
+    return proc
 
 
 def cuda_visible_for(spec: NodeSpec, grant: list[HostGpu], host_has_gpus: bool) -> str | None:
