@@ -35,24 +35,13 @@ from gpuconf.live.observe import PodRecord
 from gpuconf.live.settings import Settings
 from gpuconf.testing.plugin import capabilities_for, missing_capability
 from gpuconf.waits import wait_until
+from tests.runsettings import run_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def settings(**over: Any) -> Settings:
-    base: dict[str, Any] = dict(
-        backend="cluster",
-        manifests=Path("overlays/scaling"),
-        nodes=None,
-        expect=None,
-        kubeconfig=None,
-        report_dir=Path("reports"),
-        timeout_scale=1.0,
-        strict=False,
-        require_cuda=False,
-        model=None,
-    )
-    return Settings(**{**base, **over})
+    return run_settings("cluster", Path("overlays/scaling"), Path("reports"), **over)
 
 
 @dataclass

@@ -28,10 +28,10 @@ from gpuconf.backends.localray.launcher import LocalRayCluster
 from gpuconf.backends.localray.procs import session_pids
 from gpuconf.kube.client import KubeClient
 from gpuconf.live.contract import LiveCluster
-from gpuconf.live.settings import Settings
 from gpuconf.model.plan import Plan
 from gpuconf.static.check import run_check
 from gpuconf.waits import wait_until
+from tests.runsettings import run_settings
 
 pytestmark = [pytest.mark.local_control_plane, pytest.mark.autoscaling, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,18 +95,7 @@ def test_gpu_group_scales_from_zero_to_the_models_pod_and_back(kube: KubeClient,
     import ray
     from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 
-    settings = Settings(
-        backend="kwok",
-        manifests=FIXTURE,
-        nodes=None,
-        expect=None,
-        kubeconfig=None,
-        report_dir=tmp_path,
-        timeout_scale=1.0,
-        strict=False,
-        require_cuda=False,
-        model=None,
-    )
+    settings = run_settings("kwok", FIXTURE, tmp_path)
     host_token = (SA_DIR / "token").read_text() if (SA_DIR / "token").exists() else None
     live: LiveCluster = registry.get("kwok").start(plan, settings)
     try:
@@ -225,18 +214,7 @@ def test_autoscaled_pod_without_the_toleration_stays_pending_as_the_model_says(
     plan = untolerated_plan
     model = next(p for p in plan.pods if p.autoscaled)
     assert model.node is None and "taint" in model.pending_message, model.pending_message
-    settings = Settings(
-        backend="kwok",
-        manifests=FIXTURE,
-        nodes=None,
-        expect=None,
-        kubeconfig=None,
-        report_dir=tmp_path,
-        timeout_scale=1.0,
-        strict=False,
-        require_cuda=False,
-        model=None,
-    )
+    settings = run_settings("kwok", FIXTURE, tmp_path)
     live: LiveCluster = registry.get("kwok").start(plan, settings)
     try:
         assert live.kube is not None

@@ -9,10 +9,10 @@ import pytest
 
 from gpuconf.backends import registry
 from gpuconf.kube.client import KubeClient
-from gpuconf.live.settings import Settings
 from gpuconf.model.plan import Plan
 from gpuconf.static.check import run_check
 from gpuconf.waits import wait_until
+from tests.runsettings import run_settings
 
 pytestmark = [pytest.mark.local_control_plane, pytest.mark.autoscaling, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,18 +25,7 @@ def plan() -> Plan:
 
 
 def test_a_pod_created_later_becomes_a_ray_node_on_refresh(kube: KubeClient, plan: Plan, tmp_path: Path) -> None:
-    settings = Settings(
-        backend="kwok",
-        manifests=ROOT / "manifests",
-        nodes=None,
-        expect=None,
-        kubeconfig=None,
-        report_dir=tmp_path,
-        timeout_scale=1.0,
-        strict=False,
-        require_cuda=False,
-        model=None,
-    )
+    settings = run_settings("kwok", ROOT / "manifests", tmp_path)
     live = registry.get("kwok").start(plan, settings)
     try:
         assert live.kube is not None
