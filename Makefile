@@ -137,7 +137,8 @@ kind-down: setup
 	$(BIN)/python -m gpuconf kind down
 
 # Soak: embedded conformance runs under CPU load, each in its own PID namespace, interrupted by
-# SIGINT/SIGTERM/SIGKILL at seeded random moments; a table of what each left; exit 1 on any leak,
+# SIGINT/SIGTERM/SIGKILL at seeded random moments (each with a private /tmp and /dev/shm, so the
+# counts are its own); a table of what each left; exit 1 on any leak,
 # hang or flake. SOAK_ARGS e.g. "--runs 20 --clean 20". soak-short is a fixed, small version.
 SOAK_ARGS ?=
 soak: setup

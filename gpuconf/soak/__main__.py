@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("unshare") is None:
         print("error: unshare (util-linux) is needed for the PID namespaces", file=sys.stderr)
         return 2
-    work = Path(tempfile.mkdtemp(prefix="gpuconf-soak-"))
+    # Outside /tmp: each run's /tmp is a private tmpfs, and its pytest report must outlive it.
+    (ROOT / "reports").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="soak-", dir=ROOT / "reports"))
     load = _load(args.load)
     rows = []
     try:
@@ -107,6 +109,7 @@ def _row(i: int, r: dict) -> str:
         f"{i:>3} {r['signal']:<8} {r['delay_s']:>6.1f} rc={r['rc']!s:<4} {r['wall_s']:>6.1f}s "
         f"procs={len(r['processes'])} socks={len(r['sockets'])} tmp={len(r['temp_dirs'])} shm={len(r['shm'])}"
         f"{' HANG' if r['hung'] else ''}{' FLAKE' if r['flake'] else ''}"
+        f"{'' if r.get('scratch') == 'private' else ' (' + str(r.get('scratch')) + ')'}"
     )
 
 

@@ -1,7 +1,11 @@
 """The init process of one soak run's PID namespace: run, interrupt, then count what was left.
 
 Being PID 1 of the namespace, it sees every process the run started (orphans are
-reparented to it), and the counts are taken before it exits, which kills them all.
+reparented to it), and the counts are taken before it exits, which kills them all. Its mount
+namespace (unshare --mount-proc makes one, with private propagation) gets a fresh tmpfs on /tmp
+and /dev/shm, so the temp dirs and shared-memory files counted are this run's alone, even with
+other runs on the machine, and a concurrent `gpuconf cleanup` on the host never sees (and never
+judges by a namespace-local pid) this run's owner record.
 """
 
 from __future__ import annotations
@@ -30,6 +34,19 @@ def _snapshot_shm() -> set[str]:
         return set()
 
 
+def private_scratch() -> str:
+    """Mount a fresh tmpfs on /tmp and /dev/shm in this mount namespace; "private" or why not."""
+    for target in ("/tmp", "/dev/shm"):
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "mode=1777", f"gpuconf-soak-{Path(target).name}", target],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            return f"shared: mount tmpfs on {target}: {done.stderr.strip() or done.returncode}"
+    return "private"
+
+
 def _settle(limit_s: float) -> list[str]:
     """The processes still here once exiting ones had `limit_s` to finish (a run's reaper among them)."""
     me = os.getpid()
@@ -53,6 +70,9 @@ def main(argv: list[str]) -> int:
     """argv: <signal name> <delay s> <hang limit s> <report file> -- <command...>."""
     sig_name, delay, hang_s, report = argv[0], float(argv[1]), float(argv[2]), Path(argv[3])
     command = argv[argv.index("--") + 1 :]
+    # Opened before /tmp is replaced, so a report path under the host's /tmp still works.
+    out_file = report.open("w")
+    scratch = private_scratch()
     tmp0, shm0 = _snapshot_tmp(), _snapshot_shm()
     t0 = time.monotonic()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -93,9 +113,11 @@ def main(argv: list[str]) -> int:
         "sockets": sockets,
         "temp_dirs": sorted(_snapshot_tmp() - tmp0),
         "shm": sorted(_snapshot_shm() - shm0),
+        "scratch": scratch,
         "tail": out.decode(errors="replace")[-1500:],
     }
-    report.write_text(json.dumps(doc))
+    with out_file:
+        out_file.write(json.dumps(doc))
     return 0
 
 
