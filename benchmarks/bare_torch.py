@@ -1,19 +1,26 @@
 """Time the benchmark's reference models with bare torch: no Ray, no Serve, no HTTP.
 
 Run on a GPU runner beside ``make bench`` to state how much the in-replica measurement adds over
-bare torch (the same model, seed, batch and timer; only the Serve replica around it differs)::
+bare torch (the same model, seed, batch and clocks; only the Serve replica around it differs)::
 
     python benchmarks/bare_torch.py --json reports/bare_torch.json --compare reports/benchmark.json
 
-CUDA: CUDA events around each forward after warm-up, synchronised per forward (one request's
-latency, as ``/bench`` measures it). CPU: perf_counter, with a fixed torch thread count.
-Each (model, batch, device) runs ``--iters`` forwards at most and stops early once ``--budget-s``
-is spent (never below ``--min-iters``), so a BERT-base batch-64 forward on CPU stays affordable.
+Each forward is timed as ``/bench`` times it (``entrypoints.timing``): on CUDA, CUDA events (the
+device's time) and perf_counter around launch + synchronize (the host's), synchronised per forward
+(one request's latency); the overhead between them is reported apart. On CUDA the same forwards
+are also replayed as a CUDA graph, and the card's dense matmul peak is measured once, so each row
+says its achieved TFLOP/s as a % of that peak (the headline: the BERT-shape batch 64). CPU:
+perf_counter, with a fixed torch thread count. ``--compare`` sets the in-replica figures of a
+benchmark JSON beside these and judges them (``gpuconf.bench.fidelity``: within 10% on the device
+clock). Each (model, batch, device) runs ``--iters`` forwards at most and stops early once
+``--budget-s`` is spent (never below ``--min-iters``), so a BERT-base batch-64 forward on CPU stays
+affordable.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import platform
@@ -30,27 +37,43 @@ if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
 import torch  # noqa: E402
 
 from entrypoints.models import build_model, enable_tf32  # noqa: E402
+from gpuconf.bench import fidelity  # noqa: E402
+from gpuconf.bench.device_timing import ForwardTiming, measured_peak_tflops, percent_of_peak, time_forwards  # noqa: E402
 from gpuconf.bench.gate import Thresholds, TwinResult, load_thresholds, speedup_gate  # noqa: E402
 from gpuconf.bench.stats import speedup, summarize, tflops  # noqa: E402
+from gpuconf.bench.table import fmt_ms  # noqa: E402
 
 DEFAULT_MODELS = ("mlp", "bert-base")
 DEFAULT_BATCHES = (1, 8, 64)
 
 
 def time_model(
-    name: str, batch: int, device: torch.device, iters: int, warmup: int, min_iters: int, budget_s: float
+    name: str,
+    batch: int,
+    device: torch.device,
+    iters: int,
+    warmup: int,
+    min_iters: int,
+    budget_s: float,
+    graph: bool = True,
 ) -> dict[str, Any]:
-    """Latency samples (ms) of one model at one batch size on one device, with its summary."""
+    """Latency samples (ms) of one model at one batch size on one device, with their summary: the
+    device's clock (``samples_ms``, ``p50_ms``...), the host's and the overhead between them, and on
+    CUDA (with ``graph``) the same forwards replayed as a CUDA graph."""
     ref = build_model(name, 0)
     mod = ref.module.to(device)
     on_cuda = device.type == "cuda"
-    samples: list[float] = []
-    with torch.inference_mode():
+    dev_ctx = torch.cuda.device(device) if on_cuda else contextlib.nullcontext()
+    with torch.inference_mode(), dev_ctx:
         x = ref.make_input(batch, device)
+
+        def forward() -> Any:
+            return mod(x)
+
         # Warm-up: `warmup` forwards, or fewer (at least one) once a quarter of the budget is spent.
         t_warm, done = time.perf_counter(), 0
         while done < max(1, warmup):
-            mod(x)
+            forward()
             if on_cuda:
                 torch.cuda.synchronize(device)
             done += 1
@@ -59,63 +82,81 @@ def time_model(
         # Cap the count by the budget, estimated from the warm-up (a slow forward runs fewer times).
         per = (time.perf_counter() - t_warm) / done
         n = max(min_iters, min(iters, math.floor(budget_s / per) if per > 0 else iters))
-        for _ in range(n):
-            if on_cuda:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                mod(x)
-                end.record()
-                end.synchronize()
-                samples.append(float(start.elapsed_time(end)))
-            else:
-                t0 = time.perf_counter()
-                mod(x)
-                samples.append((time.perf_counter() - t0) * 1e3)
-    s = summarize(samples)
-    return {
+        eager = time_forwards(forward, device, iters=n, warmup=0)
+        replay = time_forwards(forward, device, iters=n, warmup=2, graph=True) if on_cuda and graph else None
+    s = summarize(eager.device_ms)
+    row: dict[str, Any] = {
         "model": name,
         "batch": batch,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if on_cuda else platform.processor() or "cpu",
-        "timer": "cuda_event" if on_cuda else "perf_counter",
+        "timer": eager.clock,
         "torch_threads": torch.get_num_threads(),
         "warmup": done,
         **s.as_dict(),
-        "samples_ms": samples,
+        **_split("", eager),
+        "samples_ms": eager.device_ms,
+        "host_samples_ms": eager.host_ms,
+        "flops_per_sample": ref.flops_per_sample,
         "tflops": tflops(ref.flops_per_sample, batch, s.p50_ms),
+        "graph": bool(replay and replay.graph),
+        "graph_note": replay.note if replay else _no_graph(on_cuda),
     }
+    if replay is not None and replay.graph:
+        row.update(_split("graph_", replay))
+        row["graph_samples_ms"] = replay.device_ms
+        row["graph_tflops"] = tflops(ref.flops_per_sample, batch, row["graph_device_p50_ms"])
+    return row
+
+
+def _no_graph(on_cuda: bool) -> str:
+    return "no CUDA graph: --no-graph" if on_cuda else "no CUDA graph: not a CUDA device"
+
+
+def _split(prefix: str, timing: ForwardTiming) -> dict[str, float]:
+    s = timing.summary()
+    return {f"{prefix}{k}": s[k] for k in ("device_p50_ms", "host_p50_ms", "overhead_p50_ms", "overhead_share")}
+
+
+def add_peak(rows: list[dict[str, Any]], peak: dict[str, Any]) -> None:
+    """Each CUDA row's achieved TFLOP/s as a % of the card's measured matmul peak."""
+    for r in rows:
+        if r["device"].startswith("cuda"):
+            r["peak_tflops"] = peak["tflops"]
+            r["pct_peak"] = percent_of_peak(r["tflops"], peak["tflops"])
 
 
 def in_replica_p50(benchmark_json: Path) -> dict[tuple[str, int, str], float]:
     """``(model, batch, "cuda"|"cpu") -> in-replica p50 ms`` from a pytest-benchmark JSON of benchmarks/."""
-    doc = json.loads(Path(benchmark_json).read_text())
-    out: dict[tuple[str, int, str], float] = {}
-    for b in doc.get("benchmarks", []):
-        info = b.get("extra_info") or {}
-        if "in_replica_p50_ms" in info:
-            kind = "cuda" if str(info.get("device", "")).startswith("cuda") else "cpu"
-            out[(info["model"], int(info["batch"]), kind)] = float(info["in_replica_p50_ms"])
-    return out
+    rows = fidelity.replica_rows(json.loads(Path(benchmark_json).read_text()))
+    return {
+        (r["model"], int(r["batch"]), fidelity.device_kind(r.get("device", ""))): float(r["in_replica_p50_ms"])
+        for r in rows
+    }
 
 
 def render(rows: Sequence[dict[str, Any]], replica: dict[tuple[str, int, str], float]) -> str:
-    """A plain-text table: one line per (model, batch, device), speedup vs CPU, and what the replica adds."""
+    """A plain-text table: one line per (model, batch, device) with the device's p50 and the host's,
+    the CUDA-graph p50, TFLOP/s and % of peak, speedup vs CPU, and what the replica adds."""
     cpu = {(r["model"], r["batch"]): r["p50_ms"] for r in rows if r["device"] == "cpu"}
     head = (
-        f"{'model':<11}{'batch':>6}  {'device':<8}{'p50 ms':>10}{'p99 ms':>10}{'IQR ms':>9}{'TFLOP/s':>9}{'speedup':>9}"
+        f"{'model':<11}{'batch':>6}  {'device':<8}{'p50 ms':>10}{'p99 ms':>10}{'IQR ms':>9}{'host p50':>10}"
+        f"{'graph p50':>11}{'TFLOP/s':>9}{'% peak':>8}{'speedup':>9}"
     )
     head += f"{'replica p50':>13}{'added':>9}" if replica else ""
     lines = [head, "-" * len(head)]
     for r in rows:
-        kind = "cuda" if r["device"].startswith("cuda") else "cpu"
+        kind = fidelity.device_kind(r["device"])
         sp = (
             speedup(cpu[(r["model"], r["batch"])], r["p50_ms"])
             if kind == "cuda" and (r["model"], r["batch"]) in cpu
             else None
         )
+        pct = r.get("pct_peak")
         line = (
             f"{r['model']:<11}{r['batch']:>6}  {kind:<8}{r['p50_ms']:>10.4g}{r['p99_ms']:>10.4g}{r['iqr_ms']:>9.3g}"
-            f"{r['tflops']:>9.3g}{(f'{sp:.1f}x' if sp else '-'):>9}"
+            f"{fmt_ms(r.get('host_p50_ms')):>10}{fmt_ms(r.get('graph_device_p50_ms')):>11}"
+            f"{r['tflops']:>9.3g}{('-' if pct is None else f'{pct:.0f}%'):>8}{(f'{sp:.1f}x' if sp else '-'):>9}"
         )
         if replica:
             rep = replica.get((r["model"], r["batch"], kind))
@@ -158,8 +199,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=20.0, help="time budget per (model, batch, device)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     ap.add_argument("--no-tf32", action="store_true", help="keep fp32 matmuls on CUDA (MLService enables tf32)")
+    ap.add_argument("--no-graph", action="store_true", help="on CUDA, skip the CUDA-graph replays")
+    ap.add_argument("--peak-n", type=int, default=8192, help="n of the n×n matmul whose rate is the peak (CUDA)")
+    ap.add_argument("--no-peak", action="store_true", help="on CUDA, do not measure the matmul peak")
     ap.add_argument("--json", type=Path, default=None, help="write every sample and summary here")
-    ap.add_argument("--compare", type=Path, default=None, help="a benchmark.json of `make bench` to set beside")
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="a benchmark.json of `make bench`: set its in-replica figures beside these and judge them",
+    )
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=fidelity.DEFAULT_TOLERANCE,
+        help="in-replica/bare ratio allowed on the device clock, as a fraction (default 0.10)",
+    )
     ap.add_argument(
         "--gate",
         type=Path,
@@ -174,7 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--devices cuda: torch sees no CUDA device")
     if "cuda" in devices and not args.no_tf32:
         enable_tf32()  # as MLService does on CUDA, so the numbers compare
-    rows = []
+    # The peak first: on the same card, dtype and TF32 setting as the models' forwards.
+    peak = (
+        measured_peak_tflops(torch.device("cuda:0"), n=args.peak_n) if "cuda" in devices and not args.no_peak else None
+    )
+    if peak:
+        print(f"  measured peak: {peak['tflops']:.4g} TFLOP/s ({peak['n']}² matmul, {peak['dtype']})", file=sys.stderr)
+    rows: list[dict[str, Any]] = []
     for name in args.models:
         for batch in args.batches:
             for dev in devices:
@@ -187,11 +248,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.warmup,
                         args.min_iters,
                         args.budget_s,
+                        graph=not args.no_graph,
                     )
                 )
                 print(f"  {name} b{batch} {dev}: p50 {rows[-1]['p50_ms']:.4g} ms (n={rows[-1]['n']})", file=sys.stderr)
+    if peak:
+        add_peak(rows, peak)
     replica = in_replica_p50(args.compare) if args.compare else {}
     print(render(rows, replica))
+    print(fidelity.headline(rows))
+    report = None
+    if args.compare:
+        report = fidelity.compare(
+            rows, fidelity.replica_rows(json.loads(args.compare.read_text())), tolerance=args.tolerance
+        )
+        print()
+        print(fidelity.render(report))
     if args.gate:
         print()
         print(gate_lines(rows, load_thresholds(args.gate)))
@@ -205,7 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tf32": bool(torch.backends.cuda.matmul.allow_tf32),
             "python": platform.python_version(),
         }
-        args.json.write_text(json.dumps({"host": host, "results": rows}, indent=1) + "\n")
+        doc: dict[str, Any] = {"host": host, "peak": peak, "results": rows}
+        if report is not None:
+            doc["fidelity"] = report.as_dict()
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
     return 0
 
 

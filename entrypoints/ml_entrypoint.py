@@ -12,7 +12,9 @@ HTTP contract (paths relative to the route prefix; every answer is JSON):
 
 - ``GET  /probe[?kernel=0]``  placement and GPU facts from inside the replica
 - ``POST /infer`` body ``{"batch": B}``  one forward on the deterministic batch
-- ``GET  /bench?batch=B&iters=N&warmup=W[&copies=0]``  in-replica forward latency
+- ``GET  /bench?batch=B&iters=N&warmup=W[&copies=0][&graph=1]``  in-replica forward latency: the
+  device's time per forward (CUDA events), the host's (launch + synchronize) and the overhead
+  between them; ``graph=1`` replays the forward as a CUDA graph (the answer says when it could not)
 - ``GET  /noop``  does nothing (Serve/HTTP overhead)
 - ``GET  /healthz``
 
@@ -240,6 +242,20 @@ class _RoutedService:
 # MLService
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _query_flag(request: Request, name: str, default: bool) -> bool:
+    """A yes/no query parameter; anything else is a 400 (a typo must not silently mean "no")."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    v = raw.strip().lower()
+    if v in _TRUE or v in _FALSE:
+        return v in _TRUE
+    raise BadRequest(f"{name} must be one of {', '.join(_TRUE + _FALSE)}, got {raw!r}")
+
+
 def _query_int(request: Request, name: str, minimum: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
@@ -321,8 +337,8 @@ class MLService(_RoutedService):
         out = await self._in_worker(run_inference, self._model, self._device, batch)
         return {**out, "model": self._model.name, "replica_id": self._ident()["replica_id"]}
 
-    def _bench(self, batch: int, iters: int, warmup: int, copies: bool) -> dict[str, Any]:
-        run = time_forward(self._model, self._device, batch, iters, warmup)
+    def _bench(self, batch: int, iters: int, warmup: int, copies: bool, graph: bool = False) -> dict[str, Any]:
+        run = time_forward(self._model, self._device, batch, iters, warmup, graph=graph)
         out: dict[str, Any] = {
             "device": str(self._device),
             "device_name": self._device_name,
@@ -330,9 +346,18 @@ class MLService(_RoutedService):
             "batch": batch,
             "iters": iters,
             "warmup": warmup,
+            # samples_ms is the device's clock (what it always was); the host's and the overhead
+            # between the two come beside it, sample by sample.
             "samples_ms": run["samples_ms"],
             "summary_ms": summarize(run["samples_ms"]),
             "timer": run["timer"],
+            "host_samples_ms": run["host_samples_ms"],
+            "host_summary_ms": summarize(run["host_samples_ms"]),
+            "overhead_samples_ms": run["overhead_samples_ms"],
+            "timing": run["timing"],
+            "graph_requested": graph,
+            "graph": run["graph"],
+            "graph_note": run["graph_note"],
             "torch_threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "flops_per_sample": self._model.flops_per_sample,
@@ -353,7 +378,8 @@ class MLService(_RoutedService):
         iters = _query_int(request, "iters", 1, MAX_ITERS)
         warmup = _query_int(request, "warmup", 0, MAX_WARMUP)
         copies = request.query_params.get("copies", "1").strip().lower() not in ("0", "false", "no")
-        out = await self._in_worker(self._bench, batch, iters, warmup, copies)
+        graph = _query_flag(request, "graph", False)
+        out = await self._in_worker(self._bench, batch, iters, warmup, copies, graph)
         return {**out, "replica_id": self._ident()["replica_id"]}
 
 

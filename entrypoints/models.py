@@ -22,8 +22,10 @@ from torch import nn
 
 try:
     from .stats import percentile
+    from .timing import time_forwards
 except ImportError:  # loaded as a top-level module (working_dir is entrypoints/ itself)
     from stats import percentile  # type: ignore[no-redef]
+    from timing import time_forwards  # type: ignore[no-redef]
 
 # Inputs come from their own generator, offset from the weight seed, so that changing the
 # model's depth never changes the inputs drawn for the same seed.
@@ -316,68 +318,69 @@ def time_forward(
     iters: int,
     warmup: int,
     include_copies: bool = False,
+    graph: bool = False,
 ) -> dict[str, Any]:
     """Latency of ``iters`` forwards after ``warmup`` untimed ones, in milliseconds per forward.
 
-    On CUDA each forward is bracketed by CUDA events (GPU time, synchronised before reading);
-    on CPU by time.perf_counter. The input is made on ``device`` once, so the samples are model
-    time, not copy time. With ``include_copies`` (CUDA only) each sample instead covers
-    host→device copy + forward + device→host copy of the output, timed with perf_counter
-    around a synchronised round trip, since the host side is part of what is measured.
+    Each forward is timed on two clocks (``entrypoints.timing``): ``samples_ms`` is the device's
+    time (CUDA events on CUDA, perf_counter on CPU) and ``host_samples_ms`` what the host waited
+    for launch + synchronize; ``overhead_samples_ms`` is their difference (Python and kernel
+    launches; 0 on CPU). Each forward is synchronised on its own: one isolated request's latency,
+    not a pipelined throughput figure. The input is made on ``device`` once, so the samples are
+    model time, not copy time. ``graph`` replays the forward as a CUDA graph (one launch); off
+    CUDA, or when the capture fails, the forwards run eagerly and ``graph_note`` says why.
+
+    With ``include_copies`` (CUDA only) each sample instead covers host→device copy + forward +
+    device→host copy of the output, timed with perf_counter around a synchronised round trip,
+    since the host side is part of what is measured (always eager).
     """
     b = check_batch(batch)
     iters, warmup = int(iters), int(warmup)
     if iters < 1 or warmup < 0:
         raise ValueError(f"iters must be >= 1 and warmup >= 0, got iters={iters}, warmup={warmup}")
     mod = model.module
-    on_cuda = device.type == "cuda"
-    samples: list[float] = []
+    out: dict[str, Any] = {"batch": b, "iters": iters, "warmup": warmup}
     # Events record on the current device's stream: make the model's device current.
-    dev_ctx = torch.cuda.device(device) if on_cuda else contextlib.nullcontext()
+    dev_ctx = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
     with torch.inference_mode(), dev_ctx:
         if include_copies:
-            # Pinned host memory is what a serving stack would use for its input buffers.
-            host_x = model.make_input(b, "cpu")
-            if on_cuda:
-                host_x = host_x.pin_memory()
+            return {**out, "samples_ms": _time_round_trips(model, device, b, iters, warmup), "timer": "perf_counter"}
+        x = model.make_input(b, device)
+        timing = time_forwards(lambda: mod(x), device, iters=iters, warmup=warmup, graph=graph)
+    return {
+        **out,
+        "samples_ms": timing.device_ms,
+        "host_samples_ms": timing.host_ms,
+        "overhead_samples_ms": timing.overhead_ms,
+        "timer": timing.clock,
+        "graph": timing.graph,
+        "graph_note": timing.note,
+        "timing": timing.summary(),
+    }
 
-            def step() -> None:
-                out = mod(host_x.to(device, non_blocking=True))
-                out.to("cpu")  # blocking copy back: the round trip ends here
 
-            for _ in range(warmup):
-                step()
-            _sync(device)
-            for _ in range(iters):
-                t0 = time.perf_counter()
-                step()
-                _sync(device)
-                samples.append((time.perf_counter() - t0) * 1e3)
-            timer = "perf_counter"
-        else:
-            x = model.make_input(b, device)
-            for _ in range(warmup):
-                mod(x)
-            _sync(device)
-            if on_cuda:
-                # Synchronise after every forward: each sample is one isolated request's
-                # latency (launch + GPU work), not a pipelined throughput figure.
-                for _ in range(iters):
-                    start = torch.cuda.Event(enable_timing=True)
-                    end = torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    mod(x)
-                    end.record()
-                    end.synchronize()
-                    samples.append(float(start.elapsed_time(end)))
-                timer = "cuda_event"
-            else:
-                for _ in range(iters):
-                    t0 = time.perf_counter()
-                    mod(x)
-                    samples.append((time.perf_counter() - t0) * 1e3)
-                timer = "perf_counter"
-    return {"samples_ms": samples, "timer": timer, "batch": b, "iters": iters, "warmup": warmup}
+def _time_round_trips(model: ReferenceModel, device: torch.device, batch: int, iters: int, warmup: int) -> list[float]:
+    """perf_counter around host→device copy + forward + device→host copy, synchronised each time."""
+    mod = model.module
+    # Pinned host memory is what a serving stack would use for its input buffers.
+    host_x = model.make_input(batch, "cpu")
+    if device.type == "cuda":
+        host_x = host_x.pin_memory()
+
+    def step() -> None:
+        out = mod(host_x.to(device, non_blocking=True))
+        out.to("cpu")  # blocking copy back: the round trip ends here
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    samples: list[float] = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return samples
 
 
 def summarize(samples_ms: Sequence[float]) -> dict[str, float]:

@@ -409,6 +409,50 @@ def test_measurement_extra_info(measured: list[Measurement]) -> None:
     assert json.dumps(info)  # JSON-ready for benchmark.json
 
 
+def test_extra_info_keeps_the_host_clock_and_the_graph_apart(measured: list[Measurement]) -> None:
+    m = measured[1]
+    assert "host_p50_ms" not in m.extra_info(), "no host samples (an older replica): no host figures"
+    m.host_samples_ms = [0.15, 0.16, 0.30]
+    m.graph_samples_ms, m.graph_host_samples_ms = [0.07, 0.071, 0.09], [0.08, 0.09, 0.10]
+    m.graph_note = "CUDA graph replay"
+    info = m.extra_info()
+    assert info["in_replica_p50_ms"] == info["device_p50_ms"] == 0.099, "in_replica_* stays the device clock"
+    assert info["host_p50_ms"] == 0.16
+    assert info["overhead_p50_ms"] == pytest.approx(0.061)  # the median of per-forward host - device
+    assert info["overhead_share"] == pytest.approx(0.061 / 0.16)
+    assert (info["graph_device_p50_ms"], info["graph_host_p50_ms"]) == (0.071, 0.09)
+    assert info["graph_overhead_p50_ms"] == pytest.approx(0.01) and info["graph_note"] == "CUDA graph replay"
+    assert json.dumps(info)
+
+
+def test_a_bench_answer_becomes_a_measurement() -> None:
+    from gpuconf.bench.runner import BenchFailed, add_graph, measurement_of
+
+    body = {
+        "model": "mlp",
+        "device": "cuda:0",
+        "device_name": "NVIDIA H200",
+        "timer": "cuda_event",
+        "torch_threads": 16,
+        "flops_per_sample": MLP_FLOPS,
+        "samples_ms": [0.1, 0.2],
+        "host_samples_ms": [0.15, 0.25],
+        "copy_samples_ms": None,
+    }
+    m = measurement_of("mlp", 8, "gpu", body)
+    assert (m.samples_ms, m.host_samples_ms, m.copy_samples_ms) == ([0.1, 0.2], [0.15, 0.25], [])
+    add_graph(m, {**body, "graph": True, "graph_note": "CUDA graph replay", "samples_ms": [0.05, 0.06]})
+    assert m.graph_samples_ms == [0.05, 0.06] and m.graph_host_samples_ms == [0.15, 0.25]
+    old = measurement_of("mlp", 8, "gpu", {k: v for k, v in body.items() if k != "host_samples_ms"})
+    assert old.host_samples_ms == [] and old.timing is None
+    add_graph(old, body)  # a replica that predates graph=1 answers eagerly, without saying so
+    assert old.graph_samples_ms == [] and old.graph_note == "the replica ignored graph=1"
+    add_graph(old, {**body, "graph": False, "graph_note": "no CUDA graph: capture failed (RuntimeError: x)"})
+    assert old.graph_samples_ms == [] and old.graph_note.startswith("no CUDA graph: capture failed")
+    with pytest.raises(BenchFailed, match="served model 'mlp', expected 'bert-base'"):
+        measurement_of("bert-base", 8, "gpu", body)
+
+
 def test_table_renders_the_numbers(measured: list[Measurement]) -> None:
     gates = {
         ("mlp", 64): gate.GateDecision("pass", "ok", 40.1, 5.0),
@@ -428,6 +472,18 @@ def test_table_renders_the_numbers(measured: list[Measurement]) -> None:
     assert "| mlp | 64 | 16.0 | 18.0 | 6.10 | 6.98 | 2.6x | 12.0 | 6.00 |" in md
     assert "no-op twin, `GET /noop`): p50 5.60 ms, p99 7.95 ms (n=3)" in md
     assert "reports/latency.png" in md
+
+
+def test_table_sets_the_gpu_host_clock_and_graph_beside_the_device(measured: list[Measurement]) -> None:
+    assert "device time (CUDA events) vs host time" not in table.render(measured, None, {}, {}), "no host samples"
+    gpu64, gpu1 = measured[1], measured[3]
+    gpu64.host_samples_ms = [0.15, 0.16, 0.30]
+    gpu64.graph_samples_ms, gpu64.graph_host_samples_ms = [0.07, 0.071, 0.09], [0.08, 0.09, 0.10]
+    gpu1.host_samples_ms = [0.1, 0.1, 0.1]
+    gpu1.graph_note = "no CUDA graph: capture failed (RuntimeError: x)"
+    md = table.render(measured, None, {}, {})
+    assert "| mlp | 64 | 0.099 | 0.160 | 0.061 (38%) | 0.071 | 0.090 |" in md
+    assert "| mlp | 1 | 0.075 | 0.100 | 0.025 (25%) | no CUDA graph: capture failed (RuntimeError: x) | - |" in md
 
 
 def test_table_marks_a_gpu_twin_that_ran_on_cpu() -> None:
@@ -509,6 +565,16 @@ def test_bare_torch_times_and_writes_json(tmp_path: Path, capsys: pytest.Capture
     assert rows[1]["p50_ms"] == pytest.approx(np.percentile(rows[1]["samples_ms"], 50))
     printed = capsys.readouterr().out
     assert "replica p50" in printed and "mlp-smoke" in printed
+    # Both clocks per row (one on CPU), and no graph claimed off CUDA.
+    assert all(r["host_p50_ms"] == r["p50_ms"] and r["overhead_p50_ms"] == 0.0 for r in rows)
+    assert all(r["graph"] is False and r["graph_note"] == "no CUDA graph: not a CUDA device" for r in rows)
+    assert doc["peak"] is None and "pct_peak" not in rows[0]
+    # --compare judged the one pair there is: bare b8 against the fake replica's 1.0 ms.
+    (pair,) = doc["fidelity"]["rows"]
+    assert (pair["model"], pair["batch"], pair["device"]) == ("mlp-smoke", 8, "cpu")
+    assert pair["ratio"] == pytest.approx(1.0 / rows[1]["p50_ms"])
+    assert doc["fidelity"]["unmatched"] == ["mlp-smoke b1 cpu: no in-replica row"]
+    assert "fidelity: " in printed and "headline bert-base b64: no CUDA row" in printed
 
 
 def test_bare_torch_gate_lines() -> None:

@@ -432,7 +432,7 @@ def test_stage_entrypoints_real_package(tmp_path: Path) -> None:
     dest = stage_entrypoints(tmp_path / "wd")
     assert dest == tmp_path / "wd"
     staged = dest / "entrypoints"
-    for name in ("__init__.py", "probe.py", "node_probe.py", "ml_entrypoint.py", "models.py"):
+    for name in ("__init__.py", "probe.py", "node_probe.py", "ml_entrypoint.py", "models.py", "timing.py"):
         assert (staged / name).read_bytes() == (ENTRYPOINTS / name).read_bytes(), name
     files = _all_files(dest)
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")], files

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,6 +75,104 @@ def test_a_cuda_graph_is_not_claimed_off_cuda() -> None:
     layer = torch.nn.Linear(16, 4)
     timing = time_forwards(lambda: layer(x), torch.device("cpu"), iters=2, graph=True)
     assert timing.graph is False and "not a CUDA device" in timing.note
+
+
+class _FakeStream:
+    def wait_stream(self, other: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _nothing(*args: object, **kwargs: object) -> Iterator[None]:
+    yield
+
+
+@dataclass
+class _Capture:
+    """Stands in for torch.cuda's graph API on a host without CUDA: records what was captured."""
+
+    capturing: bool = False
+    replays: int = 0
+
+    def graph_cls(self) -> Any:
+        capture = self
+
+        class Graph:
+            def replay(self) -> None:
+                capture.replays += 1
+
+        return Graph
+
+    @contextlib.contextmanager
+    def graph(self, graph: object, *args: object, **kwargs: object) -> Iterator[None]:
+        self.capturing = True
+        try:
+            yield
+        finally:
+            self.capturing = False
+
+
+def _fake_cuda(monkeypatch: pytest.MonkeyPatch, capture: _Capture) -> None:
+    monkeypatch.setattr(torch.cuda, "Stream", lambda *a, **k: _FakeStream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a, **k: _FakeStream())
+    monkeypatch.setattr(torch.cuda, "stream", _nothing)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", capture.graph_cls())
+    monkeypatch.setattr(torch.cuda, "graph", capture.graph)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: None)
+
+
+def test_a_captured_forward_is_replayed_not_relaunched(monkeypatch: pytest.MonkeyPatch) -> None:
+    capture = _Capture()
+    _fake_cuda(monkeypatch, capture)
+    eager: list[int] = []
+    timing = time_forwards(
+        lambda: eager.append(1), "cuda:0", iters=4, warmup=1, graph=True, clock=FakeClock(0.05, 0.06)
+    )
+    assert timing.graph is True and timing.note == "CUDA graph replay"
+    assert len(eager) == 3 + 1, "three warm-up forwards on the side stream, one captured"
+    assert capture.replays == 1 + 4, "the warm-up and the timed calls replay the graph"
+
+
+def test_a_failed_capture_falls_back_to_eager_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    capture = _Capture()
+    _fake_cuda(monkeypatch, capture)
+    eager: list[int] = []
+
+    def forward() -> None:
+        if capture.capturing:
+            raise RuntimeError("operation not permitted when stream is capturing\n(details)")
+        eager.append(1)
+
+    timing = time_forwards(forward, "cuda:0", iters=4, warmup=1, graph=True, clock=FakeClock(0.05, 0.06))
+    assert timing.graph is False and capture.replays == 0
+    assert (
+        timing.note == "no CUDA graph: capture failed (RuntimeError: operation not permitted when stream is capturing)"
+    )
+    assert len(eager) == 3 + 1 + 4, "after the failed capture every call is the eager forward"
+    assert timing.summary()["device_p50_ms"] == pytest.approx(0.05)
+
+
+def test_gpuconf_and_the_replica_share_one_implementation() -> None:
+    from entrypoints import timing
+    from gpuconf.bench import device_timing
+
+    assert device_timing.time_forwards is timing.time_forwards
+    assert device_timing.ForwardTiming is timing.ForwardTiming
+
+
+def test_the_timing_module_travels_without_gpuconf(tmp_path: Path) -> None:
+    """The replica's working_dir may be entrypoints/ alone: timing and models import with gpuconf blocked."""
+    repo = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys; sys.modules['gpuconf'] = None\n"  # any `import gpuconf...` now raises ImportError
+        f"sys.path.insert(0, {str(repo / 'entrypoints')!r})\n"
+        "import timing, models\n"
+        "r = models.time_forward(models.build_model('mlp-smoke'), models.torch.device('cpu'), 2, 3, 1, graph=True)\n"
+        "print(r['timer'], len(r['host_samples_ms']), r['graph'], r['graph_note'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "perf_counter 3 False no CUDA graph: not a CUDA device"
 
 
 def test_tflops_and_percent_of_a_measured_peak() -> None:

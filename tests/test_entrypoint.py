@@ -156,6 +156,17 @@ def test_time_forward_on_cpu() -> None:
         models.time_forward(ref, torch.device("cpu"), batch=1, iters=0, warmup=0)
 
 
+def test_time_forward_reports_both_clocks_and_why_no_graph() -> None:
+    ref = models.build_model("mlp-smoke")
+    run = models.time_forward(ref, torch.device("cpu"), batch=4, iters=6, warmup=1, graph=True)
+    # On CPU the device's clock is the host's: the same samples, no overhead between them.
+    assert run["host_samples_ms"] == run["samples_ms"] and len(run["samples_ms"]) == 6
+    assert run["overhead_samples_ms"] == [0.0] * 6
+    assert run["graph"] is False and run["graph_note"] == "no CUDA graph: not a CUDA device"
+    assert run["timing"]["device_p50_ms"] == pytest.approx(models.summarize(run["samples_ms"])["p50"])
+    assert run["timing"]["n"] == 6 and run["timing"]["overhead_share"] == 0.0
+
+
 def test_summarize() -> None:
     s = models.summarize([4.0, 1.0, 3.0, 2.0])
     # One percentile definition (entrypoints.stats, linear as numpy): the replicas' p50 is the reports' p50.
@@ -409,11 +420,25 @@ def test_direct_bench(svc: Any) -> None:
     assert b["flops_per_sample"] == models.build_model("mlp-smoke").flops_per_sample
     assert b["summary_ms"]["min"] == min(b["samples_ms"])
     assert b["torch_threads"] >= 1
+    # The host's clock beside the device's, sample by sample (the same clock on CPU).
+    assert b["host_samples_ms"] == b["samples_ms"] and b["overhead_samples_ms"] == [0.0] * 7
+    assert b["host_summary_ms"]["p50"] == b["summary_ms"]["p50"] == b["timing"]["device_p50_ms"]
+    assert (b["graph_requested"], b["graph"], b["graph_note"]) == (False, False, "")
     code, d = call(svc, "GET", "/bench")
     assert (d["batch"], d["iters"], d["warmup"]) == (1, 20, 5)  # defaults
 
 
-@pytest.mark.parametrize("query", ["batch=0", "iters=0", "warmup=-1", "batch=abc", f"iters={ml.MAX_ITERS + 1}"])
+def test_direct_bench_graph_on_cpu_says_why_and_keeps_the_eager_numbers(svc: Any) -> None:
+    code, b = call(svc, "GET", "/bench", query="batch=2&iters=4&warmup=1&graph=1")
+    assert code == 200
+    assert (b["graph_requested"], b["graph"]) == (True, False)
+    assert b["graph_note"] == "no CUDA graph: not a CUDA device"
+    assert len(b["samples_ms"]) == 4 and all(s > 0 for s in b["samples_ms"])
+
+
+@pytest.mark.parametrize(
+    "query", ["batch=0", "iters=0", "warmup=-1", "batch=abc", f"iters={ml.MAX_ITERS + 1}", "graph=maybe"]
+)
 def test_direct_bench_bad_params_are_400(svc: Any, query: str) -> None:
     code, out = call(svc, "GET", "/bench", query=query)
     assert code == 400 and out["path"] == "/bench"
@@ -452,7 +477,13 @@ def test_direct_service_on_cuda() -> None:
     assert code == 200 and b["timer"] == "cuda_event" and len(b["samples_ms"]) == 5
     assert b["device_name"] == torch.cuda.get_device_name(0)
     assert len(b["copy_samples_ms"]) == 5 and b["copy_timer"] == "perf_counter"
+    # The host waits at least as long as the events say the device ran (launch + synchronize).
+    assert all(h >= d * 0.99 for d, h in zip(b["samples_ms"], b["host_samples_ms"], strict=True))
+    assert b["graph"] is False and b["timing"]["clock"] == "cuda_event"
     assert call(s, "GET", "/bench", query="iters=2&copies=0")[1]["copy_samples_ms"] is None
+    code, g = call(s, "GET", "/bench", query="batch=8&iters=5&warmup=2&copies=0&graph=1")
+    assert code == 200 and g["graph"] is True and g["graph_note"] == "CUDA graph replay", g.get("graph_note")
+    assert len(g["samples_ms"]) == 5 and all(x > 0 for x in g["samples_ms"])
     code, out = call(s, "POST", "/infer", body=b'{"batch": 4}')
     local = models.run_inference(models.build_model("mlp-smoke", 0), torch.device("cpu"), 4)
     assert out["device"] == "cuda:0"
@@ -598,6 +629,8 @@ def test_serve_round_trip(serve_url: str) -> None:
     assert code == 200, b
     assert len(b["samples_ms"]) == 10 and all(s > 0 for s in b["samples_ms"])
     assert b["timer"] == ("cuda_event" if CUDA else "perf_counter")
+    # entrypoints/timing.py travelled with the working_dir: both clocks come back.
+    assert len(b["host_samples_ms"]) == 10 and b["timing"]["n"] == 10 and b["graph"] is False
     assert b["replica_id"] == p["replica_id"]
     assert b["flops_per_sample"] == models.MODEL_SPECS["mlp-smoke"].flops_per_sample
     # Ray sets OMP_NUM_THREADS to the replica's num_cpus (1), so torch runs single-threaded.

@@ -38,9 +38,14 @@ class TwinClient:
             f"GET {self.base}/probe",
         )
 
-    def bench(self, batch: int, iters: int, warmup: int, copies: bool, timeout_s: float) -> dict[str, Any]:
-        """In-replica latency samples (``samples_ms``) of ``iters`` forwards after ``warmup``."""
+    def bench(
+        self, batch: int, iters: int, warmup: int, copies: bool, timeout_s: float, graph: bool = False
+    ) -> dict[str, Any]:
+        """In-replica latency samples of ``iters`` forwards after ``warmup``: the device's
+        (``samples_ms``) and the host's (``host_samples_ms``); ``graph`` asks for CUDA-graph replay."""
         params = {"batch": batch, "iters": iters, "warmup": warmup, "copies": int(copies)}
+        if graph:  # only when asked: a replica of an older entrypoints/ never sees the parameter
+            params["graph"] = 1
         return _check(
             self.session.get(f"{self.base}/bench", params=params, timeout=timeout_s),
             f"GET {self.base}/bench?{'&'.join(f'{k}={v}' for k, v in params.items())}",

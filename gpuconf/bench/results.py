@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpuconf.bench.device_timing import ForwardTiming
 from gpuconf.bench.stats import LatencySummary, summarize, tflops, throughput_per_s
 
 
@@ -20,9 +21,16 @@ class Measurement:
     timer: str  # "cuda_event" or "perf_counter"
     torch_threads: int | None
     flops_per_sample: int
-    samples_ms: list[float]
+    samples_ms: list[float]  # the device's clock (CUDA events on a GPU)
     copy_samples_ms: list[float] = field(default_factory=list)
     e2e_samples_ms: list[float] = field(default_factory=list)
+    # The host's wait (launch + synchronize) per forward, paired with samples_ms; [] from a replica
+    # that does not report it.
+    host_samples_ms: list[float] = field(default_factory=list)
+    # The same forwards replayed as a CUDA graph (GPU twin only), and why not when there are none.
+    graph_samples_ms: list[float] = field(default_factory=list)
+    graph_host_samples_ms: list[float] = field(default_factory=list)
+    graph_note: str = ""
 
     @property
     def in_replica(self) -> LatencySummary:
@@ -38,6 +46,16 @@ class Measurement:
     def e2e(self) -> LatencySummary | None:
         """What an HTTP client saw (None until the end-to-end rounds ran)."""
         return summarize(self.e2e_samples_ms) if self.e2e_samples_ms else None
+
+    @property
+    def timing(self) -> dict[str, float] | None:
+        """Device, host and overhead p50s of the eager forwards (None without host samples)."""
+        return _split(self.samples_ms, self.host_samples_ms)
+
+    @property
+    def graph_timing(self) -> dict[str, float] | None:
+        """The same for the CUDA-graph replays (None when none ran)."""
+        return _split(self.graph_samples_ms, self.graph_host_samples_ms)
 
     @property
     def on_cuda(self) -> bool:
@@ -78,7 +96,20 @@ class Measurement:
         copies = self.with_copies
         if copies is not None:
             out.update({"with_copies_p50_ms": copies.p50_ms, "with_copies_p99_ms": copies.p99_ms})
+        # in_replica_* is the device's clock; the host's wait and the overhead between them beside it.
+        for prefix, split in (("", self.timing), ("graph_", self.graph_timing)):
+            if split is not None:
+                out.update({f"{prefix}{k}": v for k, v in split.items()})
+        if self.graph_note:
+            out["graph_note"] = self.graph_note
         return out
+
+
+def _split(device_ms: list[float], host_ms: list[float]) -> dict[str, float] | None:
+    if not device_ms or len(device_ms) != len(host_ms):
+        return None
+    s = ForwardTiming("", False, device_ms, host_ms).summary()
+    return {k: s[k] for k in ("device_p50_ms", "host_p50_ms", "overhead_p50_ms", "overhead_share")}
 
 
 @dataclass

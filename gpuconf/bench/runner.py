@@ -35,8 +35,41 @@ from gpuconf.live.verdicts import has_physical_gpu
 _REQUEST_SLACK_S = 120.0
 
 
+def _floats(xs: Any) -> list[float]:
+    """A list of sample floats from a /bench answer (an absent field, from an older replica, is [])."""
+    return [float(x) for x in xs or []]
+
+
 class BenchFailed(RuntimeError):
     """The twins could not be deployed or measured as intended; the message says what was seen."""
+
+
+def measurement_of(model: str, batch: int, twin: str, body: dict[str, Any]) -> Measurement:
+    """A Measurement from a twin's ``/bench`` answer; BenchFailed when it served another model."""
+    if body.get("model") != model:
+        raise BenchFailed(f"the {twin} twin served model {body.get('model')!r}, expected {model!r}")
+    return Measurement(
+        model=model,
+        batch=batch,
+        twin=twin,
+        device=str(body["device"]),
+        device_name=str(body.get("device_name")),
+        timer=str(body.get("timer")),
+        torch_threads=body.get("torch_threads"),
+        flops_per_sample=int(body["flops_per_sample"]),
+        samples_ms=_floats(body["samples_ms"]),
+        copy_samples_ms=_floats(body.get("copy_samples_ms")),
+        host_samples_ms=_floats(body.get("host_samples_ms")),
+    )
+
+
+def add_graph(m: Measurement, body: dict[str, Any]) -> None:
+    """Keep a ``/bench?graph=1`` answer's replays in ``m``, or why there are none."""
+    used = bool(body.get("graph"))
+    m.graph_note = str(body.get("graph_note") or ("" if used else "the replica ignored graph=1"))
+    if used:
+        m.graph_samples_ms = _floats(body["samples_ms"])
+        m.graph_host_samples_ms = _floats(body.get("host_samples_ms"))
 
 
 @dataclass
@@ -192,20 +225,10 @@ class BenchRunner:
         iters, warmup = budget.plan(estimate * (2 if copies and first["device"].startswith("cuda") else 1))
         timeout_s = _REQUEST_SLACK_S + (iters + warmup) * estimate * 3 / 1e3
         body = client.bench(batch, iters=iters, warmup=warmup, copies=copies, timeout_s=timeout_s)
-        m = Measurement(
-            model=model,
-            batch=batch,
-            twin=twin,
-            device=str(body["device"]),
-            device_name=str(body.get("device_name")),
-            timer=str(body.get("timer")),
-            torch_threads=body.get("torch_threads"),
-            flops_per_sample=int(body["flops_per_sample"]),
-            samples_ms=[float(x) for x in body["samples_ms"]],
-            copy_samples_ms=[float(x) for x in body.get("copy_samples_ms") or []],
-        )
-        if body.get("model") != model:
-            raise BenchFailed(f"the {twin} twin served model {body.get('model')!r}, expected {model!r}")
+        m = measurement_of(model, batch, twin, body)
+        if m.on_cuda:
+            # The same forwards replayed as a CUDA graph: what is left once per-kernel launches go.
+            add_graph(m, client.bench(batch, iters=iters, warmup=warmup, copies=False, timeout_s=timeout_s, graph=True))
         self.measurements[key] = m
         return m
 

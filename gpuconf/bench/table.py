@@ -63,6 +63,28 @@ def _gpu_label(gpu: Measurement | None) -> str:
     return "" if gpu is None or gpu.on_cuda else " (on cpu)"
 
 
+def _clocks_table(gpus: list[Measurement]) -> list[str]:
+    """The GPU twin's device time beside the host's wait and the CUDA-graph replays (CUDA only)."""
+    rows = [(m, m.timing) for m in gpus if m.timing is not None]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "GPU twin, device time (CUDA events) vs host time (launch + synchronize) and CUDA-graph replays, p50 ms:",
+        "",
+        "| model | batch | device | host | overhead (share) | graph device | graph host |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m, t in rows:
+        g = m.graph_timing
+        graph = (fmt_ms(g["device_p50_ms"]), fmt_ms(g["host_p50_ms"])) if g else (_cell(m.graph_note or "-", 80), "-")
+        lines.append(
+            f"| {m.model} | {m.batch} | {fmt_ms(t['device_p50_ms'])} | {fmt_ms(t['host_p50_ms'])} "
+            f"| {fmt_ms(t['overhead_p50_ms'])} ({t['overhead_share']:.0%}) | {graph[0]} | {graph[1]} |"
+        )
+    return lines
+
+
 def render(
     results: list[Measurement],
     overhead: Overhead | None,
@@ -102,6 +124,7 @@ def render(
         )
     if notes:
         lines += [""] + [f"[{i}] {_cell(n, 400)}" for i, n in enumerate(notes, 1)]
+    lines += _clocks_table([gpu for _, _, _, gpu in pairs if gpu is not None and gpu.on_cuda])
     lines += [
         "",
         "End to end through Serve HTTP (`POST /infer`, pytest-benchmark rounds), ms; overhead = e2e p50 - model p50:",
