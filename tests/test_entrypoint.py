@@ -575,6 +575,10 @@ def serve_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # folder imports nothing from the rest of the repo.
     wd = tmp_path_factory.mktemp("working_dir")
     shutil.copytree(REPO / "entrypoints", wd / "entrypoints", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # Serve kills a proxy that is not ready within 5 s, and serve.start() then raises: on a loaded
+    # 2-core runner (load 14 seen) its first proxy can take longer. Its processes inherit this env.
+    env = pytest.MonkeyPatch()
+    env.setenv("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
     # address="local": always a fresh cluster of our own, never someone's `ray start` cluster.
     ray.init(
         address="local",
@@ -583,6 +587,7 @@ def serve_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         runtime_env={"working_dir": str(wd)},
         log_to_driver=False,
     )
+    env.undo()
     port = _free_port()
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})

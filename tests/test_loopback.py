@@ -29,6 +29,8 @@ from gpuconf.backends.localray.launcher import start_cluster
 from gpuconf.backends.localray.specs import specs_from_plan
 from gpuconf.live.ports import free_port
 from gpuconf.static.check import run_check
+# Serve kills a proxy not ready within 5 s (serve.start then raises); under load it can take longer.
+os.environ["RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S"] = "60"
 plan = next(p for p in run_check([pathlib.Path("manifests")]).plans if p.target.name.startswith("RayCluster/"))
 cluster = start_cluster(specs_from_plan(plan)[:1], run_id="gpuconf-loopback-%d" % os.getpid(),
                         private_network=sys.argv[1] == "private")
