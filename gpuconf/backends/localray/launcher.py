@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -237,8 +236,7 @@ class LocalRayCluster:
                 stopped = procs.terminate([p for p in (_ps(n.proc.pid) for n in self.nodes) if p], grace_s=10.0)
             finally:  # whatever the first pass met, the sweep by session, marker and temp dir runs
                 sessions = sorted({*(self.lock.sessions if self.lock else []), *(n.proc.pid for n in self.nodes)})
-                stopped += stop_run(self.run_id, sessions, self.temp_dir, grace_s=3.0)
-                shutil.rmtree(self.temp_dir, ignore_errors=True)
+                stopped += stop_run(self.run_id, sessions, self.temp_dir, grace_s=3.0)  # removes the temp dir too
                 set_driver_auth({key: None for key in self.auth_env})
         return stopped
 

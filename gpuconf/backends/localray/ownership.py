@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,8 +109,23 @@ def stop_run(run_id: str, sessions: list[int], temp_dir: Path | None, grace_s: f
             break
         total += procs.terminate(found, grace_s)
     if temp_dir is not None:
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        remove_tree(temp_dir)
     return total
+
+
+def remove_tree(path: Path, attempts: int = 20, pause_s: float = 0.5) -> bool:
+    """Remove ``path`` until it is gone; True when it is.
+
+    One rmtree is not enough: a Ray process that is exiting (its raylet gone) may still write a
+    log into the dir while it is removed, and rmtree then leaves it behind ("Directory not
+    empty"). Seen in 4 of 20 interrupted soak runs at load 10-14.
+    """
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return True
+        time.sleep(pause_s)
+    return not path.exists()
 
 
 @dataclass
