@@ -26,7 +26,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +126,8 @@ def add_peak(rows: list[dict[str, Any]], peak: dict[str, Any]) -> None:
             r["pct_peak"] = percent_of_peak(r["tflops"], peak["tflops"])
 
 
-def in_replica_p50(benchmark_json: Path) -> dict[tuple[str, int, str], float]:
-    """``(model, batch, "cuda"|"cpu") -> in-replica p50 ms`` from a pytest-benchmark JSON of benchmarks/."""
-    rows = fidelity.replica_rows(json.loads(Path(benchmark_json).read_text()))
+def in_replica_p50(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, int, str], float]:
+    """``(model, batch, "cuda"|"cpu") -> in-replica p50 ms`` from ``fidelity.replica_rows`` of a benchmark JSON."""
     return {
         (r["model"], int(r["batch"]), fidelity.device_kind(r.get("device", ""))): float(r["in_replica_p50_ms"])
         for r in rows
@@ -254,14 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {name} b{batch} {dev}: p50 {rows[-1]['p50_ms']:.4g} ms (n={rows[-1]['n']})", file=sys.stderr)
     if peak:
         add_peak(rows, peak)
-    replica = in_replica_p50(args.compare) if args.compare else {}
-    print(render(rows, replica))
+    # The benchmark JSON is read once: its replica rows feed both the table and the fidelity report.
+    replica_rows = fidelity.replica_rows(json.loads(args.compare.read_text())) if args.compare else []
+    print(render(rows, in_replica_p50(replica_rows)))
     print(fidelity.headline(rows))
     report = None
     if args.compare:
-        report = fidelity.compare(
-            rows, fidelity.replica_rows(json.loads(args.compare.read_text())), tolerance=args.tolerance
-        )
+        report = fidelity.compare(rows, replica_rows, tolerance=args.tolerance)
         print()
         print(fidelity.render(report))
     if args.gate:
