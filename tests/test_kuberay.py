@@ -338,3 +338,12 @@ def test_missing_head_group_is_an_input_error() -> None:
         cluster_groups(spec_of("workerGroupSpecs: []\n"), "c")
     assert "headGroupSpec" in exc.value.message
     assert exc.value.loc == Loc("t.yaml", 1)
+
+
+def test_explicit_null_replica_fields_read_as_unset() -> None:
+    """`maxReplicas: null` / `replicas: null` are KubeRay's unset *int32: defaults, never a crash."""
+    from gpuconf.model.kuberay import _replicas
+
+    assert _replicas({}, (), {"minReplicas": 1, "maxReplicas": None, "replicas": 3}) == 3
+    assert _replicas({}, (), {"minReplicas": 2, "replicas": None}) == 2
+    assert _replicas({}, (), {"replicas": 5, "maxReplicas": 0}) == 0

@@ -164,9 +164,12 @@ def _replicas(spec: LDict, path: tuple[Any, ...], g: LDict) -> int:
             raise InputError(loc_of(spec, *path, key), f"{key} must be a non-negative integer")
     if g.get("suspend") is True:
         return 0
-    low = g.get("minReplicas", 0) or 0
-    high = g.get("maxReplicas", 2**31 - 1)
-    value = g.get("replicas", low)
+    # An explicit null is an unset *int32 in KubeRay's types: the same default as a missing key.
+    low = g.get("minReplicas") or 0
+    high = g.get("maxReplicas")
+    high = 2**31 - 1 if high is None else high
+    value = g.get("replicas")
+    value = low if value is None else value
     value = max(low, min(value, high))
     return value * int(g.get("numOfHosts", 1) or 1)
 
