@@ -75,3 +75,24 @@ def test_the_expectations_list_narrows_what_counts(tmp_path: Path, listed: str, 
     assert PodInfo.gpu_limit(_pod({MIG: Decimal(1)}), plan.expectations.is_gpu_resource) == expected
     spec = spec_for_pod(_pod({MIG: Decimal(1)}), _gpu_node(plan), plan)
     assert spec.gpu_limit == expected
+
+
+def test_an_autoscaled_pod_gets_its_node_only_once_it_has_its_ip(tmp_path: Path) -> None:
+    """Bound but without an IP yet: no node (it would advertise the host's address); with one, the pod's IP."""
+    from dataclasses import replace
+    from typing import Any, cast
+
+    from gpuconf.backends.kwok.backend import specs_from_deployment
+    from gpuconf.kube.deploy import KubeDeployment
+    from gpuconf.kube.wait import ClusterState
+
+    plan = _plan(tmp_path, None)
+    pod = _pod({MIG: Decimal(1)})
+    dep = KubeDeployment(
+        cast(Any, None), "ns", "ml-cluster", cast(Any, None), ClusterState([pod], {}), [_gpu_node(plan)]
+    )
+    assert specs_from_deployment(dep, plan, pod_ip=True) == []
+    assert [s.pod for s in specs_from_deployment(dep, plan)] == [pod.name]  # without pod_ip: loopback as before
+    dep.state = ClusterState([replace(pod, ip="127.64.0.7")], {})
+    [spec] = specs_from_deployment(dep, plan, pod_ip=True)
+    assert "--node-ip-address=127.64.0.7" in spec.argv

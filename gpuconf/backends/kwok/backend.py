@@ -52,7 +52,14 @@ def kwok_kubeconfig() -> Path:
 
 
 def connect() -> KubeClient:
-    """A client of the running kwok control plane, or a clear EnvironmentFailure."""
+    """A client of the running kwok control plane, or a clear EnvironmentFailure.
+
+    The calling thread enters the control plane's network namespace first (only `lo`): the Ray
+    nodes this run starts then listen where nothing outside this host's loopback reaches them.
+    """
+    from gpuconf.provision.kwok import netns
+
+    netns.enter()
     path = kwok_kubeconfig()
     if not path.exists() or not cluster_answers(str(path)):
         raise EnvironmentFailure(
@@ -129,11 +136,17 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
 
 
 def specs_from_deployment(dep: KubeDeployment, plan: Plan, pod_ip: bool = False) -> list[NodeSpec]:
-    """A NodeSpec for every bound pod, head first."""
+    """A NodeSpec for every bound pod, head first; with `pod_ip`, only for pods that have their IP.
+
+    A pod is bound before kwok gives it an IP. Started then, its node would fall back to
+    127.0.0.1, which `ray start` rewrites to the host's own address (`resolve_ip_for_localhost`),
+    and the autoscaler (v1 matches by IP) would never find the pod's Ray node. The next
+    refresh starts it once the IP is there.
+    """
     specs = []
     for pod in dep.pods:
         node = dep.node(pod.node) if pod.node else None
-        if node is not None:
+        if node is not None and (not pod_ip or loopback_ip(pod)):
             specs.append(spec_for_pod(pod, node, plan, pod_ip))
     return sorted(specs, key=lambda s: not s.is_head)
 
