@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     kwok = sub.add_parser(
         "kwok",
-        help="the local kwok control plane (kwok backend): up | down | status | kubeconfig | build | pin",
+        help="the local kwok control plane (kwok backend): up | down | status | kubeconfig | exec | build | pin",
         description=kwok_cli.DESCRIPTION,
     )
     kwok_cli.configure(kwok)

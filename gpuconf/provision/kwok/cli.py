@@ -1,4 +1,7 @@
-"""The ``gpuconf kwok`` subcommands of the local control plane: ``up``, ``down``, ``status``, ``kubeconfig``.
+"""The ``gpuconf kwok`` subcommands of the local control plane: ``up``, ``down``, ``status``, ``kubeconfig``, ``exec``.
+
+The control plane listens inside its own network namespace (see ``netns``): ``exec -- CMD`` runs
+any other client there (``gpuconf kwok exec -- kubectl get pods -A``), with ``KUBECONFIG`` set.
 
 Also ``build`` (fill the binary cache only) and ``pin`` (regenerate ``build/*/go.mod`` after
 editing ``build/versions.env``). Progress goes to stderr; ``kubeconfig`` and ``up`` print the
@@ -23,7 +26,9 @@ DESCRIPTION = (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the kwok subcommands to `parser` (cheap: the control plane's modules load in run())."""
-    sub = parser.add_subparsers(dest="kwok_command", required=True, metavar="{up,down,status,kubeconfig,build,pin}")
+    sub = parser.add_subparsers(
+        dest="kwok_command", required=True, metavar="{up,down,status,kubeconfig,exec,build,pin}"
+    )
     up = sub.add_parser("up", help="build if needed, start, apply node pools (idempotent)")
     up.add_argument(
         "--nodes",
@@ -36,6 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("down", help="stop every process started by up and remove the state (logs kept)")
     sub.add_parser("status", help="show each component; exit 0 when up, 1 otherwise")
     sub.add_parser("kubeconfig", help="print the kubeconfig path; exit 1 when not up")
+    run_in = sub.add_parser("exec", help="run a command inside the control plane's network namespace")
+    run_in.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command and its arguments")
     sub.add_parser("build", help="build the binaries into the cache (no-op when cached)")
     sub.add_parser("pin", help="regenerate build/kube and build/etcd go.mod/go.sum from build/versions.env")
 
@@ -49,7 +56,7 @@ def main(argv: list[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run one parsed subcommand; return the exit status."""
-    from gpuconf.provision.kwok import build
+    from gpuconf.provision.kwok import build, netns
     from gpuconf.provision.kwok.controlplane import ControlPlane
     from gpuconf.provision.kwok.versions import load_versions
     from gpuconf.waits import WaitTimeout
@@ -66,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if command == "status":
             return _status(plane)
+        if command == "exec":
+            return _exec(plane, args.argv)
         if command == "kubeconfig":
             print(plane.kubeconfig)
             return 0 if plane.kubeconfig.exists() else 1
@@ -75,10 +84,32 @@ def run(args: argparse.Namespace) -> int:
         if command == "pin":
             build.pin_go_modules(load_versions())
             return 0
-    except (build.BuildError, WaitTimeout) as err:
+    except (build.BuildError, WaitTimeout, netns.NetnsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     raise AssertionError(command)
+
+
+def _exec(plane: ControlPlane, argv: list[str]) -> int:
+    """Replace this process with ``argv`` inside the control plane's namespace (exit 2 when it is not up)."""
+    import os
+
+    from gpuconf.provision.kwok import netns
+
+    argv = argv[1:] if argv[:1] == ["--"] else argv
+    if not argv:
+        print("usage: gpuconf kwok exec -- CMD [ARG...]", file=sys.stderr)
+        return 2
+    if not plane.kubeconfig.exists():
+        print(f"the kwok control plane is not up (no {plane.kubeconfig}); run `make kwok-up`", file=sys.stderr)
+        return 2
+    netns.enter()
+    os.environ["KUBECONFIG"] = str(plane.kubeconfig)
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as err:
+        print(f"cannot run {argv[0]}: {err}", file=sys.stderr)
+        return 127
 
 
 def _status(plane: ControlPlane) -> int:

@@ -1,7 +1,8 @@
 """Bring the loopback control plane up and down.
 
 ``up`` builds (or reuses) the binaries, makes a PKI and kubeconfigs, then starts, in order,
-each process on 127.0.0.1 with a free port, waiting for each to answer its health endpoint:
+each process on 127.0.0.1 with a free port, inside the tier's network namespace (only `lo`, see
+``netns``), waiting for each to answer its health endpoint:
 
     etcd → kube-apiserver → kube-controller-manager, kube-scheduler, kwok
          → (KubeRay CRDs applied) → KubeRay operator → (node pools applied)
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from gpuconf.live.ports import free_ports
-from gpuconf.provision.kwok import build, procs
+from gpuconf.provision.kwok import build, netns, procs
 from gpuconf.provision.kwok.certs import Pki, ensure_pki
 from gpuconf.provision.kwok.kubeconfig import write_kubeconfig
 from gpuconf.provision.kwok.paths import state_dir
@@ -154,6 +155,7 @@ class ControlPlane:
         state = state or self.load_state()
         if state is None or "apiserver" not in state.ports:
             return False
+        netns.enter()  # it listens inside the tier's namespace
         try:
             code, body = http_get(state.server + "/readyz", self._client_tls())
         except OSError:
@@ -180,6 +182,9 @@ class ControlPlane:
     def up(self, node_files: Iterable[Path] = ()) -> bool:
         """Start the control plane; False (and nothing started) if it is already up."""
         node_files = list(node_files)
+        # Every component starts inside the tier's namespace (only `lo`), and so do its clients.
+        netns.ensure()
+        netns.enter()
         state = self.load_state()
         if state is not None and self._all_running(state):
             # Every process runs: a slow /readyz means a busy machine, not a reason to restart.
@@ -222,6 +227,8 @@ class ControlPlane:
                     child.unlink()
         if not stopped:
             self.log("[down] nothing was running")
+        if netns.delete_if_unused():
+            self.log(f"[down] deleted network namespace {netns.NAME}")
         return stopped
 
     # ------------------------------------------------------------------ internals
