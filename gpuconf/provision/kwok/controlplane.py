@@ -107,6 +107,10 @@ class State:
 class ControlPlane:
     """The loopback control plane whose state lives in one directory."""
 
+    #: Whether it makes and enters the kwok tier's network namespace; a subclass that is started
+    #: inside a namespace of its own (realpods) says no.
+    own_netns = True
+
     def __init__(self, state: Path | None = None, *, log: Log = _print) -> None:
         self.dir = state or state_dir()
         self.log = log
@@ -155,7 +159,8 @@ class ControlPlane:
         state = state or self.load_state()
         if state is None or "apiserver" not in state.ports:
             return False
-        netns.enter()  # it listens inside the tier's namespace
+        if self.own_netns:
+            netns.enter()  # it listens inside the tier's namespace
         try:
             code, body = http_get(state.server + "/readyz", self._client_tls())
         except OSError:
@@ -183,8 +188,9 @@ class ControlPlane:
         """Start the control plane; False (and nothing started) if it is already up."""
         node_files = list(node_files)
         # Every component starts inside the tier's namespace (only `lo`), and so do its clients.
-        netns.ensure()
-        netns.enter()
+        if self.own_netns:
+            netns.ensure()
+            netns.enter()
         state = self.load_state()
         if state is not None and self._all_running(state):
             # Every process runs: a slow /readyz means a busy machine, not a reason to restart.
@@ -227,7 +233,7 @@ class ControlPlane:
                     child.unlink()
         if not stopped:
             self.log("[down] nothing was running")
-        if netns.delete_if_unused():
+        if self.own_netns and netns.delete_if_unused():
             self.log(f"[down] deleted network namespace {netns.NAME}")
         return stopped
 

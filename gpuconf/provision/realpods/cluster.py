@@ -67,8 +67,11 @@ class RealpodsControlPlane(ControlPlane):
     """The kwok tier's control plane plus NodeRestriction (not on by default in kube-apiserver).
 
     Its ``--authorization-mode`` is already ``Node,RBAC``; with NodeRestriction a kubelet may
-    change only its own Node and the pods bound to it, as on a real cluster.
+    change only its own Node and the pods bound to it, as on a real cluster. It runs in the
+    realpods namespace (``up`` starts it there), not in the kwok tier's.
     """
+
+    own_netns = False
 
     def _apiserver_argv(self, comps: dict[str, build.Component], state: State, pki: Pki) -> list[str]:
         return [
