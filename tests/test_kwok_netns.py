@@ -68,3 +68,13 @@ def test_a_namespace_with_only_lo_entered_by_one_thread(monkeypatch: pytest.Monk
         assert netns.delete_if_unused() and not netns.exists()
     finally:
         subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+
+
+def test_a_loopback_server_outside_the_namespace_gets_the_exec_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(netns.ENV_OFF, raising=False)
+    monkeypatch.setattr(netns, "exists", lambda: True)
+    monkeypatch.setattr(netns, "inside", lambda: False)
+    assert "gpuconf kwok exec --" in netns.client_hint("https://127.0.0.1:6443")
+    assert netns.client_hint("https://10.0.0.1:6443") == ""  # a real cluster: no hint
+    monkeypatch.setattr(netns, "inside", lambda: True)
+    assert netns.client_hint("https://127.0.0.1:6443") == ""

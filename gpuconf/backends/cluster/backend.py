@@ -43,14 +43,16 @@ def connect_cluster(kubeconfig: str | None) -> KubeClient:
     from gpuconf.kube.preflight import EXIT_UNREACHABLE
 
     if not cluster_answers(kubeconfig):
-        where = kubeconfig or "the in-cluster service account"
+        where, hint = kubeconfig or "the in-cluster service account", ""
         if kubeconfig:
             from gpuconf.kube.kubeconfig import read_kubeconfig
+            from gpuconf.provision.kwok.netns import client_hint
 
-            where = f"{read_kubeconfig(kubeconfig).server} (kubeconfig {kubeconfig})"
+            server = read_kubeconfig(kubeconfig).server
+            where, hint = f"{server} (kubeconfig {kubeconfig})", client_hint(server)
         raise EnvironmentFailure(
             f"no API server answers at {where} within 5 s; "
-            "check the kubeconfig, its current context and that the cluster is up",
+            "check the kubeconfig, its current context and that the cluster is up" + hint,
             exit_code=EXIT_UNREACHABLE,
         )
     return KubeClient(kubeconfig)

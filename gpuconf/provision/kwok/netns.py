@@ -105,3 +105,19 @@ def delete_if_unused() -> bool:
         return False
     subprocess.run(["ip", "netns", "delete", NAME], capture_output=True, check=False, timeout=30)
     return not exists()
+
+
+def client_hint(server: str) -> str:
+    """A hint for a loopback server that does not answer from here while the kwok namespace exists."""
+    import ipaddress
+    from urllib.parse import urlparse
+
+    try:
+        loopback = ipaddress.ip_address(urlparse(server).hostname or "").is_loopback
+    except ValueError:
+        loopback = urlparse(server).hostname == "localhost"
+    if not loopback or disabled() or not exists() or inside():
+        return ""
+    return (
+        f"; the kwok control plane listens inside network namespace {NAME}: run the command as `gpuconf kwok exec -- …`"
+    )
