@@ -13,7 +13,6 @@ from typing import Any
 from gpuconf.errors import InputError
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.rbac import CLUSTER_ACCESS, NAMED_ACCESS, allowed, describe
-from gpuconf.provision.kwok.netns import client_hint
 
 EXIT_UNREACHABLE, EXIT_NO_KUBERAY, EXIT_NO_GPU_NODES, EXIT_NO_GPU_ALLOCATABLE, EXIT_RBAC = 10, 11, 12, 13, 14
 KUBERAY_CRDS = ("rayclusters.ray.io", "rayservices.ray.io")
@@ -106,7 +105,7 @@ def run_preflight(
                 f"no API server answers at {server} within "
                 f"{timeout_s:g} s: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}",
                 EXIT_UNREACHABLE,
-                "check the kubeconfig, the context and that the cluster is up" + client_hint(server),
+                "check the kubeconfig, the context and that the cluster is up",
                 {"server": server},
             )
         ]

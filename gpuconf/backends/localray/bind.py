@@ -28,10 +28,9 @@ from pathlib import Path
 
 import psutil
 
-CLONE_NEWNET = 0x40000000
+from gpuconf.live.namespaces import CLONE_NEWNET, ENV_OFF
+
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
-# Off switch: a host where namespaces are not allowed keeps working, its exposure reported.
-ENV_OFF = "GPUCONF_NO_NETNS"
 _isolated: dict[int, int] = {}  # thread id -> the netns inode it created
 
 

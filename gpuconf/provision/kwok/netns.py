@@ -21,7 +21,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from gpuconf.backends.localray.bind import CLONE_NEWNET, ENV_OFF
+from gpuconf.live.namespaces import CLONE_NEWNET, ENV_OFF
 
 NAME = "gpuconf-kwok"
 PATH = Path("/run/netns") / NAME
