@@ -86,3 +86,51 @@ def test_ctrl_c_during_a_run_leaves_nothing_behind(tmp_path: Path) -> None:
     while list(Path("/tmp").glob(f"gpc-{temp_tag(run_id)}-*")) and time.monotonic() < settle:
         time.sleep(0.5)
     assert list(Path("/tmp").glob(f"gpc-{temp_tag(run_id)}-*")) == [], (proc.returncode, out[-2000:])
+
+
+SIGTERM_CHILD = """
+import pathlib, sys, time
+from gpuconf.backends.localray.launcher import _exit_on_sigterm, start_cluster
+from gpuconf.backends.localray.specs import specs_from_plan
+from gpuconf.static.check import run_check
+plan = next(p for p in run_check([pathlib.Path("manifests")]).plans if p.target.name.startswith("RayCluster/"))
+_exit_on_sigterm()
+cluster = start_cluster(specs_from_plan(plan)[:1], run_id=sys.argv[1])
+try:
+    cluster.connect()
+    print("CONNECTED", flush=True)
+    time.sleep(300)
+finally:
+    time.sleep(5)  # a teardown longer than the 3 s Ray's C++ handler would give it
+    cluster.stop()
+    print("STOPPED", flush=True)
+"""
+
+
+def test_sigterm_after_connect_unwinds_through_a_long_teardown() -> None:
+    """Once the driver is connected, SIGTERM still unwinds in Python: no abort (-6) mid-teardown.
+
+    Ray's C++ failure signal handler, if left in the driver, takes SIGTERM first and aborts the
+    process 3 s later, whatever the teardown is doing.
+    """
+    run_id = f"gpuconf-sigterm-{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GPUCONF_RUN"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_CHILD, run_id],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    lines: list[bytes] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(b"CONNECTED"):
+            break
+    assert proc.poll() is None, b"".join(lines)[-3000:].decode(errors="replace")
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=180)
+    text = (b"".join(lines) + out).decode(errors="replace")
+    assert (proc.returncode, "STOPPED" in text) == (128 + signal.SIGTERM, True), (proc.returncode, text[-3000:])
+    assert marked_processes(run_id) == []

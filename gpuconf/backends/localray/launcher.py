@@ -91,6 +91,21 @@ class StartedNode:
         }
 
 
+def _keep_python_sigterm() -> None:
+    """Keep Ray's C++ failure signal handler out of this driver, unless the user asked for it.
+
+    Once connected, it takes SIGTERM before Python does and, 3 s later, aborts the process
+    whatever the teardown is doing (exit -6, no report). Without it SIGTERM unwinds as Ctrl-C.
+    Ray reads the switch when it creates the driver's core worker.
+    """
+    from ray._private import ray_constants
+
+    # Ray's own switch (read from the env when Ray is imported), set here for this process only:
+    # the Ray processes it starts keep their handler, and their crash stack traces.
+    if "RAY_DISABLE_FAILURE_SIGNAL_HANDLER" not in os.environ:
+        ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+
+
 @dataclass
 class LocalRayCluster:
     """A running local cluster; `stop()` leaves no process, temp dir or port behind."""
@@ -168,6 +183,7 @@ class LocalRayCluster:
         if ray.is_initialized():
             return
         set_driver_auth(self.auth_env)
+        _keep_python_sigterm()
         outcome: list[BaseException | None] = []
 
         def attempt() -> None:
