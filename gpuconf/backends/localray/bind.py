@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from gpuconf.live.namespaces import CLONE_NEWNET, ENV_OFF
+from gpuconf.live.namespaces import CLONE_NEWNET, ENV_OFF, disabled
 
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 _isolated: dict[int, int] = {}  # thread id -> the netns inode it created
@@ -82,7 +82,7 @@ def isolate() -> str | None:
     inherit the namespace; it lasts while any of them lives. It is not undone: sockets that were
     open before keep working, new connections from this thread reach only the namespace.
     """
-    if os.environ.get(ENV_OFF):
+    if disabled():
         return f"{ENV_OFF} is set"
     tid = threading.get_native_id()
     if tid in _isolated and _isolated[tid] == os.stat(f"/proc/self/task/{tid}/ns/net").st_ino:

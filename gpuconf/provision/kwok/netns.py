@@ -21,7 +21,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from gpuconf.live.namespaces import CLONE_NEWNET, ENV_OFF
+from gpuconf.live.namespaces import CLONE_NEWNET, ENV_OFF, disabled, ns_inode, pids_in_namespace
 
 NAME = "gpuconf-kwok"
 PATH = Path("/run/netns") / NAME
@@ -31,27 +31,15 @@ class NetnsError(RuntimeError):
     """The namespace could not be created or entered."""
 
 
-def disabled() -> bool:
-    """Whether the off switch keeps the tier in the host's namespace."""
-    return bool(os.environ.get(ENV_OFF))
-
-
 def exists() -> bool:
     """Whether the namespace is there (created by an `up`, not yet deleted by a `down`)."""
-    return PATH.exists() and _inode(PATH) is not None
-
-
-def _inode(path: Path | str) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return None
+    return ns_inode(PATH) is not None
 
 
 def inside() -> bool:
     """Whether the calling thread is in the namespace."""
-    here = _inode(f"/proc/self/task/{threading.get_native_id()}/ns/net")
-    return here is not None and here == _inode(PATH)
+    here = ns_inode(f"/proc/self/task/{threading.get_native_id()}/ns/net")
+    return here is not None and here == ns_inode(PATH)
 
 
 def ensure() -> None:
@@ -88,20 +76,9 @@ def enter() -> bool:
     return True
 
 
-def others_inside() -> list[int]:
-    """Pids of the processes in the namespace, this one excepted."""
-    target = _inode(PATH)
-    me = os.getpid()
-    if target is None:
-        return []
-    return [
-        int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me and _inode(f"/proc/{p}/ns/net") == target
-    ]
-
-
 def delete_if_unused() -> bool:
     """Delete the namespace when no other process is in it; True if it was deleted."""
-    if not exists() or others_inside():
+    if not exists() or pids_in_namespace(PATH, "net"):
         return False
     subprocess.run(["ip", "netns", "delete", NAME], capture_output=True, check=False, timeout=30)
     return not exists()

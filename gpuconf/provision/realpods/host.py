@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from gpuconf.live.namespaces import pids_in_namespace
 from gpuconf.provision.realpods.layout import CGROUP_PARENT, DNS_IP, NETNS, NETNS_PATH, NODES, nsenter_net
 
 CGROUP_V1 = Path("/sys/fs/cgroup")
@@ -35,23 +36,6 @@ def create_netns() -> None:
         in_netns(["ip", "addr", "add", f"{ip}/32", "dev", "lo"])
     # Pods on the two node bridges reach each other, the nodes and the DNS through this namespace.
     in_netns(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
-
-
-def _ns_inode(pid: int | str, kind: str) -> int | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
-    except OSError:
-        return None
-
-
-def pids_in_namespace(ns_file: Path, kind: str) -> list[int]:
-    """Every process whose ``kind`` namespace (``net``, ``mnt``) is the one ``ns_file`` names."""
-    try:
-        target = os.stat(ns_file).st_ino
-    except OSError:
-        return []
-    me = os.getpid()
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me and _ns_inode(p, kind) == target]
 
 
 def kill_all(pids: list[int], grace: float = 5.0) -> None:
