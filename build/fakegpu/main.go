@@ -4,8 +4,8 @@
 // serves DevicePlugin on a socket in the kubelet's plugin folder and registers with
 // kubelet.sock. Allocate answers as the NVIDIA plugin does: NVIDIA_VISIBLE_DEVICES=<uuids>
 // plus one device node per GPU (a host character device bound as /dev/nvidiaN). The kubelet
-// deletes plugin sockets when it restarts, so the plugin watches its socket and registers
-// again when it disappears. Every Allocate answer is also appended, as one JSON line, to the
+// deletes plugin sockets when it starts, so the plugin watches its socket, also while it waits
+// for the kubelet to answer, and serves and registers again when it disappears. Every Allocate answer is also appended, as one JSON line, to the
 // file --allocation-log names: the record a replica's own view is checked against.
 package main
 
@@ -171,9 +171,10 @@ func main() {
 			time.Sleep(time.Second)
 			continue
 		}
-		for err = register(*dir, endpoint, *resource); err != nil; err = register(*dir, endpoint, *resource) {
-			log.Printf("register with kubelet: %v; retrying", err)
-			time.Sleep(time.Second)
+		if err := registerWhileServing(*dir, endpoint, *resource, sock); err != nil {
+			log.Printf("%v; serving again", err)
+			srv.Stop()
+			continue
 		}
 		log.Printf("registered %s with %d devices %v", *resource, *count, p.ids)
 		// The kubelet removes every plugin socket when it (re)starts: then register again.
@@ -185,5 +186,22 @@ func main() {
 		}
 		log.Printf("%s is gone (kubelet restarted); registering again", sock)
 		srv.Stop()
+	}
+}
+
+// registerWhileServing retries Register until it succeeds. A kubelet that starts while these
+// retries run deletes every socket in its plugin folder, ours too, and then could never dial
+// back: so a missing socket ends the retries with an error, and the caller serves it again.
+func registerWhileServing(dir, endpoint, resource, sock string) error {
+	for {
+		err := register(dir, endpoint, resource)
+		if err == nil {
+			return nil
+		}
+		log.Printf("register with kubelet: %v; retrying", err)
+		if _, statErr := os.Stat(sock); statErr != nil {
+			return fmt.Errorf("%s is gone (the kubelet started)", sock)
+		}
+		time.Sleep(time.Second)
 	}
 }

@@ -1,6 +1,6 @@
 """The one decision about physical GPUs: run a CUDA check, skip it, or fail it (--require-cuda).
 
-A replica on a fake-GPU node (kind: nvidia.com/gpu is a patched number) or one that holds only
+A replica on a fake-GPU node (nvidia.com/gpu is a patched number on kind, a fake device plugin's on realpods) or one that holds only
 logical GPUs (no device on this host) cannot run a CUDA check. That is expected on a laptop or
 CI runner, so the check skips with the reason; under --require-cuda it fails instead.
 """
@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gpuconf.kube.nodes import FAKE_GPU_LABEL
 from gpuconf.live.observe import ReplicaObservation
 from gpuconf.live.verdicts import has_physical_gpu
 
@@ -40,7 +41,8 @@ def cuda_verdict(
     if not on_fake and replicas and all(has_physical_gpu(o.probe) for o in replicas):
         return CudaVerdict("run")
     if on_fake:
-        reason = f"fake GPU: no device (nodes {on_fake} advertise nvidia.com/gpu by a status patch)"
+        # a status patch (kind) or a fake device plugin (realpods): a count with no CUDA device behind it
+        reason = f"fake GPU: no device (nodes {on_fake} are labelled {FAKE_GPU_LABEL}=true)"
     else:
         reason = f"no physical GPU: the replicas hold logical GPUs only (host GPUs: {list(host_gpu_names) or 'none'})"
     return without_cuda(reason, require_cuda)

@@ -56,15 +56,43 @@ def test_kubelet_restart_keeps_gpus_and_pods(core: Any, gpu_pod: Any) -> None:
         lambda: log.read_text().count("registered nvidia.com/gpu") > registrations,
         "the device plugin to register again",
     )
-
-    def ready_with_gpus() -> bool:
-        node = core.read_node("gpu-node-1")
-        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
-        return ready and node.status.allocatable.get("nvidia.com/gpu") == str(FAKE_GPU_COUNT)
-
-    wait_for(ready_with_gpus, "gpu-node-1 Ready with its GPUs after the kubelet restart")
+    wait_for(lambda: _ready_with_gpus(core), "gpu-node-1 Ready with its GPUs after the kubelet restart")
     after = core.read_namespaced_pod(gpu_pod.metadata.name, "default").status.container_statuses[0]
     assert after.container_id == before.container_id and after.restart_count == 0 and after.state.running
+
+
+def _ready_with_gpus(core: Any) -> bool:
+    node = core.read_node("gpu-node-1")
+    ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+    return bool(ready and node.status.allocatable.get("nvidia.com/gpu") == str(FAKE_GPU_COUNT))
+
+
+def test_plugin_waiting_for_a_starting_kubelet_serves_again(core: Any) -> None:
+    """A plugin that came up before its kubelet still registers (a node boot, or ``realpods up``).
+
+    The kubelet deletes every socket in its plugin folder as it starts. A plugin already retrying
+    Register then reaches the kubelet, which cannot dial the socket that is gone: it must serve it
+    again rather than retry forever (a CI run once ended with the GPU node at 0 GPUs this way).
+    """
+    node_dir = state_dir() / "nodes" / "gpu-node-1"
+    log = node_dir / "logs" / "fakegpu.log"
+    sock = node_dir / "kubelet" / "device-plugins" / "fakegpu.sock"
+    registrations = log.read_text().count("registered nvidia.com/gpu")
+
+    def plugin_retries_register() -> None:
+        retries = log.read_text().count("register with kubelet:")
+        sock.unlink()  # as the kubelet's start did: the plugin serves again, then finds no kubelet
+        wait_for(
+            lambda: log.read_text().count("register with kubelet:") > retries,
+            "the plugin to retry Register while the kubelet is down",
+        )
+
+    cluster.restart_kubelet("gpu-node-1", while_stopped=plugin_retries_register)
+    wait_for(
+        lambda: log.read_text().count("registered nvidia.com/gpu") > registrations,
+        "the device plugin to register with the started kubelet",
+    )
+    wait_for(lambda: _ready_with_gpus(core), "gpu-node-1 Ready with its GPUs after the kubelet started")
 
 
 def test_pod_resources_api_and_plugin_log_name_the_pods_gpu(core: Any, gpu_pod: Any) -> None:

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gpuconf.provision.kwok import build, procs
@@ -251,8 +252,11 @@ def wait_nodes_ready(cp: ControlPlane, nodes: list[Node], timeout: float = 240.0
     raise RuntimeError(f"nodes not Ready after {timeout:.0f}s ({last})\n{logs}")
 
 
-def restart_kubelet(node_name: str) -> procs.Proc:
-    """Stop one node's kubelet and start it again with the same command line (pods keep running)."""
+def restart_kubelet(node_name: str, while_stopped: Callable[[], None] | None = None) -> procs.Proc:
+    """Stop one node's kubelet and start it again with the same command line (pods keep running).
+
+    ``while_stopped`` runs between the two, as whatever happens on a node while its kubelet is down.
+    """
     from gpuconf.provision.realpods.node import spawn_entered
 
     path = state_dir() / "realpods.json"
@@ -261,6 +265,8 @@ def restart_kubelet(node_name: str) -> procs.Proc:
     entry = next(p for p in data["procs"] if p["name"] == name)
     old = procs.Proc.from_json(entry)
     procs.stop(old)
+    if while_stopped is not None:
+        while_stopped()
     argv = data["kubelets"][node_name]
     cut = argv.index("--") + 1
     new = spawn_entered(name, argv[:cut], argv[cut:], Path(old.log))
