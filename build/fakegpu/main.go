@@ -5,8 +5,9 @@
 // kubelet.sock. Allocate answers as the NVIDIA plugin does: NVIDIA_VISIBLE_DEVICES=<uuids>
 // plus one device node per GPU (a host character device bound as /dev/nvidiaN). The kubelet
 // deletes plugin sockets when it starts, so the plugin watches its socket, also while it waits
-// for the kubelet to answer, and serves and registers again when it disappears. Every Allocate answer is also appended, as one JSON line, to the
-// file --allocation-log names: the record a replica's own view is checked against.
+// for the kubelet to answer, and serves and registers again when it disappears. Every Allocate
+// answer is also appended, as one JSON line, to the file --allocation-log names: the record a
+// replica's own view is checked against.
 package main
 
 import (

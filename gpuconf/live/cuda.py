@@ -1,8 +1,9 @@
 """The one decision about physical GPUs: run a CUDA check, skip it, or fail it (--require-cuda).
 
-A replica on a fake-GPU node (nvidia.com/gpu is a patched number on kind, a fake device plugin's on realpods) or one that holds only
-logical GPUs (no device on this host) cannot run a CUDA check. That is expected on a laptop or
-CI runner, so the check skips with the reason; under --require-cuda it fails instead.
+A replica on a fake-GPU node (nvidia.com/gpu is a patched number on kind, a fake device
+plugin's on realpods) or one that holds only logical GPUs (no device on this host) cannot run a
+CUDA check. That is expected on a laptop or CI runner, so the check skips with the reason; under
+--require-cuda it fails instead.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Any
 from gpuconf.kube.nodes import FAKE_GPU_LABEL
 from gpuconf.provision.realpods import cluster
 from gpuconf.provision.realpods.layout import FAKE_GPU_COUNT, state_dir
+from gpuconf.provision.realpods.node import plugin_socket
 from tests.realpods.conftest import wait_for
 
 
@@ -76,7 +77,7 @@ def test_plugin_waiting_for_a_starting_kubelet_serves_again(core: Any) -> None:
     """
     node_dir = state_dir() / "nodes" / "gpu-node-1"
     log = node_dir / "logs" / "fakegpu.log"
-    sock = node_dir / "kubelet" / "device-plugins" / "fakegpu.sock"
+    sock = plugin_socket(node_dir)
     registrations = log.read_text().count("registered nvidia.com/gpu")
 
     def plugin_retries_register() -> None:

@@ -26,6 +26,7 @@ from gpuconf.provision.realpods import images, nvidia_runtime
 from gpuconf.provision.realpods.host import create_cgroup, sh
 from gpuconf.provision.realpods.layout import (
     CLUSTER_DOMAIN,
+    DEVICE_PLUGIN_DIR,
     DNS_IP,
     FAKE_GPU_COUNT,
     NETNS_PATH,
@@ -157,6 +158,11 @@ def allocation_log(node_dir: Path) -> Path:
 def pod_resources_socket(node_dir: Path) -> Path:
     """The kubelet's pod-resources socket, as the host sees it (the node's folder is its /var/lib/kubelet)."""
     return node_dir / "kubelet" / "pod-resources" / "kubelet.sock"
+
+
+def plugin_socket(node_dir: Path) -> Path:
+    """The fake GPU plugin's socket (its endpoint ``fakegpu.sock``), as the host sees it."""
+    return node_dir / "kubelet" / DEVICE_PLUGIN_DIR.relative_to(KUBELET_DIR) / "fakegpu.sock"
 
 
 def spawn_entered(name: str, prefix: list[str], argv: list[str], log: Path) -> procs.Proc:
@@ -292,7 +298,7 @@ class Node:
             str(self.bins["fakegpu"]),
             f"--count={FAKE_GPU_COUNT}",
             "--uuid-prefix=GPU-fake-",
-            "--dir=/var/lib/kubelet/device-plugins",
+            f"--dir={DEVICE_PLUGIN_DIR}",
             f"--allocation-log={allocation_log(self.dir)}",
         ]
         return spawn_entered(f"{self.spec.name}/fakegpu", self.enter(), argv, self.logs / "fakegpu.log")
