@@ -24,7 +24,7 @@ include build/versions.env
 
 .PHONY: setup test lint test-kwok conformance check preflight bench bench-suite kwok-build kwok-up kwok-down kwok-status \
 	kind-up kind-down kind-status realpods-debs realpods-up realpods-status\
-	realpods-down test-realpods cleanup clean soak soak-short test-scaling
+	realpods-down test-realpods cleanup clean soak soak-short test-scaling test-pytest test-cold
 
 setup: $(STAMP)
 
@@ -37,23 +37,32 @@ $(STAMP): requirements.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# make test: the stages below, one after another, ending with a table of each stage's wall time
+# (also in $(REPORTS)/test/stages.json). Standard library only, so it runs before .venv exists.
+TEST_STAGES ?= setup lint test-pytest test-scaling soak-short test-kwok test-realpods
+test:
+	@MAKE="$(MAKE)" $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json $(TEST_STAGES)
+
 # TEST_JOBS=2: the project's tests and the suites+benchmarks run as two pytest processes at once
 # (each with its own report folder; one Ray cluster for all the suites and benchmarks). Not the
 # default: on this shared 2-core machine it is not measured yet against the serial run.
 TEST_JOBS ?= 1
-test: setup
-	$(MAKE) --no-print-directory lint
+PYTEST_DURATIONS ?= --durations=25
+test-pytest: setup
 	@if [ "$(TEST_JOBS)" = 1 ]; then \
-		$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_ARGS); \
+		$(BIN)/python -m pytest tests suites benchmarks --report-dir=$(REPORTS)/test $(PYTEST_DURATIONS) $(PYTEST_ARGS); \
 	else \
 		$(BIN)/python -m pytest tests --report-dir=$(REPORTS)/test/tests $(PYTEST_ARGS) & unit=$$!; \
-		$(BIN)/python -m pytest suites benchmarks --report-dir=$(REPORTS)/test/suites $(PYTEST_ARGS); live=$$?; \
+		$(BIN)/python -m pytest suites benchmarks --report-dir=$(REPORTS)/test/suites $(PYTEST_DURATIONS) $(PYTEST_ARGS); live=$$?; \
 		wait $$unit; rc=$$?; [ $$rc -eq 0 ] && rc=$$live; exit $$rc; \
 	fi
-	$(MAKE) --no-print-directory test-scaling BACKEND=embedded
-	$(MAKE) --no-print-directory soak-short
-	$(MAKE) --no-print-directory test-kwok
-	$(MAKE) --no-print-directory test-realpods
+
+# The cold path of a new machine: `bash .ci/run` from a fresh clone of HEAD under /tmp, with HOME,
+# pip's, Go's and gpuconf's caches pointed at empty folders (Debian's packages are the host's).
+# About an hour here; run it before any change to setup, builds or tiers. Ends with the stage table.
+COLD_DIR ?= /tmp/gpuconf-cold
+test-cold:
+	@$(PYTHON) -m gpuconf.testing.cold --dir $(COLD_DIR)
 
 # ruff (lint, format check) and mypy, as configured in pyproject.toml.
 lint: setup

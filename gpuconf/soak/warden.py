@@ -34,16 +34,40 @@ def _snapshot_shm() -> set[str]:
         return set()
 
 
-def private_scratch() -> str:
-    """Mount a fresh tmpfs on /tmp and /dev/shm in this mount namespace; "private" or why not."""
-    for target in ("/tmp", "/dev/shm"):
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "mode=1777", f"gpuconf-soak-{Path(target).name}", target],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            return f"shared: mount tmpfs on {target}: {done.stderr.strip() or done.returncode}"
+def kept_paths(paths: list[Path], under: Path) -> list[Path]:
+    """The outermost of `paths` (resolved) that lie under `under`: what a fresh mount there must show again."""
+    inside = sorted({p.resolve() for p in paths if p.resolve().is_relative_to(under.resolve())})
+    return [p for p in inside if not any(p != q and p.is_relative_to(q) for q in inside)]
+
+
+def private_scratch(keep: list[Path] | None = None) -> str:
+    """Mount a fresh tmpfs on /tmp and /dev/shm in this mount namespace; "private" or why not.
+
+    Each folder of `keep` under /tmp (the checkout, its venv) is bound back into the fresh /tmp at
+    its own path, through a handle opened before the mount hid it, so a checkout anywhere still runs.
+    """
+    held = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in kept_paths(keep or [], Path("/tmp"))}
+    try:
+        for target in ("/tmp", "/dev/shm"):
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "mode=1777", f"gpuconf-soak-{Path(target).name}", target],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode != 0:
+                return f"shared: mount tmpfs on {target}: {done.stderr.strip() or done.returncode}"
+        for path, fd in held.items():
+            path.mkdir(parents=True, exist_ok=True)
+            done = subprocess.run(
+                ["mount", "--bind", "--no-canonicalize", f"/proc/{os.getpid()}/fd/{fd}", str(path)],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode != 0:
+                return f"shared: bind {path} back over the private /tmp: {done.stderr.strip() or done.returncode}"
+    finally:
+        for fd in held.values():
+            os.close(fd)
     return "private"
 
 
@@ -72,7 +96,8 @@ def main(argv: list[str]) -> int:
     command = argv[argv.index("--") + 1 :]
     # Opened before /tmp is replaced, so a report path under the host's /tmp still works.
     out_file = report.open("w")
-    scratch = private_scratch()
+    # The command's interpreter and working folder (a checkout and venv under /tmp) stay visible.
+    scratch = private_scratch([Path.cwd(), Path(command[0]).parent, Path(sys.prefix)])
     tmp0, shm0 = _snapshot_tmp(), _snapshot_shm()
     t0 = time.monotonic()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -353,10 +353,33 @@ _RECIPES: dict[str, Callable[[Component, Path, Path, Log], None]] = {
 # --------------------------------------------------------------------------- public API
 
 
+def on_host_network() -> bool:
+    """Whether the calling thread's network namespace has an interface besides loopback.
+
+    The tiers' private namespaces hold only `lo`, where Go's module proxy cannot be reached. Unknown
+    (no ``/proc``) reads as yes: a build then fails on its own terms.
+    """
+    try:
+        lines = Path("/proc/thread-self/net/dev").read_text().splitlines()[2:]
+    except OSError:
+        return True
+    return any(line.split(":", 1)[0].strip() != "lo" for line in lines if ":" in line)
+
+
 def ensure_component(comp: Component, log: Log = _print) -> float:
-    """Build ``comp`` unless cached; return the seconds spent (0.0 when it was cached)."""
+    """Build ``comp`` unless cached; return the seconds spent (0.0 when it was cached).
+
+    Refuses (BuildError) to build from inside a private network namespace: Go's module proxy is
+    reachable from the host's network only, so every caller builds before it enters one.
+    """
     if comp.is_cached():
         return 0.0
+    if not on_host_network():
+        raise BuildError(
+            f"{comp.name} {comp.version} is not in the cache ({comp.dir}) and this process is inside a private "
+            "network namespace, where Go cannot download its modules; build on the host's network first: "
+            "`make kwok-build` (or `gpuconf kwok build`)"
+        )
     start = time.monotonic()
     log(f"[build] {comp.name} {comp.version}: building {', '.join(comp.binaries)} -> {comp.dir}")
     tmp = comp.dir.parent / f".tmp-{comp.dir.name}-{os.getpid()}"

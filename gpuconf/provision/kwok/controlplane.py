@@ -187,6 +187,8 @@ class ControlPlane:
     def up(self, node_files: Iterable[Path] = ()) -> bool:
         """Start the control plane; False (and nothing started) if it is already up."""
         node_files = list(node_files)
+        # Downloads and builds need the host's network: done before any namespace is entered.
+        comps = build.ensure_built(log=self.log)
         # Every component starts inside the tier's namespace (only `lo`), and so do its clients.
         if self.own_netns:
             netns.ensure()
@@ -205,7 +207,6 @@ class ControlPlane:
         if state is not None:
             self.log("[up] found a stale or partial control plane; stopping it first")
             self.down()
-        comps = build.ensure_built(log=self.log)
         start = time.monotonic()
         try:
             self._start_all(comps, node_files, start)

@@ -1,0 +1,52 @@
+"""`make test`'s stage table and `make test-cold`'s new-machine environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gpuconf.testing import cold, stages
+
+
+def test_stages_stop_at_the_first_failure_and_table_every_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Makefile").write_text("ok:\n\t@true\nbad:\n\t@exit 3\nlater:\n\t@true\n")
+    report = tmp_path / "stages.json"
+    monkeypatch.chdir(tmp_path)
+    rc = stages.run(["ok", "bad", "later"], report)
+    doc = json.loads(report.read_text())
+    assert rc == 2 and doc["rc"] == 2  # make's own status for a failed recipe
+    assert [(s["name"], s["rc"]) for s in doc["stages"]] == [("ok", 0), ("bad", 2)]
+    assert doc["not_run"] == ["later"]
+
+
+def test_the_table_names_each_stage_its_time_and_what_did_not_run() -> None:
+    text = stages.table([stages.Stage("lint", 75.0, 0, 1.0, 2.0)], ["test-kwok"], 75.0)
+    assert "lint" in text and "1 min 15.0 s" in text and "test-kwok" in text and "not run" in text
+
+
+def test_the_cold_environment_points_every_cache_at_the_empty_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GPUCONF_CACHE", "/warm/cache")
+    monkeypatch.setenv("GOMODCACHE", "/warm/mod")
+    env = cold.cold_env(tmp_path)
+    assert env["HOME"] == str(tmp_path) and env["CI"] == "true"
+    assert "GPUCONF_CACHE" not in env
+    for key in ("GOPATH", "GOMODCACHE", "GOCACHE", "PIP_CACHE_DIR"):
+        assert Path(env[key]).is_relative_to(tmp_path), key
+
+
+def test_the_cold_run_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "precious").write_text("x")
+    with pytest.raises(SystemExit, match="not a test-cold folder"):
+        cold.fresh_dir(tmp_path)
+    assert (tmp_path / "precious").exists()
+    mine = tmp_path / "mine"
+    cold.fresh_dir(mine)
+    (mine / "left").write_text("x")
+    cold.fresh_dir(mine)
+    assert not (mine / "left").exists() and (mine / cold.MARKER).exists()
