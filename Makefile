@@ -175,14 +175,18 @@ realpods-status: setup
 realpods-down: setup
 	@$(REALPODS) down
 
-# Up, the cluster backend's suites on real pods, the realpods checks, then down on any exit
+# Up, the cluster backend's suites on real pods, the realpods checks, then a user's own service
+# (overlays/realpods-user: examples/user-service's summarizer, code uploaded, options in code), then down on any exit
 # (exit 3 from up = this machine cannot run a sandbox: the tier is skipped).
 test-realpods: setup realpods-debs
 	@trap '$(REALPODS) down' EXIT; \
 	$(REALPODS) up || { rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc; }; \
 	$(REALPODS) exec -- $(BIN)/python -m pytest tests/realpods suites/cluster suites/kube --backend=cluster \
 		--kubeconfig=$(REALPODS_KUBECONFIG) --manifests=overlays/realpods \
-		--report-dir=$(REPORTS)/realpods --timeout-scale=3 $(PYTEST_ARGS)
+		--report-dir=$(REPORTS)/realpods --timeout-scale=3 $(PYTEST_ARGS) && \
+	$(REALPODS) exec -- $(BIN)/python -m pytest suites/placement suites/cuda suites/cluster --backend=cluster \
+		--kubeconfig=$(REALPODS_KUBECONFIG) --manifests=overlays/realpods-user \
+		--report-dir=$(REPORTS)/realpods-user --timeout-scale=3 $(PYTEST_ARGS)
 
 cleanup: setup
 	$(BIN)/python -m gpuconf cleanup $(KUBECONFIG_ARG)

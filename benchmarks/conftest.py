@@ -11,7 +11,7 @@ import pytest
 from gpuconf.bench.gate import Thresholds, load_thresholds
 from gpuconf.bench.profiles import BenchConfig, load_config
 from gpuconf.bench.runner import BenchRunner
-from gpuconf.bench.twins import find_ml_app
+from gpuconf.bench.twins import TwinError, find_ml_app, reference_stand_in
 from gpuconf.live.apps import ServeApps
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.verdicts import has_physical_gpu
@@ -105,15 +105,31 @@ def bench(
     """The twins of this module. Asks for `observed` first, so the conformance probes have run
     before the twins replace the user's apps; the twins deploy through `serve_apps`, so a later
     check that needs the user's apps gets them back (whatever the order of the tests)."""
-    found_app, found_dep = _source(plan)
-    user = observed.of(found_app.get("name", "default"), found_dep.get("name", "MLService"))
+    serve_body: Any = plan.target.serve.body
+    try:
+        found_app, found_dep = _source(plan)
+        user = observed.of(found_app.get("name", "default"), found_dep.get("name", "MLService"))
+        model_note = f"the twins serve {found_app.get('name', 'default')}/{found_dep.get('name')}'s own model"
+    except TwinError:
+        # A user's own app: the reference model stands in, placed with the options as deployed.
+        gpu = [v for d in plan.expectations.gpu_deployments if (v := observed.deployment(d.app, d.deployment))]
+        if not gpu:
+            pytest.skip("no expected GPU deployment is running: nothing to place the benchmark twins like")
+        serve_body = reference_stand_in(gpu[0].options.get("ray_actor_options"))
+        found_app, found_dep = find_ml_app(serve_body)
+        user = observed.of(gpu[0].app, gpu[0].name)
+        model_note = (
+            f"the twins serve gpuconf's reference model placed with {gpu[0].key}'s ray_actor_options as deployed: "
+            "the GPU-vs-CPU gate is on the reference model, since a user's app need not run on a CPU"
+        )
+    collector_of(pytestconfig).environment["bench_model"] = model_note
     physical = any(has_physical_gpu(o.probe) for o in user)
     profile = bench_config.resolve(pytestconfig.getoption("--bench-profile"), physical)
     runner = BenchRunner(
         handle=live_cluster.serve,
         http_url=deployed.http_url,
         records=live_cluster.records,
-        serve_body=plan.target.serve.body,
+        serve_body=serve_body,
         ray_nodes=plan.ray_nodes,
         config=bench_config,
         profile=profile,
@@ -122,6 +138,7 @@ def bench(
         source_app=found_app.get("name", "default"),
         source_deployment=found_dep.get("name"),
         apps=serve_apps,
+        observe_apps=live_cluster.observe_apps,
     )
     try:
         yield runner

@@ -1,6 +1,6 @@
 """A Ray job that probes every alive Ray node with a task that reserves no GPU.
 
-Submitted by the cluster backend with `entrypoints/` as its working_dir. It prints one line,
+Submitted by the cluster backend with its code inline (no upload). It prints one line,
 ``GPUCONF_NODE_PROBES=<json>``: per node its id, resources, labels and what a zero-GPU
 process there sees (``collect_probe``), including the pod name (hostname) and the node name
 (the downward-API env).
@@ -9,13 +9,19 @@ process there sees (``collect_probe``), including the pod name (hostname) and th
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
-# Imported before ray.init(): the job's working_dir is the current folder only until then.
-try:
-    from entrypoints.probe import collect_probe
-except ImportError:  # run as a top-level module from inside entrypoints/
-    from probe import collect_probe  # type: ignore[no-redef]
+# Imported before ray.init(). In the cluster backend's job the code comes inline as `gpuconf_probe`
+# (gpuconf.backends.cluster.jobs), which is taken first so that an `entrypoints` package of the
+# user's image is never mistaken for ours.
+if "gpuconf_probe" in sys.modules:
+    collect_probe = sys.modules["gpuconf_probe"].collect_probe
+else:
+    try:
+        from entrypoints.probe import collect_probe
+    except ImportError:  # run as a top-level module from inside entrypoints/
+        from probe import collect_probe  # type: ignore[no-redef]
 
 MARK = "GPUCONF_NODE_PROBES="
 HEAD_RESOURCE = "node:__internal_head__"

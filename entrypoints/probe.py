@@ -1,13 +1,19 @@
 """Facts about placement and GPU visibility, read from inside the current Ray worker or actor.
 
-``collect_probe()`` is what a Serve replica answers on ``/probe``: the Ray node it runs on,
-the accelerators Ray assigned to it, what CUDA and the driver show it, and whether a small
-kernel on its first visible GPU agrees with the CPU. It never raises: each field that cannot
-be read becomes ``None`` (or an empty value) plus an entry in ``errors``.
+``collect_probe()`` gathers them: the Ray node it runs on, the accelerators Ray assigned to it,
+what CUDA and the driver show it, and whether a small check on its first visible GPU agrees
+with the host. It never raises: each field that cannot be read becomes ``None`` (or an empty
+value) plus an entry in ``errors``.
 
-This module is shipped alone with ``entrypoints/`` as a Ray working_dir: it must not import
-the ``gpuconf`` package. torch and ray are optional here (probing must work, and say so, where
-either is missing).
+A Serve replica is probed in its own process with Ray's ``ActorHandle.__ray_call__``:
+``start_replica_probe`` and ``poll_replica_probe`` are shipped there by value (this module is
+registered with cloudpickle by value), so nothing is installed in the user's image and the
+user's code is unchanged. The probe runs in a thread of its own, so the replica's event loop is
+held only for the two calls. The devices are read through torch when the process already
+loaded it, else through the CUDA driver API (libcuda with ctypes), else through nvidia-smi.
+
+This module must not import the ``gpuconf`` package. torch and ray are optional here (probing
+must work, and say so, where either is missing).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import functools
 import glob
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -289,12 +296,137 @@ def run_kernel_check(torch: Any, device_index: int = 0) -> dict[str, Any]:
     }
 
 
-def collect_probe(run_kernel: bool = True) -> dict[str, Any]:
+# CUDA driver API (cuda.h): attribute ids and the success code.
+_CU_SUCCESS = 0
+_CU_ATTR_CC_MAJOR = 75
+_CU_ATTR_CC_MINOR = 76
+_ROUND_TRIP_BYTES = 1 << 20
+
+
+def _cuda_driver_facts(errors: _Errors, run_check: bool) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """The devices libcuda lets this process open (it honours CUDA_VISIBLE_DEVICES), without torch.
+
+    Returns (summary, devices, check): the check is a 1 MiB host→device→host round trip on the
+    first device, compared byte for byte.
+    """
+    import ctypes
+
+    summary: dict[str, Any] = {"library": None, "init": None, "device_count": 0}
+    check: dict[str, Any] = {"ran": False, "reason": "no CUDA device visible"}
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError as exc:
+        summary["init"] = f"libcuda.so.1 not loadable: {exc}"
+        return summary, [], {"ran": False, "reason": "no CUDA driver library (libcuda.so.1)"}
+    summary["library"] = "libcuda.so.1"
+    rc = lib.cuInit(0)
+    summary["init"] = int(rc)
+    if rc != _CU_SUCCESS:
+        return summary, [], {"ran": False, "reason": f"cuInit failed with CUDA error {rc}"}
+    count = ctypes.c_int(0)
+    if lib.cuDeviceGetCount(ctypes.byref(count)) != _CU_SUCCESS:
+        errors.add("cuda_driver.count", "cuDeviceGetCount failed")
+    summary["device_count"] = count.value
+    devices: list[dict[str, Any]] = []
+    handles = []
+    for i in range(count.value):
+        dev = ctypes.c_int(0)
+        if lib.cuDeviceGet(ctypes.byref(dev), i) != _CU_SUCCESS:
+            errors.add(f"cuda_driver.device[{i}]", "cuDeviceGet failed")
+            continue
+        handles.append(dev)
+        name = ctypes.create_string_buffer(256)
+        lib.cuDeviceGetName(name, 256, dev)
+        raw = ctypes.create_string_buffer(16)
+        uuid = format_gpu_uuid(raw.raw) if lib.cuDeviceGetUuid(raw, dev) == _CU_SUCCESS else None
+        major, minor, mem = ctypes.c_int(0), ctypes.c_int(0), ctypes.c_size_t(0)
+        lib.cuDeviceGetAttribute(ctypes.byref(major), _CU_ATTR_CC_MAJOR, dev)
+        lib.cuDeviceGetAttribute(ctypes.byref(minor), _CU_ATTR_CC_MINOR, dev)
+        lib.cuDeviceTotalMem_v2(ctypes.byref(mem), dev)
+        devices.append(
+            {
+                "index": i,
+                "name": name.value.decode(errors="replace") or None,
+                "uuid": uuid,
+                "capability": f"{major.value}.{minor.value}" if major.value else None,
+                "total_memory_bytes": int(mem.value),
+            }
+        )
+    if run_check and handles:
+        check = errors.call("kernel", lambda: _driver_round_trip(lib, handles[0]), {"ran": False, "ok": False})
+    return summary, devices, check
+
+
+def _driver_round_trip(lib: Any, dev: Any) -> dict[str, Any]:
+    """Copy 1 MiB to the device and back through the primary context; the bytes must match."""
+    import ctypes
+
+    ctx, ptr = ctypes.c_void_p(), ctypes.c_uint64(0)
+    src = (ctypes.c_ubyte * _ROUND_TRIP_BYTES)(*(i % 251 for i in range(_ROUND_TRIP_BYTES)))
+    dst = (ctypes.c_ubyte * _ROUND_TRIP_BYTES)()
+    t0 = time.perf_counter()
+    steps = [("cuDevicePrimaryCtxRetain", lambda: lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev))]
+    steps.append(("cuCtxPushCurrent", lambda: lib.cuCtxPushCurrent_v2(ctx)))
+    steps.append(("cuMemAlloc", lambda: lib.cuMemAlloc_v2(ctypes.byref(ptr), ctypes.c_size_t(_ROUND_TRIP_BYTES))))
+    steps.append(("cuMemcpyHtoD", lambda: lib.cuMemcpyHtoD_v2(ptr, src, ctypes.c_size_t(_ROUND_TRIP_BYTES))))
+    steps.append(("cuMemcpyDtoH", lambda: lib.cuMemcpyDtoH_v2(dst, ptr, ctypes.c_size_t(_ROUND_TRIP_BYTES))))
+    failed = None
+    done = 0
+    for name, step in steps:
+        rc = step()
+        if rc != _CU_SUCCESS:
+            failed = f"{name} failed with CUDA error {rc}"
+            break
+        done += 1
+    if done >= 3:
+        lib.cuMemFree_v2(ptr)
+    if done >= 2:
+        lib.cuCtxPopCurrent_v2(ctypes.byref(ctypes.c_void_p()))
+    if done >= 1:
+        lib.cuDevicePrimaryCtxRelease_v2(dev)
+    ok = failed is None and bytes(dst) == bytes(src)
+    return {
+        "ran": failed is None,
+        "device": "cuda driver device 0",
+        "op": f"{_ROUND_TRIP_BYTES} B host→device→host copy (CUDA driver API), compared byte for byte",
+        "ok": ok,
+        "reason": failed,
+        "elapsed_ms": (time.perf_counter() - t0) * 1e3,
+    }
+
+
+def _smi_facts(errors: _Errors) -> list[dict[str, Any]]:
+    """The GPUs nvidia-smi lists, kept to CUDA_VISIBLE_DEVICES when it is set (nvidia-smi ignores it)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return []
+    query = ["nvidia-smi", "--query-gpu=index,name,uuid,compute_cap", "--format=csv,noheader"]
+    out = errors.call("nvidia-smi", lambda: subprocess.run(query, capture_output=True, text=True, timeout=10))
+    if out is None or out.returncode != 0:
+        return []
+    cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
+    wanted = None if cvd is None else {v.strip() for v in cvd.split(",") if v.strip()}
+    devices: list[dict[str, Any]] = []
+    for line in out.stdout.splitlines():
+        parts = [x.strip() for x in line.split(",")]
+        if len(parts) < 4 or (wanted is not None and parts[0] not in wanted and parts[2] not in wanted):
+            continue
+        devices.append({"index": len(devices), "name": parts[1], "uuid": parts[2], "capability": parts[3]})
+    return devices
+
+
+def collect_probe(run_kernel: bool = True, torch_policy: str = "import") -> dict[str, Any]:
     """Collect JSON-serialisable placement and GPU facts from inside the current process.
 
     Keys: pid, hostname, node_id, node_ip, node_labels, accelerator_ids, gpu_ids,
     assigned_resources, actor_id, cuda_visible_devices (None when unset, "" when empty), env,
-    torch, devices, driver_version, nvml_devices, kernel, errors (and a few more). Never raises.
+    torch, cuda (where the devices were read: torch, cuda_driver or nvidia-smi, and how many),
+    devices, driver_version, nvml_devices, kernel, errors (and a few more). Never raises.
+
+    ``torch_policy``: "import" reads devices through torch whenever it is installed; "loaded"
+    only when the process already imported it (a user's replica is never made to load torch).
     """
     errors = _Errors()
     t0 = time.perf_counter()
@@ -308,28 +440,78 @@ def collect_probe(run_kernel: bool = True) -> dict[str, Any]:
         "device_files": sorted(glob.glob("/dev/nvidia[0-9]*")),
     }
     result.update(_ray_facts(errors))
-    torch_info, devices, torch = _torch_facts(errors)
+    use_torch = torch_policy == "import" or "torch" in sys.modules
+    if use_torch:
+        torch_info, devices, torch = _torch_facts(errors)
+    else:
+        torch_info, devices, torch = {"version": None, "cuda_available": False, "device_count": 0}, [], None
+        torch_info["skipped"] = "torch is not loaded in this process (never imported into a user's replica)"
     result["torch"] = torch_info
-    result["devices"] = devices
     result.update(_nvml_facts(errors))
 
-    if not run_kernel:
-        kernel: dict[str, Any] = {"ran": False, "reason": "kernel check disabled by caller"}
-    elif torch is None:
-        kernel = {"ran": False, "reason": "torch is not importable"}
-    elif not torch_info["cuda_available"] or torch_info["device_count"] < 1:
-        kernel = {"ran": False, "reason": "no CUDA device visible"}
+    kernel: dict[str, Any] = {"ran": False, "reason": "kernel check disabled by caller"}
+    if torch is not None:
+        cuda: dict[str, Any] = {"source": "torch", "device_count": len(devices)}
+        if run_kernel and (not torch_info["cuda_available"] or torch_info["device_count"] < 1):
+            kernel = {"ran": False, "reason": "no CUDA device visible"}
+        elif run_kernel:
+            try:
+                kernel = run_kernel_check(torch, 0)
+            except Exception as exc:
+                errors.add("kernel", exc)
+                kernel = {"ran": False, "reason": f"kernel failed: {type(exc).__name__}: {exc}", "ok": False}
     else:
-        try:
-            kernel = run_kernel_check(torch, 0)
-        except Exception as exc:
-            errors.add("kernel", exc)
-            kernel = {
-                "ran": False,
-                "reason": f"kernel failed: {type(exc).__name__}: {exc}",
-                "ok": False,
-            }
+        summary, devices, check = _cuda_driver_facts(errors, run_kernel)
+        cuda = {"source": "cuda_driver", "device_count": len(devices), "driver": summary}
+        if summary["library"] is None:
+            devices = _smi_facts(errors)
+            cuda = {"source": "nvidia-smi" if devices else None, "device_count": len(devices), "driver": summary}
+            check = {"ran": False, "reason": "neither torch nor the CUDA driver library is loadable here"}
+        if run_kernel:
+            kernel = check
+    result["cuda"] = cuda
+    result["devices"] = devices
     result["kernel"] = kernel
     result["probe_ms"] = (time.perf_counter() - t0) * 1e3
     result["errors"] = errors.items
     return result
+
+
+# --------------------------------------------------------------------------- inside a Serve replica
+
+#: A module of its own in the replica's sys.modules holds the finished probes until they are polled
+#: (functions shipped by value get fresh globals on each call, and the user's objects stay untouched).
+_RUNS_MODULE = "_gpuconf_probe_runs"
+
+
+def start_replica_probe(replica: Any, run_kernel: bool = True) -> str:
+    """Called in a replica through ``__ray_call__``: start ``collect_probe`` in a thread; return its token.
+
+    ``replica`` is Serve's replica actor (unused: the facts are the process's). The call returns at
+    once, so the replica's event loop is held for microseconds, not for the probe.
+    """
+    import threading
+    import types
+    import uuid
+
+    runs = sys.modules.get(_RUNS_MODULE)
+    if runs is None:
+        runs = sys.modules.setdefault(_RUNS_MODULE, types.ModuleType(_RUNS_MODULE))
+    results: dict[str, Any] = runs.__dict__.setdefault("results", {})
+    token = uuid.uuid4().hex
+
+    def work() -> None:
+        try:
+            results[token] = collect_probe(run_kernel=run_kernel, torch_policy="loaded")
+        except BaseException as exc:  # collect_probe never raises; a thread must not die unheard
+            results[token] = {"errors": [{"field": "probe", "error": f"{type(exc).__name__}: {exc}"}]}
+
+    threading.Thread(target=work, name="gpuconf-replica-probe", daemon=True).start()
+    return token
+
+
+def poll_replica_probe(replica: Any, token: str) -> dict[str, Any] | None:
+    """Called in a replica through ``__ray_call__``: the finished probe of ``token``, or None while it runs."""
+    runs = sys.modules.get(_RUNS_MODULE)
+    results: dict[str, Any] = getattr(runs, "results", {}) if runs is not None else {}
+    return results.pop(token, None)

@@ -6,11 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpuconf.errors import InputError
 
+if TYPE_CHECKING:
+    from gpuconf.static.check import CheckResult
+
 EXIT_PASS, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+# Nothing wrong found, but apps or deployments the static tier could not see (defined in code, or
+# no Serve config): neither 0 nor 1, so CI can tell it apart (3 and 10-14 are environment failures).
+EXIT_UNCHECKED = 4
 
 CHECK_EPILOG = """\
 kinds read:
@@ -30,9 +36,12 @@ defaults without an expectations file:
   "no automatic fix: <why>" (docs/static-inputs.md lists them).
 
 exit codes:
-  0  pass: no error finding (with --fix: none left after fixing)
+  0  pass: no error and no unchecked finding (with --fix: none left after fixing)
   1  fail: at least one error finding (each names file:line and the fix)
   2  bad input: malformed, unreadable or past a limit (file:line, what was expected, the fix)
+  4  unchecked: no error finding, but apps or deployments whose resources were not seen
+     (defined in code, or no Serve config given); each is named with the two ways to check
+     it: --import-apps APP_DIR, or the live tier (make conformance MANIFESTS=DIR)
 
 limits, input and output: docs/static-inputs.md
 """
@@ -59,7 +68,14 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_json(), indent=2))
     else:
         print(render_text(result))
-    return EXIT_FAIL if result.verdict == "fail" else EXIT_PASS
+    return exit_code(result)
+
+
+def exit_code(result: CheckResult) -> int:
+    """The exit code of a check's verdict: an error finding wins over anything unchecked."""
+    from gpuconf.static.rules import UNCHECKED_VERDICT
+
+    return {"fail": EXIT_FAIL, UNCHECKED_VERDICT: EXIT_UNCHECKED}.get(result.verdict, EXIT_PASS)
 
 
 def _print_input_error(args: argparse.Namespace, exc: InputError) -> None:
@@ -100,7 +116,7 @@ def _fix(args: argparse.Namespace, result: Any) -> int:
             print(json.dumps({**result.as_json(), "fix": {**report, "diff": fixed.diff()}}, indent=2))
         else:
             print(fixed.diff(), end="")
-        return EXIT_FAIL if result.verdict == "fail" else EXIT_PASS
+        return exit_code(result)
     fixed.write()
     report["written"] = list(fixed.changed)
     if not as_json:
@@ -124,7 +140,7 @@ def _fix(args: argparse.Namespace, result: Any) -> int:
         print(json.dumps({**again.as_json(), "fix": report}, indent=2))
     else:
         print(render_text(again))
-    return EXIT_FAIL if again.verdict == "fail" else EXIT_PASS
+    return exit_code(again)
 
 
 REGRESSIONS = Path(__file__).resolve().parents[1] / "manifests" / "regressions"
@@ -160,7 +176,7 @@ def _catalogue(args: argparse.Namespace) -> int:
         print(catalogue_markdown(), end="")
         return EXIT_PASS
     for r in CATALOGUE:
-        print(f"{r.id:<22} {r.severity:<8} {r.summary}")
+        print(f"{r.id:<22} {r.severity:<9} {r.summary}")
     return EXIT_PASS
 
 
@@ -315,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 pass, 1 fail, 2 bad input)."""
+    """Entry point; returns the exit code (0 pass, 1 fail, 2 bad input, 4 unchecked)."""
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

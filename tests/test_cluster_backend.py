@@ -22,7 +22,8 @@ import pytest
 
 from gpuconf.backends.cluster import endpoints
 from gpuconf.backends.cluster.endpoints import in_cluster, open_endpoints
-from gpuconf.backends.cluster.nodeprobe import MARK, NodeProbeFailed, parse_job_output, records_from, tie_to_pods
+from gpuconf.backends.cluster.jobs import JobFailed, inline_entrypoint, parse_marked
+from gpuconf.backends.cluster.nodeprobe import MARK, records_from, tie_to_pods
 from gpuconf.backends.cluster.podenv import DOWNWARD_ENV, with_downward_env
 from gpuconf.backends.cluster.target import cluster_serve_config, http_port
 from gpuconf.backends.cluster.upload import ENTRYPOINTS, stage_entrypoints
@@ -225,7 +226,7 @@ def test_node_probe_mark_matches_entrypoint() -> None:
 
 
 def test_node_probe_main_output_parses(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """What entrypoints/node_probe.main prints (Ray stubbed out) is what parse_job_output returns."""
+    """What entrypoints/node_probe.main prints (Ray stubbed out) is what parse_marked returns."""
     import ray
 
     from entrypoints import node_probe
@@ -235,21 +236,43 @@ def test_node_probe_main_output_parses(monkeypatch: pytest.MonkeyPatch, capsys: 
     monkeypatch.setattr(node_probe, "probe_all_nodes", lambda: raw)
     print("some Ray driver chatter")
     node_probe.main()
-    assert parse_job_output(capsys.readouterr().out) == raw
+    assert parse_marked(capsys.readouterr().out, MARK, "node probe") == raw
 
 
-def test_parse_job_output_takes_last_mark_and_fails_without_one() -> None:
-    """The last marked line wins (a retried driver prints twice); no marked line raises NodeProbeFailed with the log tail."""
+def test_parse_marked_takes_last_mark_and_fails_without_one() -> None:
+    """The last marked line wins (a retried driver prints twice); no marked line raises JobFailed with the log tail."""
     logs = (
         f"starting\n{MARK}{json.dumps([{'node_id': 'old'}])}\nretry\n{MARK}{json.dumps([{'node_id': 'new'}])}\ndone\n"
     )
-    assert parse_job_output(logs) == [{"node_id": "new"}]
-    with pytest.raises(NodeProbeFailed, match="printed no GPUCONF_NODE_PROBES= line") as info:
-        parse_job_output("Traceback ...\nImportError: no module named entrypoints\n")
+    assert parse_marked(logs, MARK, "node probe") == [{"node_id": "new"}]
+    with pytest.raises(JobFailed, match="printed no GPUCONF_NODE_PROBES= line") as info:
+        parse_marked("Traceback ...\nImportError: no module named entrypoints\n", MARK, "node probe")
     assert "ImportError: no module named entrypoints" in str(info.value)
     # A line that merely contains the mark (not at its start) does not count.
-    with pytest.raises(NodeProbeFailed):
-        parse_job_output(f"echo {MARK}[]\n")
+    with pytest.raises(JobFailed):
+        parse_marked(f"echo {MARK}[]\n", MARK, "node probe")
+
+
+def test_the_inline_job_runs_its_own_code_beside_a_users_entrypoints_package(tmp_path: Path) -> None:
+    """The job's entrypoint carries the probe modules itself: run by a shell in a folder whose own
+    `entrypoints` package has no probe (as a user's image may), it loads ours under names of its own."""
+    import shlex
+    import subprocess
+    import sys
+
+    (tmp_path / "entrypoints").mkdir()
+    (tmp_path / "entrypoints" / "__init__.py").write_text("USER = True\n")
+    command = inline_entrypoint(
+        "import entrypoints, json; p = sys.modules['gpuconf_probe'].collect_probe(run_kernel=False, torch_policy='loaded');"
+        " print('OUT=' + json.dumps([entrypoints.USER, p['cuda'], sorted(sys.modules['gpuconf_replica_probe'].__dict__)]))"
+    ).replace("python -c", f"{shlex.quote(sys.executable)} -c", 1)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    user, cuda, names = parse_marked(done.stdout, "OUT=", "inline")
+    assert user is True and "probe_replicas" in names and "main" in names
+    assert cuda["source"] in (None, "nvidia-smi", "cuda_driver")  # torch is not loaded: never imported into it
+    assert len(command) < 100_000  # one shell argument stays under Linux's 128 KiB limit
 
 
 def test_tie_to_pods_and_records() -> None:
@@ -459,3 +482,24 @@ def test_stage_entrypoints_drops_bytecode(tmp_path: Path) -> None:
     (src / "stray.pyc").write_bytes(b"\0")
     dest = stage_entrypoints(tmp_path / "wd", src)
     assert _all_files(dest) == ["entrypoints", "entrypoints/probe.py", "entrypoints/sub", "entrypoints/sub/mod.py"]
+
+
+def test_a_users_entrypoints_import_path_is_left_alone(tmp_path: Path) -> None:
+    """User manifests (outside gpuconf's manifests/ and overlays/) ship nothing: an app importing
+    `entrypoints.*` from the user's image runs as given, and the report says which code ran."""
+    from gpuconf.backends.cluster.target import serve_code_note
+    from gpuconf.backends.cluster.upload import REPO_ROOT, is_reference_manifests
+    from gpuconf.testing.settings import _ship_entrypoints
+
+    user = tmp_path / "manifests"
+    user.mkdir()
+    assert not is_reference_manifests(user) and not _ship_entrypoints("auto", user)
+    assert is_reference_manifests(REPO_ROOT / "manifests") and is_reference_manifests(
+        REPO_ROOT / "overlays" / "scaling"
+    )
+    assert _ship_entrypoints("auto", REPO_ROOT / "manifests") and not _ship_entrypoints("no", REPO_ROOT / "manifests")
+    assert _ship_entrypoints("yes", user)
+    body = {"applications": [{"name": "mine", "import_path": "entrypoints.ml_entrypoint:app", "route_prefix": "/"}]}
+    assert cluster_serve_config(body, None, None) == body  # not shipped: exactly the user's config
+    assert "run as given" in serve_code_note(body, None)
+    assert "mine run gpuconf's entrypoints/" in serve_code_note(body, WD_URI)

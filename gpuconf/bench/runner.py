@@ -7,6 +7,7 @@ it for measurements, which it caches (the gate reuses what the latency tests mea
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,8 @@ from gpuconf.bench.twins import (
     route_of,
 )
 from gpuconf.live.apps import ServeApps
-from gpuconf.live.observe import PodRecord, ReplicaObservation, probe_replicas
+from gpuconf.live.observe import PodRecord, ReplicaObservation
+from gpuconf.live.replicas import ReplicaProbes
 from gpuconf.live.verdicts import has_physical_gpu
 
 # HTTP timeout of one bench request beyond its own budget (a slow first forward, a busy runner).
@@ -101,6 +103,8 @@ class BenchRunner:
     _clients: dict[str, TwinClient] = field(default_factory=dict)
     # The session's Serve configs: the twins deploy through it, so the user's come back when needed.
     apps: ServeApps | None = None
+    # The cluster's observation of the running apps (LiveCluster.observe_apps): probes the twins from inside.
+    observe_apps: Callable[..., tuple[Any, ReplicaProbes]] | None = None
 
     def __post_init__(self) -> None:
         # Pinned to a node that is live now: a planned group whose pod never joined would leave
@@ -119,8 +123,13 @@ class BenchRunner:
     # -- deployment ---------------------------------------------------------------------------
 
     def twin_config(self, model: str) -> dict[str, Any]:
-        """The Serve config of the three twins serving ``model``."""
-        return build_twin_config(
+        """The Serve config of the three twins serving ``model``.
+
+        On a real cluster the twins run gpuconf's own code: its uploaded ``entrypoints/``.
+        """
+        own_code = getattr(self.handle, "gpuconf_code_uri", None)
+        uri = own_code() if callable(own_code) else None
+        config = build_twin_config(
             self.serve_body,
             model,
             self.host,
@@ -129,6 +138,9 @@ class BenchRunner:
             self.source_app,
             self.source_deployment,
         )
+        for app in config["applications"] if uri else []:
+            app.setdefault("runtime_env", {}).setdefault("working_dir", uri)
+        return config
 
     def ensure(self, model: str) -> None:
         """Deploy the twins for ``model`` unless they already serve it, then probe each one."""
@@ -146,18 +158,25 @@ class BenchRunner:
                 self.apps.deploy(f"bench-twins:{model}", self.twin_config(model))
             else:
                 deploy(self.handle, self.twin_config(model), None, self.explain)
-            self.probes = {
-                twin: probe_replicas(
-                    self.http_url, TWIN_APPS[twin], route_of(twin), TWIN_DEPLOYMENTS[twin], 1, self.records
-                )[0]
-                for twin in TWIN_APPS
-            }
+            self.probes = self._probe_twins(model)
             self._check_cpu_placement()
         except (DeployFailed, WaitTimeout, BenchFailed) as exc:
             self.failed[model] = f"the benchmark twins for {model} did not come up: {exc}"
             raise BenchFailed(self.failed[model]) from None
         self.deploy_s[model] = round(time.monotonic() - started, 2)
         self.model = model
+
+    def _probe_twins(self, model: str) -> dict[str, ReplicaObservation]:
+        """Each twin's replica, probed from inside like any user replica."""
+        if self.observe_apps is None:
+            raise BenchFailed("no way to probe the twins: the runner was built without observe_apps")
+        wanted = {f"{TWIN_APPS[t]}/{TWIN_DEPLOYMENTS[t]}": 1 for t in TWIN_APPS}
+        _, probes = self.observe_apps(self.twin_config(model), wanted)
+        by_app = {o.app: o for o in probes.replicas}
+        silent = [t for t in TWIN_APPS if TWIN_APPS[t] not in by_app]
+        if silent:
+            raise BenchFailed(f"the {', '.join(silent)} twin(s) did not answer the probe: {probes.unanswered}")
+        return {t: by_app[TWIN_APPS[t]] for t in TWIN_APPS}
 
     def _check_cpu_placement(self) -> None:
         for twin in ("cpu", "noop"):

@@ -149,6 +149,29 @@ def find_ml_app(
     return found, deps[0]
 
 
+#: The app name of the reference model when it stands in for a user's GPU deployment.
+STAND_IN_APP = "reference_model"
+
+
+def reference_stand_in(ray_actor_options: dict[str, Any] | None) -> dict[str, Any]:
+    """A Serve config of gpuconf's reference MLService with a user's GPU deployment's options as deployed.
+
+    The GPU-vs-CPU gate needs a model that runs on both devices; a user's app need not run on a
+    CPU, so the twins serve the reference model, placed exactly as the user's GPU replicas are.
+    """
+    opts = {k: copy.deepcopy(v) for k, v in (ray_actor_options or {}).items() if k != "runtime_env" and v is not None}
+    return {
+        "applications": [
+            {
+                "name": STAND_IN_APP,
+                "route_prefix": f"/{STAND_IN_APP}",
+                "import_path": f"entrypoints.ml_entrypoint:{ML_BUILDER.lstrip(':')}",
+                "deployments": [{"name": "MLService", "num_replicas": 1, "ray_actor_options": opts}],
+            }
+        ]
+    }
+
+
 def _one_replica(dep: dict[str, Any]) -> dict[str, Any]:
     # One replica per twin: every request hits the replica whose probe and bench were read.
     out = copy.deepcopy(dep)

@@ -203,11 +203,12 @@ def _import_apps(inputs: Inputs, app_dir: Path) -> None:
 
     if not app_dir.is_dir():
         raise InputError(None, f"{app_dir}: no such folder (--import-apps)", "pass the folder that holds the app code")
-    for serve in [s for _, s in inputs.services] + inputs.serve_configs:
+    standalone = [(s, True) for s in inputs.serve_configs]
+    for serve, local_working_dirs in [(s, False) for _, s in inputs.services] + standalone:
         if serve.given:
             names = import_code_defined_apps(serve.body, app_dir)
             if names:
-                schema.validate_serve_config(serve.body)
+                schema.validate_serve_config(serve.body, local_working_dirs=local_working_dirs)
                 inputs.notices.append(
                     Notice(
                         serve.loc,
@@ -412,7 +413,8 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
             f"this file should hold {only} objects only (a `kind: List` of them is fine)",
         )
     if kind is None and "applications" in doc:
-        schema.validate_serve_config(doc)
+        # A Serve config file is also `serve run`'s input, which uploads a local working_dir itself.
+        schema.validate_serve_config(doc, local_working_dirs=True)
         inputs.serve_configs.append(ServeDoc(doc, doc.loc))
         return
     if kind is None:

@@ -97,14 +97,19 @@ def _serve_validator() -> Any:
     return _VALIDATOR
 
 
-def validate_serve_config(body: LDict) -> None:
-    """Validate a Serve config against Ray's ServeDeploySchema (its exported JSON Schema; unknown keys are errors)."""
+def validate_serve_config(body: LDict, local_working_dirs: bool = False) -> None:
+    """Validate a Serve config against Ray's ServeDeploySchema (its exported JSON Schema; unknown keys are errors).
+
+    ``local_working_dirs``: a local path as an app's ``runtime_env.working_dir`` is fine (a Serve config
+    file, which ``serve run`` and the live tier upload); a RayService's config goes to the dashboard,
+    which refuses it.
+    """
     errors = list(_serve_validator().iter_errors(plain(body)))
     if not errors:
         # The schema is fine: now Ray's own validators, which JSON Schema cannot express.
         from gpuconf.inputs.serve_validators import validate_with_ray
 
-        validate_with_ray(body)
+        validate_with_ray(body, local_working_dirs)
         return
     err = min(errors, key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     path = list(err.absolute_path)

@@ -37,6 +37,21 @@ RayError = tuple[list[Any], str]  # (path into the config, Ray's message)
 _FORMAT = 1  # bump when what is validated changes
 
 
+def as_uploaded(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as Serve gets it once each local working_dir path is uploaded (a ``gcs://`` URI stands in)."""
+    apps = config.get("applications")
+    if not isinstance(apps, list):
+        return config
+    out = dict(config, applications=[])
+    for app in apps:
+        env = app.get("runtime_env") if isinstance(app, dict) else None
+        wd = env.get("working_dir") if isinstance(env, dict) else None
+        if isinstance(wd, str) and wd and "://" not in wd:
+            app = {**app, "runtime_env": {**(env or {}), "working_dir": "gcs://_ray_pkg_local_working_dir.zip"}}
+        out["applications"].append(app)
+    return out
+
+
 def ray_errors(config: dict[str, Any]) -> list[RayError]:
     """Every error Ray's validators report on a plain Serve config (imports Ray)."""
     import pydantic
@@ -125,9 +140,13 @@ def _fix_text(path: list[Any], message: str) -> str:
     return f"change {_last_key(path)} as Ray's message says; Serve refuses this config when it is deployed"
 
 
-def validate_with_ray(body: LDict) -> None:
-    """Raise InputError at the config's line for the first error Ray's validators report."""
-    errors = cached_ray_errors(plain(body))
+def validate_with_ray(body: LDict, local_working_dirs: bool = False) -> None:
+    """Raise InputError at the config's line for the first error Ray's validators report.
+
+    ``local_working_dirs``: a local working_dir path is judged as the URI it becomes once uploaded.
+    """
+    config = plain(body)
+    errors = cached_ray_errors(as_uploaded(config) if local_working_dirs else config)
     if not errors:
         return
     path, message = min(errors, key=lambda e: (-len(e[0]), str(e[0])))  # the most precise place first

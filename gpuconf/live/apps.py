@@ -9,6 +9,7 @@ depends on which ran before it.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from gpuconf.live.serve import DeployedServe, ServeTarget, delete_all, deploy
@@ -20,9 +21,15 @@ class ServeApps:
     """The Serve configs of one session's cluster: the user's under test, and any other by label."""
 
     def __init__(
-        self, target: ServeTarget, user_body: Any, model: str | None, explain: dict[str, str] | None = None
+        self,
+        target: ServeTarget,
+        user_body: Any,
+        model: str | None,
+        explain: dict[str, str] | None = None,
+        base: Path | None = None,
     ) -> None:
         self.target = target
+        self.base = base  # the user's Serve config's folder: relative working_dirs are read from it
         self.user_body = user_body
         self.model = model
         self.explain = explain
@@ -34,7 +41,7 @@ class ServeApps:
         """The user's config, RUNNING; deployed again when something else replaced it (same object each time)."""
         if self.current == USER and self.user is not None:
             return self.user
-        app = deploy(self.target, self.user_body, self.model, self.explain)
+        app = deploy(self.target, self.user_body, self.model, self.explain, self.base)
         if self.user is None:
             self.user = app
         else:  # session fixtures hold the first object: bring it up to date

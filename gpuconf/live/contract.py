@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gpuconf.kube.view import KubeView
 from gpuconf.live.observe import PodRecord, ReplicaObservation
+from gpuconf.live.replicas import DeploymentView, Prober, ReplicaProbes, local_prober, observe_running
 from gpuconf.live.serve import ServeTarget
 
 if TYPE_CHECKING:
@@ -89,6 +90,20 @@ class LiveCluster:
     diagnoser: Callable[[Path], object] | None = None
     # The autoscaler process the backend runs beside the head, if any (kwok: Ray's KubeRay autoscaler).
     autoscaler: Any = None
+    # Probes Serve replicas from inside (gpuconf.live.replicas); None: from this process, a Ray driver.
+    replica_prober: Prober | None = None
+
+    def prober(self) -> Prober:
+        """How this cluster's replicas are probed: the backend's own way, else from this process."""
+        from gpuconf.waits import timeout
+
+        return self.replica_prober or local_prober(timeout("probe"))
+
+    def observe_apps(
+        self, config: dict[str, Any] | None, wait_for: dict[str, int] | None = None
+    ) -> tuple[list[DeploymentView], ReplicaProbes]:
+        """Every deployment of the running apps as Serve runs them, and a probe of each running replica."""
+        return observe_running(self.serve.dashboard_url, config, self.records, self.prober(), wait_for)
 
     def refresh(self) -> LiveCluster:
         """Re-read pods and Ray nodes (on kwok, a pod created since start becomes a Ray node); returns self."""
@@ -133,15 +148,33 @@ class LiveCluster:
 
 @dataclass
 class Observed:
-    """Every replica's probe and a zero-GPU probe per node."""
+    """Every deployment as Serve runs it, every replica's probe and a zero-GPU probe per node."""
 
     replicas: list[ReplicaObservation]
     nodes: dict[str, dict[str, Any]]
     expected_replicas: dict[str, int]
+    deployments: list[DeploymentView] = field(default_factory=list)
+    # "app/deployment replica_id" -> why that replica's probe gave no answer.
+    unanswered: dict[str, str] = field(default_factory=dict)
 
     def of(self, app: str, deployment: str) -> list[ReplicaObservation]:
         """The replicas of one deployment."""
         return [r for r in self.replicas if r.app == app and r.deployment == deployment]
+
+    def deployment(self, app: str, deployment: str) -> DeploymentView | None:
+        """One deployment as Serve runs it (None: no such deployment is running)."""
+        return next((d for d in self.deployments if d.app == app and d.name == deployment), None)
+
+    def missing(self, app: str, deployment: str) -> str:
+        """Why a deployment has no replica to check: not running, scaled to 0, or its replicas did not answer."""
+        view = self.deployment(app, deployment)
+        if view is None:
+            running = ", ".join(d.key for d in self.deployments) or "none"
+            return f"{app}/{deployment} is not a deployment of the running apps (running: {running})"
+        if view.target_replicas == 0:
+            return f"{app}/{deployment} runs 0 replicas (autoscaling_config: {view.options.get('autoscaling_config')})"
+        silent = {k: v for k, v in self.unanswered.items() if k.startswith(f"{app}/{deployment} ")}
+        return f"{app}/{deployment}: none of {view.target_replicas} replica(s) answered the probe: {silent}"
 
 
 class Stopwatch:

@@ -1,18 +1,16 @@
-"""Observations from inside the cluster: every replica's probe, and a zero-GPU probe on each node.
+"""Observations from inside the cluster: a replica's probe, and a zero-GPU probe on each node.
 
 Backend-neutral: a replica is tied to its Ray node by node id, and the Ray node to
-its pod and Kubernetes node by the `Pod` records the backend supplies.
+its pod and Kubernetes node by the `Pod` records the backend supplies. The replicas themselves
+are found and probed by gpuconf.live.replicas.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
-from gpuconf.waits import WaitTimeout, timeout
+from gpuconf.waits import timeout
 
 
 @dataclass(frozen=True)
@@ -38,6 +36,8 @@ class ReplicaObservation:
     deployment: str
     probe: dict[str, Any]
     pod: PodRecord | None
+    # The deployment as Serve runs it: options as deployed and where each came from.
+    deployed: dict[str, Any] | None = None
 
     @property
     def replica_id(self) -> str:
@@ -62,38 +62,14 @@ class ReplicaObservation:
             "torch_devices": [
                 {k: d.get(k) for k in ("index", "name", "uuid", "capability")} for d in p.get("devices") or []
             ],
+            "cuda": p.get("cuda"),
             "kernel": p.get("kernel"),
             "hostname": p.get("hostname"),
+            "pid": p.get("pid"),
+            "actor_name": p.get("actor_name"),
+            "probe_round_trip_ms": p.get("round_trip_ms"),
+            "options": (self.deployed or {}).get("options"),
         }
-
-
-def probe_replicas(
-    http_url: str,
-    app: str,
-    route: str,
-    deployment: str,
-    expected: int,
-    pods: dict[str, PodRecord],
-    max_rounds: int = 200,
-) -> list[ReplicaObservation]:
-    """Ask `<route>/probe` until every one of `expected` replicas has answered (or rounds run out)."""
-    url = http_url.rstrip("/") + (route.rstrip("/") or "") + "/probe"
-    seen: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout("probe")
-    last_error: Exception | None = None
-    for _ in range(max_rounds):
-        if len(seen) >= expected or time.monotonic() > deadline:
-            break
-        try:
-            resp = requests.get(url, timeout=timeout("probe"))
-            resp.raise_for_status()
-            body = resp.json()
-            seen.setdefault(str(body.get("replica_id")), body)
-        except (requests.RequestException, ValueError) as exc:
-            last_error = exc
-    if len(seen) < expected:
-        raise WaitTimeout(f"probed {url}: {len(seen)} of {expected} replicas answered; last error: {last_error!r}")
-    return [ReplicaObservation(app, deployment, body, pods.get(str(body.get("node_id")))) for body in seen.values()]
 
 
 def probe_nodes(records: list[PodRecord]) -> dict[str, dict[str, Any]]:

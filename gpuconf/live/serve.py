@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from gpuconf.inputs.manifests import plain
@@ -47,6 +48,8 @@ class DeployedServe:
     running_s: float
     routes: dict[str, str] = field(default_factory=dict)
     replicas: dict[str, int] = field(default_factory=dict)
+    # app -> the local working_dir uploaded for it (and its gcs:// URI)
+    shipped: dict[str, str] = field(default_factory=dict)
 
 
 def localize_config(body: Any, http_port: int, model: str | None = None) -> dict[str, Any]:
@@ -74,14 +77,48 @@ def local_serve_config(body: Any, model: str | None, client: Any) -> tuple[dict[
     return localize_config(body, port, model), f"http://127.0.0.1:{port}"
 
 
+def ship_local_working_dirs(config: dict[str, Any], client: Any, base: Path | None) -> dict[str, str]:
+    """Upload each app's local ``runtime_env.working_dir`` path through the dashboard's package API, as
+    ``serve run`` does, and put the ``gcs://`` URI in its place; return {app: what was shipped}.
+
+    A relative path is read from ``base`` (the Serve config's folder). URIs (``local://`` for a folder
+    already in the image, ``gcs://``, ``s3://``, …) are left as they are: Serve reads them itself.
+    """
+    shipped = {}
+    for app in config.get("applications", []):
+        runtime_env = app.get("runtime_env") or {}
+        wd = runtime_env.get("working_dir")
+        if not isinstance(wd, str) or "://" in wd:
+            continue
+        folder = Path(wd) if Path(wd).is_absolute() or base is None else base / wd
+        if not folder.exists():
+            raise DeployFailed(
+                f"{app.get('name', 'default')}: runtime_env.working_dir {wd!r} is a local path, but {folder} does not "
+                "exist; give the folder of the app's code (relative to the Serve config), or a URI"
+            )
+        runtime_env = {**runtime_env, "working_dir": str(folder.resolve())}
+        client._upload_working_dir_if_needed(runtime_env)  # Ray's own upload: content-addressed, idempotent
+        app["runtime_env"] = runtime_env
+        shipped[str(app.get("name", "default"))] = f"{folder} uploaded as {runtime_env['working_dir']}"
+    return shipped
+
+
 def deploy(
-    cluster: ServeTarget, serve_body: Any, model: str | None = None, explain: dict[str, str] | None = None
+    cluster: ServeTarget,
+    serve_body: Any,
+    model: str | None = None,
+    explain: dict[str, str] | None = None,
+    base: Path | None = None,
 ) -> DeployedServe:
-    """Deploy and wait until every application is RUNNING, or fail fast with the reason."""
+    """Deploy and wait until every application is RUNNING, or fail fast with the reason.
+
+    ``base``: the Serve config's folder, which relative local working_dirs are read from.
+    """
     from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
 
     client = ServeSubmissionClient(cluster.dashboard_url)
     config, http_url = cluster.serve_config(serve_body, model, client)
+    shipped = ship_local_working_dirs(config, client, base)
     started = time.monotonic()
     client.deploy_applications(config)
     apps = [a.get("name", "default") for a in config.get("applications", [])]
@@ -116,7 +153,7 @@ def deploy(
         or 1
         for a in config["applications"]
     }
-    return DeployedServe(config, http_url, details, round(time.monotonic() - started, 2), routes, replicas)
+    return DeployedServe(config, http_url, details, round(time.monotonic() - started, 2), routes, replicas, shipped)
 
 
 def running_http_port(client: Any) -> int | None:

@@ -24,4 +24,6 @@ class Settings:
     keep_on_failure: bool = False
     allow_scaling: bool = False  # cluster backend: the scaling checks may change the cluster's size
     scaling_budget_s: float = 600.0  # cluster backend: seconds the scaling checks may take together
+    # cluster backend: upload gpuconf's entrypoints/ for apps importing `entrypoints.*` (the reference service)
+    ship_entrypoints: bool = False
     backend_reason: str = ""  # why this backend runs (shown in the header and the summary)

@@ -65,16 +65,39 @@ def accounting_problems(obs: ReplicaObservation, expected_gpus: float, physical:
     if visible != gpu_ids:
         problems.append(f"CUDA_VISIBLE_DEVICES is {p.get('cuda_visible_devices')!r} but ray.get_gpu_ids() is {gpu_ids}")
     if physical:
-        count = (p.get("torch") or {}).get("device_count", 0)
+        count = cuda_device_count(p)
         if count != len(gpu_ids):
-            problems.append(f"torch sees {count} device(s), the replica holds {len(gpu_ids)} GPU id(s)")
+            source = (p.get("cuda") or {}).get("source") or "torch"
+            problems.append(f"{source} sees {count} device(s), the replica holds {len(gpu_ids)} GPU id(s)")
     return problems
 
 
-def has_physical_gpu(probe: dict[str, Any]) -> bool:
-    """True when torch in the replica sees a CUDA device."""
+def deployed_gpus_problem(obs: ReplicaObservation, expected_gpus: float) -> str | None:
+    """The deployment's ``num_gpus`` as Serve runs it (from the config or from code) must be what is expected."""
+    option = ((obs.deployed or {}).get("options") or {}).get("ray_actor_options") or {}
+    if not obs.deployed:
+        return None  # no details of the deployment (an older caller): the replica's own facts decide
+    deployed = float((option.get("value") or {}).get("num_gpus") or 0)
+    if abs(deployed - expected_gpus) > 1e-9:
+        return (
+            f"ray_actor_options.num_gpus is {deployed:g} as deployed (set in the {option.get('from')}), "
+            f"expected {expected_gpus:g}"
+        )
+    return None
+
+
+def cuda_device_count(probe: dict[str, Any]) -> int:
+    """How many CUDA devices the process can open: torch's count, else the CUDA driver's (or nvidia-smi's)."""
+    cuda = probe.get("cuda")
+    if isinstance(cuda, dict) and cuda.get("source"):
+        return int(cuda.get("device_count") or 0)
     torch_info = probe.get("torch") or {}
-    return bool(torch_info.get("cuda_available")) and int(torch_info.get("device_count") or 0) > 0
+    return int(torch_info.get("device_count") or 0) if torch_info.get("cuda_available") else 0
+
+
+def has_physical_gpu(probe: dict[str, Any]) -> bool:
+    """True when the replica can open a CUDA device (through torch or the CUDA driver)."""
+    return cuda_device_count(probe) > 0
 
 
 def cuda_problems(probe: dict[str, Any]) -> list[str]:
@@ -82,7 +105,7 @@ def cuda_problems(probe: dict[str, Any]) -> list[str]:
     problems = []
     devices = probe.get("devices") or []
     if not devices:
-        problems.append("torch lists no CUDA device")
+        problems.append(f"{(probe.get('cuda') or {}).get('source') or 'torch'} lists no CUDA device")
     for d in devices:
         if not d.get("uuid") or not str(d.get("uuid")).startswith("GPU-"):
             problems.append(f"device {d.get('index')} has no UUID ({d.get('uuid')!r})")
@@ -107,10 +130,13 @@ def sees_gpu(probe: dict[str, Any], node: PodRecord | None) -> str | None:
     them (Ray >= 2.56 no longer blanks it for num_gpus=0), which on a host
     without physical GPUs is the only sign there is.
     """
-    count = int((probe.get("torch") or {}).get("device_count") or 0)
+    count = cuda_device_count(probe)
     if count > 0:
         names = [d.get("name") for d in probe.get("devices") or []]
-        return f"torch sees {count} CUDA device(s) {names} (CUDA_VISIBLE_DEVICES={probe.get('cuda_visible_devices')!r})"
+        source = (probe.get("cuda") or {}).get("source") or "torch"
+        return (
+            f"{source} sees {count} CUDA device(s) {names} (CUDA_VISIBLE_DEVICES={probe.get('cuda_visible_devices')!r})"
+        )
     node_gpus = node.ray_resources.get("GPU", 0.0) if node else 0.0
     if node_gpus > 0 and probe.get("cuda_visible_devices") != "":
         return (

@@ -10,7 +10,7 @@ from gpuconf.inputs.limits import MAX_PODS, MAX_REPLICAS
 from gpuconf.inputs.manifests import Inputs, Notice, load_roots
 from gpuconf.model.plan import Plan, build_plan
 from gpuconf.static import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
-from gpuconf.static.rules import ERROR, Finding, run_rules
+from gpuconf.static.rules import CHECK_WITH, ERROR, UNCHECKED, UNCHECKED_VERDICT, WARNING, Finding, run_rules
 
 # The verdict of inputs that were all read but hold no cluster to plan (exit 0, said as such).
 NOTHING_TO_CHECK = "nothing to check"
@@ -27,16 +27,30 @@ class CheckResult:
 
     @property
     def verdict(self) -> str:
-        """`fail` when any finding is an error; `nothing to check` when no target was found (never a pass over nothing)."""
+        """`fail` when any finding is an error; else `unchecked` when something was not seen;
+        `nothing to check` when no target was found (never a pass over nothing)."""
         if any(f.severity == ERROR for f in self.findings):
             return "fail"
+        if self.unchecked:
+            return UNCHECKED_VERDICT
         return "pass" if self.plans else NOTHING_TO_CHECK
+
+    @property
+    def unchecked(self) -> list[Finding]:
+        """The findings on what the static tier could not see (apps defined in code, no Serve config)."""
+        return [f for f in self.findings if f.severity == UNCHECKED]
+
+    def count(self, severity: str) -> int:
+        """How many findings have this severity."""
+        return sum(1 for f in self.findings if f.severity == severity)
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON contract."""
         return {
             "verdict": self.verdict,
             "findings": [f.as_json() for f in self.findings],
+            "counts": {s: self.count(s) for s in (ERROR, WARNING, UNCHECKED)},
+            "unchecked": [unchecked_row(f) for f in self.unchecked],
             "deployments": [deployment_row(p, d) for p in self.plans for d in p.deployments],
             "targets": [
                 {
@@ -53,6 +67,20 @@ class CheckResult:
             ],
             "defaults_used": self.defaults_used,
         }
+
+
+def unchecked_row(f: Finding) -> dict[str, Any]:
+    """One unchecked app (`deployment` null) or deployment, and the ways to check it."""
+    return {
+        "target": f.target,
+        "app": f.evidence.get("app"),
+        "deployment": f.evidence.get("deployment"),
+        "rule": f.rule,
+        "file": f.loc.file if f.loc else None,
+        "line": f.loc.line if f.loc else None,
+        "reason": f.message,
+        "check_with": [{"command": command, "what": what} for command, what in CHECK_WITH],
+    }
 
 
 def deployment_row(plan: Plan, d: Any) -> dict[str, Any]:

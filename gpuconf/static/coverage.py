@@ -2,7 +2,8 @@
 
 A Serve app listed without `deployments:` takes its replicas' resources from
 `@serve.deployment(...)` in its code, which a static check cannot read. Passing such an app
-would be a pass over nothing, so each one is an error that says how to declare it.
+would be a pass over nothing, and failing it would call working code broken: each one is
+UNCHECKED (exit 4 when nothing else is wrong), named with the ways to check it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from collections.abc import Iterator
 
 from gpuconf.inputs.loader import get, loc_of
 from gpuconf.model.plan import Plan
-from gpuconf.static.rules import ERROR, Finding, rule
+from gpuconf.static.rules import UNCHECKED, Finding, rule
 
 RULE_ID = "SERVE-APP-UNSEEN"
 
 
-@rule(RULE_ID, ERROR, "a Serve app's deployments are defined only in code: their resources were not seen")
+@rule(RULE_ID, UNCHECKED, "a Serve app's deployments are defined only in code: their resources were not seen")
 def unseen_apps(plan: Plan) -> Iterator[Finding]:
     """One finding per app of the Serve config that lists no deployments."""
     body = plan.target.serve.body
@@ -25,13 +26,22 @@ def unseen_apps(plan: Plan) -> Iterator[Finding]:
             continue
         name = str(app.get("name", "default"))
         import_path = app.get("import_path", "?")
+        expected = [e.deployment for e in plan.expectations.gpu_deployments if e.app == name]
+        also = f" (the expectations' GPU deployment(s) {', '.join(expected)} among them)" if expected else ""
         yield Finding(
             RULE_ID,
-            ERROR,
+            UNCHECKED,
             loc_of(body, "applications", i),
             f"app {name!r} ({import_path}) lists no `deployments:`: their num_gpus/num_cpus are set in "
-            "@serve.deployment(...) in code, so where its replicas land was not checked",
-            "declare each deployment under the app: `deployments: [{name: MyDeployment, ray_actor_options: "
-            "{num_gpus: 1}}]`, or run `gpuconf check --import-apps APP_DIR` to read them with `serve build`",
-            evidence={"app": name, "import_path": import_path, "path": ["applications", i]},
+            f"@serve.deployment(...) in code, so where its replicas land was not checked{also}",
+            "run `gpuconf check --import-apps APP_DIR` to read them with `serve build`, check it live "
+            "(make conformance MANIFESTS=DIR), or declare each deployment under the app: "
+            "`deployments: [{name: MyDeployment, ray_actor_options: {num_gpus: 1}}]`",
+            evidence={
+                "app": name,
+                "deployment": None,
+                "import_path": import_path,
+                "path": ["applications", i],
+                "expected_gpu_deployments": expected,
+            },
         )

@@ -24,7 +24,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarStri
 from gpuconf.errors import Loc
 from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.model.plan import DeploymentPlan, Plan
-from gpuconf.static.rules import Finding
+from gpuconf.static.rules import UNCHECKED, Finding
 
 # Rules whose fix is a choice only the user can make (docs/static-inputs.md lists the same).
 NO_FIX: dict[str, str] = {
@@ -35,6 +35,8 @@ NO_FIX: dict[str, str] = {
     "SHELL-EXPANSION": "what the command or variable should have produced is known only to the user: write it literally",
     "AUTOSCALER-MISMATCH": "whether to round the value or move it to the group-level field is the user's choice",
 }
+# An unchecked finding (e.g. EXPECT-MISSING without a Serve config) is not a defect to edit away.
+UNCHECKED_NO_FIX = "unchecked, not wrong: check it with --import-apps APP_DIR or the live tier"
 _KEY_MARKER = 0.001  # the share of a marker resource a replica requests (as in the fix texts)
 
 
@@ -588,6 +590,8 @@ def fix_findings(plans: list[Plan], findings: list[Finding], rules: set[str] | N
         plan = next(p for p in plans if p.target.name == f.target)
         if f.rule in NO_FIX:
             outcomes.append(Outcome(f, no_fix=NO_FIX[f.rule]))
+        elif f.severity == UNCHECKED:  # nothing wrong was seen, so there is nothing to change
+            outcomes.append(Outcome(f, no_fix=UNCHECKED_NO_FIX))
         elif f.rule not in FIXERS:
             outcomes.append(Outcome(f, no_fix="this rule has no fixer yet"))
         else:

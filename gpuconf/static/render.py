@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gpuconf.static.check import CheckResult, deployment_row
+from gpuconf.static.rules import CHECK_WITH, ERROR, WARNING, Finding
 
 
 def render_text(result: CheckResult) -> str:
@@ -48,7 +49,27 @@ def render_text(result: CheckResult) -> str:
             "nothing to check: no RayCluster, RayService or RayJob with its own cluster in the given paths "
             "(every document was read; the notes above say what each holds)"
         )
-    errors = sum(1 for f in result.findings if f.severity == "error")
-    warnings = len(result.findings) - errors
-    lines.append(f"verdict: {result.verdict.upper()} ({errors} error(s), {warnings} warning(s))")
+    lines.extend(_unchecked_lines(result.unchecked))
+    counts = f"{result.count(ERROR)} error(s), {result.count(WARNING)} warning(s)"
+    if result.unchecked:
+        counts += f", {len(result.unchecked)} unchecked"
+    lines.append(f"verdict: {result.verdict.upper()} ({counts})")
     return "\n".join(lines)
+
+
+def _unchecked_lines(unchecked: list[Finding]) -> list[str]:
+    """Each app or deployment the static tier could not see, and the two ways to check it."""
+    if not unchecked:
+        return []
+    lines = [
+        f"unchecked: {len(unchecked)} app(s)/deployment(s) whose resources were not seen (not a failure, not a pass):"
+    ]
+    for f in unchecked:
+        app, deployment = f.evidence.get("app"), f.evidence.get("deployment")
+        code = f" ({f.evidence['import_path']})" if f.evidence.get("import_path") else ""
+        what = f"deployment {app}/{deployment}" if deployment else f"app {app}{code}"
+        lines.append(f"  {f.target}: {what}" + (f" at {f.loc}" if f.loc else ""))
+    lines.append("check them with either:")
+    width = max(len(command) for command, _ in CHECK_WITH)
+    lines.extend(f"  {command:<{width}}  {what}" for command, what in CHECK_WITH)
+    return lines

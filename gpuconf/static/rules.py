@@ -18,6 +18,19 @@ from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.shell import bash_words
 
 ERROR, WARNING = "error", "warning"
+# What the static tier could not see (deployments set in code, no Serve config): neither a pass nor
+# a failure. A run with such findings and no error has verdict UNCHECKED_VERDICT (exit 4).
+UNCHECKED = "unchecked"
+UNCHECKED_VERDICT = "unchecked"
+# The two ways to check what was left unchecked: (command, what it does).
+CHECK_WITH: tuple[tuple[str, str], ...] = (
+    (
+        "gpuconf check --import-apps APP_DIR PATH...",
+        "with the Serve config among the paths: imports the app's code the way `serve build` does "
+        "and checks the deployments it defines",
+    ),
+    ("make conformance MANIFESTS=DIR", "the live tier: deploys the app and checks the options as deployed"),
+)
 _BUILTIN = {"CPU", "GPU", "memory"}
 
 
@@ -739,20 +752,23 @@ def _pool(plan: Plan) -> Iterator[Finding]:
         )
 
 
-@rule("EXPECT-MISSING", ERROR, "the expectations name a deployment the Serve config lacks")
+@rule(
+    "EXPECT-MISSING",
+    ERROR,
+    "the expectations name a deployment the Serve config lacks (unchecked where no Serve config was given)",
+)
 def _expect_missing(plan: Plan) -> Iterator[Finding]:
+    if not plan.target.serve.given:
+        yield from _expect_unchecked(plan)
+        return
     present = {(d.demand.app, d.demand.deployment) for d in plan.deployments}
     # An app listed without `deployments:` defines them in code: SERVE-APP-UNSEEN says so, and
     # "not in the Serve config" would be false.
-    in_code = (
-        {
-            str(a.get("name", "default"))
-            for a in get(plan.target.serve.body, "applications", default=[]) or []
-            if isinstance(a, dict) and not a.get("deployments")
-        }
-        if plan.target.serve
-        else set()
-    )
+    in_code = {
+        str(a.get("name", "default"))
+        for a in get(plan.target.serve.body, "applications", default=[]) or []
+        if isinstance(a, dict) and not a.get("deployments")
+    }
     for exp in plan.expectations.gpu_deployments:
         if (exp.app, exp.deployment) not in present and exp.app not in in_code:
             yield Finding(
@@ -763,6 +779,21 @@ def _expect_missing(plan: Plan) -> Iterator[Finding]:
                 "fix the app/deployment names in expectations.yaml or add the deployment",
                 evidence={},
             )
+
+
+def _expect_unchecked(plan: Plan) -> Iterator[Finding]:
+    """Without a Serve config the expected deployments were not seen: unchecked, not missing."""
+    for exp in plan.expectations.gpu_deployments:
+        yield Finding(
+            "EXPECT-MISSING",
+            UNCHECKED,
+            exp.loc,
+            f"expected GPU deployment {exp.app}/{exp.deployment} was not checked: no Serve config was given "
+            f"for {plan.target.name}, so where its replicas land is unknown",
+            "pass the Serve config among the paths (with --import-apps APP_DIR if its deployments are set "
+            "in code), or check it live: make conformance MANIFESTS=DIR",
+            evidence={"app": exp.app, "deployment": exp.deployment},
+        )
 
 
 @rule(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,8 +70,13 @@ def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.Fixture
 @pytest.fixture(scope="session")
 def serve_apps(live_cluster: LiveCluster, plan: Plan, gpuconf_settings: Settings) -> Iterator[ServeApps]:
     """The Serve configs of this session's cluster: the cluster stays, apps come and go per test."""
+    loc = plan.target.serve.loc
     apps = ServeApps(
-        live_cluster.serve, plan.target.serve.body, gpuconf_settings.model, {f.rule: f.message for f in run_rules(plan)}
+        live_cluster.serve,
+        plan.target.serve.body,
+        gpuconf_settings.model,
+        {f.rule: f.message for f in run_rules(plan)},
+        Path(loc.file).parent if loc else None,
     )
     try:
         yield apps
@@ -128,31 +134,32 @@ def serve_app(serve_apps: ServeApps) -> Callable[..., DeployedServe]:
 def observed(
     live_cluster: LiveCluster, deployed: DeployedServe, serve_apps: ServeApps, pytestconfig: pytest.Config
 ) -> Observed:
-    """Every replica's probe, and a zero-GPU probe on every node (taken once, on the user's apps)."""
+    """Every deployment of the user's apps as Serve runs them, every running replica probed from
+    inside its own process, and a zero-GPU probe on every node (taken once, on the user's apps)."""
     import time
 
-    from gpuconf.live.observe import probe_nodes, probe_replicas
+    from gpuconf.live.observe import probe_nodes
     from gpuconf.testing.plugin import collector_of
     from gpuconf.waits import WaitTimeout
 
     _user_apps(serve_apps)  # whatever ran since `deployed`, the probes see the user's apps
     t0 = time.monotonic()
-    replicas = []
-    expected: dict[str, int] = {}
-    for app in deployed.config["applications"]:
-        name = app.get("name", "default")
-        dep = (app.get("deployments") or [{}])[0].get("name", "")
-        expected[f"{name}/{dep}"] = deployed.replicas[name]
-        try:
-            replicas += probe_replicas(
-                deployed.http_url, name, deployed.routes[name], dep, deployed.replicas[name], live_cluster.records
-            )
-        except WaitTimeout as exc:
-            pytest.fail(str(exc), pytrace=False)
-        if "first_probe" not in collector_of(pytestconfig).stages:
-            collector_of(pytestconfig).stages["first_probe"] = round(time.monotonic() - t0, 2)
+    try:
+        views, probes = live_cluster.observe_apps(deployed.config)
+    except WaitTimeout as exc:
+        pytest.fail(str(exc), pytrace=False)
+    collector = collector_of(pytestconfig)
+    collector.stages.setdefault("first_probe", round(time.monotonic() - t0, 2))
+    trips = sorted(float(o.probe["round_trip_ms"]) for o in probes.replicas if o.probe.get("round_trip_ms") is not None)
+    if trips:
+        collector.environment["replica_probe_ms"] = {
+            "replicas": len(trips),
+            "p50": trips[len(trips) // 2],
+            "max": trips[-1],
+        }
     if live_cluster.node_probes is not None:
         nodes = live_cluster.node_probes  # taken in the cluster by the backend's Ray job
     else:
         nodes = probe_nodes(list(live_cluster.records.values()))
-    return Observed(replicas, nodes, expected)
+    expected = {v.key: v.target_replicas for v in views}
+    return Observed(probes.replicas, nodes, expected, views, probes.unanswered)

@@ -57,6 +57,13 @@ def add_options(parser: pytest.Parser) -> None:
         "(default 600)",
     )
     g.addoption(
+        "--ship-entrypoints",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="cluster backend: upload gpuconf's entrypoints/ as the working_dir of apps importing `entrypoints.*` "
+        "(auto: only for gpuconf's own manifests/ and overlays/; never over your image's code otherwise)",
+    )
+    g.addoption(
         "--model", default=None, help="override the Serve app's `model` arg (mlp-smoke, mlp, bert-smoke, bert-base)"
     )
 
@@ -90,4 +97,12 @@ def resolve(config: pytest.Config) -> Settings:
         keep_on_failure=opt("--keep-on-failure"),
         allow_scaling=opt("--allow-scaling"),
         scaling_budget_s=opt("--scaling-budget"),
+        ship_entrypoints=_ship_entrypoints(opt("--ship-entrypoints"), Path(opt("--manifests"))),
     )
+
+
+def _ship_entrypoints(choice: str, manifests: Path) -> bool:
+    """yes/no as given; auto: only for the reference manifests shipped with gpuconf."""
+    from gpuconf.backends.cluster.upload import is_reference_manifests
+
+    return choice == "yes" or (choice == "auto" and is_reference_manifests(manifests))

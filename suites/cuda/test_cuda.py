@@ -6,7 +6,7 @@ import pytest
 
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.settings import Settings
-from gpuconf.live.verdicts import cuda_problems, sees_gpu
+from gpuconf.live.verdicts import cuda_device_count, cuda_problems, sees_gpu
 from gpuconf.model.plan import Plan
 from gpuconf.testing.evidence import Evidence
 
@@ -57,7 +57,8 @@ def test_head_and_cpu_nodes_see_no_gpu(observed: Observed, live_cluster: LiveClu
         rows[record.pod] = {
             "k8s_node": record.k8s_node,
             "cuda_visible_devices": probe.get("cuda_visible_devices"),
-            "torch_devices": (probe.get("torch") or {}).get("device_count"),
+            "cuda_devices": cuda_device_count(probe),
+            "cuda_source": (probe.get("cuda") or {}).get("source"),
             "sees_gpu": why,
         }
         if why:
@@ -69,7 +70,8 @@ def test_head_and_cpu_nodes_see_no_gpu(observed: Observed, live_cluster: LiveClu
 
 def test_zero_gpu_replicas_see_no_gpu(observed: Observed, plan: Plan, evidence: Evidence) -> None:
     """Replicas that reserved no GPU see none, wherever they landed (fails on Ray's default on a GPU node)."""
-    zero = [d.demand.key for d in plan.deployments if d.demand.num_gpus == 0]
+    # The options as deployed decide, so a num_gpus set in code counts as well as one in the config.
+    zero = [d.key for d in observed.deployments if d.num_gpus == 0]
     rows, problems = {}, []
     for obs in observed.replicas:
         if f"{obs.app}/{obs.deployment}" not in zero:

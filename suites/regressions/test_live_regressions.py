@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,12 +46,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.case for c in CASES])
-def test_live_check_fails_on_case(
-    case: LiveCase, tmp_path: Path, gpuconf_settings: Settings, evidence: Evidence
-) -> None:
-    """Deploy the case on a fresh local cluster; the named check must fail and say why."""
-    manifest = ROOT / "manifests" / "regressions" / f"{case.case}.yaml"
+def _run_suites(manifests: Path, report_dir: Path, settings: Settings) -> tuple[int, str, dict[str, Any]]:
+    """The placement and CUDA suites on `manifests` in a pytest process of their own: exit code, output, checks."""
     cmd = [
         sys.executable,
         "-m",
@@ -59,19 +57,89 @@ def test_live_check_fails_on_case(
         "-q",
         "-p",
         "no:cacheprovider",
-        f"--backend={gpuconf_settings.backend}",
-        f"--manifests={manifest}",
-        f"--report-dir={tmp_path}",
-        f"--timeout-scale={gpuconf_settings.timeout_scale}",
+        f"--backend={settings.backend}",
+        f"--manifests={manifests}",
+        f"--report-dir={report_dir}",
+        f"--timeout-scale={settings.timeout_scale}",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GPUCONF_RUN"))}
     # Bounded for real (the child's Ray processes cannot hold it open); a timeout shows what it printed.
-    proc = run_bounded(cmd, 900 * gpuconf_settings.timeout_scale, tmp_path / "child", cwd=ROOT, env=env)
-    report = json.loads((tmp_path / "conformance.json").read_text())
+    proc = run_bounded(cmd, 900 * settings.timeout_scale, report_dir / "child", cwd=ROOT, env=env)
+    report = json.loads((report_dir / "conformance.json").read_text())
     checks = {c["id"].split("::")[-1]: c for c in report["checks"]}
-    evidence.add("exit_code", proc.returncode)
+    return proc.returncode, proc.stdout[-3000:] + proc.stderr[-1000:], checks
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.case for c in CASES])
+def test_live_check_fails_on_case(
+    case: LiveCase, tmp_path: Path, gpuconf_settings: Settings, evidence: Evidence
+) -> None:
+    """Deploy the case on a fresh local cluster; the named check must fail and say why."""
+    manifest = ROOT / "manifests" / "regressions" / f"{case.case}.yaml"
+    rc, out, checks = _run_suites(manifest, tmp_path, gpuconf_settings)
+    evidence.add("exit_code", rc)
     evidence.add("checks", {k: {"verdict": v["verdict"], "detail": v["detail"][:300]} for k, v in checks.items()})
-    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-1000:]
+    assert rc == 1, out
     got = checks[case.check]
     assert got["verdict"] == case.verdict, got
     assert case.says in got["detail"], got["detail"]
+
+
+# A user's own app (examples/user-service) made wrong three ways at once, each in the place a user
+# would get it wrong: the GPU model asks num_gpus 0 in its @serve.deployment code; the embedder's
+# ingress is pinned to the GPU worker; the embedder itself is pinned to a head that advertises a GPU.
+USER_VARIANT = {
+    "code/summarizer/summarizer.py": [('ray_actor_options={"num_gpus": 1,', 'ray_actor_options={"num_gpus": 0,')],
+    "serve-config.yaml": [
+        ("          resources: {cpu_worker: 0.001}", "          resources: {gpu_worker: 0.001}"),
+        (
+            "          num_gpus: 0.5\n          resources: {gpu_worker: 0.001}",
+            "          num_gpus: 0.5\n          resources: {head_node: 0.001}",
+        ),
+    ],
+    "raycluster.yaml": [
+        (
+            '      resources: "\'{\\"head_node\\": 1}\'"',
+            '      num-gpus: "1"\n      resources: "\'{\\"head_node\\": 1}\'"',
+        )
+    ],
+}
+USER_CHECKS = [
+    ("test_gpu_accounting_agrees", ["summarize/Summarizer", "num_gpus is 0 as deployed (set in the code)"]),
+    ("test_zero_gpu_replicas_see_no_gpu", ["embed/EmbedIngress", "not blank, on a node with GPU"]),
+    ("test_gpu_replicas_run_on_gpu_nodes", ["embed/Embedder", "runs on the head"]),
+]
+
+
+def user_variant(dest: Path) -> Path:
+    """examples/user-service copied to `dest`, with the mistakes of USER_VARIANT."""
+    shutil.copytree(ROOT / "examples" / "user-service", dest)
+    for rel, edits in USER_VARIANT.items():
+        path = dest / rel
+        text = path.read_text()
+        for old, new in edits:
+            assert old in text, f"{rel}: {old!r} not found: the example changed, update USER_VARIANT"
+            text = text.replace(old, new)
+        path.write_text(text)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def user_variant_run(tmp_path_factory: pytest.TempPathFactory, gpuconf_settings: Settings) -> tuple[int, str, dict]:
+    """One run of the suites on the user-app variant, shared by the checks it must break."""
+    tmp = tmp_path_factory.mktemp("user-variant")
+    return _run_suites(user_variant(tmp / "user-service"), tmp / "report", gpuconf_settings)
+
+
+@pytest.mark.parametrize(("check", "says"), USER_CHECKS, ids=[c for c, _ in USER_CHECKS])
+def test_live_check_fails_on_a_user_app_variant(
+    check: str, says: list[str], user_variant_run: tuple[int, str, dict], evidence: Evidence
+) -> None:
+    """On a user's own app (options in code, two apps, ingress first), each check fails naming the deployment."""
+    rc, out, checks = user_variant_run
+    evidence.add("checks", {k: {"verdict": v["verdict"], "detail": v["detail"][:300]} for k, v in checks.items()})
+    assert rc == 1, out
+    got = checks[check]
+    assert got["verdict"] == "failed", got
+    for text in says:
+        assert text in got["detail"], got["detail"]

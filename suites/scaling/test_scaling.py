@@ -15,7 +15,6 @@ import pytest
 
 from gpuconf.live.apps import ServeApps
 from gpuconf.live.contract import LiveCluster
-from gpuconf.live.observe import probe_replicas
 from gpuconf.live.settings import Settings
 from gpuconf.live.timeline import Sample, Timeline
 from gpuconf.live.verdicts import accounting_problems, has_physical_gpu, placement_problem
@@ -171,11 +170,16 @@ def test_horizontal_scale_to_gpu_capacity(
     evidence.add("capacity", n)
     assert n > 0, "the plan holds no replica of the GPU deployment"
     apps.remove_all()  # no replica of an earlier config is counted as one of these
-    http_url, local = submit(live, with_replicas(plan, target, n), gpuconf_settings.model)
+    _, local = submit(live, with_replicas(plan, target, n), gpuconf_settings.model)
     apps.current = "scaling"
     _running(live, timeline, plan, f"scale to {n}", n)
-    route = local["applications"][0].get("route_prefix", "/")
-    replicas = probe_replicas(http_url, target.app, route, target.deployment, n, live.refresh().records)
+    _, probes = live.refresh().observe_apps(local, {f"{target.app}/{target.deployment}": n})
+    replicas = [o for o in probes.replicas if (o.app, o.deployment) == (target.app, target.deployment)]
+    if len(replicas) < n:
+        problems_seen = (
+            f"{len(replicas)} of {n} replicas of {target.app}/{target.deployment} answered: {probes.unanswered}"
+        )
+        pytest.fail(problems_seen, pytrace=False)
     problems: list[str] = []
     held: dict[str, str] = {}
     for obs in replicas:

@@ -28,7 +28,6 @@ from gpuconf.kube.deploy import deploy_raycluster
 from gpuconf.kube.names import RUN_LABEL, new_run_id
 from gpuconf.live.contract import LiveCluster
 from gpuconf.live.devices import DeviceCheck
-from gpuconf.live.observe import probe_replicas
 from gpuconf.live.ports import free_ports
 from gpuconf.live.serve import deploy
 from gpuconf.model.plan import Plan
@@ -114,9 +113,12 @@ def test_serve_deploys_and_replicas_answer_through_the_forward(attached: tuple[L
     assert app.http_url == live.serve.serve_url
     runtime_env = app.config["applications"][0].get("runtime_env") or {}
     assert str(runtime_env.get("working_dir", "")).startswith("gcs://")
-    name = app.config["applications"][0]["name"]
-    dep_name = app.config["applications"][0]["deployments"][0]["name"]
-    replicas = probe_replicas(app.http_url, name, app.routes[name], dep_name, app.replicas[name], live.records)
+    # The cluster backend probes each replica from a Ray job (no driver of ours can join over a forward).
+    assert live.replica_prober is not None
+    views, probes = live.observe_apps(app.config)
+    replicas = probes.replicas
+    assert views and not probes.unanswered, probes.unanswered
+    assert len(replicas) == sum(v.target_replicas for v in views)
     assert replicas and all(r.pod is not None for r in replicas), [r.evidence() for r in replicas]
     assert all((r.probe.get("env") or {}).get("GPUCONF_POD_NAME") == r.pod.pod for r in replicas)
 

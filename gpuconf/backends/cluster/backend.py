@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from gpuconf.backends.cluster.endpoints import open_endpoints
+from gpuconf.backends.cluster.jobs import replica_job_prober
 from gpuconf.backends.cluster.nodeprobe import records_from, run_node_probe, tie_to_pods
 from gpuconf.backends.cluster.podenv import DOWNWARD_ENV, with_downward_env
 from gpuconf.backends.cluster.podexec import check_devices
 from gpuconf.backends.cluster.refresh import cluster_refresher
 from gpuconf.backends.cluster.scaling import KubeRayClusterApi, ReplicaRestore, ScalingBudget, withheld_capabilities
-from gpuconf.backends.cluster.target import ClusterTarget, alive_ray_nodes, http_port
+from gpuconf.backends.cluster.target import ClusterTarget, alive_ray_nodes, http_port, serve_code_note
 from gpuconf.backends.cluster.upload import upload_entrypoints
 from gpuconf.backends.cluster.view import ClusterView
 from gpuconf.errors import EnvironmentFailure
@@ -35,7 +36,7 @@ from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.devices import DeviceCheck
 from gpuconf.live.settings import Settings
 from gpuconf.model.plan import Plan
-from gpuconf.waits import wait_until
+from gpuconf.waits import timeout, wait_until
 
 
 def connect_cluster(kubeconfig: str | None) -> KubeClient:
@@ -151,6 +152,7 @@ def start_cluster_backend(plan: Plan, settings: Settings) -> LiveCluster:
             labelled,
             settings.model,
             scaling,
+            settings.ship_entrypoints,
         )
     except BaseException:
         _teardown(dep, Path(settings.report_dir), undo)
@@ -178,6 +180,7 @@ def attach(
     labelled: list[str] | None = None,
     model: str | None = None,
     scaling: Scaling | None = None,
+    ship_entrypoints: bool = False,
 ) -> LiveCluster:
     """Everything after the pods are up, through the API server only: reach the head, ship the code,
     probe every Ray node, check every pod's devices. `undo` steps run (in reverse) at `stop()`;
@@ -189,9 +192,10 @@ def attach(
     _use_head_token(kube, head)
     bound = [p for p in dep.pods if p.node]
     _wait_ray_nodes(endpoints.dashboard_url, len(bound))
-    uri = upload_entrypoints(endpoints.dashboard_url)
+    # The user's Serve config runs as given; gpuconf's reference code only where it is what should run.
+    uri = upload_entrypoints(endpoints.dashboard_url) if ship_entrypoints else None
     stages["code_uploaded"] = watch.lap()
-    probed = tie_to_pods(run_node_probe(endpoints.dashboard_url, uri), dep.pods)
+    probed = tie_to_pods(run_node_probe(endpoints.dashboard_url), dep.pods)
     records = records_from(probed, dep.nodes, plan.expectations.is_gpu_node, plan.expectations.is_gpu_resource)
     checks = _device_checks(kube, dep)
     stages["nodes_probed"] = watch.lap()
@@ -203,7 +207,13 @@ def attach(
         if isinstance(c, DeviceCheck) and pod in gpu_pods
         for i, gpu in enumerate(c.smi_gpus)
     ]
-    target = ClusterTarget(endpoints.dashboard_url, endpoints.serve_url, uri, [p.name for p in bound if not p.ready])
+    target = ClusterTarget(
+        endpoints.dashboard_url,
+        endpoints.serve_url,
+        uri,
+        [p.name for p in bound if not p.ready],
+        upload=lambda: upload_entrypoints(endpoints.dashboard_url),
+    )
     fake = [n.name for n in dep.nodes if n.labels.get(FAKE_GPU_LABEL) == "true"]
     view = ClusterView(
         dep.namespace,
@@ -226,12 +236,14 @@ def attach(
         "cluster", records, dep.pending(), [], stages, endpoints.dashboard_url, target, stop, physical, view
     )
     live.node_probes = {p.node_id: p.probe for p in probed}
+    live.replica_prober = replica_job_prober(endpoints.dashboard_url, timeout("probe"))
+    live.environment_notes.append(serve_code_note(serve_body, uri))
     live.refresher = cluster_refresher(
         dep,
         plan,
         target,
         lambda: {n.node_id for n in alive_ray_nodes(endpoints.dashboard_url)},
-        lambda: run_node_probe(endpoints.dashboard_url, uri),
+        lambda: run_node_probe(endpoints.dashboard_url),
         scaling.budget if scaling else None,
     )
 

@@ -1,28 +1,22 @@
 """Run `entrypoints/node_probe.py` as a Ray job and tie each Ray node to its pod and Kubernetes node.
 
 A driver outside the cluster cannot join Ray over a port-forward; a Ray job runs its driver on
-the head instead, and the job API only needs the dashboard. Each node's zero-GPU probe
+the head instead (gpuconf.backends.cluster.jobs: the code travels inline, nothing is uploaded). Each node's zero-GPU probe
 reports its hostname (the pod name) and the downward-API node name; both are checked against
 the API server's pods rather than trusted.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from gpuconf.backends.cluster.jobs import run_inline_job
 from gpuconf.inputs.resources import GpuPredicate
 from gpuconf.kube.objects import NodeInfo, PodInfo
 from gpuconf.live.observe import PodRecord
-from gpuconf.waits import wait_until
 
 MARK = "GPUCONF_NODE_PROBES="
-_DONE = ("SUCCEEDED", "FAILED", "STOPPED")
-
-
-class NodeProbeFailed(RuntimeError):
-    """The node-probe job did not produce its result; the message carries the job's log tail."""
 
 
 @dataclass
@@ -47,39 +41,9 @@ class ProbedNode:
         return (self.probe.get("env") or {}).get("GPUCONF_NODE_NAME")
 
 
-def parse_job_output(logs: str) -> list[dict[str, Any]]:
-    """The JSON list after the last MARK line of the job's logs."""
-    lines = [line for line in logs.splitlines() if line.startswith(MARK)]
-    if not lines:
-        raise NodeProbeFailed(f"the node-probe job printed no {MARK} line; its log ends:\n{logs[-2000:]}")
-    try:
-        return list(json.loads(lines[-1][len(MARK) :]))
-    except ValueError as exc:
-        raise NodeProbeFailed(
-            f"the node-probe job's {MARK} line is not JSON ({exc}); its log ends:\n{logs[-2000:]}"
-        ) from exc
-
-
-def run_node_probe(dashboard_url: str, working_dir_uri: str) -> list[dict[str, Any]]:
-    """Submit the node-probe job, wait for it to end, return its parsed output."""
-    from ray.job_submission import JobSubmissionClient
-
-    client = JobSubmissionClient(dashboard_url)
-    job = client.submit_job(
-        entrypoint="python -m entrypoints.node_probe",
-        runtime_env={"working_dir": working_dir_uri},
-        metadata={"app.kubernetes.io/managed-by": "gpuconf"},
-    )
-    status = wait_until(
-        lambda: (s := str(client.get_job_status(job).value)) in _DONE and s,
-        f"Ray job {job} (node probe) to finish",
-        tier="serve_app",
-        interval=1.0,
-    )
-    logs = client.get_job_logs(job)
-    if status != "SUCCEEDED":
-        raise NodeProbeFailed(f"the node-probe job {job} ended {status}; its log ends:\n{logs[-2000:]}")
-    return parse_job_output(logs)
+def run_node_probe(dashboard_url: str) -> list[dict[str, Any]]:
+    """Run the node-probe job (its code inline: nothing uploaded), return its parsed output."""
+    return run_inline_job(dashboard_url, "sys.modules['gpuconf_node_probe'].main()", MARK, "node probe")
 
 
 def pod_name_of(probe: dict[str, Any]) -> str:

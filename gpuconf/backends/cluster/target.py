@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,11 +15,11 @@ ENTRYPOINTS_PREFIX = "entrypoints."
 
 
 def cluster_serve_config(body: Any, model: str | None, working_dir_uri: str | None) -> dict[str, Any]:
-    """The Serve config as deployed on a real cluster.
+    """The Serve config as deployed on a real cluster: the user's, as given.
 
-    HTTP options stay the user's (the proxies run in the pods). Apps whose code is in
-    `entrypoints/` get the uploaded working_dir unless they name their own, or unless
-    `working_dir_uri` is None (the code is baked into the image, see the Dockerfile).
+    HTTP options stay the user's (the proxies run in the pods). Only when gpuconf's `entrypoints/`
+    was shipped (`working_dir_uri`: the reference manifests, or --ship-entrypoints=yes) do apps
+    importing `entrypoints.*` that name no working_dir of their own get it.
     """
     config = copy.deepcopy(plain(body))
     for app in config.get("applications", []):
@@ -51,6 +52,15 @@ class ClusterTarget:
     serve_url: str
     working_dir_uri: str | None
     unready_pods: list[str] = field(default_factory=list)
+    # Uploads gpuconf's entrypoints/ (the benchmark twins' code) on first need; returns its gcs:// URI.
+    upload: Callable[[], str] | None = None
+    _own_code: str | None = None
+
+    def gpuconf_code_uri(self) -> str | None:
+        """The working_dir of gpuconf's own apps (the benchmark twins), uploaded once when first asked for."""
+        if self._own_code is None:
+            self._own_code = self.working_dir_uri or (self.upload() if self.upload else None)
+        return self._own_code
 
     def serve_config(self, body: Any, model: str | None, client: Any) -> tuple[dict[str, Any], str]:
         """The config with the uploaded working_dir, and the forwarded Serve URL."""
@@ -70,3 +80,14 @@ class ClusterTarget:
     def never_joined(self) -> list[str]:
         """Pods bound to a node that never became Ready (their Ray node did not join)."""
         return list(self.unready_pods)
+
+
+def serve_code_note(body: Any, working_dir_uri: str | None) -> str:
+    """Which code the Serve apps run, for the report."""
+    apps = [
+        a for a in plain(body).get("applications", []) if str(a.get("import_path", "")).startswith(ENTRYPOINTS_PREFIX)
+    ]
+    if working_dir_uri and apps:
+        names = ", ".join(str(a.get("name", "default")) for a in apps)
+        return f"Serve apps {names} run gpuconf's entrypoints/ (uploaded as {working_dir_uri}); the others run as given"
+    return "Serve apps run as given: the code of the image or of each app's own runtime_env (gpuconf shipped none)"

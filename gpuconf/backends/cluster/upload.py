@@ -1,8 +1,10 @@
-"""Ship `entrypoints/` to a running Ray cluster as a working_dir, without building an image.
+"""Ship gpuconf's `entrypoints/` (the reference MLService) to a running Ray cluster as a working_dir.
 
-The package is uploaded through the dashboard's package API (what `ray job submit
---working-dir` does) and comes back as a `gcs://_ray_pkg_<hash>.zip` URI. Serve configs accept
-such a URI in `runtime_env.working_dir`; the Ray job of the node probe uses the same one.
+Only when it is what should run: for gpuconf's own manifests (`manifests/`, `overlays/`), or when
+`--ship-entrypoints=yes` asks. A user's Serve config is deployed as given, so an import path
+of the user's image (even one named `entrypoints.*`) runs the user's code. The package is uploaded
+through the dashboard's package API (what `ray job submit --working-dir` does) and comes back as
+a `gcs://_ray_pkg_<hash>.zip` URI.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-ENTRYPOINTS = Path(__file__).resolve().parents[3] / "entrypoints"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+ENTRYPOINTS = REPO_ROOT / "entrypoints"
 _EXCLUDES = ["__pycache__", "*.pyc"]
 
 
@@ -30,3 +33,9 @@ def upload_entrypoints(dashboard_url: str, source: Path = ENTRYPOINTS) -> str:
         staged = stage_entrypoints(Path(tmp), source)
         # Ray's own upload (the one `ray job submit --working-dir` uses): content-addressed, idempotent.
         return client._upload_package_if_needed(str(staged), include_gitignore=False, excludes=_EXCLUDES)
+
+
+def is_reference_manifests(manifests: Path) -> bool:
+    """Whether `manifests` are gpuconf's own (under this checkout's manifests/ or overlays/)."""
+    where = manifests.resolve()
+    return any(where.is_relative_to(REPO_ROOT / folder) for folder in ("manifests", "overlays"))
