@@ -66,8 +66,8 @@ test-cold:
 
 # ruff (lint, format check) and mypy, as configured in pyproject.toml.
 lint: setup
-	$(BIN)/ruff check gpuconf tests suites benchmarks entrypoints
-	$(BIN)/ruff format --check gpuconf tests suites benchmarks entrypoints
+	$(BIN)/ruff check gpuconf tests suites benchmarks entrypoints examples
+	$(BIN)/ruff format --check gpuconf tests suites benchmarks entrypoints examples
 	$(BIN)/mypy
 
 # The kwok backend: the real control plane (built from Go modules once, then cached), the model

@@ -64,6 +64,18 @@ def add_options(parser: pytest.Parser) -> None:
         "(auto: only for gpuconf's own manifests/ and overlays/; never over your image's code otherwise)",
     )
     g.addoption(
+        "--bench-route",
+        default=None,
+        metavar="ROUTE",
+        help="benchmarks: also measure your own endpoint on the running app (e.g. /summarize): p50, p95, p99",
+    )
+    g.addoption(
+        "--bench-body",
+        default=None,
+        metavar="FILE",
+        help="with --bench-route: the request body (JSON) to POST; without it the route is read with GET",
+    )
+    g.addoption(
         "--model", default=None, help="override the Serve app's `model` arg (mlp-smoke, mlp, bert-smoke, bert-base)"
     )
 

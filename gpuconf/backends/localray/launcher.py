@@ -32,6 +32,7 @@ from typing import Any
 from gpuconf import waits
 from gpuconf.backends.localray import bind, procs, reaper
 from gpuconf.backends.localray.gpus import HostGpu, host_gpus, partition
+from gpuconf.backends.localray.hostenv import split_env
 from gpuconf.backends.localray.ownership import RunLock, stop_run
 from gpuconf.backends.localray.specs import NodeSpec
 from gpuconf.live.auth import set_driver_auth
@@ -68,6 +69,8 @@ class StartedNode:
     resources: dict[str, float] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     exit_code: int | None = None
+    # The pod's env vars not applied on this host, each with why (gpuconf.backends.localray.hostenv).
+    env_left_out: dict[str, str] = field(default_factory=dict)
 
     def log_tail(self, lines: int = 15) -> str:
         """The end of the node's `ray start` output."""
@@ -315,7 +318,7 @@ def start_cluster(
         raise ValueError("the first node to start must be the head")
     if private_network and (why_not := bind.isolate()):
         print(f"gpuconf: Ray listens on the host's network: {why_not}", file=sys.stderr)
-    run_id = run_id or os.environ.get(procs.RUN_ENV) or f"gpuconf-{secrets.token_hex(4)}"
+    run_id = procs.new_run_id(run_id or os.environ.get(procs.RUN_ENV))
     # Ray's socket paths must stay short: a short folder directly under /tmp.
     temp_dir = Path(tempfile.mkdtemp(prefix=f"gpc-{temp_tag(run_id)}-", dir="/tmp"))
     gpus = host_gpus()
@@ -411,7 +414,7 @@ def _start_workers(
 def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, gcs_address: str | None) -> StartedNode:
     argv = localize_argv(spec, gcs_address, cluster.temp_dir)
     env = dict(os.environ)
-    overrides = {k: v for k, v in spec.env.items()}
+    overrides, left_out = split_env(spec.env)
     overrides.update(
         {
             procs.RUN_ENV: cluster.run_id,
@@ -433,7 +436,7 @@ def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, 
     env.update(overrides)
     log = cluster.temp_dir / f"{spec.pod}.log"
     proc = spawn_owned(cluster, argv, env, log)
-    return StartedNode(spec, argv, overrides, log, proc, grant)
+    return StartedNode(spec, argv, overrides, log, proc, grant, env_left_out=left_out)
 
 
 def spawn_owned(cluster: LocalRayCluster, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -485,6 +488,12 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
         if not name:
             out.append(word)  # a stray word stays: `ray start` must fail on it as in the pod
             continue
+        if name in _HOST_PATH_OPTIONS:
+            # A folder of the pod is not one of this host's: it goes into the run's own folder.
+            if name != "temp-dir":
+                out.append(f"--{name}={_run_subdir(temp_dir, name)}")
+                seen.add(name)
+            continue
         seen.add(name)
         if name == "address":
             out.append(f"--address={gcs_address}")
@@ -533,6 +542,16 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
         out.append("--labels=" + _merge_labels("", spec))
     out.append("--disable-usage-stats")
     return [str(Path(sys.executable).with_name("ray")), "start", *out]
+
+
+#: `ray start` options that name a folder on the node (a pod's, not this host's).
+_HOST_PATH_OPTIONS = frozenset({"temp-dir", "plasma-directory", "object-spilling-directory"})
+
+
+def _run_subdir(temp_dir: Path, name: str) -> Path:
+    folder = temp_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def worker_temp_dir(temp_dir: Path) -> Path:

@@ -52,7 +52,7 @@ def refresh_from(cluster: LocalRayCluster, live: LiveCluster) -> None:
 
 def live_from_cluster(cluster: LocalRayCluster, backend: str, pending: list[dict[str, str]]) -> LiveCluster:
     """Wrap a started local cluster for the suites; diagnose() archives its Ray logs."""
-    return LiveCluster(
+    live = LiveCluster(
         backend,
         records_of(cluster),
         pending,
@@ -65,3 +65,9 @@ def live_from_cluster(cluster: LocalRayCluster, backend: str, pending: list[dict
         refresher=lambda live: refresh_from(cluster, live),
         diagnoser=partial(archive_ray_logs, cluster),
     )
+    live.environment_notes += [
+        f"{n.spec.pod}: the pod's env {name} was not applied to its local Ray node: {why}"
+        for n in cluster.nodes
+        for name, why in n.env_left_out.items()
+    ]
+    return live

@@ -9,6 +9,7 @@ survives a failed test, Ctrl-C, or a killed run (`gpuconf cleanup`).
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import time
 
@@ -17,18 +18,34 @@ import psutil
 RUN_ENV = "GPUCONF_RUN_ID"
 
 
+def new_run_id(prefix: str | None = None) -> str:
+    """A run id that is this run's own: ``<prefix>.<random>`` (``gpuconf.<random>`` without one).
+
+    An inherited GPUCONF_RUN_ID (a caller's export, a wrapping script) only names the prefix, so no
+    process that merely carries the caller's value is ever taken for one of this run's.
+    """
+    return f"{prefix or 'gpuconf'}.{secrets.token_hex(4)}"
+
+
+def _not_mine() -> set[int]:
+    """This process and its ancestors: never a run's to stop, whatever their environment holds."""
+    me = psutil.Process()
+    return {me.pid, *(p.pid for p in me.parents())}
+
+
 def marked_processes(run_id: str | None) -> list[psutil.Process]:
-    """Processes whose environment carries the run marker (any gpuconf run when run_id is None)."""
+    """Processes whose environment carries the run marker: the run `run_id` and the runs it prefixes
+    (``<run_id>.<random>``), any gpuconf run when None. This process and its ancestors are never listed."""
     found = []
-    me = os.getpid()
+    skip = _not_mine()
     for proc in psutil.process_iter(["pid"]):
-        if proc.pid == me:
+        if proc.pid in skip:
             continue
         try:
             value = proc.environ().get(RUN_ENV)
         except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
             continue
-        if value and (run_id is None or value == run_id):
+        if value and (run_id is None or value == run_id or value.startswith(run_id + ".")):
             found.append(proc)
     return found
 
