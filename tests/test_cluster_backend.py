@@ -488,7 +488,7 @@ def test_a_users_entrypoints_import_path_is_left_alone(tmp_path: Path) -> None:
     """User manifests (outside gpuconf's manifests/ and overlays/) ship nothing: an app importing
     `entrypoints.*` from the user's image runs as given, and the report says which code ran."""
     from gpuconf.backends.cluster.target import serve_code_note
-    from gpuconf.backends.cluster.upload import REPO_ROOT, is_reference_manifests
+    from gpuconf.live.settings import REPO_ROOT, is_reference_manifests
     from gpuconf.testing.settings import _ship_entrypoints
 
     user = tmp_path / "manifests"

@@ -31,11 +31,12 @@ def test_each_worker_start_gets_its_own_short_temp_dir(tmp_path: Path) -> None:
     assert _opt(first, "address") == "127.0.0.1:6379"
 
 
-def test_the_head_keeps_the_run_temp_dir_and_a_users_temp_dir_stays(tmp_path: Path) -> None:
+def test_the_head_keeps_the_run_temp_dir_and_a_users_temp_dir_goes_into_it(tmp_path: Path) -> None:
     head = localize_argv(_spec(True, ["ray", "start", "--head", "--block"]), None, tmp_path)
     assert _opt(head, "temp-dir") == str(tmp_path)
+    # A pod's folder names the container's filesystem, not this host's: the run's own folder is used.
     own = localize_argv(_spec(False, ["ray", "start", "--address=x:1", "--temp-dir=/data/ray"]), "a:1", tmp_path)
-    assert _opt(own, "temp-dir") == "/data/ray"
+    assert Path(_opt(own, "temp-dir") or "").is_relative_to(tmp_path)
     assert worker_temp_dir(tmp_path) != worker_temp_dir(tmp_path)
 
 

@@ -27,3 +27,16 @@ class Settings:
     # cluster backend: upload gpuconf's entrypoints/ for apps importing `entrypoints.*` (the reference service)
     ship_entrypoints: bool = False
     backend_reason: str = ""  # why this backend runs (shown in the header and the summary)
+
+
+#: This checkout: its manifests/ and overlays/ are gpuconf's own reference manifests.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def is_reference_manifests(manifests: Path) -> bool:
+    """Whether `manifests` are gpuconf's own (under this checkout's manifests/ or overlays/).
+
+    Only then is gpuconf's `entrypoints/` shipped to a cluster by default (--ship-entrypoints=auto).
+    """
+    where = manifests.resolve()
+    return any(where.is_relative_to(REPO_ROOT / folder) for folder in ("manifests", "overlays"))

@@ -91,13 +91,16 @@ def cuda_device_count(probe: dict[str, Any]) -> int:
     cuda = probe.get("cuda")
     if isinstance(cuda, dict) and cuda.get("source"):
         return int(cuda.get("device_count") or 0)
-    torch_info = probe.get("torch") or {}
-    return int(torch_info.get("device_count") or 0) if torch_info.get("cuda_available") else 0
+    return int((probe.get("torch") or {}).get("device_count") or 0)
 
 
 def has_physical_gpu(probe: dict[str, Any]) -> bool:
     """True when the replica can open a CUDA device (through torch or the CUDA driver)."""
-    return cuda_device_count(probe) > 0
+    cuda = probe.get("cuda")
+    if isinstance(cuda, dict) and cuda.get("source"):
+        return int(cuda.get("device_count") or 0) > 0
+    torch_info = probe.get("torch") or {}
+    return bool(torch_info.get("cuda_available")) and int(torch_info.get("device_count") or 0) > 0
 
 
 def cuda_problems(probe: dict[str, Any]) -> list[str]:

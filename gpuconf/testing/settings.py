@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gpuconf.backends import registry
-from gpuconf.live.settings import Settings
+from gpuconf.live.settings import Settings, is_reference_manifests
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -115,6 +115,4 @@ def resolve(config: pytest.Config) -> Settings:
 
 def _ship_entrypoints(choice: str, manifests: Path) -> bool:
     """yes/no as given; auto: only for the reference manifests shipped with gpuconf."""
-    from gpuconf.backends.cluster.upload import is_reference_manifests
-
     return choice == "yes" or (choice == "auto" and is_reference_manifests(manifests))

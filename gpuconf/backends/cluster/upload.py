@@ -13,8 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-ENTRYPOINTS = REPO_ROOT / "entrypoints"
+ENTRYPOINTS = Path(__file__).resolve().parents[3] / "entrypoints"
 _EXCLUDES = ["__pycache__", "*.pyc"]
 
 
@@ -33,9 +32,3 @@ def upload_entrypoints(dashboard_url: str, source: Path = ENTRYPOINTS) -> str:
         staged = stage_entrypoints(Path(tmp), source)
         # Ray's own upload (the one `ray job submit --working-dir` uses): content-addressed, idempotent.
         return client._upload_package_if_needed(str(staged), include_gitignore=False, excludes=_EXCLUDES)
-
-
-def is_reference_manifests(manifests: Path) -> bool:
-    """Whether `manifests` are gpuconf's own (under this checkout's manifests/ or overlays/)."""
-    where = manifests.resolve()
-    return any(where.is_relative_to(REPO_ROOT / folder) for folder in ("manifests", "overlays"))
