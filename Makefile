@@ -22,7 +22,8 @@ BENCH_STORAGE ?= .benchmarks/$(or $(GPU_MODEL),cpu)
 # Control-plane versions for the kwok backend (one place: build/versions.env).
 include build/versions.env
 
-.PHONY: setup test lint test-kwok conformance check preflight bench bench-suite kwok-build kwok-up kwok-down kwok-status \
+
+.PHONY: setup test unit lint test-kwok conformance check preflight bench bench-suite kwok-build kwok-up kwok-down kwok-status \
 	kind-up kind-down kind-status realpods-debs realpods-up realpods-status\
 	realpods-down test-realpods cleanup clean soak soak-short test-scaling test-scaling-suite test-pytest test-cold
 
@@ -63,6 +64,12 @@ test-pytest: setup
 COLD_DIR ?= /tmp/gpuconf-cold
 test-cold:
 	@$(PYTHON) -m gpuconf.testing.cold --dir $(COLD_DIR)
+
+# The inner loop: every test of tests/ that starts no Ray, no cluster and no nested process
+# (marked `processes` or `slow`), two at a time. `make test` stays the whole suite.
+unit: setup
+	$(BIN)/python -m pytest tests -m "not processes and not slow" --ignore=tests/kwok --ignore=tests/realpods \
+		-n 2 -q --report-dir=$(REPORTS)/unit $(PYTEST_ARGS)
 
 # ruff (lint, format check) and mypy, as configured in pyproject.toml.
 lint: setup

@@ -14,7 +14,7 @@ import pytest
 
 from gpuconf.backends.localray.procs import RUN_ENV, marked_processes
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[1]
 
 # The owner: the scaled overlay's cluster, a task that needs a GPU worker, and a wait until one joins.

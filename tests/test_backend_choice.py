@@ -13,6 +13,8 @@ from gpuconf.backends.registry import choose_backend
 from gpuconf.live.ports import free_port
 from tests.kubeconfigs import write_kubeconfig
 
+pytestmark = pytest.mark.processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

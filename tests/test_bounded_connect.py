@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.processes
 
 # Run apart: the abandoned ray.init thread must not share a process with other tests.
 SCRIPT = r"""

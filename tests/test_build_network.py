@@ -17,6 +17,8 @@ import pytest
 
 from gpuconf.provision.kwok import netns
 
+pytestmark = pytest.mark.processes
+
 ROOT = Path(__file__).resolve().parents[1]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 

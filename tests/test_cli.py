@@ -21,7 +21,7 @@ MANIFESTS = REPO / "manifests"
 CASES = discover(MANIFESTS / "regressions")
 
 # Each run starts an interpreter and imports Ray's Serve schemas (seconds apiece).
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 
 @dataclass

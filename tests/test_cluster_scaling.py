@@ -37,6 +37,8 @@ from gpuconf.testing.plugin import capabilities_for, missing_capability
 from gpuconf.waits import wait_until
 from tests.runsettings import run_settings
 
+pytestmark = pytest.mark.processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

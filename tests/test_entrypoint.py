@@ -602,6 +602,7 @@ def serve_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             ray.shutdown()
 
 
+@pytest.mark.processes
 def test_serve_round_trip(serve_url: str) -> None:
     import ray
 

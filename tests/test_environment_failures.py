@@ -20,6 +20,8 @@ from gpuconf.errors import EXIT_ENVIRONMENT
 from gpuconf.kube.preflight import EXIT_UNREACHABLE
 from gpuconf.testing.report import ReportCollector
 
+pytestmark = pytest.mark.processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

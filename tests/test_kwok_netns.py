@@ -13,6 +13,8 @@ import pytest
 from gpuconf.backends.localray.bind import interfaces_of
 from gpuconf.provision.kwok import netns
 
+pytestmark = pytest.mark.processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -19,7 +19,7 @@ import pytest
 from gpuconf.backends.localray.bind import Listener, exposed
 from gpuconf.testing.subproc import run_bounded
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, os, pathlib, sys

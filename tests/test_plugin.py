@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.processes  # pytester runs nested pytest sessions
 
 CONFTEST = """
 from gpuconf.backends import registry

@@ -14,6 +14,8 @@ import pytest
 
 from entrypoints import probe
 
+pytestmark = pytest.mark.processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

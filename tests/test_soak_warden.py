@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare (PID and mount namespaces)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare (PID and mount namespaces)"
+    ),
+    pytest.mark.processes,
+]
 
 
 def _warden(tmp_path: Path, script: str) -> dict:

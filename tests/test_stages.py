@@ -9,6 +9,8 @@ import pytest
 
 from gpuconf.testing import cold, stages
 
+pytestmark = pytest.mark.processes
+
 
 def test_stages_stop_at_the_first_failure_and_table_every_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

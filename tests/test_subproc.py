@@ -12,6 +12,8 @@ import pytest
 
 from gpuconf.testing.subproc import SubprocessTimeout, run_bounded, tail
 
+pytestmark = pytest.mark.processes
+
 # A child that prints to both streams, leaves a grandchild holding its stdout, then sleeps: with
 # subprocess.run(capture_output=True, timeout=...) the caller would wait for the grandchild.
 SLEEPER = (

@@ -17,7 +17,7 @@ from gpuconf.backends.localray.procs import RUN_ENV, marked_processes
 from gpuconf.backends.localray.specs import specs_from_plan
 from gpuconf.static.check import run_check
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -21,6 +21,7 @@ MARKERS = {
     "conformance": "a conformance check (set on everything under suites/)",
     "regression": "proves a known-bad manifest is caught",
     "slow": "takes more than a few seconds",
+    "processes": "starts Ray, a cluster, make or a nested pytest (left out of `make unit`)",
 }
 _SETTINGS = pytest.StashKey[settings_mod.Settings]()
 _COLLECTOR = pytest.StashKey[ReportCollector]()

@@ -112,12 +112,18 @@ USER_CHECKS = [
 
 
 def user_variant(dest: Path) -> Path:
-    """examples/user-service copied to `dest`, with the mistakes of USER_VARIANT."""
+    """examples/user-service copied to `dest`, with the mistakes of USER_VARIANT; the embedder's code
+    comes as a `local://` URI (a folder already on every node: this host), which is deployed as is."""
     shutil.copytree(ROOT / "examples" / "user-service", dest)
-    for rel, edits in USER_VARIANT.items():
+    edits = {**USER_VARIANT}
+    edits["serve-config.yaml"] = [
+        *USER_VARIANT["serve-config.yaml"],
+        ("working_dir: code/embedder", f"working_dir: local://{(dest / 'code' / 'embedder').resolve()}"),
+    ]
+    for rel, edits_of_file in edits.items():
         path = dest / rel
         text = path.read_text()
-        for old, new in edits:
+        for old, new in edits_of_file:
             assert old in text, f"{rel}: {old!r} not found: the example changed, update USER_VARIANT"
             text = text.replace(old, new)
         path.write_text(text)
