@@ -52,3 +52,19 @@ def test_the_cold_run_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> 
     (mine / "left").write_text("x")
     cold.fresh_dir(mine)
     assert not (mine / "left").exists() and (mine / cold.MARKER).exists()
+
+
+def test_a_background_stage_runs_beside_the_next_and_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """&bg starts at once (nice 19) while `fg` runs; =bg waits for it and both rows are in the table."""
+    (tmp_path / "Makefile").write_text(
+        "bg:\n\t@sleep 1; test -f fg.done && touch bg.saw-fg\nfg:\n\t@touch fg.done\nlast:\n\t@test -f bg.saw-fg\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "stages.json"
+    rc = stages.run(["&bg", "fg", "=bg", "last"], report)
+    doc = json.loads(report.read_text())
+    assert rc == 0, doc
+    assert [s["name"] for s in doc["stages"]] == ["fg", "bg (bg)", "  wait for bg", "last"]
+    assert (tmp_path / "bg.saw-fg").exists()  # the background stage ran while the foreground one did

@@ -3,6 +3,11 @@
 ``python3 -m gpuconf.testing.stages --report FILE TARGET...`` runs ``make TARGET`` for each target in
 order, stops at the first that fails, and prints (and writes as JSON to FILE) each stage's wall
 time, exit status and the load average at its start and end, whether the run passed or not.
+
+``&TARGET`` starts a stage in the background at the lowest CPU priority (``nice -n 19``), so that
+it takes only the CPU the foreground stages leave idle (the builds of a new machine while the
+embedded tests wait on Ray); ``=TARGET`` waits for it, and its row says how long it ran and how
+long the wait was. A background stage still running when the run stops is interrupted.
 Standard library only: it runs before the virtualenv exists (the first stage creates it).
 """
 
@@ -49,25 +54,51 @@ def table(stages: list[Stage], skipped: list[str], total_s: float) -> str:
     return "\n".join(rows)
 
 
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        # make passes the interrupt to the stage's own cleanup; wait for it, then report.
+        proc.send_signal(signal.SIGINT)
+        return proc.wait()
+
+
 def run(targets: list[str], report: Path | None, make: str = "make") -> int:
     """Run each target; return the first non-zero exit status, else 0."""
     stages: list[Stage] = []
+    background: dict[str, tuple[subprocess.Popen[bytes], float, float]] = {}
     t_all = time.monotonic()
     rc = 0
-    for name in targets:
-        load0, t0 = _load(), time.monotonic()
-        proc = subprocess.Popen([make, "--no-print-directory", name])
-        try:
-            rc = proc.wait()
-        except KeyboardInterrupt:
-            # make passes the interrupt to the stage's own cleanup; wait for it, then report.
-            proc.send_signal(signal.SIGINT)
-            rc = proc.wait()
-        stages.append(Stage(name, round(time.monotonic() - t0, 1), rc, load0, _load()))
-        if rc != 0:
-            break
+    done = 0
+    try:
+        for done, entry in enumerate(targets, start=1):  # noqa: B007 (done counts what ran)
+            name = entry.lstrip("&=")
+            load0, t0 = _load(), time.monotonic()
+            if entry.startswith("&"):
+                background[name] = (
+                    subprocess.Popen(["nice", "-n", "19", make, "--no-print-directory", name]),
+                    t0,
+                    load0,
+                )
+                continue
+            if entry.startswith("="):
+                proc, started, load_bg = background.pop(name)
+                rc = _wait(proc)
+                waited = time.monotonic() - t0
+                stages.append(Stage(f"{name} (bg)", round(time.monotonic() - started, 1), rc, load_bg, _load()))
+                stages.append(Stage(f"  wait for {name}", round(waited, 1), rc, load0, _load()))
+            else:
+                rc = _wait(subprocess.Popen([make, "--no-print-directory", name]))
+                stages.append(Stage(name, round(time.monotonic() - t0, 1), rc, load0, _load()))
+            if rc != 0:
+                break
+    finally:
+        for proc, _, _ in background.values():  # stopped early: no background build outlives the run
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                _wait(proc)
     total = time.monotonic() - t_all
-    skipped = targets[len(stages) :]
+    skipped = [t for t in targets[done:] if not t.startswith("&")]
     print(f"\n== make test: stages ({'passed' if rc == 0 else 'FAILED'})\n{table(stages, skipped, total)}", flush=True)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

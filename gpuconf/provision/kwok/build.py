@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from gpuconf.provision.kwok.paths import bin_dir, cache_root
-from gpuconf.provision.kwok.versions import REPO_ROOT, Versions, load_versions
+from gpuconf.provision.kwok.versions import REPO_ROOT, VERSIONS_FILE, Versions, load_versions, parse_env_file
 
 HEARTBEAT_S = 20.0
 BUILD_DIR = REPO_ROOT / "build"
@@ -275,6 +275,22 @@ def node_components(versions: Versions) -> dict[str, Component]:
     }
 
 
+HELM_MODULE = "helm.sh/helm/v3"
+
+
+def tool_components() -> dict[str, Component]:
+    """Build-time test tools pinned in build/versions.env: Helm (the static tier's chart renderer)."""
+    helm = parse_env_file(VERSIONS_FILE).get("HELM_VERSION")
+    return {"helm": Component("helm", helm, ("helm",))} if helm else {}
+
+
+def _build_helm(comp: Component, out: Path, log_file: Path, log: Log) -> None:
+    # helm's go.mod carries replace lines: `go install` of it needs module mode.
+    env = go_env() | {"GOBIN": str(out), "GOFLAGS": (go_env().get("GOFLAGS", "") + " -mod=mod -buildvcs=false").strip()}
+    args = ["install", *_build_flags(), "-ldflags", "-s -w", f"{HELM_MODULE}/cmd/helm@{comp.version}"]
+    run_go(args, cwd=Path("/"), env=env, what=f"helm {comp.version}", log_file=log_file, log=log)
+
+
 def _build_etcd(comp: Component, out: Path, log_file: Path, log: Log) -> None:
     folder = BUILD_DIR / "etcd"
     _check_gomod_pin(folder, ETCD_MODULE, comp.version)
@@ -347,6 +363,7 @@ _RECIPES: dict[str, Callable[[Component, Path, Path, Log], None]] = {
     "kuberay": _build_kuberay,
     "kubelet": _build_kubelet,
     "fakegpu": _build_fakegpu,
+    "helm": _build_helm,
 }
 
 
@@ -409,6 +426,19 @@ def ensure_built(versions: Versions | None = None, log: Log = _print) -> dict[st
         for comp in missing:
             ensure_component(comp, log)
     return comps
+
+
+def ensure_everything(log: Log = _print) -> dict[str, float]:
+    """Every build of every tier (control plane, real-node parts, test tools), on the host's network.
+
+    Returns the seconds each component took (0.0 when cached): what `make build-cache` runs ahead.
+    """
+    versions = load_versions()
+    comps = {**components(versions), **node_components(versions), **tool_components()}
+    missing = [c for c in comps.values() if not c.is_cached()]
+    if missing:
+        log(f"[build] go {check_go(versions)}; building {', '.join(c.name for c in missing)} (cached after this)")
+    return {name: ensure_component(comp, log) for name, comp in comps.items()}
 
 
 def all_cached(versions: Versions | None = None) -> bool:

@@ -43,7 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("kubeconfig", help="print the kubeconfig path; exit 1 when not up")
     run_in = sub.add_parser("exec", help="run a command inside the control plane's network namespace")
     run_in.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD", help="the command and its arguments")
-    sub.add_parser("build", help="build the binaries into the cache (no-op when cached)")
+    build = sub.add_parser("build", help="build the binaries into the cache (no-op when cached)")
+    build.add_argument(
+        "--all", action="store_true", help="also the realpods tier's node parts and the test tools (Helm)"
+    )
     sub.add_parser("pin", help="regenerate build/kube and build/etcd go.mod/go.sum from build/versions.env")
 
 
@@ -79,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
             print(plane.kubeconfig)
             return 0 if plane.kubeconfig.exists() else 1
         if command == "build":
-            build.ensure_built(load_versions())
+            if args.all:
+                build.ensure_everything()
+            else:
+                build.ensure_built(load_versions())
             return 0
         if command == "pin":
             build.pin_go_modules(load_versions())

@@ -22,10 +22,13 @@ HOST_NET_FD_ENV = "GPUCONF_REALPODS_HOST_NET_FD"
 def main(argv: list[str] | None = None) -> int:
     """Dispatch one sub-command; exit 2 on a bad one, 3 when the machine cannot run the tier."""
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in ("up", "status", "down", "exec", "_inside"):
-        print("usage: python -m gpuconf.provision.realpods up|status|down|exec -- CMD...", file=sys.stderr)
+    if not args or args[0] not in ("up", "status", "down", "exec", "prepare", "_inside"):
+        print("usage: python -m gpuconf.provision.realpods up|status|down|prepare|exec -- CMD...", file=sys.stderr)
         return 2
     cmd = args[0]
+    if cmd == "prepare":  # every build and image `up` needs, on the host's network (make build-cache)
+        cluster.prepare()
+        return 0
     if cmd == "up":
         try:
             path = cluster.up()
