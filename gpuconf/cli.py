@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -24,7 +25,14 @@ kinds read:
   clusterSelector is reported as using an existing cluster) at ray.io/v1, and ray.io/v1alpha1
   with a deprecation notice; Serve configs (`serve deploy` format); Node; Expectations
   (gpuconf/v1); `kind: List` of any of these (kubectl get ... -o yaml). Other kinds are
-  skipped and listed as "not modelled". Helm templates must be rendered first.
+  skipped and listed as "not modelled". `-` reads them from stdin. A folder with Chart.yaml
+  (helm template, --helm-values/--helm-set) or kustomization.yaml (kubectl kustomize) is
+  rendered first; without the renderer installed it is exit 2 with the command to run.
+
+suppressions (docs/ci.md):
+  on the RayCluster/RayService/RayJob: annotations gpuconf.io/ignore: "RULE[,RULE]" and
+  gpuconf.io/ignore-reason: "why"; in the expectations file: suppressions: [{rule, target,
+  reason, expires: YYYY-MM-DD}]. Silenced findings stay in json/sarif output, marked.
 
 defaults without an expectations file:
   a GPU node is a node with allocatable GPUs (nvidia.com/gpu, any *gpu resource, MIG slices);
@@ -47,28 +55,111 @@ limits, input and output: docs/static-inputs.md
 """
 
 
-def _check(args: argparse.Namespace) -> int:
-    from gpuconf.static.check import run_check
+FORMATS = ("text", "json", "sarif", "junit")
+
+
+def _output_spec(value: str) -> tuple[str, str]:
+    """`--output FORMAT=FILE`: one more format written to a file."""
+    fmt, sep, file = value.partition("=")
+    if not sep or fmt not in FORMATS or not file:
+        raise argparse.ArgumentTypeError(f"expected FORMAT=FILE with FORMAT one of {', '.join(FORMATS)}, got {value!r}")
+    return fmt, file
+
+
+def _rendered(fmt: str, result: CheckResult) -> str:
+    """The check's result in one output format (no trailing newline)."""
+    if fmt == "json":
+        return json.dumps(result.as_json(), indent=2)
+    if fmt == "sarif":
+        from gpuconf.static.sarif import to_sarif
+
+        return json.dumps(to_sarif(result), indent=2)
+    if fmt == "junit":
+        from gpuconf.static.junit import to_junit
+
+        return to_junit(result).rstrip("\n")
     from gpuconf.static.render import render_text
 
+    return render_text(result)
+
+
+def _rendered_error(fmt: str, *, exc: InputError) -> str:
+    """Bad input in one output format."""
+    if fmt == "json":
+        return json.dumps({"verdict": "error", "error": _error_json(exc)})
+    if fmt == "sarif":
+        from gpuconf.static.sarif import error_sarif
+
+        return json.dumps(error_sarif(exc), indent=2)
+    if fmt == "junit":
+        from gpuconf.static.junit import error_junit
+
+        return error_junit(exc).rstrip("\n")
+    return exc.render()
+
+
+def _write_outputs(args: argparse.Namespace, render: Any) -> None:
+    """Write each --output FORMAT=FILE (parent folders made); an unwritable file is said on stderr."""
+    for fmt, file in args.output:
+        path = Path(file)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(fmt) + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write --output {fmt}={file}: {exc.strerror}", file=sys.stderr)
+
+
+def _check_paths(args: argparse.Namespace) -> list[Path] | None:
+    """The paths to check: as given, or with --changed the folders of the changed manifests (None: none)."""
+    if not args.changed:
+        return [Path(p) for p in args.paths]
+    from gpuconf.static.changed import folders_to_check
+
+    return folders_to_check([Path(p) for p in args.paths]) or None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from gpuconf.inputs.rendered import HelmOptions
+    from gpuconf.static.check import run_check
+
+    paths = _check_paths(args)
+    if paths is None:
+        print("nothing to check: no changed file is a manifest (RayCluster, RayService, RayJob, Serve config)")
+        return EXIT_PASS
     try:
+        if args.fix:
+            _refuse_fix_on_streams(paths)
         result = run_check(
-            [Path(p) for p in args.paths],
+            paths,
             [Path(n) for n in args.nodes] or None,
             Path(args.expect) if args.expect else None,
             Path(args.import_apps) if args.import_apps else None,
             extended_resource_toleration=args.extended_resource_toleration,
+            helm=HelmOptions(tuple(args.helm_values), tuple(args.helm_set), args.helm_release),
         )
     except InputError as exc:
         _print_input_error(args, exc)
+        _write_outputs(args, functools.partial(_rendered_error, exc=exc))
         return EXIT_INPUT
     if args.fix:
         return _fix(args, result)
-    if args.format == "json":
-        print(json.dumps(result.as_json(), indent=2))
-    else:
-        print(render_text(result))
+    print(_rendered(args.format, result))
+    _write_outputs(args, lambda fmt: _rendered(fmt, result))
     return exit_code(result)
+
+
+def _refuse_fix_on_streams(paths: list[Path]) -> None:
+    """--fix edits files: a stream or a rendered chart has none to edit."""
+    from gpuconf.inputs.rendered import STDIN, kind_of_folder
+
+    for p in paths:
+        if str(p) == STDIN or kind_of_folder(p):
+            what = "standard input" if str(p) == STDIN else f"{p} (rendered by Helm or Kustomize)"
+            raise InputError(
+                None,
+                f"--fix edits manifest files, and {what} is not one",
+                "check without --fix and apply each finding's fix to the template, values or patch",
+            )
 
 
 def exit_code(result: CheckResult) -> int:
@@ -79,10 +170,10 @@ def exit_code(result: CheckResult) -> int:
 
 
 def _print_input_error(args: argparse.Namespace, exc: InputError) -> None:
-    """Bad input: JSON on stdout with --format json, else file:line and the fix on stderr."""
-    if args.format == "json":
-        print(json.dumps({"verdict": "error", "error": _error_json(exc)}))
-    else:
+    """Bad input: JSON on stdout with --format json; SARIF/JUnit on stdout and file:line on stderr; else stderr."""
+    if args.format in ("json", "sarif", "junit"):
+        print(_rendered_error(args.format, exc=exc))
+    if args.format != "json":
         print(exc.render(), file=sys.stderr)
 
 
@@ -116,6 +207,7 @@ def _fix(args: argparse.Namespace, result: Any) -> int:
             print(json.dumps({**result.as_json(), "fix": {**report, "diff": fixed.diff()}}, indent=2))
         else:
             print(fixed.diff(), end="")
+        _write_outputs(args, lambda fmt: _rendered(fmt, result))  # the files as they are: none was written
         return exit_code(result)
     fixed.write()
     report["written"] = list(fixed.changed)
@@ -130,6 +222,7 @@ def _fix(args: argparse.Namespace, result: Any) -> int:
             extended_resource_toleration=args.extended_resource_toleration,
         )
     except InputError as exc:
+        _write_outputs(args, functools.partial(_rendered_error, exc=exc))
         # The fixed files no longer read: say so, and which files were written.
         if as_json:
             print(json.dumps({"verdict": "error", "error": _error_json(exc), "fix": report}, indent=2))
@@ -140,6 +233,7 @@ def _fix(args: argparse.Namespace, result: Any) -> int:
         print(json.dumps({**again.as_json(), "fix": report}, indent=2))
     else:
         print(render_text(again))
+    _write_outputs(args, lambda fmt: _rendered(fmt, again))
     return exit_code(again)
 
 
@@ -254,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=["manifests"],
         help="files or folders, read recursively (default: manifests); a subfolder with its own "
-        "expectations.yaml is checked as a separate manifest root",
+        "expectations.yaml is checked as a separate manifest root; `-` reads a YAML stream from stdin "
+        "(`helm template ... | gpuconf check -`); a folder with Chart.yaml or kustomization.yaml is "
+        "rendered with helm or kubectl kustomize first",
     )
     check.add_argument(
         "--nodes",
@@ -291,9 +387,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--format",
-        choices=["text", "json"],
+        choices=FORMATS,
         default="text",
-        help="text for people, json for tools (errors are JSON too)",
+        help="on stdout: text for people, json for tools (errors are JSON too), sarif (2.1.0, for "
+        "GitHub code scanning), junit (XML, one testcase per rule and target)",
+    )
+    check.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        type=_output_spec,
+        metavar="FORMAT=FILE",
+        help="also write FORMAT (text, json, sarif, junit) to FILE; repeatable, e.g. "
+        "--output sarif=gpuconf.sarif --output json=gpuconf.json (stdout keeps --format)",
+    )
+    check.add_argument(
+        "--helm-values",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="values file for the Helm charts among the paths (helm template -f FILE; repeatable)",
+    )
+    check.add_argument(
+        "--helm-set",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a value for the Helm charts among the paths (helm template --set K=V; repeatable)",
+    )
+    check.add_argument("--helm-release", metavar="NAME", help="Helm release name (default: the chart's name)")
+    check.add_argument(
+        "--changed",
+        action="store_true",
+        help="the paths are changed files (pre-commit passes them): check the folder (manifest root, "
+        "chart or Kustomize folder) of each changed manifest; other files are ignored",
     )
     check.set_defaults(func=_check)
     cat = sub.add_parser("catalogue", help="list the rules")

@@ -11,8 +11,13 @@ from gpuconf.errors import InputError, Loc
 from gpuconf.inputs.images import ImageEnvRule, glob_rule
 from gpuconf.inputs.loader import LDict, get, loc_of, require
 from gpuconf.inputs.resources import gpu_amount, is_gpu_device_resource
+from gpuconf.inputs.suppressions import Suppression, expectation_suppressions
 
 ISOLATION_MODES = ("warn", "fail")
+# sharedGpus: what a replica that asks for whole GPUs but gets a time-slice or MPS share is.
+SHARED_GPU_MODES = ("allow", "warn", "fail")
+# batchScheduler: the gang/batch scheduler KubeRay's operator runs (--batch-scheduler), or Kueue.
+BATCH_SCHEDULERS = ("none", "volcano", "yunikorn", "kai-scheduler", "scheduler-plugins", "kueue")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,13 @@ class Expectations:
     gpu_resources: frozenset[str] | None = None
     # `images:` entries: the env an image sets, before the known-image table (gpuconf.inputs.images).
     image_env: tuple[ImageEnvRule, ...] = ()
+    # sharedGpus: allow | warn | fail (SHARED-GPU's severity; allow: no finding).
+    shared_gpus: str = "warn"
+    # batchScheduler: {name, queue}: None when not declared (then inferred from the RayCluster's labels).
+    batch_scheduler: str | None = None
+    batch_queue: str | None = None
+    # `suppressions:` rules silenced for named targets, each with a reason (gpuconf.inputs.suppressions).
+    suppressions: tuple[Suppression, ...] = ()
 
     def is_gpu_resource(self, name: str) -> bool:
         """Whether a resource of this name is GPUs, by the expectations' list or else KubeRay's predicate."""
@@ -59,13 +71,15 @@ class Expectations:
             return " or ".join(sorted(self.gpu_resources))
         return "GPUs (a resource ending in `gpu`, a MIG slice nvidia.com/mig-*, gpu.intel.com/i915 or xe)"
 
-    def is_gpu_node(self, labels: Mapping[str, str], allocatable: Mapping[str, Any] | None = None) -> bool:
+    def is_gpu_node(
+        self, labels: Mapping[str, str], allocatable: Mapping[str, Any] | None = None, dra_gpus: int = 0
+    ) -> bool:
         """A node is a GPU node when it carries every label of the selector.
 
-        With the defaults (no expectations file) it is one with allocatable GPUs instead.
+        With the defaults (no expectations file) it is one with allocatable GPUs (or DRA GPU devices) instead.
         """
         if self.defaults:
-            return self.gpus(allocatable or {}) > 0
+            return self.gpus(allocatable or {}) > 0 or dra_gpus > 0
         return all(labels.get(k) == v for k, v in self.gpu_node_selector.items())
 
     def gpu_deployment(self, app: str, deployment: str) -> GpuDeployment | None:
@@ -142,7 +156,38 @@ def parse_expectations(doc: LDict) -> Expectations:
         extended_resource_toleration=bool(admission.get("extendedResourceToleration", False)),
         gpu_resources=frozenset(names) if names else None,
         image_env=_image_env_rules(doc),
+        shared_gpus=_shared_gpus(doc),
+        batch_scheduler=_batch_scheduler(doc)[0],
+        batch_queue=_batch_scheduler(doc)[1],
+        suppressions=expectation_suppressions(doc),
     )
+
+
+def _batch_scheduler(doc: LDict) -> tuple[str | None, str | None]:
+    """`batchScheduler: volcano` or `batchScheduler: {name: kai-scheduler, queue: team-a}`."""
+    raw = doc.get("batchScheduler")
+    if raw is None:
+        return None, None
+    name, queue = (raw.get("name"), raw.get("queue")) if isinstance(raw, dict) else (raw, None)
+    if name not in BATCH_SCHEDULERS or (queue is not None and not isinstance(queue, str)):
+        raise InputError(
+            loc_of(doc, "batchScheduler"),
+            f"batchScheduler must be one of {BATCH_SCHEDULERS} (optionally with a queue), got {raw!r}",
+            "e.g. `batchScheduler: {name: volcano, queue: gpu-team}` (KubeRay's --batch-scheduler, or kueue)",
+        )
+    return str(name), queue
+
+
+def _shared_gpus(doc: LDict) -> str:
+    """`sharedGpus: allow|warn|fail` (default warn): whole-GPU replicas on time-sliced or MPS shares."""
+    mode = doc.get("sharedGpus", "warn")
+    if mode not in SHARED_GPU_MODES:
+        raise InputError(
+            loc_of(doc, "sharedGpus"),
+            f"sharedGpus must be one of {SHARED_GPU_MODES}, got {mode!r}",
+            "use `sharedGpus: warn` (or allow, fail)",
+        )
+    return str(mode)
 
 
 def _image_env_rules(doc: LDict) -> tuple[ImageEnvRule, ...]:

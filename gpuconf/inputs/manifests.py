@@ -33,6 +33,9 @@ from gpuconf.inputs.loader import (
     require,
     yaml_files,
 )
+from gpuconf.inputs.nodepool import INVENTORY_NOTICE
+from gpuconf.inputs.rendered import STDIN, HelmOptions, Rendered, kind_of_folder, read_stdin, render_folder
+from gpuconf.inputs.suppressions import Suppression, annotation_suppressions
 
 # KubeRay 1.5's CRDs serve ray.io/v1 and, deprecated, ray.io/v1alpha1.
 RAY_API_VERSIONS = ("ray.io/v1", "ray.io/v1alpha1")
@@ -49,6 +52,10 @@ class ClusterDoc:
     kind: str
     spec: LDict
     loc: Loc
+    # gpuconf.io/ignore on the object's metadata: rules silenced for this object only.
+    suppressions: list[Suppression] = field(default_factory=list)
+    # metadata.labels of the Ray object (batch schedulers read their queue labels there).
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +100,10 @@ class Inputs:
     services: list[tuple[ClusterDoc, ServeDoc]] = field(default_factory=list)
     serve_configs: list[ServeDoc] = field(default_factory=list)
     nodes: list[LDict] = field(default_factory=list)
+    # The DRA inventory beside the nodes, and the workload's claim templates (gpuconf.inputs.nodepool).
+    resource_slices: list[LDict] = field(default_factory=list)
+    device_classes: list[LDict] = field(default_factory=list)
+    claim_templates: list[LDict] = field(default_factory=list)
     expectations: list[Expectations] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -163,39 +174,114 @@ def load_inputs(paths: list[Path], nodes: list[Path] | None = None, expect: Path
 
 
 def load_roots(
-    paths: list[Path], nodes: list[Path] | None = None, expect: Path | None = None, import_apps: Path | None = None
+    paths: list[Path],
+    nodes: list[Path] | None = None,
+    expect: Path | None = None,
+    import_apps: Path | None = None,
+    helm: HelmOptions | None = None,
 ) -> list[Inputs]:
     """Load the given paths, one Inputs per manifest root, each with its own nodes and expectations.
 
     With `import_apps`, Serve apps that list no deployments get them from `serve build` (gpuconf.inputs.import_apps).
+    A path `-` is the YAML stream on stdin; a Helm chart or Kustomize folder is rendered first
+    (gpuconf.inputs.rendered).
     """
     if not paths:
         raise InputError(None, "no paths given", "pass at least one file or folder")
-    groups: dict[Path | None, list[Path]] = {}
+    helm = helm or HelmOptions()
+    groups: dict[Path | None, list[Path | Rendered]] = {}
+    charts = 0
     for path in paths:
+        if str(path) == STDIN:
+            if any(isinstance(p, Rendered) and p.folder is None for g in groups.values() for p in g):
+                raise InputError(None, "`-` (stdin) given twice", "pass `-` once")
+            groups.setdefault(manifest_root(Path.cwd()), []).append(read_stdin())
+            continue
         if not path.exists() and not path.is_symlink():
             raise InputError(
                 None, f"{path}: no such file or folder", "check the path (gpuconf check --help lists what it reads)"
             )
+        kind = kind_of_folder(path)
+        if kind is not None:
+            charts += kind == "helm"
+            groups.setdefault(manifest_root(path), []).append(render_folder(path, helm))
+            continue
         for sub in _roots_below(path):
             groups.setdefault(manifest_root(sub), []).append(sub)
+    if (helm.values or helm.sets) and not charts:
+        raise InputError(
+            None,
+            "--helm-values/--helm-set given, but no Helm chart (a folder with Chart.yaml) among the paths",
+            "pass the chart folder, or drop the Helm options",
+        )
     node_docs = _load_only(nodes, "Node", "--nodes") if nodes else None
     expectations = _load_only([expect], "Expectations", "--expect") if expect else None
     out = []
     for root, group in groups.items():
         inputs = Inputs(root=root)
         for p in group:
-            _load_path(p, inputs, direct=True)
+            if isinstance(p, Rendered):
+                _load_rendered(p, inputs)
+            else:
+                _load_path(p, inputs, direct=True)
         if node_docs is not None:
             inputs.nodes = list(node_docs.nodes)
+            inputs.resource_slices, inputs.device_classes = node_docs.resource_slices, node_docs.device_classes
+            inputs.notices.extend(node_docs.notices)
         if expectations is not None:
             inputs.expectations = list(expectations.expectations)
-        _inherit(group[0], inputs)
+        first = group[0]
+        if not isinstance(first, Rendered):
+            _inherit(first, inputs)
+        elif first.folder is not None:
+            _inherit(first.folder, inputs)
         if import_apps is not None:
             _import_apps(inputs, import_apps)
         _finish(inputs)
         out.append(inputs)
     return out
+
+
+def _load_rendered(stream: Rendered, inputs: Inputs) -> None:
+    """A rendered (or piped) stream, plus the expectations.yaml and nodes/ of its folder (stdin: the working folder's root)."""
+    for chunk in stream.chunks:
+        inputs.files.append(chunk.file)
+        for doc in load_yaml_documents(chunk.text, chunk.file, chunk.line_offset):
+            if not isinstance(doc, LDict):
+                raise InputError(
+                    getattr(doc, "loc", None) or Loc(chunk.file, 1),
+                    "a manifest document must be a mapping",
+                    "each YAML document should be a Kubernetes object or a Serve config",
+                )
+            _classify(doc, inputs)
+    folder = stream.folder if stream.folder is not None else manifest_root(Path.cwd())
+    if folder is None:
+        return
+    if (folder / "expectations.yaml").is_file() and not inputs.expectations:
+        _load_file(folder / "expectations.yaml", inputs, only="Expectations")
+    if (folder / "nodes").is_dir() and not inputs.nodes:
+        for f in yaml_files(folder / "nodes", recursive=True):
+            _load_file(f, inputs, only="Node")
+    if stream.folder is None:
+        return
+    # A Serve config has no `kind`, so neither a chart nor a kustomization can hold it: one kept
+    # beside them (top level of the folder) goes with the rendered cluster.
+    if not inputs.serve_configs and not inputs.services:
+        for f in yaml_files(stream.folder):
+            if _is_serve_config_file(f):
+                _load_file(f, inputs)
+    inputs.notices.append(Notice(None, f"checked {stream.name} as rendered by `{stream.shown_command}`"))
+
+
+def _is_serve_config_file(path: Path) -> bool:
+    """A top-level `applications:` and no `kind:`: a Serve config (the `serve deploy` format)."""
+    import re
+
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"^applications:", text, re.M)) and not re.search(r"^kind:", text, re.M)
 
 
 def _import_apps(inputs: Inputs, app_dir: Path) -> None:
@@ -297,6 +383,7 @@ def _load_path(path: Path, inputs: Inputs, direct: bool) -> None:
     if path.is_dir():
         files = list(yaml_files(path, recursive=True, skip=("nodes",)))
         files = [f for f in files if f.parent == path or manifest_root(f) == manifest_root(path)]
+        files = _outside_rendered_folders(path, files, inputs)
         if not files:
             raise InputError(
                 None,
@@ -318,6 +405,35 @@ def _load_path(path: Path, inputs: Inputs, direct: bool) -> None:
                 break
         return
     _load_file(path, inputs, direct=direct)
+
+
+def _outside_rendered_folders(top: Path, files: list[Path], inputs: Inputs) -> list[Path]:
+    """The files not inside a Helm chart or Kustomize folder below `top`: those are checked rendered, by name."""
+    rendered: dict[Path, str] = {}
+    kinds: dict[Path, str | None] = {}  # one look per folder, not per file
+
+    def kind(d: Path) -> str | None:
+        if d not in kinds:
+            kinds[d] = kind_of_folder(d)
+        return kinds[d]
+
+    kept = []
+    for f in files:
+        folder = next((d for d in [f.parent, *f.parent.parents] if d != top and top in d.parents and kind(d)), None)
+        if folder is None:
+            kept.append(f)
+        else:
+            rendered.setdefault(folder, str(kind(folder)))
+    for folder, found in rendered.items():
+        what = "a Helm chart" if found == "helm" else "a Kustomize folder"
+        inputs.notices.append(
+            Notice(
+                None,
+                f"skipped {display_path(folder)}/: {what}, whose files are not manifests until rendered; "
+                f"check it by name: `gpuconf check {display_path(folder)}`",
+            )
+        )
+    return kept
 
 
 def manifest_root(path: Path) -> Path | None:
@@ -354,6 +470,10 @@ def _inherit(first: Path, inputs: Inputs) -> None:
         inputs.serve_configs = base.serve_configs
     if not inputs.nodes:
         inputs.nodes = base.nodes
+        inputs.resource_slices, inputs.device_classes = base.resource_slices, base.device_classes
+        inputs.notices.extend(n for n in base.notices if n.message.startswith(INVENTORY_NOTICE))
+    if not inputs.claim_templates:
+        inputs.claim_templates = base.claim_templates
     if not inputs.expectations:
         inputs.expectations = base.expectations
 
@@ -405,6 +525,10 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
                     "each item should be a Kubernetes object",
                 )
             _classify(item, inputs, only)
+        return
+    from gpuconf.inputs.nodepool import take_inventory
+
+    if take_inventory(doc, inputs, only):
         return
     if only is not None and kind != only:
         raise InputError(
@@ -469,6 +593,7 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
             "use `apiVersion: ray.io/v1`",
         )
     name = _object_name(doc)
+    suppressions = annotation_suppressions(doc)
     if api != "ray.io/v1":
         inputs.notices.append(
             Notice(
@@ -478,7 +603,7 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
         )
     if kind == "RayCluster":
         spec = require(doc, "spec", kind=dict)
-        inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))
+        inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc)))
     elif kind == "RayJob":
         if get(doc, "spec", "clusterSelector") is not None and get(doc, "spec", "rayClusterSpec") is None:
             notice = Notice(
@@ -490,14 +615,20 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
             inputs.nothing_to_check.append(notice)
             return
         spec = require(doc, "spec", "rayClusterSpec", kind=dict, what="the cluster the job runs on")
-        inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc))
+        inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc)))
     else:
         spec = require(doc, "spec", "rayClusterConfig", kind=dict)
-        cluster = ClusterDoc(name, kind, spec, doc.loc)
+        cluster = ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc))
         if get(doc, "spec", "serveConfigV2") is None:
             inputs.services.append((cluster, no_serve_config()))
         else:
             inputs.services.append((cluster, _embedded_serve_config(doc)))
+
+
+def _object_labels(doc: LDict) -> dict[str, str]:
+    """metadata.labels as strings (KubeRay's batch schedulers read the queue labels there)."""
+    raw = get(doc, "metadata", "labels", default={}) or {}
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
 def _object_name(doc: LDict) -> str:

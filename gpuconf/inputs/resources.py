@@ -19,6 +19,12 @@ _MIG = re.compile(r"nvidia\.com/mig-\d+g\.\d+gb$")
 # (gpu.intel.com/millicores and memory.max are shares of a device, not devices.)
 INTEL_GPU_DEVICES = frozenset({"gpu.intel.com/i915", "gpu.intel.com/xe"})
 
+# The NVIDIA device plugin renames a time-sliced or MPS-shared resource to `<name>.shared` when
+# its sharing config sets renameByDefault (k8s-device-plugin api/config/v1/resources.go,
+# DefaultSharedRename). The name no longer ends in "gpu", so KubeRay adds no --num-gpus, but
+# the shares are still GPUs, and Ray autodetects the devices the container sees.
+_SHARED = re.compile(r"^nvidia\.com/(gpu|mig-\d+g\.\d+gb)\.shared$")
+
 GpuPredicate = Callable[[str], bool]
 
 
@@ -28,13 +34,18 @@ def is_gpu_resource(name: str) -> bool:
 
 
 def is_gpu_device_resource(name: str) -> bool:
-    """Whether a node's allocatable resource of this name is GPU devices: KubeRay's predicate or Intel's."""
-    return is_gpu_resource(name) or name in INTEL_GPU_DEVICES
+    """Whether a node's allocatable resource of this name is GPU devices: KubeRay's predicate, Intel's, or a renamed share."""
+    return is_gpu_resource(name) or name in INTEL_GPU_DEVICES or bool(_SHARED.match(name))
+
+
+def is_shared_gpu_resource(name: str) -> bool:
+    """A renamed time-sliced or MPS share (`nvidia.com/gpu.shared`, `nvidia.com/mig-1g.10gb.shared`)."""
+    return bool(_SHARED.match(name))
 
 
 def is_nvidia_gpu(name: str) -> bool:
-    """NVIDIA GPU devices (whole or MIG slices): the ones NVIDIA_VISIBLE_DEVICES exposes."""
-    return name.startswith("nvidia.com/") and is_gpu_resource(name)
+    """NVIDIA GPU devices (whole, MIG slices, renamed shares): the ones NVIDIA_VISIBLE_DEVICES exposes."""
+    return name.startswith("nvidia.com/") and is_gpu_device_resource(name)
 
 
 def gpu_amount(mapping: Mapping[Any, Any], predicate: GpuPredicate = is_gpu_device_resource) -> Decimal:

@@ -106,6 +106,7 @@ def validate_serve_config(body: LDict, local_working_dirs: bool = False) -> None
     """
     errors = list(_serve_validator().iter_errors(plain(body)))
     if not errors:
+        _check_autoscaling_keys(body)
         # The schema is fine: now Ray's own validators, which JSON Schema cannot express.
         from gpuconf.inputs.serve_validators import validate_with_ray
 
@@ -129,3 +130,52 @@ def validate_serve_config(body: LDict, local_working_dirs: bool = False) -> None
         f"Serve config `{field}`: {message}",
         "see Ray Serve's config reference (ServeDeploySchema)",
     )
+
+
+def _check_autoscaling_keys(body: LDict) -> None:
+    """A key inside `autoscaling_config` that Ray's AutoscalingConfig does not know is bad input.
+
+    DeploymentSchema types autoscaling_config as an open dict and AutoscalingConfig ignores unknown
+    keys, so `max_ongoing_requests` written there (ray-project/ray#61439) is dropped without a
+    word. The fields come from the exported schema (gpuconf.inputs.serve_schema), not from Ray.
+    """
+    from gpuconf.inputs.serve_schema import AUTOSCALING_FIELDS_KEY, load_schema
+
+    schema = load_schema()
+    known = set(schema.get(AUTOSCALING_FIELDS_KEY) or ())
+    if not known:
+        return  # an export without the list: nothing to compare with
+    defs = schema.get("$defs", {})
+    deployment_fields = set(defs.get("DeploymentSchema", {}).get("properties", {}))
+    actor_fields = set(defs.get("RayActorOptionsSchema", {}).get("properties", {}))
+    apps = body.get("applications")
+    for i, app in enumerate(apps if isinstance(apps, list) else []):
+        deps = app.get("deployments") if isinstance(app, dict) else None
+        for j, dep in enumerate(deps if isinstance(deps, list) else []):
+            auto = dep.get("autoscaling_config") if isinstance(dep, dict) else None
+            if not isinstance(auto, dict):
+                continue
+            for key in auto:
+                if key in known:
+                    continue
+                where = f"applications[{i}].deployments[{j}]"
+                raise InputError(
+                    loc_of(body, "applications", i, "deployments", j, "autoscaling_config", key),
+                    f"unknown key `{key}` under `{where}.autoscaling_config`: Ray's AutoscalingConfig "
+                    "ignores it without a word (ray-project/ray#61439), so it has no effect",
+                    _belongs(str(key), where, deployment_fields, actor_fields, known),
+                )
+
+
+def _belongs(key: str, where: str, deployment: set[str], actor: set[str], autoscaling: set[str]) -> str:
+    """Where a misplaced autoscaling_config key goes."""
+    import difflib
+
+    if key in deployment:
+        return f"move `{key}` up one level: it is a deployment option (`{where}.{key}`), beside autoscaling_config"
+    if key in actor:
+        return f"move `{key}` under `{where}.ray_actor_options`: it is a Ray actor option"
+    close = difflib.get_close_matches(key, sorted(autoscaling), n=1)
+    if close:
+        return f"did you mean `{close[0]}`? autoscaling_config fields: {', '.join(sorted(autoscaling))}"
+    return f"remove it; autoscaling_config fields: {', '.join(sorted(autoscaling))}"

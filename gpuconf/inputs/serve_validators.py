@@ -17,6 +17,10 @@ input at check time:
 Importing Ray takes a second or more, so each config's result is cached by the SHA-256 of its
 canonical JSON and the Ray version, beside the exported schema: a config is validated with Ray
 once, and re-checking it costs a file read.
+
+Ray is an optional dependency (`pip install gpuconf[live]`): without it these validators cannot
+run, the config is checked against the shipped schema only, and `gpuconf check` says so once
+(take_skipped) instead of failing.
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ from gpuconf.inputs.serve_schema import cache_dir, ray_version
 
 RayError = tuple[list[Any], str]  # (path into the config, Ray's message)
 _FORMAT = 1  # bump when what is validated changes
+_SKIPPED: list[int] = [0]  # Serve configs left to the schema alone since the last take_skipped()
+
+
+def take_skipped() -> int:
+    """How many Serve configs were not validated with Ray (not installed) since the last call; resets."""
+    n, _SKIPPED[0] = _SKIPPED[0], 0
+    return n
 
 
 def as_uploaded(config: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +156,9 @@ def validate_with_ray(body: LDict, local_working_dirs: bool = False) -> None:
 
     ``local_working_dirs``: a local working_dir path is judged as the URI it becomes once uploaded.
     """
+    if ray_version() is None:
+        _SKIPPED[0] += 1  # Ray is optional: the caller says once that its validators did not run
+        return
     config = plain(body)
     errors = cached_ray_errors(as_uploaded(config) if local_working_dirs else config)
     if not errors:

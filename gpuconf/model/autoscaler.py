@@ -150,7 +150,12 @@ def disagreements(auto: AutoscalerNodeType, ray_resources: dict[str, float], mem
     if auto.error:
         return [auto.error]
     out = []
-    keys = sorted((set(auto.resources) | set(ray_resources)) - {"memory", "object_store_memory"})
+    # accelerator_type:<T> is Ray's own, from the GPU it detects: neither side of this comparison sets it.
+    keys = sorted(
+        k
+        for k in (set(auto.resources) | set(ray_resources)) - {"memory", "object_store_memory"}
+        if not k.startswith("accelerator_type:")
+    )
     for key in keys:
         have, thinks = ray_resources.get(key, 0.0), float(auto.resources.get(key, 0))
         if abs(have - thinks) > 1e-9:

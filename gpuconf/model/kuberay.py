@@ -3,7 +3,8 @@
 Follows KubeRay's pod builder: rayStartParams win; otherwise --num-cpus comes from
 limits.cpu (requests.cpu as fallback, rounded up), --memory from limits.memory,
 --num-gpus from the first limit whose name ends in `gpu` (or is an nvidia.com/mig-*
-slice); --block, --metrics-export-port and --dashboard-agent-listen-port are
+slice), and `TPU`/`neuron_cores` in --resources from a google.com/tpu or
+aws.amazon.com/neuroncore limit; --block, --metrics-export-port and --dashboard-agent-listen-port are
 added; the head gets --dashboard-host=0.0.0.0 and workers --address. Parameters are
 sorted and joined as `--k=v` (`--k` for "true"), and the whole command runs through
 `bash -c`, which is where an unescaped JSON value falls apart.
@@ -20,6 +21,7 @@ from gpuconf.errors import InputError, Loc
 from gpuconf.inputs.loader import LDict, get, loc_of, require
 from gpuconf.inputs.quantity import ceil_int, quantity
 from gpuconf.inputs.resources import GpuPredicate, gpu_amount, is_gpu_resource
+from gpuconf.model.dra import PodClaims
 from gpuconf.model.raystart import RayStartArgs, parse_ray_start
 from gpuconf.model.shell import bash_words
 
@@ -53,6 +55,9 @@ class GroupModel:
     # `replicas`); 0 without enableInTreeAutoscaling, and for the head.
     autoscale_extra: int = 0
     hosts: int = 1
+    # DRA claims of the pod (gpuconf.model.dra; set by the plan from the claim templates given).
+    dra: PodClaims | None = None
+    dra_ext_classes: dict[str, LDict] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -220,7 +225,35 @@ def _complete_params(
             if is_gpu_resource(key) and limits[key] != 0:
                 out["num-gpus"] = str(ceil_int(limits[key]))
                 break
+    if limits and kuberay_resources_json_error(out) is None:
+        _add_custom_accelerator(out, limits)
     return out
+
+
+# KubeRay's customAcceleratorToRayResourceMap (common/pod.go, v1.5.0): these limits become a Ray
+# custom resource in --resources, the first one (by sorted name) only.
+CUSTOM_ACCELERATORS = {"aws.amazon.com/neuroncore": "neuron_cores", "google.com/tpu": "TPU"}
+
+
+def _add_custom_accelerator(params: dict[str, str], limits: dict[str, Decimal]) -> None:
+    """addWellKnownAcceleratorResources: a TPU or Neuron limit becomes `TPU`/`neuron_cores` in --resources.
+
+    Skipped when rayStartParams.resources already names one of them. KubeRay rewrites the
+    whole value as Go's json.Marshal prints the map (sorted keys, no spaces) in single quotes.
+    """
+    raw = params.get("resources")
+    current = json.loads(raw.strip("'\"` ")) if raw else {}
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in current.values()):
+        return  # Go cannot unmarshal it into map[string]float64: KubeRay logs the error and adds nothing
+    if any(name in current for name in CUSTOM_ACCELERATORS.values()):
+        return
+    for key in sorted(limits):
+        name = CUSTOM_ACCELERATORS.get(key)
+        if name and limits[key] != 0:
+            current[name] = float(limits[key])
+            shown = {k: int(v) if float(v) == int(v) else float(v) for k, v in sorted(current.items())}
+            params["resources"] = "'" + json.dumps(shown, separators=(",", ":")) + "'"
+            return
 
 
 def kuberay_resources_json_error(params: dict[str, str]) -> str | None:

@@ -12,7 +12,19 @@ from gpuconf.inputs.images import ImageEnvRule, image_env
 from gpuconf.inputs.limits import MAX_PODS
 from gpuconf.inputs.manifests import Inputs, Target
 from gpuconf.inputs.resources import INTEL_GPU_DEVICES, gpu_amount, is_nvidia_gpu
+from gpuconf.model.accelerators import (
+    ACCELERATOR_RESOURCE_PREFIX,
+    RAY_ACCELERATOR_LABEL,
+    accelerator_kind,
+    accelerators_in,
+    gpu_sharing,
+    is_shared_resource,
+    node_accelerator_type,
+    ray_type_from_nvml_name,
+)
 from gpuconf.model.admission import added_tolerations
+from gpuconf.model.dra import Allocation, DraDevice, devices_for_node, extended_resource_classes, pod_claims
+from gpuconf.model.gang import BatchScheduler, batch_scheduler, gang_sizes, kai_fraction
 from gpuconf.model.kuberay import GroupModel, cluster_groups
 from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
 from gpuconf.model.scheduler import (
@@ -43,10 +55,16 @@ class PodPlan:
     reasons: dict[str, list[str]]
     # Added by Ray's autoscaler when demand is pending (beyond `replicas`, up to maxReplicas).
     autoscaled: bool = False
+    # The DRA devices the pod got on its node (None without a node or without DRA).
+    dra: Allocation | None = None
+    # Why a gang scheduler holds this pod although it fits a node (gpuconf.model.gang).
+    gang_held: str | None = None
 
     @property
     def pending_message(self) -> str:
-        """The FailedScheduling message for a Pending pod."""
+        """The FailedScheduling message for a Pending pod (or why its batch scheduler holds it although it fits)."""
+        if self.gang_held and any(not r for r in self.reasons.values()):
+            return self.gang_held
         return unschedulable_message(self.reasons)
 
 
@@ -60,6 +78,9 @@ class RayNodePlan:
     resources: dict[str, float]
     labels: dict[str, str]
     autodetected: list[str] = field(default_factory=list)
+    # A GPU is there but the node's labels do not show its model (no GFD product label):
+    # accelerator_type / ray.io/accelerator-type requests cannot be judged on it.
+    model_unknown: bool = False
 
     @property
     def autoscaled(self) -> bool:
@@ -106,6 +127,8 @@ class Plan:
     pods: list[PodPlan]
     ray_nodes: list[RayNodePlan]
     deployments: list[DeploymentPlan]
+    # The batch scheduler KubeRay hands the pods to (None: kube-scheduler alone).
+    batch: BatchScheduler | None = None
 
     def ray_node(self, name: str) -> RayNodePlan:
         """Look up a Ray node by pod name."""
@@ -125,11 +148,20 @@ class Plan:
         empty = [NodeModel(n.name, n.labels, n.taints, n.allocatable, n.unschedulable) for n in self.nodes]
         return [n.name for n in empty if not misfit_reasons(view, n)]
 
+    def is_gpu_node(self, name: str) -> bool:
+        """Whether the Kubernetes node of this name is a GPU node (labels, allocatable GPUs or DRA GPUs)."""
+        return is_gpu_node(self.expectations, self.node(name))
+
     def gpu_deployment_demands(self) -> list[ReplicaDemand]:
         """Demands of the deployments the expectations say need a GPU."""
         return [
             d.demand for d in self.deployments if self.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
         ]
+
+
+def is_gpu_node(expectations: Expectations, node: NodeModel) -> bool:
+    """A GPU node by the expectations, counting the GPUs a ResourceSlice publishes for it."""
+    return expectations.is_gpu_node(node.labels, node.allocatable, sum(1 for d in node.dra if d.is_gpu))
 
 
 def container_env(group: GroupModel, expectations: Expectations) -> tuple[dict[str, str], ImageEnvRule | None]:
@@ -149,6 +181,8 @@ def pod_name(cluster: str, group: GroupModel, index: int) -> str:
 def admitted_view(group: GroupModel, extended_resource_toleration: bool) -> PodSpecView:
     """The pod as the scheduler sees it, after the admission plugins the cluster runs."""
     view = pod_view(group.template, group.pod_requests)
+    view.claims = group.dra
+    view.ext_classes = group.dra_ext_classes
     if extended_resource_toleration:
         view.tolerations.extend(added_tolerations(group.template))
     return view
@@ -158,7 +192,14 @@ def build_plan(inputs: Inputs, target: Target) -> Plan:
     """Run the KubeRay, scheduler and Ray models over one target."""
     expectations = inputs.expectations[0]
     nodes = [node_from_doc(d) for d in inputs.nodes]
+    for n in nodes:
+        n.dra = devices_for_node(inputs.resource_slices, n.name, n.labels)
     groups = cluster_groups(target.cluster.spec, target.cluster.name)
+    ext_classes = extended_resource_classes(inputs.device_classes)
+    for g in groups:
+        claims = pod_claims(g.template, inputs.claim_templates, inputs.device_classes)
+        g.dra = claims if claims.requests or claims.unread else None
+        g.dra_ext_classes = ext_classes
     pods: list[PodPlan] = []
     admission = expectations.extended_resource_toleration
     for group in groups:
@@ -166,9 +207,18 @@ def build_plan(inputs: Inputs, target: Target) -> Plan:
         for i in range(group.replicas):
             chosen, reasons = choose_node(view, nodes)
             pods.append(
-                PodPlan(pod_name(target.cluster.name, group, i), group, i, chosen.name if chosen else None, reasons)
+                PodPlan(
+                    pod_name(target.cluster.name, group, i),
+                    group,
+                    i,
+                    chosen.name if chosen else None,
+                    reasons,
+                    dra=chosen.dra_allocations[-1] if chosen else None,
+                )
             )
-    pods.extend(_autoscaled_pods(target.cluster.name, groups, nodes, MAX_PODS - len(pods), admission))
+    batch = batch_scheduler(target.cluster.labels, expectations.batch_scheduler, expectations.batch_queue)
+    if not _hold_gang(pods, batch, target.cluster.spec, nodes, admission):
+        pods.extend(_autoscaled_pods(target.cluster.name, groups, nodes, MAX_PODS - len(pods), admission))
     by_name = {n.name: n for n in nodes}
     ray_nodes = [
         ray_node_for(p, by_name[p.node], expectations)
@@ -176,7 +226,57 @@ def build_plan(inputs: Inputs, target: Target) -> Plan:
         if p.node is not None and p.group.start.error is None
     ]
     deployments = _place(demands_from_serve(target.serve.body), ray_nodes)
-    return Plan(target, expectations, nodes, groups, pods, ray_nodes, deployments)
+    return Plan(target, expectations, nodes, groups, pods, ray_nodes, deployments, batch)
+
+
+def _hold_gang(
+    pods: list[PodPlan], batch: BatchScheduler | None, spec: Any, nodes: list[NodeModel], admission: bool
+) -> bool:
+    """What the batch scheduler holds back: every pod without the queue KAI needs; the whole gang when one
+    member fits no node (a gang scheduler binds none of it unless all fit).
+
+    Returns True when pods are held (the autoscaler then adds nothing: its pods would be held too).
+    """
+    if batch is None:
+        return False
+    if batch.queue_required and not batch.queue:
+        for p in pods:
+            _release(
+                p, nodes, admission, f"held by {batch.name}: no {batch.queue_label} label, so the pod has no queue"
+            )
+        return True
+    sizes = gang_sizes(spec, batch)
+    if not sizes:
+        return False
+    members: list[PodPlan] = []
+    for p in pods:
+        want = sizes.get(None if p.group.is_head else p.group.name, 0)
+        taken = sum(1 for m in members if m.group is p.group)
+        if want < 0 or taken < want:
+            members.append(p)
+    short = [p for p in members if p.node is None]
+    if not short:
+        return False
+    note = (
+        f"held by {batch.name}'s gang ({batch.source}): {len(members) - len(short)} of the gang's {len(members)} pods "
+        f"fit, so it binds none; does not fit: {', '.join(p.name for p in short)}"
+    )
+    for p in members:
+        _release(p, nodes, admission, note)
+    return True
+
+
+def _release(pod: PodPlan, nodes: list[NodeModel], admission: bool, note: str) -> None:
+    """Unbind a planned pod: its node gets back what it took."""
+    pod.gang_held = note
+    if pod.node is None:
+        return
+    node = next(n for n in nodes if n.name == pod.node)
+    for res, amount in admitted_view(pod.group, admission).requests.items():
+        node.used[res] = node.used.get(res, Decimal(0)) - amount
+    node.used["pods"] = node.used.get("pods", Decimal(0)) - 1
+    node.dra_taken.difference_update(d.key for d in (pod.dra.devices if pod.dra else []))
+    pod.node, pod.dra = None, None
 
 
 def _autoscaled_pods(
@@ -195,7 +295,17 @@ def _autoscaled_pods(
             if len(out) >= room:
                 return out
             chosen, reasons = choose_node(view, nodes)
-            out.append(PodPlan(pod_name(cluster, group, i), group, i, chosen.name if chosen else None, reasons, True))
+            out.append(
+                PodPlan(
+                    pod_name(cluster, group, i),
+                    group,
+                    i,
+                    chosen.name if chosen else None,
+                    reasons,
+                    True,
+                    chosen.dra_allocations[-1] if chosen else None,
+                )
+            )
             if chosen is None:
                 break
     return out
@@ -209,46 +319,140 @@ def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> R
     if "CPU" not in res:
         res["CPU"] = float(node.allocatable.get("cpu", Decimal(0)))
         auto.append("CPU (from the node: the container has no cpu limit)")
+    claims = group.dra.container_claims if group.dra else None
+    dra_gpus = [d for d in (pod.dra.for_container(claims) if pod.dra else []) if d.is_gpu]
     if "GPU" not in res:
-        # Ray counts the devices the container sees: those the device plugin gave it
-        # (its limit), or every GPU of the node when the image leaks them
-        # (NVIDIA_VISIBLE_DEVICES=all, KubeRay issue 2098).
-        leak = container_env(group, expectations)[0].get("NVIDIA_VISIBLE_DEVICES") == "all"
-        # Ray counts Intel GPUs only through dpctl, which Ray's images do not ship
-        # (ray/_private/accelerators/intel_gpu.py): without --num-gpus they count 0.
-        intel = group.gpu_limit(lambda n: n in INTEL_GPU_DEVICES)
-        limit = float(group.gpu_limit(lambda n: expectations.is_gpu_resource(n) and n not in INTEL_GPU_DEVICES))
-        # Only NVIDIA's runtime reads NVIDIA_VISIBLE_DEVICES, and the device plugin overrides it where the
-        # container has an NVIDIA limit.
-        nvidia = group.gpu_limit(is_nvidia_gpu) > 0
-        res["GPU"] = float(gpu_amount(node.allocatable, is_nvidia_gpu)) if leak and not nvidia else limit
-        leak = leak and not nvidia
-        auto.append(
-            "GPU (autodetected: "
-            + (
-                "NVIDIA_VISIBLE_DEVICES=all (pod or image env) exposes the node's GPUs)"
-                if leak
-                else f"the container sees the {limit:g} device(s) of its limit)"
-            )
-        )
-        if intel > 0:
+        res["GPU"] = _autodetected_gpus(group, node, expectations, auto) + _dra_gpus_seen(pod, dra_gpus, auto)
+        fraction = kai_fraction(group.template)
+        if fraction and not res["GPU"] and gpu_amount(node.allocatable, is_nvidia_gpu) > 0:
+            # KAI hands the pod one GPU it shares (NVIDIA_VISIBLE_DEVICES from its reservation): Ray counts 1.
+            res["GPU"] = 1.0
             auto.append(
-                f"GPU: the {intel:g} Intel GPU(s) of the limit count 0 unless the image has dpctl; "
-                "KubeRay adds no --num-gpus for gpu.intel.com/*: set rayStartParams num-gpus"
+                f"GPU (autodetected: KAI's {fraction} gives the container a share of one GPU, which Ray counts as 1)"
             )
+    for name, amount in accelerators_in(group.container_limits).items():
+        kind = accelerator_kind(name)
+        # Ray's HPU manager counts the Gaudi devices the container sees (ray/_private/accelerators/hpu.py).
+        if kind is not None and kind.ray_resource == "HPU" and "HPU" not in res:
+            res["HPU"] = amount
+            auto.append(f"HPU (autodetected: the container sees the {amount:g} Gaudi device(s) of its limit)")
+    accel_type, unknown = _accelerator_type(group, node, res, expectations)
+    if res.get("GPU", 0) > 0 and dra_gpus and not accel_type:
+        # NVIDIA's DRA driver publishes the NVML name as the device's productName.
+        names = [d.product for d in dra_gpus if d.product]
+        accel_type = ray_type_from_nvml_name(names[0]) if names else None
+        unknown = accel_type is None
+    if accel_type:
+        # Ray adds the resource accelerator_type:<T> and the label ray.io/accelerator-type
+        # (ray/_private/resource_and_label_spec.py, _resolve_accelerator_resources).
+        res[ACCELERATOR_RESOURCE_PREFIX + accel_type] = 1.0
+        auto.append(
+            f"{ACCELERATOR_RESOURCE_PREFIX}{accel_type} and label {RAY_ACCELERATOR_LABEL}={accel_type} (the GPU model the pool shows for {node.name})"
+        )
     if "memory" not in res:
         memory = group.container_limits.get("memory") or node.allocatable.get("memory", Decimal(0))
         res["memory"] = float(memory) * RAY_AUTODETECT_MEMORY_FRACTION
         auto.append("memory (autodetected, about 70% of what the container may use)")
-    labels = {"ray.io/node-group": group.label, **group.start.labels(), POD_LABEL: pod.name, K8S_NODE_LABEL: node.name}
+    detected = {RAY_ACCELERATOR_LABEL: accel_type} if accel_type else {}
+    labels = {
+        "ray.io/node-group": group.label,
+        **detected,
+        **group.start.labels(),
+        POD_LABEL: pod.name,
+        K8S_NODE_LABEL: node.name,
+    }
     return RayNodePlan(
         pod,
         node.name,
-        expectations.is_gpu_node(node.labels, node.allocatable),
+        is_gpu_node(expectations, node),
         {k: v for k, v in res.items() if v > 0},
         labels,
         auto,
+        model_unknown=unknown,
     )
+
+
+def _autodetected_gpus(group: GroupModel, node: NodeModel, expectations: Expectations, auto: list[str]) -> float:
+    """What Ray counts as GPU without --num-gpus: the devices the container sees.
+
+    Those the device plugin gave it (its limit; for time-sliced or MPS shares, the distinct
+    GPUs behind them), or every GPU of the node when the image leaks them
+    (NVIDIA_VISIBLE_DEVICES=all, KubeRay issue 2098). Intel GPUs count only through dpctl,
+    which Ray's images do not ship (ray/_private/accelerators/intel_gpu.py).
+    """
+    leak = container_env(group, expectations)[0].get("NVIDIA_VISIBLE_DEVICES") == "all"
+    intel = group.gpu_limit(lambda n: n in INTEL_GPU_DEVICES)
+    seen = 0.0
+    for name, amount in group.container_limits.items():
+        kind = accelerator_kind(name)
+        if name in INTEL_GPU_DEVICES or amount <= 0:
+            continue
+        if (kind is not None and kind.is_gpu) or expectations.is_gpu_resource(name):
+            seen += float(shared_devices_seen(name, float(amount), node.labels))
+    # Only NVIDIA's runtime reads NVIDIA_VISIBLE_DEVICES, and the device plugin overrides it where the
+    # container has an NVIDIA limit.
+    nvidia = group.gpu_limit(is_nvidia_gpu) > 0
+    leak = leak and not nvidia
+    gpus = float(gpu_amount(node.allocatable, is_nvidia_gpu)) if leak else seen
+    auto.append(
+        "GPU (autodetected: "
+        + (
+            "NVIDIA_VISIBLE_DEVICES=all (pod or image env) exposes the node's GPUs)"
+            if leak
+            else f"the container sees the {gpus:g} device(s) of its limit)"
+        )
+    )
+    if intel > 0:
+        auto.append(
+            f"GPU: the {intel:g} Intel GPU(s) of the limit count 0 unless the image has dpctl; "
+            "KubeRay adds no --num-gpus for gpu.intel.com/*: set rayStartParams num-gpus"
+        )
+    return gpus
+
+
+def _dra_gpus_seen(pod: PodPlan, gpus: list[DraDevice], auto: list[str]) -> float:
+    """GPUs the DRA driver hands the Ray container (CDI): those of the claims it lists, and of its DRA-served limits."""
+    if not pod.dra or not gpus:
+        return 0.0
+    auto.append(
+        f"GPU (autodetected: DRA gives the container {len(gpus)} device(s): "
+        + "; ".join(pod.dra.notes)
+        + "; KubeRay adds no --num-gpus for a claim)"
+    )
+    return float(len(gpus))
+
+
+def shared_devices_seen(resource: str, amount: float, labels: dict[str, str]) -> float:
+    """Distinct GPUs behind `amount` devices of a resource: for time-slices or MPS shares at most GFD's gpu.count.
+
+    The device plugin spreads replicas over the GPUs (its preferred allocation), so N shares
+    reach min(N, gpu.count) GPUs; with gpu.count unknown, at most N.
+    """
+    if not is_shared_resource(resource, labels):
+        return amount
+    count = gpu_sharing(labels).count
+    return min(amount, float(count)) if count else amount
+
+
+def _accelerator_type(
+    group: GroupModel, node: NodeModel, res: dict[str, float], expectations: Expectations
+) -> tuple[str | None, bool]:
+    """The accelerator type Ray detects on this node, and whether a GPU is there whose model the pool does not show.
+
+    Ray asks the vendor library (NVML) for device 0 of what the container sees: nothing
+    without a device, whatever --num-gpus says.
+    """
+    if res.get("GPU", 0) <= 0:
+        return None, False
+    held = [n for n in accelerators_in(group.container_limits) if (k := accelerator_kind(n)) is not None and k.is_gpu]
+    leak = container_env(group, expectations)[0].get("NVIDIA_VISIBLE_DEVICES") == "all"
+    if not held and leak and gpu_amount(node.allocatable, is_nvidia_gpu) > 0:
+        held = ["nvidia.com/gpu"]  # NVIDIA_VISIBLE_DEVICES=all shows the node's GPUs
+    for name in sorted(held):
+        found = node_accelerator_type(node.labels, name)
+        if found:
+            return found, False
+    return None, bool(held)
 
 
 def _place(demands: list[ReplicaDemand], ray_nodes: list[RayNodePlan]) -> list[DeploymentPlan]:
@@ -269,6 +473,8 @@ def _place(demands: list[ReplicaDemand], ray_nodes: list[RayNodePlan]) -> list[D
                 demand.label_selector,
                 None,
                 None,
+                more_bundles=demand.more_bundles,
+                strategy=demand.strategy,
             )
             # Tried on a copy: the extra replicas are only a ceiling and take no room from later deployments.
             ceiling += len(place_replicas(more, copy.deepcopy(views))[0])

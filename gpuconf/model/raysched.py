@@ -28,6 +28,10 @@ class ReplicaDemand:
     # Serve's autoscaling_config bounds (None without one).
     min_replicas: int | None = None
     max_replicas: int | None = None
+    # A replica with a placement group (ray.serve.llm): the bundles after the first (the first,
+    # where the replica runs, is `resources`), and the strategy (PACK may spread them over nodes).
+    more_bundles: list[dict[str, float]] = field(default_factory=list)
+    strategy: str | None = None
 
     @property
     def key(self) -> str:
@@ -36,8 +40,8 @@ class ReplicaDemand:
 
     @property
     def num_gpus(self) -> float:
-        """GPUs per replica (0 when not asked for)."""
-        return self.resources.get("GPU", 0.0)
+        """GPUs per replica, its placement group's included (0 when not asked for)."""
+        return self.resources.get("GPU", 0.0) + sum(b.get("GPU", 0.0) for b in self.more_bundles)
 
 
 @dataclass
@@ -54,9 +58,11 @@ class RayNodeView:
 
 
 def demands_from_serve(body: dict[str, Any]) -> list[ReplicaDemand]:
-    """One demand per deployment listed in the Serve config."""
+    """One demand per deployment listed in the Serve config (and per model of a ray.serve.llm app)."""
     out = []
     for i, app in enumerate(body.get("applications") or []):
+        if not app.get("deployments"):
+            out.extend(_llm_demands(body, i, app))
         for j, dep in enumerate(app.get("deployments") or []):
             path = ("applications", i, "deployments", j)
             opts = dep.get("ray_actor_options") or {}
@@ -85,6 +91,62 @@ def demands_from_serve(body: dict[str, Any]) -> list[ReplicaDemand]:
                     max_replicas=_bound(dep, "max_replicas"),
                 )
             )
+    return out
+
+
+def _llm_demands(body: dict[str, Any], i: int, app: dict[str, Any]) -> list[ReplicaDemand]:
+    """The LLMServer deployments (one per model) and the ingress of a `build_openai_app` app (gpuconf.model.llm)."""
+    from gpuconf.model import llm
+
+    configs = llm.llm_configs(app)
+    if configs is None:
+        return []
+    name = str(app.get("name", "default"))
+    out = []
+    for j, config in enumerate(configs):
+        path = ("applications", i, "args", "llm_configs", j)
+        dc = config.get("deployment_config") or {}
+        opts = dc.get("ray_actor_options") or {}
+        actor = {"CPU": float(opts.get("num_cpus", 1)), "GPU": float(opts.get("num_gpus", 0) or 0)}
+        actor.update({str(k): float(v) for k, v in (opts.get("resources") or {}).items()})
+        if opts.get("memory"):
+            actor["memory"] = float(opts["memory"])
+        bundles = llm.bundles(config) or [{}]
+        first = {k: bundles[0].get(k, 0.0) + actor.get(k, 0.0) for k in set(bundles[0]) | set(actor)}
+        dep = {"num_replicas": dc.get("num_replicas"), "autoscaling_config": dc.get("autoscaling_config") or {}}
+        if dep["num_replicas"] is not None and not dc.get("autoscaling_config"):
+            dep.pop("autoscaling_config")
+        out.append(
+            ReplicaDemand(
+                app=name,
+                deployment=llm.deployment_name(config),
+                num_replicas=_replica_count(dep),
+                resources={k: v for k, v in first.items() if v > 0},
+                label_selector={},
+                loc=loc_of(body, *path),
+                options_loc=loc_of(body, *path, "deployment_config"),
+                path=path,
+                min_replicas=_bound(dep, "min_replicas"),
+                max_replicas=_bound(dep, "max_replicas"),
+                more_bundles=[{k: v for k, v in b.items() if v > 0} for b in bundles[1:]],
+                strategy=llm.strategy(config),
+            )
+        )
+    ingress = {"autoscaling_config": {"min_replicas": 0} if llm.scales_to_zero(configs) else {}}
+    out.append(
+        ReplicaDemand(
+            app=name,
+            deployment=llm.INGRESS_NAME,
+            num_replicas=_replica_count(ingress),
+            resources={"CPU": SERVE_DEFAULT_NUM_CPUS},
+            label_selector={},
+            loc=loc_of(body, "applications", i),
+            options_loc=loc_of(body, "applications", i),
+            path=("applications", i),
+            min_replicas=_bound(ingress, "min_replicas"),
+            max_replicas=_bound(ingress, "max_replicas"),
+        )
+    )
     return out
 
 
@@ -168,7 +230,44 @@ def place_replicas(demand: ReplicaDemand, nodes: list[RayNodeView]) -> tuple[lis
                     short = res
                     break
             break
+        rest = _place_bundles(demand, host, nodes)
+        if rest is None:
+            short = next((r for b in demand.more_bundles for r in sorted(b, key=lambda k: k != "GPU")), None)
+            break
         for r, a in demand.resources.items():
             host.available[r] = host.available.get(r, 0.0) - a
+        for node, bundle in rest:
+            for r, a in bundle.items():
+                node.available[r] = node.available.get(r, 0.0) - a
         placed.append(host.name)
     return placed, short
+
+
+def _place_bundles(
+    demand: ReplicaDemand, host: RayNodeView, nodes: list[RayNodeView]
+) -> list[tuple[RayNodeView, dict[str, float]]] | None:
+    """Where a replica's other placement-group bundles go: beside the first on its node, then (PACK,
+    SPREAD) on other nodes first-fit; STRICT_PACK keeps them all on the node. None: they do not fit."""
+    if not demand.more_bundles:
+        return []
+    left = {n.name: dict(n.available) for n in nodes}
+    for r, a in demand.resources.items():
+        left[host.name][r] = left[host.name].get(r, 0.0) - a
+    order = [host] + ([] if demand.strategy == "STRICT_PACK" else [n for n in nodes if n is not host])
+    out = []
+    for bundle in demand.more_bundles:
+        node = next(
+            (
+                n
+                for n in order
+                if all(left[n.name].get(r, 0.0) + EPS >= a for r, a in bundle.items())
+                and not (demand.label_selector and not label_matches(demand.label_selector, n.labels))
+            ),
+            None,
+        )
+        if node is None:
+            return None
+        for r, a in bundle.items():
+            left[node.name][r] = left[node.name].get(r, 0.0) - a
+        out.append((node, bundle))
+    return out

@@ -14,6 +14,7 @@ from typing import Any
 
 from gpuconf.inputs.loader import LDict, get
 from gpuconf.inputs.quantity import quantity
+from gpuconf.model.dra import CANNOT_ALLOCATE, Allocation, DraDevice, PodClaims, allocate
 
 
 @dataclass
@@ -27,6 +28,11 @@ class NodeModel:
     unschedulable: bool
     doc: LDict | None = None
     used: dict[str, Decimal] = field(default_factory=dict)
+    # DRA: the devices ResourceSlices publish for this node, and those planned pods took.
+    dra: list[DraDevice] = field(default_factory=list)
+    dra_taken: set[str] = field(default_factory=set)
+    # What each pod bound here got from DRA, in binding order (the last is the latest pod's).
+    dra_allocations: list[Allocation | None] = field(default_factory=list)
 
     def free(self, resource: str) -> Decimal:
         """Allocatable minus what planned pods requested."""
@@ -58,6 +64,24 @@ class PodSpecView:
     tolerations: list[dict[str, Any]]
     requests: dict[str, Decimal]
     node_name: str | None = None
+    # DRA claims, and the DeviceClasses by the extended resource they serve (gpuconf.model.dra).
+    claims: PodClaims | None = None
+    ext_classes: dict[str, LDict] = field(default_factory=dict)
+
+
+def dra_allocation(pod: PodSpecView, node: NodeModel) -> Allocation | None:
+    """The DRA devices the pod gets on the node; an empty allocation when it asks for none, None when it cannot have them.
+
+    An extended resource the node's allocatable lacks goes to DRA when a DeviceClass serves it.
+    """
+    ext = {
+        r: a
+        for r, a in pod.requests.items()
+        if a > 0 and r in pod.ext_classes and node.allocatable.get(r, Decimal(0)) == 0
+    }
+    if not ext and not (pod.claims and pod.claims.requests):
+        return Allocation([], [])
+    return allocate(pod.claims, ext, node.dra, node.dra_taken, pod.ext_classes)
 
 
 def pod_view(template: LDict, requests: dict[str, Decimal]) -> PodSpecView:
@@ -145,8 +169,11 @@ def misfit_reasons(pod: PodSpecView, node: NodeModel) -> list[str]:
     if node.free("pods") < 1:
         reasons.append("Too many pods")
     for res, amount in sorted(pod.requests.items()):
-        if amount > 0 and node.free(res) < amount:
+        served_by_dra = res in pod.ext_classes and node.allocatable.get(res, Decimal(0)) == 0
+        if amount > 0 and node.free(res) < amount and not served_by_dra:
             reasons.append(f"Insufficient {res}")
+    if not reasons and dra_allocation(pod, node) is None:
+        reasons.append(CANNOT_ALLOCATE)
     return reasons
 
 
@@ -168,6 +195,9 @@ def choose_node(pod: PodSpecView, nodes: list[NodeModel]) -> tuple[NodeModel | N
     best = min(fitting, key=lambda n: (allocated_after(n), n.name))
     for res, amount in pod.requests.items():
         best.used[res] = best.used.get(res, Decimal(0)) + amount
+    taken = dra_allocation(pod, best)
+    best.dra_taken.update(d.key for d in (taken.devices if taken else []))
+    best.dra_allocations.append(taken)
     best.used["pods"] = best.used.get("pods", Decimal(0)) + 1
     return best, reasons
 

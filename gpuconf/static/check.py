@@ -8,9 +8,11 @@ from typing import Any
 
 from gpuconf.inputs.limits import MAX_PODS, MAX_REPLICAS
 from gpuconf.inputs.manifests import Inputs, Notice, load_roots
+from gpuconf.inputs.rendered import HelmOptions
 from gpuconf.model.plan import Plan, build_plan
 from gpuconf.static import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
 from gpuconf.static.rules import CHECK_WITH, ERROR, UNCHECKED, UNCHECKED_VERDICT, WARNING, Finding, run_rules
+from gpuconf.static.suppress import Suppressed, apply_suppressions
 
 # The verdict of inputs that were all read but hold no cluster to plan (exit 0, said as such).
 NOTHING_TO_CHECK = "nothing to check"
@@ -18,12 +20,17 @@ NOTHING_TO_CHECK = "nothing to check"
 
 @dataclass
 class CheckResult:
-    """Plans and findings for every target found in the inputs."""
+    """Plans and findings for every target found in the inputs.
+
+    `findings` are the active ones (they make the verdict); `suppressed` those a suppression
+    silenced, kept for the JSON and SARIF output.
+    """
 
     plans: list[Plan]
     findings: list[Finding]
     notices: list[Notice] = field(default_factory=list)
     defaults_used: bool = False
+    suppressed: list[Suppressed] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -48,7 +55,9 @@ class CheckResult:
         """The documented JSON contract."""
         return {
             "verdict": self.verdict,
-            "findings": [f.as_json() for f in self.findings],
+            "findings": [{**f.as_json(), "suppressed": None} for f in self.findings]
+            + [{**s.finding.as_json(), "suppressed": s.by.as_json()} for s in self.suppressed],
+            # Active findings only: the counts make the verdict (a silenced one is marked in `findings`).
             "counts": {s: self.count(s) for s in (ERROR, WARNING, UNCHECKED)},
             "unchecked": [unchecked_row(f) for f in self.unchecked],
             "deployments": [deployment_row(p, d) for p in self.plans for d in p.deployments],
@@ -115,17 +124,19 @@ def run_check(
     expect: Path | None = None,
     import_apps: Path | None = None,
     extended_resource_toleration: bool = False,
+    helm: HelmOptions | None = None,
 ) -> CheckResult:
     """Load, plan and run every rule; raises InputError on bad input.
 
     `extended_resource_toleration` turns on that admission plugin's model whatever the expectations say.
+    A path `-` is stdin; `helm` holds the values for the Helm charts among the paths.
     """
     from gpuconf.inputs.sizes import check_sizes
 
     plans: list[Plan] = []
     notices: list[Notice] = []
     defaults = False
-    for inputs in load_roots(paths, nodes, expect, import_apps):
+    for inputs in load_roots(paths, nodes, expect, import_apps, helm):
         targets = inputs.targets()
         if extended_resource_toleration:
             for exp in inputs.expectations:
@@ -135,8 +146,27 @@ def run_check(
         plans.extend(build_plan(inputs, t) for t in targets)
         notices.extend(_notices(inputs))
         defaults = defaults or inputs.defaults_used
-    findings = [f for p in plans for f in run_rules(p)]
-    return CheckResult(plans, findings, notices, defaults)
+    findings, suppressed, expired = apply_suppressions(plans, [f for p in plans for f in run_rules(p)])
+    notices.extend(expired)
+    notices.extend(_serve_notices())
+    return CheckResult(plans, findings, notices, defaults, suppressed)
+
+
+def _serve_notices() -> list[Notice]:
+    """Once per run: Ray's own Serve validators could not run (Ray is not installed)."""
+    from gpuconf.inputs.serve_validators import take_skipped
+
+    skipped = take_skipped()
+    if not skipped:
+        return []
+    return [
+        Notice(
+            None,
+            f"Ray is not installed: {skipped} Serve config(s) checked against the shipped schema of Ray "
+            "Serve's config only; Ray's own validators (import paths, route prefixes, autoscaling "
+            "bounds) did not run. Install them with `pip install 'gpuconf[live]'` (Ray is pinned).",
+        )
+    ]
 
 
 def _notices(inputs: Inputs) -> list[Notice]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpuconf.inputs.loader import get, loc_of
+from gpuconf.model.llm import llm_configs
 from gpuconf.model.plan import Plan
 from gpuconf.static.rules import UNCHECKED, Finding, rule
 
@@ -24,6 +25,8 @@ def unseen_apps(plan: Plan) -> Iterator[Finding]:
     for i, app in enumerate(get(body, "applications", default=[]) or []):
         if not isinstance(app, dict) or app.get("deployments"):
             continue
+        if llm_configs(app) is not None:
+            continue  # a ray.serve.llm app: its deployments come from args.llm_configs (gpuconf.model.llm)
         name = str(app.get("name", "default"))
         import_path = app.get("import_path", "?")
         expected = [e.deployment for e in plan.expectations.gpu_deployments if e.app == name]

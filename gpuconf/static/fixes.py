@@ -237,9 +237,7 @@ def _group_models(plan: Plan) -> list[tuple[GroupModel, bool]]:
 
     def only_gpu(g: GroupModel) -> bool:
         land = plan.could_land_on(g)
-        return bool(land) and all(
-            plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in land
-        )
+        return bool(land) and all(plan.is_gpu_node(n) for n in land)
 
     return [(g, only_gpu(g)) for g in plan.groups]
 
@@ -482,6 +480,16 @@ def _fix_isolation(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
     exp = plan.expectations
+    offered = sorted({r for names in f.evidence.get("offered_resources", {}).values() for r in names})
+    if offered and exp.gpu_resources is not None:
+        # The GPU nodes are labelled and hold GPUs under another name (a MIG slice, another vendor's):
+        # the expectations' list is what is wrong.
+        root, _ = ws.locate(exp.loc)
+        gpu_nodes = _sub(root, "gpuNodes")
+        names = sorted(set(exp.gpu_resources) | set(offered))
+        gpu_nodes.pop("gpuResource", None)
+        gpu_nodes["gpuResources"] = CommentedSeq(names)
+        return f"gpuNodes.gpuResources: {names}"
     gpu = [n for n in plan.nodes if exp.gpus(n.allocatable) > 0 and n.doc is not None]
     if not gpu or not exp.gpu_node_selector:
         raise NoFix(f"no node has allocatable {exp.gpu_resources_text()}: the device plugin must advertise them first")
@@ -524,6 +532,83 @@ def _fix_expect_missing(ws: Workspace, plan: Plan, f: Finding) -> str:
     return f"expectations name {app}/{close[0]}"
 
 
+def _fix_shared_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
+    """Pin each group holding shares to the pool's unshared GPU nodes (GFD's sharing-strategy label)."""
+    from gpuconf.model.accelerators import GFD_SHARING
+    from gpuconf.static.gpuroads import unshared_gpu_nodes
+
+    if not unshared_gpu_nodes(plan):
+        raise NoFix(
+            "no GPU node of the pool is unshared (nvidia.com/gpu.sharing-strategy: none): add one, or allow shares"
+        )
+    done = []
+    for g in plan.groups:
+        if g.label in f.evidence.get("groups", []):
+            _, group = _group_node(ws, plan, group_loc(plan.target.cluster.spec, g, "template", "spec"))
+            _sub(group["template"]["spec"], "nodeSelector")[GFD_SHARING] = DoubleQuotedScalarString("none")
+            done.append(g.label)
+    return f'nodeSelector {GFD_SHARING}: "none" on group(s) {", ".join(done)}'
+
+
+def _fix_shared_request(ws: Workspace, plan: Plan, f: Finding) -> str:
+    """One share per pod: the limit (and request) of the shared resource set to 1."""
+    _, group = _group_node(ws, plan, f.loc)
+    resources = _sub(_container(group), "resources")
+    names = [str(f.evidence.get("resource"))]
+    for which in ("limits", "requests"):
+        if isinstance(resources.get(which), CommentedMap):
+            for name in names:
+                if name in resources[which]:
+                    resources[which][name] = 1
+    return f"{', '.join(names)}: 1 in the container's limits and requests"
+
+
+def _fix_autoscaler_dra(ws: Workspace, plan: Plan, f: Finding) -> str:
+    """rayStartParams num-gpus: the GPUs a pod gets from its claims, so the autoscaler counts them."""
+    n = f.evidence.get("gpus")
+    if not n:
+        raise NoFix(
+            "how many GPUs a pod gets is decided at allocation (allocationMode All or firstAvailable): set num-gpus yourself"
+        )
+    _, group = _group_node(ws, plan, f.loc)
+    _sub(group, "rayStartParams")["num-gpus"] = DoubleQuotedScalarString(str(n))
+    return f'rayStartParams.num-gpus: "{n}"'
+
+
+def _fix_gang(ws: Workspace, plan: Plan, f: Finding) -> str:
+    """Lower each group whose pods fit no node to the pods that do, so the gang fits the pool."""
+    unfit = set(f.evidence.get("unfit", []))
+    done = []
+    for g in plan.groups:
+        pods = [p for p in plan.pods if p.group is g and p.gang_held]
+        if g.is_head or not any(p.name in unfit for p in pods):
+            continue
+        fit = sum(1 for p in pods if p.name not in unfit) // max(g.hosts, 1)
+        _, group = _group_node(ws, plan, group_loc(plan.target.cluster.spec, g, "groupName"))
+        group["replicas"] = fit
+        if int(group.get("minReplicas") or 0) > fit:
+            group["minReplicas"] = fit
+        done.append(f"{g.label}: replicas {fit}")
+    if not done:
+        raise NoFix("the head itself fits no node: the pool needs a node for it")
+    return "; ".join(done)
+
+
+def _fix_gang_queue(ws: Workspace, plan: Plan, f: Finding) -> str:
+    """The queue label the expectations name, on the Ray object's metadata."""
+    batch = plan.batch
+    if batch is None or batch.queue_label is None:
+        raise NoFix("no batch scheduler")
+    if not plan.expectations.batch_queue:
+        raise NoFix(
+            "which queue the cluster belongs to is yours to say: name it in the expectations' batchScheduler.queue"
+        )
+    root, _ = ws.locate(f.loc)
+    labels = _sub(_sub(root, "metadata"), "labels")
+    labels[batch.queue_label] = plan.expectations.batch_queue
+    return f"metadata.labels {batch.queue_label}: {plan.expectations.batch_queue}"
+
+
 FIXERS: dict[str, Callable[[Workspace, Plan, Finding], str]] = {
     "SHELL-SPLIT": _fix_shell_split,
     "KUBERAY-RESOURCES-JSON": _fix_kuberay_json,
@@ -542,6 +627,11 @@ FIXERS: dict[str, Callable[[Workspace, Plan, Finding], str]] = {
     "ISOLATION-ZERO-GPU": _fix_isolation,
     "NODEPOOL-NO-GPU": _fix_pool,
     "EXPECT-MISSING": _fix_expect_missing,
+    "SHARED-GPU": _fix_shared_gpu,
+    "SHARED-GPU-REQUEST": _fix_shared_request,
+    "AUTOSCALER-DRA-GPUS": _fix_autoscaler_dra,
+    "GANG-UNPLACEABLE": _fix_gang,
+    "GANG-QUEUE": _fix_gang_queue,
 }
 
 

@@ -44,6 +44,11 @@ def render_text(result: CheckResult) -> str:
         where = f"{f.loc}: " if f.loc else ""
         lines.append(f"{where}{f.severity} [{f.rule}] {f.message}")
         lines.append(f"    fix: {f.fix}")
+    for s in result.suppressed:  # silenced: said in one line each, never counted
+        where = f"{s.finding.loc}: " if s.finding.loc else ""
+        by = f" at {s.by.loc}" if s.by.loc else ""
+        lines.append(f"{where}suppressed {s.finding.severity} [{s.finding.rule}] {s.finding.message}")
+        lines.append(f"    suppressed ({s.by.kind}{by}): {s.by.reason}")
     if not result.plans:
         lines.append(
             "nothing to check: no RayCluster, RayService or RayJob with its own cluster in the given paths "
@@ -53,6 +58,8 @@ def render_text(result: CheckResult) -> str:
     counts = f"{result.count(ERROR)} error(s), {result.count(WARNING)} warning(s)"
     if result.unchecked:
         counts += f", {len(result.unchecked)} unchecked"
+    if result.suppressed:
+        counts += f", {len(result.suppressed)} suppressed"
     lines.append(f"verdict: {result.verdict.upper()} ({counts})")
     return "\n".join(lines)
 

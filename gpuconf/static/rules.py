@@ -15,6 +15,7 @@ from gpuconf.inputs.loader import get, loc_of
 from gpuconf.inputs.resources import gpu_amount, is_nvidia_gpu
 from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.model.plan import DeploymentPlan, Plan
+from gpuconf.model.scheduler import unschedulable_message
 from gpuconf.model.shell import bash_words
 
 ERROR, WARNING = "error", "warning"
@@ -136,9 +137,7 @@ def _intended(group: GroupModel) -> dict[str, float]:
 
 
 def _gpu_only_nodes(plan: Plan, nodes: list[str]) -> bool:
-    return bool(nodes) and all(
-        plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in nodes
-    )
+    return bool(nodes) and all(plan.is_gpu_node(n) for n in nodes)
 
 
 @rule("SHELL-SPLIT", ERROR, "a rayStartParams value that KubeRay's `bash -c` splits or unquotes into something else")
@@ -232,7 +231,8 @@ def _ray_start(plan: Plan) -> Iterator[Finding]:
 def _unschedulable(plan: Plan) -> Iterator[Finding]:
     for p in plan.pods:
         # A pod the autoscaler would add and cannot place only caps the scale-up (the plan says where).
-        if p.node is None and not p.autoscaled:
+        # A pod its batch scheduler holds although it fits is GANG-UNPLACEABLE's (or GANG-QUEUE's) to report.
+        if p.node is None and not p.autoscaled and not (p.gang_held and any(not r for r in p.reasons.values())):
             note = ""
             if not plan.expectations.extended_resource_toleration and plan.could_land_on(p.group, admission=True):
                 note = (
@@ -246,7 +246,7 @@ def _unschedulable(plan: Plan) -> Iterator[Finding]:
                 "POD-UNSCHEDULABLE",
                 ERROR,
                 group_loc(_spec(plan), p.group, "template", "spec"),
-                f"pod {p.name} (group {p.group.label}) stays Pending: {p.pending_message}{note}",
+                f"pod {p.name} (group {p.group.label}) stays Pending: {unschedulable_message(p.reasons)}{note}",
                 "add the toleration/nodeSelector/resources that let it fit the intended node "
                 "(for GPU nodes: tolerate their taint, e.g. key nvidia.com/gpu operator Exists)",
                 evidence={"reasons": p.reasons},
@@ -280,16 +280,29 @@ def _head_gpu(plan: Plan) -> Iterator[Finding]:
 
 @rule("GPU-GROUP-NO-GPU", ERROR, "a group pinned to GPU nodes has no GPU limit, so its pods get no device")
 def _group_no_gpu(plan: Plan) -> Iterator[Finding]:
+    from gpuconf.model.accelerators import accelerator_kind, describe
+    from gpuconf.model.gang import kai_fraction
+
     res = plan.expectations.gpu_resource
     for g in plan.groups:
         if g.is_head or g.gpu_limit(plan.expectations.is_gpu_resource) > 0 or not _requires_gpu_labels(plan, g):
             continue
+        # A MIG slice, another vendor's GPU or a renamed share is a GPU, whatever the expectations name;
+        # so are DRA GPU claims (KubeRay adds nothing for them, Ray counts what the driver hands over).
+        if any((k := accelerator_kind(n)) is not None and k.is_gpu and v > 0 for n, v in g.container_limits.items()):
+            continue
+        if g.dra is not None and g.dra.gpu_claims:
+            continue
+        if kai_fraction(g.template):
+            continue  # KAI's fractional GPU: no limit, a share of one GPU (SHARED-GPU judges it)
+        held = describe(g.container_limits)
         yield Finding(
             "GPU-GROUP-NO-GPU",
             ERROR,
             group_loc(_spec(plan), g, "template", "spec", "containers", 0, "resources"),
-            f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit: the device "
-            "plugin gives it no GPU, "
+            f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit"
+            + (f" (it holds {held}, which Ray does not count as GPU)" if held else "")
+            + ": it holds no GPU, "
             + (
                 "and NVIDIA_VISIBLE_DEVICES=all (GPU-LEAK-ENV) lets it use every GPU of the node unreserved"
                 if _container_env(plan, g).get("NVIDIA_VISIBLE_DEVICES") == "all"
@@ -407,7 +420,7 @@ def _group_selector(plan: Plan) -> Iterator[Finding]:
         if g.is_head or not requested or _requires_gpu_labels(plan, g):
             continue
         advertising = [n for n in plan.nodes if any(n.allocatable.get(r, 0) > 0 for r in requested)]
-        wrong = [n.name for n in advertising if not plan.expectations.is_gpu_node(n.labels, n.allocatable)]
+        wrong = [n.name for n in advertising if not plan.is_gpu_node(n.name)]
         severity = ERROR if wrong else WARNING
         consequence = (
             f"it can land on {wrong}, which advertise {requested} but are not GPU nodes"
@@ -438,9 +451,7 @@ def _marker_leak(plan: Plan) -> Iterator[Finding]:
         if not leaked:
             continue
         landing = plan.could_land_on(g)
-        if not g.is_head and not [
-            n for n in landing if not plan.expectations.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable)
-        ]:
+        if not g.is_head and not [n for n in landing if not plan.is_gpu_node(n)]:
             continue
         where = "the head" if g.is_head else f"group {g.label} (can land on {landing})"
         yield Finding(
@@ -503,6 +514,21 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
     for d in plan.deployments:
         if d.feasible:
             continue
+        undecided = _model_unknown_hosts(plan, d)
+        if undecided:
+            yield Finding(
+                "SERVE-UNPLACEABLE",
+                UNCHECKED,
+                _opts_loc(plan, d),
+                f"{d.demand.key} asks for an accelerator type "
+                f"({_accelerator_asks(d)}); unknown: the pool does not show the GPU model of "
+                + ", ".join(f"{n.name} (on {n.k8s_node})" for n in undecided)
+                + ", which would host it otherwise: Ray names the type from the GPU it detects there",
+                "give the node pool GPU Feature Discovery's labels (nvidia.com/gpu.product), as "
+                "`kubectl get nodes -o yaml` prints them where GFD runs, or check it live",
+                evidence={"app": d.demand.app, "deployment": d.demand.deployment, "nodes": [n.name for n in undecided]},
+            )
+            continue
         detail = "; ".join(f"{n}: {', '.join(rs)}" for n, rs in d.misfits.items()) or "no Ray node comes up"
         missing = [p.name for p in plan.pods if p.node is None or p.group.start.error]
         if missing:
@@ -516,6 +542,42 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
             "fix the findings above, or change ray_actor_options to what a node offers" + _what_would_change(plan, d),
             evidence={"demand": d.demand.resources, "misfits": d.misfits},
         )
+
+
+def _accelerator_asks(d: DeploymentPlan) -> str:
+    from gpuconf.model.accelerators import ACCELERATOR_RESOURCE_PREFIX, RAY_ACCELERATOR_LABEL
+
+    asks = [
+        f"accelerator_type: {r[len(ACCELERATOR_RESOURCE_PREFIX) :]}"
+        for r in d.demand.resources
+        if r.startswith(ACCELERATOR_RESOURCE_PREFIX)
+    ]
+    if RAY_ACCELERATOR_LABEL in d.demand.label_selector:
+        asks.append(f"label_selector {RAY_ACCELERATOR_LABEL}: {d.demand.label_selector[RAY_ACCELERATOR_LABEL]}")
+    return ", ".join(asks)
+
+
+def _model_unknown_hosts(plan: Plan, d: DeploymentPlan) -> list[Any]:
+    """Ray nodes with a GPU of unknown model that would host the deployment but for its accelerator-type asks."""
+    from gpuconf.model.accelerators import ACCELERATOR_RESOURCE_PREFIX, RAY_ACCELERATOR_LABEL
+    from gpuconf.model.raysched import RayNodeView, ReplicaDemand, node_misfit
+
+    if not _accelerator_asks(d):
+        return []
+    demand = ReplicaDemand(
+        d.demand.app,
+        d.demand.deployment,
+        1,
+        {k: v for k, v in d.demand.resources.items() if not k.startswith(ACCELERATOR_RESOURCE_PREFIX)},
+        {k: v for k, v in d.demand.label_selector.items() if k != RAY_ACCELERATOR_LABEL},
+        None,
+        None,
+    )
+    return [
+        n
+        for n in plan.ray_nodes
+        if n.model_unknown and not node_misfit(demand, RayNodeView(n.name, n.resources, n.labels))
+    ]
 
 
 def _group_line(plan: Plan, g: GroupModel, d: DeploymentPlan) -> str:
@@ -713,13 +775,10 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
 
 def _isolation_fix(plan: Plan) -> str:
     """Name the CPU-only resource or group to pin to, when the plan has one."""
-    exp = plan.expectations
     cpu_groups = [
         g.label
         for g in plan.groups
-        if not g.is_head
-        and plan.could_land_on(g)
-        and not any(exp.is_gpu_node(plan.node(n).labels, plan.node(n).allocatable) for n in plan.could_land_on(g))
+        if not g.is_head and plan.could_land_on(g) and not any(plan.is_gpu_node(n) for n in plan.could_land_on(g))
     ]
     on_cpu = {r for g in plan.groups if g.label in cpu_groups for r in _intended(g)}
     elsewhere = {r for g in plan.groups if g.label not in cpu_groups for r in _intended(g)}
@@ -738,18 +797,59 @@ _KEY_SHARE = 0.001
 
 @rule("NODEPOOL-NO-GPU", ERROR, "no node of the pool is a GPU node with an allocatable GPU")
 def _pool(plan: Plan) -> Iterator[Finding]:
+    from gpuconf.model.accelerators import accelerator_kind, accelerators_in, describe
+
     exp = plan.expectations
-    if not any(exp.is_gpu_node(n.labels, n.allocatable) and exp.gpus(n.allocatable) > 0 for n in plan.nodes):
-        yield Finding(
-            "NODEPOOL-NO-GPU",
-            ERROR,
-            exp.loc,
-            f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resources_text()}",
-            "label the GPU nodes (kubectl label node <name> "
-            + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
-            + ") and check the device plugin advertises the GPUs",
-            evidence={},
+
+    def dra_gpus(n: Any) -> int:
+        return sum(1 for d in n.dra if d.is_gpu)
+
+    if any(plan.is_gpu_node(n.name) and (exp.gpus(n.allocatable) > 0 or dra_gpus(n)) for n in plan.nodes):
+        return
+    # Say what the nodes do offer: a MIG slice or another vendor's device is not "no GPU".
+    offered = {
+        n.name: describe(n.allocatable)
+        for n in plan.nodes
+        if plan.is_gpu_node(n.name) and accelerators_in(n.allocatable)
+    }
+    others = {
+        n.name: describe(n.allocatable) for n in plan.nodes if n.name not in offered and accelerators_in(n.allocatable)
+    }
+    seen = ""
+    if offered:
+        seen = (
+            "; the GPU nodes offer "
+            + "; ".join(f"{k}: {v}" for k, v in offered.items())
+            + (
+                ", which the expectations' gpuResource(s) exclude: list them in gpuNodes.gpuResources if they are the GPUs"
+            )
         )
+    elif others:
+        seen = "; accelerators are on nodes without the GPU labels: " + "; ".join(
+            f"{k}: {v}" for k, v in others.items()
+        )
+    yield Finding(
+        "NODEPOOL-NO-GPU",
+        ERROR,
+        exp.loc,
+        f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resources_text()} "
+        f"(or DRA GPU devices in a ResourceSlice){seen}",
+        "label the GPU nodes (kubectl label node <name> "
+        + " ".join(f"{k}={v}" for k, v in exp.gpu_node_selector.items())
+        + ") and check the device plugin advertises the GPUs",
+        evidence={
+            "offered": offered,
+            "elsewhere": others,
+            # GPU resources (by Ray's count) on the labelled nodes, which the expectations could list.
+            "offered_resources": {
+                n.name: sorted(
+                    r for r in accelerators_in(n.allocatable) if (k := accelerator_kind(r)) is not None and k.is_gpu
+                )
+                for n in plan.nodes
+                if n.name in offered
+            },
+        },
+    )
 
 
 @rule(
@@ -817,6 +917,8 @@ def _autoscaler_mismatch(plan: Plan) -> Iterator[Finding]:
         node = next((n for n in plan.ray_nodes if n.group is g), None)
         have = dict(node.resources) if node else _offer(g)
         have.setdefault("CPU", 0.0)
+        if g.dra is not None and g.dra.gpu_claims and "num-gpus" not in g.params:
+            have.pop("GPU", None)  # DRA GPUs the autoscaler cannot see: AUTOSCALER-DRA-GPUS says so
         problems = disagreements(auto, have, "memory" in g.start.options)
         if not problems:
             continue
@@ -874,4 +976,4 @@ def _unquoted_for_expansion(value: str) -> str:
 
 
 # Rules that live in their own modules register on import; importing them here keeps the catalogue whole.
-from gpuconf.static import coverage  # noqa: E402,F401
+from gpuconf.static import coverage, gangs, gpuroads  # noqa: E402,F401
