@@ -22,6 +22,7 @@ never leaves a half-filled cache entry. While ``go`` works, a heartbeat line is 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -398,6 +399,17 @@ def ensure_component(comp: Component, log: Log = _print) -> float:
             "`make kwok-build` (or `gpuconf kwok build`)"
         )
     start = time.monotonic()
+    comp.dir.parent.mkdir(parents=True, exist_ok=True)
+    # One build of a component at a time (make test's background build and a test may both ask):
+    # whoever waited here finds it cached.
+    with (comp.dir.parent / f".lock-{comp.dir.name}").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if comp.is_cached():
+            return time.monotonic() - start
+        return _build_locked(comp, log, start)
+
+
+def _build_locked(comp: Component, log: Log, start: float) -> float:
     log(f"[build] {comp.name} {comp.version}: building {', '.join(comp.binaries)} -> {comp.dir}")
     tmp = comp.dir.parent / f".tmp-{comp.dir.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
