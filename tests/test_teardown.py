@@ -16,6 +16,7 @@ from gpuconf.backends.localray.launcher import start_cluster, temp_tag
 from gpuconf.backends.localray.procs import RUN_ENV, marked_processes
 from gpuconf.backends.localray.specs import specs_from_plan
 from gpuconf.static.check import run_check
+from gpuconf.testing.stages import terminal_signals
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,7 @@ def test_ctrl_c_during_a_run_leaves_nothing_behind(tmp_path: Path) -> None:
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=terminal_signals,  # Ctrl-C as a terminal sends it, even when this run's SIGINT is ignored
     )
     deadline = time.monotonic() + 240
     # Wait until at least two raylets (head and a worker) are up, then interrupt.

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from gpuconf.testing.stages import terminal_signals
+
 REPO = Path(__file__).resolve().parents[2]
 MARKER = ".gpuconf-cold"
 
@@ -72,6 +74,7 @@ def run(folder: Path, source: Path = REPO) -> int:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=terminal_signals,  # as a CI runner starts it, whatever started this
         )
         assert proc.stdout is not None
         in_table = False

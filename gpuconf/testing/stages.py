@@ -54,6 +54,20 @@ def table(stages: list[Stage], skipped: list[str], total_s: float) -> str:
     return "\n".join(rows)
 
 
+def terminal_signals() -> None:
+    """In a child before exec: Ctrl-C and Ctrl-\\ as a terminal delivers them (the default action).
+
+    A shell starts a background job with SIGINT ignored, and an ignored signal stays ignored through
+    exec: every interrupt test below would then pass without being interrupted.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+def _make(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, preexec_fn=terminal_signals)
+
+
 def _wait(proc: subprocess.Popen[bytes]) -> int:
     try:
         return proc.wait()
@@ -88,7 +102,7 @@ def run(targets: list[str], report: Path | None, make: str = "make") -> int:
                 stages.append(Stage(f"{name} (bg)", round(time.monotonic() - started, 1), rc, load_bg, _load()))
                 stages.append(Stage(f"  wait for {name}", round(waited, 1), rc, load0, _load()))
             else:
-                rc = _wait(subprocess.Popen([make, "--no-print-directory", name]))
+                rc = _wait(_make([make, "--no-print-directory", name]))
                 stages.append(Stage(name, round(time.monotonic() - t0, 1), rc, load0, _load()))
             if rc != 0:
                 break

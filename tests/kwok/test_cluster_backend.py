@@ -32,6 +32,7 @@ from gpuconf.live.ports import free_ports
 from gpuconf.live.serve import deploy
 from gpuconf.model.plan import Plan
 from gpuconf.static.check import run_check
+from gpuconf.testing.stages import terminal_signals
 from gpuconf.waits import wait_until
 
 pytestmark = [pytest.mark.local_control_plane, pytest.mark.slow]
@@ -158,6 +159,7 @@ def test_a_signal_during_the_wait_leaves_no_namespace(kube: KubeClient, sig: sig
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=terminal_signals,  # Ctrl-C as a terminal sends it, even when this run's SIGINT is ignored
     )
     try:
 
