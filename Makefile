@@ -45,7 +45,7 @@ $(STAMP): requirements.txt pyproject.toml
 # the first stage that needs it. On a warm machine it finds everything cached in seconds.
 TEST_STAGES ?= setup &build-cache lint test-pytest test-scaling-suite soak-short =build-cache test-kwok test-realpods
 test:
-	@MAKE="$(MAKE)" $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json $(TEST_STAGES)
+	@MAKE="$(MAKE)" $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json $(foreach s,$(TEST_STAGES),'$(s)')
 
 # TEST_JOBS=2: the project's tests and the suites+benchmarks run as two pytest processes at once
 # (each with its own report folder; one Ray cluster for all the suites and benchmarks). Not the

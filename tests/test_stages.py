@@ -68,3 +68,19 @@ def test_a_background_stage_runs_beside_the_next_and_is_waited_for(
     assert rc == 0, doc
     assert [s["name"] for s in doc["stages"]] == ["fg", "bg (bg)", "  wait for bg", "last"]
     assert (tmp_path / "bg.saw-fg").exists()  # the background stage ran while the foreground one did
+
+
+def test_make_test_hands_every_stage_to_the_runner_as_one_word() -> None:
+    """`&stage` must reach the runner quoted: unquoted, the shell would start a job and run the rest."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        ["make", "-n", "--no-print-directory", "test", "TEST_STAGES=setup &bg lint =bg"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    line = next(x for x in done.stdout.splitlines() if "gpuconf.testing.stages" in x)
+    assert "'setup' '&bg' 'lint' '=bg'" in line, line

@@ -6,6 +6,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,15 @@ from gpuconf.inputs.limits import MAX_DEPTH, MAX_EXPANDED_NODES, MAX_FILE_BYTES
 
 
 class LDict(dict):
-    """A mapping from YAML that knows where it and each of its keys stand."""
+    """A mapping from YAML that knows where it and each of its keys stand.
+
+    `readings` (when set) notes, per key, a plain scalar value that the other YAML reading
+    (kubectl's or YAML 1.1's, see KUBECTL and YAML11) takes differently.
+    """
 
     loc: Loc
     key_locs: dict[Any, Loc]
+    readings: dict[Any, str]
 
 
 class LList(list):
@@ -27,6 +33,127 @@ class LList(list):
 
     loc: Loc
     item_locs: list[Loc]
+    readings: dict[Any, str]
+
+
+# The two ways a plain scalar is read. KUBECTL: sigs.k8s.io/yaml, as kubectl and KubeRay read
+# manifests and serveConfigV2 (go.yaml.in/yaml/v2 resolve.go under sigs.k8s.io/yaml v1.6.0, then
+# JSON): y/yes/on/n/no/off are booleans, no sexagesimals (`1:00` is a string), timestamps stay
+# strings, Go's ParseInt base-0 integers (0x, 0o, 0b, leading-0 octal, `_` ignored), `1e3` is a
+# number, and a float with an integral value reaches the server as a JSON integer. YAML11:
+# PyYAML's YAML 1.1, as `serve deploy`/`serve run` read a Serve config file.
+KUBECTL = "kubectl"
+YAML11 = "yaml1.1"
+_GONUM_TAG = "tag:gpuconf,2026:go-number"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_GO_TRUE = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"}
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)\Z")
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+
+
+def go_number(text: str) -> int | float | str:
+    """A plain scalar that starts like a number, as go-yaml v2 resolves it and JSON carries it.
+
+    go.yaml.in/yaml/v2 resolve.go: strip `_`, strconv.ParseInt(s, 0, 64), then ParseUint, then a
+    YAML-style float; a leading `.` goes to ParseFloat unchanged. sigs.k8s.io/yaml then writes
+    JSON, where an integral float (`1.0`, `1e3`) is an integer below 1e21.
+    """
+    if text.startswith("."):
+        # Observed with sigs.k8s.io/yaml v1.6.0: `.5_0` is 0.5 too (Go's ParseFloat).
+        digits_only = text.replace("_", "")
+        between_digits = not re.search(r"(?<![0-9])_|_(?![0-9])", text)
+        value: int | float | str = float(digits_only) if between_digits and _GO_FLOAT.match(digits_only) else text
+    else:
+        plain_ = text.replace("_", "")
+        value = text
+        if _GO_INT.match(plain_):
+            digits = plain_.lstrip("+-")
+            leading_zero_octal = len(digits) > 1 and digits[0] == "0" and digits[1].isdigit()
+            number = int(digits, 8) if leading_zero_octal else int(digits, 0)
+            number = -number if plain_.startswith("-") else number
+            unsigned_ok = not plain_.startswith(("+", "-")) and number < 2**64  # ParseUint takes no sign
+            if -(2**63) <= number < 2**63 or unsigned_ok:
+                return number
+        if _GO_FLOAT.match(plain_):
+            value = float(plain_)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        # Go's JSON prints the shortest decimal that reads back as the float: 2^64 is 18446744073709552000.
+        return int(Decimal(repr(value)))
+    return value
+
+
+class _GoResolver(yaml.resolver.BaseResolver):
+    """Implicit tags as go-yaml v2 gives them (see KUBECTL)."""
+
+
+_GoResolver.add_implicit_resolver(
+    _BOOL_TAG,
+    re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"),
+    list("yYnNtTfFoO"),
+)
+_GoResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+."),
+)
+_GoResolver.add_implicit_resolver(_GONUM_TAG, re.compile(r"^[-+0-9.][-+0-9a-zA-Z_.]*$"), list("-+0123456789."))
+_GoResolver.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+_GoResolver.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+
+
+class _GoResolverMixin:
+    """Put before a loader base: its resolve() gives go-yaml v2's implicit tags."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        return _GO_RESOLVER.resolve(kind, value, implicit)
+
+
+_YAML11_RESOLVER = yaml.resolver.Resolver()
+_GO_RESOLVER = _GoResolver()
+
+
+def _reading_of(text: str, reading: str) -> Any:
+    """The value of a plain scalar in one reading (for the note on a difference)."""
+    if reading == KUBECTL:
+        tag = _GO_RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+        if tag == _GONUM_TAG:
+            return go_number(text)
+        if tag == _BOOL_TAG:
+            return text in _GO_TRUE
+    else:
+        tag = _YAML11_RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    if tag == "tag:yaml.org,2002:str":
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _shown(value: Any) -> str:
+    kind = {bool: "the boolean", int: "the integer", float: "the number", str: "the string"}.get(type(value), "")
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{kind} {'true' if value else 'false'}"
+    if type(value).__name__ in ("date", "datetime"):
+        return f"the timestamp {value}"
+    return f"{kind} {value!r}" if isinstance(value, str) else f"{kind} {value}"
+
+
+def reading_difference(text: str, reading: str) -> str | None:
+    """What the other reading makes of a plain scalar when it differs from this one's, else None."""
+    if not text or text[0] not in "-+.0123456789yYnNoO~":
+        return None
+    mine = _reading_of(text, reading)
+    other = _reading_of(text, YAML11 if reading == KUBECTL else KUBECTL)
+    if type(mine) is type(other) and mine == other:
+        return None
+    if isinstance(mine, float) and isinstance(other, float) and mine != mine and other != other:
+        return None  # nan
+    who = "kubectl (sigs.k8s.io/yaml)" if reading == KUBECTL else "YAML 1.1 (PyYAML, Ray's `serve` CLI)"
+    whom = "YAML 1.1 (PyYAML, Ray's `serve` CLI)" if reading == KUBECTL else "kubectl (sigs.k8s.io/yaml)"
+    return f"`{text}` is {_shown(mine)} to {who}, {_shown(other)} to {whom}"
 
 
 if getattr(yaml, "__with_libyaml__", False):
@@ -46,11 +173,16 @@ else:
     _BASE = yaml.SafeLoader
 
 
-def _make_loader(file: str, line_offset: int) -> type:
+def _make_loader(file: str, line_offset: int, reading: str = KUBECTL) -> type:
     def _loc(node: yaml.Node) -> Loc:
         return Loc(file, node.start_mark.line + 1 + line_offset)
 
-    class _Loader(_BASE):
+    bases: tuple[type, ...] = (_BASE,)
+    if reading == KUBECTL:
+        # The resolver decides the tags: go-yaml v2's instead of YAML 1.1's (the MRO puts it first).
+        bases = (_GoResolverMixin, _BASE)
+
+    class _Loader(*bases):  # type: ignore[misc]
         depth = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:
@@ -91,27 +223,48 @@ def _make_loader(file: str, line_offset: int) -> type:
                 raise InputError(_loc(key_node), f"duplicate key {key!r}", "remove one of the two entries")
             out[key] = loader.construct_object(value_node, deep=True)
             out.key_locs[key] = _loc(key_node)
+            _note_reading(out, key, value_node)
         return out
 
     def construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> LList:
         out = LList(loader.construct_object(child, deep=True) for child in node.value)
         out.loc = _loc(node)
         out.item_locs = [_loc(child) for child in node.value]
+        for i, child in enumerate(node.value):
+            _note_reading(out, i, child)
         return out
+
+    def _note_reading(out: LDict | LList, key: Any, node: yaml.Node) -> None:
+        if isinstance(node, yaml.ScalarNode) and not node.style:  # plain: None (pyyaml) or "" (libyaml)
+            note = reading_difference(node.value, reading)
+            if note:
+                if not hasattr(out, "readings"):
+                    out.readings = {}
+                out.readings[key] = note
 
     _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
+    if reading == KUBECTL:
+        _Loader.add_constructor(_GONUM_TAG, lambda _loader, node: go_number(node.value))
+        _Loader.add_constructor(_BOOL_TAG, lambda _loader, node: node.value in _GO_TRUE)
+        # `<<` as a value is the string "<<" to go-yaml; as a key it still merges (flatten_mapping).
+        _Loader.add_constructor("tag:yaml.org,2002:merge", lambda _loader, node: node.value)
     return _Loader
+
+
+def kubectl_loader(file: str) -> type:
+    """A loader class that reads YAML as kubectl does (KUBECTL), with the same limits and locations."""
+    return _make_loader(file, 0, KUBECTL)
 
 
 _OPENED_AT_START = ("while scanning a quoted scalar", "while parsing a flow sequence", "while parsing a flow mapping")
 
 
-def load_yaml_documents(text: str, file: str, line_offset: int = 0) -> list[Any]:
-    """Parse every document of a YAML stream; a syntax error becomes an InputError."""
+def load_yaml_documents(text: str, file: str, line_offset: int = 0, reading: str = KUBECTL) -> list[Any]:
+    """Parse every document of a YAML stream (as kubectl reads it, or YAML 1.1); a syntax error becomes an InputError."""
     _reject_template(text, file, line_offset)
     try:
-        docs = list(yaml.load_all(text, Loader=_make_loader(file, line_offset)))
+        docs = list(yaml.load_all(text, Loader=_make_loader(file, line_offset, reading)))
     except RecursionError:
         raise InputError(
             Loc(file, 1 + line_offset),
@@ -234,9 +387,9 @@ def read_text(path: Path) -> str:
     return text
 
 
-def load_file(path: Path) -> list[Any]:
-    """Read and parse one YAML file."""
-    return load_yaml_documents(read_text(path), display_path(path))
+def load_file(path: Path, reading: str = KUBECTL) -> list[Any]:
+    """Read and parse one YAML file (as kubectl reads it, unless told YAML11)."""
+    return load_yaml_documents(read_text(path), display_path(path), reading=reading)
 
 
 def display_path(path: Path) -> str:

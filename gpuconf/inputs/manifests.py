@@ -23,6 +23,7 @@ from gpuconf.inputs.expectations import (
 )
 from gpuconf.inputs.limits import MAX_FILES
 from gpuconf.inputs.loader import (
+    YAML11,
     LDict,
     display_path,
     get,
@@ -201,6 +202,7 @@ def load_roots(
             raise InputError(
                 None, f"{path}: no such file or folder", "check the path (gpuconf check --help lists what it reads)"
             )
+        _refuse_link_loop(path)
         kind = kind_of_folder(path)
         if kind is not None:
             charts += kind == "helm"
@@ -240,6 +242,20 @@ def load_roots(
         _finish(inputs)
         out.append(inputs)
     return out
+
+
+def _refuse_link_loop(path: Path) -> None:
+    """A symbolic link that loops (or dangles) is bad input at the path, not a traceback from resolve()."""
+    try:
+        path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == 40  # ELOOP
+        raise InputError(
+            Loc(str(path), 1),
+            f"cannot read {path}: "
+            + ("a symbolic link loop" if loop else (getattr(exc, "strerror", None) or str(exc))),
+            "point the link at a real YAML file or folder, or pass that file itself",
+        ) from None
 
 
 def _load_rendered(stream: Rendered, inputs: Inputs) -> None:
@@ -493,6 +509,10 @@ def _load_file(path: Path, inputs: Inputs, only: str | None = None, direct: bool
         return
     inputs.files.append(str(path))
     docs = load_file(path)
+    if any(_read_as_yaml11(d) and _reads_differently(d) for d in docs):
+        # `serve deploy`/`serve run` read a Serve config file with PyYAML (YAML 1.1), not as kubectl does,
+        # and gpuconf's own Expectations have always been read so.
+        docs = [y if _read_as_yaml11(k) else k for k, y in zip(docs, load_file(path, reading=YAML11), strict=False)]
     if not docs:
         if direct or only:
             raise InputError(
@@ -510,6 +530,21 @@ def _load_file(path: Path, inputs: Inputs, only: str | None = None, direct: bool
                 "each YAML document should be a Kubernetes object or a Serve config",
             )
         _classify(doc, inputs, only)
+
+
+def _reads_differently(obj: Any) -> bool:
+    """Whether a plain scalar somewhere in obj reads differently in YAML 1.1 (the loader noted it): else no re-parse."""
+    if getattr(obj, "readings", None):
+        return True
+    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else ()
+    return any(_reads_differently(v) for v in values)
+
+
+def _read_as_yaml11(doc: Any) -> bool:
+    """A Serve config document (no `kind`, an `applications:` key) or gpuconf's Expectations: not for kubectl."""
+    if not isinstance(doc, dict):
+        return False
+    return (doc.get("kind") is None and "applications" in doc) or doc.get("kind") == "Expectations"
 
 
 def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
@@ -592,6 +627,9 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
             f"{kind} apiVersion {api!r} is not served by KubeRay 1.5",
             "use `apiVersion: ray.io/v1`",
         )
+    from gpuconf.inputs.crds import validate_ray_object
+
+    validate_ray_object(doc, kind, api)
     name = _object_name(doc)
     suppressions = annotation_suppressions(doc)
     if api != "ray.io/v1":
@@ -604,6 +642,7 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
     if kind == "RayCluster":
         spec = require(doc, "spec", kind=dict)
         inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc)))
+        _replica_notices(inputs.clusters[-1], inputs)
     elif kind == "RayJob":
         if get(doc, "spec", "clusterSelector") is not None and get(doc, "spec", "rayClusterSpec") is None:
             notice = Notice(
@@ -616,13 +655,32 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
             return
         spec = require(doc, "spec", "rayClusterSpec", kind=dict, what="the cluster the job runs on")
         inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc)))
+        _replica_notices(inputs.clusters[-1], inputs)
     else:
         spec = require(doc, "spec", "rayClusterConfig", kind=dict)
         cluster = ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc))
+        _replica_notices(cluster, inputs)
         if get(doc, "spec", "serveConfigV2") is None:
             inputs.services.append((cluster, no_serve_config()))
         else:
             inputs.services.append((cluster, _embedded_serve_config(doc)))
+
+
+def _replica_notices(cluster: ClusterDoc, inputs: Inputs) -> None:
+    """Say where KubeRay's replica count is not what the group seems to ask for (minReplicas > maxReplicas)."""
+    workers = cluster.spec.get("workerGroupSpecs")
+    for i, g in enumerate(workers if isinstance(workers, list) else []):
+        low, high = get(g, "minReplicas"), get(g, "maxReplicas")
+        if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool) and low > high:
+            inputs.notices.append(
+                Notice(
+                    loc_of(cluster.spec, "workerGroupSpecs", i, "minReplicas"),
+                    f"{cluster.kind}/{cluster.name} group {get(g, 'groupName')}: minReplicas {low} > maxReplicas "
+                    f"{high}: KubeRay runs maxReplicas ({high} pod(s) x numOfHosts) whatever `replicas` says "
+                    "(GetWorkerGroupDesiredReplicas, utils/util.go), and the plan does the same; "
+                    "set minReplicas <= maxReplicas",
+                )
+            )
 
 
 def _object_labels(doc: LDict) -> dict[str, str]:

@@ -14,16 +14,24 @@ KUBERNETES_SCHEMA_VERSION = "1.34"
 
 
 @functools.cache
+def schema_folder() -> str:
+    """kubernetes-validate's folder of strict schemas for KUBERNETES_SCHEMA_VERSION."""
+    from kubernetes_validate import utils
+
+    version = [v for v in utils.all_versions() if utils.major_minor(v) <= utils.major_minor(KUBERNETES_SCHEMA_VERSION)][
+        -1
+    ]
+    return f"kubernetes-json-schema/v{version}-local-strict"
+
+
+@functools.cache
 def _k8s_validator(kind: str, api_version: str) -> Any:
     """kubernetes-validate's strict schema for one kind, compiled once (it reloads every file per call)."""
     import jsonschema
     from kubernetes_validate import utils
     from referencing import Registry, Resource
 
-    version = [v for v in utils.all_versions() if utils.major_minor(v) <= utils.major_minor(KUBERNETES_SCHEMA_VERSION)][
-        -1
-    ]
-    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    folder = schema_folder()
     group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", KUBERNETES_SCHEMA_VERSION)
     defs = utils.schema_contents(f"{folder}/_definitions.json", KUBERNETES_SCHEMA_VERSION)

@@ -18,7 +18,35 @@ from gpuconf.inputs.nodepool import check_quantity
 def check_sizes(target: Target, max_pods: int, max_replicas: int) -> None:
     """Raise InputError for a malformed group or deployment, or a plan past the limits."""
     _groups(target.cluster.spec, max_pods)
+    _api_server_rules(target)
     _serve(target.serve.body, max_replicas)
+
+
+def _api_server_rules(target: Target) -> None:
+    """What the API server refuses in the pods KubeRay creates (gpuconf.inputs.apiserver)."""
+    from gpuconf.inputs.apiserver import check_group_name, check_pod_resources
+
+    spec = target.cluster.spec
+    check_pod_resources(spec, ("headGroupSpec",))
+    workers = get(spec, "workerGroupSpecs", default=[]) or []
+    for i, g in enumerate(workers if isinstance(workers, list) else []):
+        if isinstance(g, dict):
+            check_group_name(spec, i, target.cluster.name, target.cluster.kind)
+            check_pod_resources(spec, ("workerGroupSpecs", i))
+
+
+def desired_replicas(replicas: int | None, low: int | None, high: int | None) -> int:
+    """KubeRay's GetWorkerGroupDesiredReplicas (controllers/ray/utils/util.go, v1.5.0), before numOfHosts.
+
+    minReplicas above maxReplicas: maxReplicas, whatever `replicas` says; else `replicas` clamped
+    into [minReplicas, maxReplicas]. Unset values are the CRD's defaults (0, 0, 2^31-1).
+    """
+    low = 0 if low is None else low
+    high = 2**31 - 1 if high is None else high
+    if low > high:
+        return high
+    value = low if replicas is None else replicas
+    return max(low, min(value, high))
 
 
 def _int_field(root: LDict, path: tuple[Any, ...], value: Any, low: int, what: str) -> int:
@@ -58,8 +86,7 @@ def _groups(spec: LDict, max_pods: int) -> None:
         for key in ("replicas", "minReplicas", "maxReplicas"):
             if g.get(key) is not None:
                 counts[key] = _int_field(spec, ("workerGroupSpecs", i, key), g[key], 0, key)
-        low, high = counts.get("minReplicas", 0), counts.get("maxReplicas", 2**31 - 1)
-        replicas = max(low, min(counts.get("replicas", low), high))
+        replicas = desired_replicas(counts.get("replicas"), counts.get("minReplicas"), counts.get("maxReplicas"))
         pods += replicas * hosts
         if pods > max_pods:
             raise InputError(

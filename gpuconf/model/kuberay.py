@@ -169,13 +169,10 @@ def _replicas(spec: LDict, path: tuple[Any, ...], g: LDict) -> int:
             raise InputError(loc_of(spec, *path, key), f"{key} must be a non-negative integer")
     if g.get("suspend") is True:
         return 0
-    # An explicit null is an unset *int32 in KubeRay's types: the same default as a missing key.
-    low = g.get("minReplicas") or 0
-    high = g.get("maxReplicas")
-    high = 2**31 - 1 if high is None else high
-    value = g.get("replicas")
-    value = low if value is None else value
-    value = max(low, min(value, high))
+    from gpuconf.inputs.sizes import desired_replicas
+
+    # A null is the CRD's default (gpuconf.inputs.crds applies it as the API server does).
+    value = desired_replicas(g.get("replicas"), g.get("minReplicas"), g.get("maxReplicas"))
     return value * int(g.get("numOfHosts", 1) or 1)
 
 
