@@ -8,8 +8,12 @@ tests/fixtures/upstream/kuberay-helm-ray-cluster/.
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,3 +205,53 @@ def test_real_helm_renders_the_upstream_chart(helm: Path, monkeypatch: pytest.Mo
     result = run_check([CHART], [NODES], helm=head_gpu)
     [finding] = [f for f in result.findings if f.rule == "HEAD-GPU"]
     assert finding.loc is not None and finding.loc.file == TEMPLATE
+
+
+def _piped(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`COMMAND | gpuconf check - --format json` through a real shell pipeline."""
+    gpuconf = f"{shlex.quote(sys.executable)} -m gpuconf check - --format json"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        f"set -o pipefail; {command} | {gpuconf}",
+        shell=True,
+        executable="/bin/bash",
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@needs_kubectl
+@pytest.mark.processes
+def test_kustomize_piped_to_stdin_fails_head_gpu_at_the_streams_line(tmp_path: Path) -> None:
+    """`kubectl kustomize DIR | gpuconf check -`: the overlay's HEAD-GPU at `<stdin>:LINE` of that stream."""
+    folder = overlay(tmp_path)
+    (tmp_path / "nodes").mkdir()
+    shutil.copytree(NODES, tmp_path / "nodes", dirs_exist_ok=True)
+    shutil.copy(EXPECT, tmp_path / "expectations.yaml")
+    done = _piped(f"kubectl kustomize {shlex.quote(str(folder))}", tmp_path)
+    assert done.returncode == 1, done.stderr
+    [finding] = [f for f in json.loads(done.stdout)["findings"] if f["rule"] == "HEAD-GPU"]
+    rendered = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True)
+    assert finding["file"] == "<stdin>" and 'num-gpus: "1"' in rendered.stdout.splitlines()[finding["line"] - 1]
+
+
+@pytest.mark.slow
+@pytest.mark.processes
+def test_helm_template_piped_to_stdin_gives_the_charts_verdict(helm: Path, tmp_path: Path) -> None:
+    """`helm template … | gpuconf check -`: the real helm's stream, findings at `<stdin>` lines."""
+    (tmp_path / "nodes").mkdir()
+    shutil.copytree(NODES, tmp_path / "nodes", dirs_exist_ok=True)
+    shutil.copy(EXPECT, tmp_path / "expectations.yaml")
+    values = HELM_FIXTURE / "gpu-values.yaml"
+    command = (
+        f"{shlex.quote(str(helm))} template raycluster {shlex.quote(str(CHART))} -f {shlex.quote(str(values))} "
+        "--set head.rayStartParams.num-gpus=1"
+    )
+    done = _piped(command, tmp_path)
+    assert done.returncode == 1, done.stderr
+    doc = json.loads(done.stdout)
+    [finding] = [f for f in doc["findings"] if f["rule"] == "HEAD-GPU"]
+    assert finding["file"] == "<stdin>" and finding["line"] > 0
