@@ -31,6 +31,13 @@ class ScalingCase:
     says: str
 
 
+# The scaling checks in the order they run (suites/scaling/test_scaling.py).
+CHECK_ORDER = [
+    "test_scale_from_zero",
+    "test_horizontal_scale_to_gpu_capacity",
+    "test_serve_autoscaling_grows_and_falls_back",
+]
+
 CASES = [
     # The autoscaler asks for GPU pods; the scheduler cannot bind them (untolerated taint), so no Ray node.
     ScalingCase("autoscaled-pods-lack-toleration", "test_scale_from_zero", "stays Pending: 0/3 nodes are available"),
@@ -45,16 +52,19 @@ CASES = [
 def test_scaling_check_fails_on_case(
     case: ScalingCase, tmp_path: Path, gpuconf_settings: Settings, evidence: Evidence
 ) -> None:
-    """Run the case's scaling check on the case's own cluster; it must fail and say why.
+    """Run the scaling suite up to the case's check on the case's own cluster; it must fail and say why.
 
-    Only that check runs: each scaling check starts from a settled cluster of its own, and the
-    others' passing paths are what `make test`'s scaling stage proves already.
+    The checks after it are left out: the case is decided by then, and their passing paths are what
+    `make test`'s scaling stage proves already. The ones before it stay: a case may build on what
+    they left (an autoscaled node that carries the GPU marker).
     """
+    later = CHECK_ORDER[CHECK_ORDER.index(case.check) + 1 :]
     cmd = [
         sys.executable,
         "-m",
         "pytest",
-        f"suites/scaling/test_scaling.py::{case.check}",
+        "suites/scaling",
+        *[f"--deselect=suites/scaling/test_scaling.py::{name}" for name in later],
         "-q",
         "-p",
         "no:cacheprovider",
