@@ -239,7 +239,12 @@ def _add_custom_accelerator(params: dict[str, str], limits: dict[str, Decimal]) 
     whole value as Go's json.Marshal prints the map (sorted keys, no spaces) in single quotes.
     """
     raw = params.get("resources")
-    current = json.loads(raw.strip("'\"` ")) if raw else {}
+    try:
+        current = json.loads(raw.strip("'\"` ")) if raw else {}
+    except ValueError:
+        return  # not JSON to KubeRay either: it logs the error and adds nothing
+    if not isinstance(current, dict):
+        return
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in current.values()):
         return  # Go cannot unmarshal it into map[string]float64: KubeRay logs the error and adds nothing
     if any(name in current for name in CUSTOM_ACCELERATORS.values()):
