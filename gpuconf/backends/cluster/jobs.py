@@ -5,7 +5,7 @@ on the head. Their code travels inside the entrypoint itself (``python -c``, the
 sources compressed), so no working_dir is uploaded and nothing is installed in the image: the
 job needs only the image's Python and Ray. The modules are loaded under names of their own
 (``gpuconf_probe``…), which cannot shadow a package of the user's image such as ``entrypoints``;
-having no file, cloudpickle ships their functions to the workers by value.
+they are registered with cloudpickle by value, so their functions reach the workers whole.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ def inline_entrypoint(call: str) -> str:
             "    mod = types.ModuleType(name)",
             "    sys.modules[name] = mod",
             "    exec(compile(zlib.decompress(base64.b64decode(src)).decode(), '<' + name + '>', 'exec'), mod.__dict__)",
+            # cloudpickle takes a module in sys.modules for importable: these exist in this driver only.
+            "from ray import cloudpickle",
+            f"for name in {list(MODULES)!r}:",
+            "    cloudpickle.register_pickle_by_value(sys.modules[name])",
             call,
         ]
     )
