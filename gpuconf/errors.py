@@ -1,4 +1,4 @@
-"""Errors that mean "the input is wrong": reported as file:line, exit code 2."""
+"""Errors and exit codes: bad input (file:line, exit 2) and environment failures (exit 3, 10-14)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,13 @@ class InputError(Exception):
         return text
 
 
-EXIT_ENVIRONMENT = 3  # an environment failure without a more precise code (preflight uses 10-14)
+# Exit codes of environment failures: 3 without a more precise code; preflight's checks use 10-14.
+EXIT_ENVIRONMENT = 3
+EXIT_UNREACHABLE = 10  # no API server answers
+EXIT_NO_KUBERAY = 11  # the KubeRay CRDs are missing
+EXIT_NO_GPU_NODES = 12  # no node matches the GPU node selector
+EXIT_NO_GPU_ALLOCATABLE = 13  # GPU nodes, but none advertises allocatable GPUs
+EXIT_RBAC = 14  # the credentials lack a permission the suite needs
 
 
 class EnvironmentFailure(Exception):

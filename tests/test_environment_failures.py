@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpuconf.errors import EXIT_ENVIRONMENT
-from gpuconf.kube.preflight import EXIT_UNREACHABLE
+from gpuconf.errors import EXIT_ENVIRONMENT, EXIT_UNREACHABLE
 from gpuconf.testing.report import ReportCollector
 
 pytestmark = pytest.mark.processes

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.errors import InputError
+from gpuconf.errors import EXIT_UNREACHABLE, InputError
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.kubeconfig import read_kubeconfig
-from gpuconf.kube.preflight import EXIT_UNREACHABLE, exit_code, run_preflight
+from gpuconf.kube.preflight import exit_code, run_preflight
 from gpuconf.kube.reach import cluster_answers
 from gpuconf.live.ports import free_port
 from gpuconf.static.check import run_check

@@ -1,7 +1,7 @@
 """Preflight of a cluster before anything is applied: each failure has its own message and exit code.
 
 Environment failures (no cluster, no KubeRay, no GPU nodes, missing permissions) are
-told apart from conformance failures: they exit 10-14, a failing check exits 1.
+told apart from conformance failures: they exit 10-14 (gpuconf.errors), a failing check exits 1.
 """
 
 from __future__ import annotations
@@ -10,11 +10,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpuconf.errors import InputError
+from gpuconf.errors import (
+    EXIT_NO_GPU_ALLOCATABLE,
+    EXIT_NO_GPU_NODES,
+    EXIT_NO_KUBERAY,
+    EXIT_RBAC,
+    EXIT_UNREACHABLE,
+    InputError,
+)
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.rbac import CLUSTER_ACCESS, NAMED_ACCESS, allowed, describe
 
-EXIT_UNREACHABLE, EXIT_NO_KUBERAY, EXIT_NO_GPU_NODES, EXIT_NO_GPU_ALLOCATABLE, EXIT_RBAC = 10, 11, 12, 13, 14
 KUBERAY_CRDS = ("rayclusters.ray.io", "rayservices.ray.io")
 KUBERAY_INSTALL = (
     "helm repo add kuberay https://ray-project.github.io/kuberay-helm/ && "

@@ -138,8 +138,7 @@ def bind_run_role(kube: KubeClient, namespace: str, run_id: str) -> client.V1Rol
         )
     except ApiException as exc:
         if exc.status == 403:  # an environment failure that says which grant is missing
-            from gpuconf.errors import EnvironmentFailure
-            from gpuconf.kube.preflight import EXIT_RBAC
+            from gpuconf.errors import EXIT_RBAC, EnvironmentFailure
 
             raise EnvironmentFailure(
                 f"may not bind the ClusterRole {RUN_ROLE} in {namespace}: {exc.status} {exc.reason}: "

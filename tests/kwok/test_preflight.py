@@ -9,10 +9,11 @@ import pytest
 import yaml
 from kubernetes import client
 
+from gpuconf.errors import EXIT_NO_GPU_NODES, EXIT_NO_KUBERAY, EXIT_RBAC
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.names import new_run_id
-from gpuconf.kube.preflight import EXIT_NO_GPU_NODES, EXIT_NO_KUBERAY, EXIT_RBAC, KUBERAY_CRDS, exit_code, run_preflight
+from gpuconf.kube.preflight import KUBERAY_CRDS, exit_code, run_preflight
 from gpuconf.static.check import run_check
 
 pytestmark = pytest.mark.local_control_plane

@@ -28,10 +28,11 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from gpuconf.backends.kwok.backend import apply_target
+from gpuconf.errors import EXIT_RBAC
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.client import APPLY, RAY_GROUP, RAY_VERSION, RAYCLUSTERS, KubeClient
 from gpuconf.kube.names import RUN_LABEL, new_run_id, run_labels
-from gpuconf.kube.preflight import EXIT_RBAC, exit_code, run_preflight
+from gpuconf.kube.preflight import exit_code, run_preflight
 from gpuconf.kube.rbac import RBAC_GROUP, RUN_BINDING, RUN_ROLE
 from gpuconf.model.plan import Plan
 from gpuconf.static.check import run_check

@@ -23,7 +23,7 @@ from gpuconf.backends.cluster.scaling import KubeRayClusterApi, ReplicaRestore, 
 from gpuconf.backends.cluster.target import ClusterTarget, alive_ray_nodes, http_port, serve_code_note
 from gpuconf.backends.cluster.upload import upload_entrypoints
 from gpuconf.backends.cluster.view import ClusterView
-from gpuconf.errors import EnvironmentFailure
+from gpuconf.errors import EXIT_UNREACHABLE, EnvironmentFailure
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.deploy import KubeDeployment, deploy_raycluster
 from gpuconf.kube.diagnostics import collect_diagnostics
@@ -41,8 +41,6 @@ from gpuconf.waits import timeout, wait_until
 
 def connect_cluster(kubeconfig: str | None) -> KubeClient:
     """A client of the user's cluster, or an EnvironmentFailure (exit 10) within seconds."""
-    from gpuconf.kube.preflight import EXIT_UNREACHABLE
-
     if not cluster_answers(kubeconfig):
         where, hint = kubeconfig or "the in-cluster service account", ""
         if kubeconfig:
