@@ -263,7 +263,6 @@ def catalogue_markdown(regressions: Path = REGRESSIONS) -> str:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
-    from gpuconf.static import coverage  # noqa: F401  (registers its rule)
     from gpuconf.static.rules import CATALOGUE
 
     if args.markdown:

@@ -10,8 +10,8 @@ from gpuconf.inputs.limits import MAX_PODS, MAX_REPLICAS
 from gpuconf.inputs.manifests import Inputs, Notice, load_roots
 from gpuconf.inputs.rendered import HelmOptions
 from gpuconf.model.plan import Plan, build_plan
-from gpuconf.static import coverage  # noqa: F401  (registers SERVE-APP-UNSEEN)
-from gpuconf.static.rules import CHECK_WITH, ERROR, UNCHECKED, UNCHECKED_VERDICT, WARNING, Finding, run_rules
+from gpuconf.static.catalogue import ERROR, UNCHECKED, WARNING, Finding
+from gpuconf.static.rules import CHECK_WITH, UNCHECKED_VERDICT, run_rules
 from gpuconf.static.suppress import Suppressed, apply_suppressions
 
 # The verdict of inputs that were all read but hold no cluster to plan (exit 0, said as such).

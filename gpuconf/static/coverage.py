@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from gpuconf.inputs.loader import get, loc_of
 from gpuconf.model.llm import llm_configs
 from gpuconf.model.plan import Plan
-from gpuconf.static.rules import UNCHECKED, Finding, rule
+from gpuconf.static.catalogue import UNCHECKED, Finding, rule
 
 RULE_ID = "SERVE-APP-UNSEEN"
 

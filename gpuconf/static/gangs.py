@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpuconf.model.plan import Plan
-from gpuconf.static.rules import ERROR, WARNING, Finding, rule
+from gpuconf.static.catalogue import ERROR, WARNING, Finding, rule
 
 
 @rule(

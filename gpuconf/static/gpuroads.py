@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from gpuconf.model.accelerators import gpu_sharing, is_shared_resource
 from gpuconf.model.kuberay import GroupModel, autoscaler_enabled, group_loc
 from gpuconf.model.plan import Plan
-from gpuconf.static.rules import ERROR, WARNING, Finding, rule
+from gpuconf.static.catalogue import ERROR, WARNING, Finding, rule
 
 
 @dataclass(frozen=True)

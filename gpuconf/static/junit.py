@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from gpuconf.errors import InputError
 
 if TYPE_CHECKING:
+    from gpuconf.static.catalogue import Finding
     from gpuconf.static.check import CheckResult
-    from gpuconf.static.rules import Finding
 
 SUITE = "gpuconf check"
 
@@ -31,7 +31,6 @@ def _text(findings: list[Finding]) -> str:
 
 def to_junit(result: CheckResult) -> str:
     """The JUnit XML of a check (testsuites > testsuite per target > testcase per rule)."""
-    from gpuconf.static import coverage  # noqa: F401  (registers its rule)
     from gpuconf.static.rules import CATALOGUE
 
     root = ET.Element("testsuites", name=SUITE)

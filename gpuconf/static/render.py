@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from gpuconf.static.catalogue import ERROR, WARNING, Finding
 from gpuconf.static.check import CheckResult, deployment_row
-from gpuconf.static.rules import CHECK_WITH, ERROR, WARNING, Finding
+from gpuconf.static.rules import CHECK_WITH
 
 
 def render_text(result: CheckResult) -> str:

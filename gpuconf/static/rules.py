@@ -6,8 +6,7 @@ Every finding names the manifest line to change, what was seen, and the fix.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from gpuconf.errors import Loc
@@ -18,10 +17,13 @@ from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.scheduler import unschedulable_message
 from gpuconf.model.shell import bash_words
 
-ERROR, WARNING = "error", "warning"
-# What the static tier could not see (deployments set in code, no Serve config): neither a pass nor
-# a failure. A run with such findings and no error has verdict UNCHECKED_VERDICT (exit 4).
-UNCHECKED = "unchecked"
+# The registry lives in gpuconf.static.catalogue; this module imports every rule, so the whole
+# catalogue and its runner are read from here.
+from gpuconf.static.catalogue import CATALOGUE as CATALOGUE
+from gpuconf.static.catalogue import ERROR, UNCHECKED, WARNING, Finding, rule
+from gpuconf.static.catalogue import run_rules as run_rules
+
+# A run with UNCHECKED findings (gpuconf.static.catalogue) and no error has this verdict (exit 4).
 UNCHECKED_VERDICT = "unchecked"
 # The two ways to check what was left unchecked: (command, what it does).
 CHECK_WITH: tuple[tuple[str, str], ...] = (
@@ -33,67 +35,6 @@ CHECK_WITH: tuple[tuple[str, str], ...] = (
     ("make conformance MANIFESTS=DIR", "the live tier: deploys the app and checks the options as deployed"),
 )
 _BUILTIN = {"CPU", "GPU", "memory"}
-
-
-@dataclass
-class Finding:
-    """One rule's verdict on one place of the manifests."""
-
-    rule: str
-    severity: str
-    loc: Loc | None
-    message: str
-    fix: str
-    target: str = ""
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON contract of a finding."""
-        return {
-            "rule": self.rule,
-            "severity": self.severity,
-            "file": self.loc.file if self.loc else None,
-            "line": self.loc.line if self.loc else None,
-            "message": self.message,
-            "fix": self.fix,
-            "target": self.target,
-            "evidence": self.evidence,
-        }
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A catalogue entry."""
-
-    id: str
-    severity: str
-    summary: str
-    check: Callable[[Plan], Iterator[Finding]]
-
-
-CATALOGUE: list[Rule] = []
-
-
-def rule(
-    rule_id: str, severity: str, summary: str
-) -> Callable[[Callable[[Plan], Iterator[Finding]]], Callable[[Plan], Iterator[Finding]]]:
-    """Register a check under a stable id."""
-
-    def register(fn: Callable[[Plan], Iterator[Finding]]) -> Callable[[Plan], Iterator[Finding]]:
-        CATALOGUE.append(Rule(rule_id, severity, summary, fn))
-        return fn
-
-    return register
-
-
-def run_rules(plan: Plan) -> list[Finding]:
-    """Every finding of every rule, errors first, then by file and line."""
-    findings = [f for r in CATALOGUE for f in r.check(plan)]
-    for f in findings:
-        f.target = plan.target.name
-    return sorted(
-        findings, key=lambda f: (f.severity != ERROR, f.loc.file if f.loc else "", f.loc.line if f.loc else 0)
-    )
 
 
 def _spec(plan: Plan) -> Any:
@@ -976,4 +917,8 @@ def _unquoted_for_expansion(value: str) -> str:
 
 
 # Rules that live in their own modules register on import; importing them here keeps the catalogue whole.
-from gpuconf.static import coverage, gangs, gpuroads  # noqa: E402,F401
+# SERVE-APP-UNSEEN (coverage) comes last: the order of the catalogue is the order of `gpuconf catalogue`.
+from gpuconf.static import gangs, gpuroads  # noqa: E402,F401
+
+# isort: split
+from gpuconf.static import coverage  # noqa: E402,F401

@@ -18,8 +18,8 @@ from urllib.parse import quote
 from gpuconf.errors import InputError, Loc
 
 if TYPE_CHECKING:
+    from gpuconf.static.catalogue import Finding
     from gpuconf.static.check import CheckResult
-    from gpuconf.static.rules import Finding
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -49,7 +49,6 @@ def _version() -> str:
 
 
 def _driver(result: CheckResult | None) -> dict[str, Any]:
-    from gpuconf.static import coverage  # noqa: F401  (registers its rule)
     from gpuconf.static.rules import CATALOGUE
 
     # A rule's help carries a fix: the first one this run saw, else where the fixes are described.

@@ -13,7 +13,8 @@ from gpuconf.errors import InputError
 from gpuconf.inputs.manifests import Notice
 from gpuconf.inputs.suppressions import Suppression
 from gpuconf.model.plan import Plan
-from gpuconf.static.rules import CATALOGUE, Finding
+from gpuconf.static.catalogue import Finding
+from gpuconf.static.rules import CATALOGUE
 
 
 @dataclass(frozen=True)
