@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gpuconf.backends.registry import choose_backend
-from gpuconf.live.ports import free_port
+from gpuconf.host.ports import free_port
 from tests.kubeconfigs import write_kubeconfig
 
 pytestmark = pytest.mark.processes

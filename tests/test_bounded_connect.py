@@ -17,7 +17,7 @@ SCRIPT = r"""
 import subprocess, sys, time
 from pathlib import Path
 from gpuconf.backends.localray.launcher import LocalRayCluster, StartedNode
-from gpuconf.live.ports import free_port
+from gpuconf.host.ports import free_port
 
 tmp = Path(sys.argv[1])
 log = tmp / "head.log"

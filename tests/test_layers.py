@@ -24,6 +24,7 @@ PACKAGE = ROOT / "gpuconf"
 # (layer, module prefixes). A prefix matches the module itself and everything under it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("gpuconf.errors", "gpuconf.waits", "gpuconf")),  # "gpuconf" is the package's own __init__ only
+    ("host", ("gpuconf.host",)),
     ("inputs", ("gpuconf.inputs",)),
     ("model", ("gpuconf.model",)),
     ("static", ("gpuconf.static",)),
@@ -40,10 +41,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 BACKEND = "backend"  # every other package under gpuconf.backends is one backend: layer "backend:<name>"
 
 _STATIC = {"inputs", "model", "static"}
-_BELOW_LIVE = {"base", "kube"} | _STATIC
+_BELOW_LIVE = {"base", "host", "kube"} | _STATIC
 # What each layer may import (itself always). "backend" is any one backend, and only itself.
 ALLOWED: dict[str, set[str]] = {
     "base": set(),
+    "host": {"base"},  # ports, network namespaces, process groups: used by provision, backends and tools alike
     "inputs": {"base"},
     "model": {"base", "inputs"},
     "static": {"base", "inputs", "model"},
@@ -56,7 +58,7 @@ ALLOWED: dict[str, set[str]] = {
     "bench": _BELOW_LIVE | {"live"},
     "testing": _BELOW_LIVE | {"live", "bench", "registry"},
     "soak": set(),  # runs `make conformance` in a PID namespace: it drives processes, not modules
-    "cli": {"base", "kube", *_STATIC, "live", "provision", "localray", "registry", "bench"},
+    "cli": {*_BELOW_LIVE, "live", "provision", "localray", "registry", "bench"},
 }
 
 

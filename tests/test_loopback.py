@@ -27,7 +27,7 @@ import ray
 from gpuconf.backends.localray import bind
 from gpuconf.backends.localray.launcher import start_cluster
 from gpuconf.backends.localray.specs import specs_from_plan
-from gpuconf.live.ports import free_port
+from gpuconf.host.ports import free_port
 from gpuconf.static.check import run_check
 # Serve kills a proxy not ready within 5 s (serve.start then raises); under load it can take longer.
 os.environ["RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S"] = "60"

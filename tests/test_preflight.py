@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from gpuconf.errors import EXIT_UNREACHABLE, InputError
+from gpuconf.host.ports import free_port
 from gpuconf.inputs.expectations import Expectations
 from gpuconf.kube.kubeconfig import read_kubeconfig
 from gpuconf.kube.preflight import exit_code, run_preflight
 from gpuconf.kube.reach import cluster_answers
-from gpuconf.live.ports import free_port
 from gpuconf.static.check import run_check
 from tests.kubeconfigs import write_kubeconfig
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from gpuconf.host.procs import stop_group
+
+# Seconds a timed-out run gets for its own teardown (the suite deletes what it created) before SIGKILL.
+STOP_GRACE_S = 30.0
 
 
 class VerdictRunFailed(RuntimeError):
@@ -89,23 +93,9 @@ def run_to_verdict(
     try:
         out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        _stop_group(proc)
+        stop_group(proc, STOP_GRACE_S)
         raise VerdictRunFailed(f"timed out after {timeout_s:g}s waiting for the verdict of: {' '.join(argv)}") from None
     wall = time.monotonic() - started
     verdict, stages, counts = read_report(report_dir) if report_dir is not None else (None, {}, {})
     tail = out.decode(errors="replace")[-3000:] if out else ""
     return VerdictRun(argv, proc.returncode, wall, load_before, os.getloadavg(), verdict, stages, counts, tail)
-
-
-def _stop_group(proc: subprocess.Popen[bytes], grace_s: float = 30.0) -> None:
-    """SIGTERM the run's process group, SIGKILL it after ``grace_s``."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.communicate(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue

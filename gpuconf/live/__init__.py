@@ -6,6 +6,5 @@
 - :mod:`.observe`   the probe path: every replica's probe and a zero-GPU probe per Ray node
 - :mod:`.devices`   the GPU-device check run in a pod, and its parsed output
 - :mod:`.verdicts`  pure verdicts over what the probes and device checks saw
-- :mod:`.ports`     free loopback ports
 - :mod:`.auth`      the driver side of Ray's token auth
 """

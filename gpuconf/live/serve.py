@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gpuconf.host.ports import free_port
 from gpuconf.inputs.manifests import plain
-from gpuconf.live.ports import free_port
 from gpuconf.model.raysched import RayNodeView, demands_from_serve, node_misfit, place_replicas
 from gpuconf.waits import WaitTimeout, wait_until
 

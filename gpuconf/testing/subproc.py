@@ -9,13 +9,11 @@ so the child's own teardown runs, then SIGKILL) and fails with the tail of what 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from gpuconf.host.procs import stop_group
 
 TAIL_CHARS = 4000
 
@@ -63,36 +61,16 @@ def run_bounded(
         try:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            stopped = _stop_group(proc, grace_s)
+            stopped = stop_group(proc, grace_s)
             raise SubprocessTimeout(
                 f"`{' '.join(cmd)}` ran past its {timeout_s:g} s bound and was stopped "
                 f"(exit {stopped}; output in {log_dir}).\n"
                 f"--- stdout (tail) ---\n{tail(_read(out_path))}\n--- stderr (tail) ---\n{tail(_read(err_path))}"
             ) from None
         except BaseException:  # Ctrl-C of the caller: the child's group goes too
-            _stop_group(proc, grace_s)
+            stop_group(proc, grace_s)
             raise
     return Finished(rc, _read(out_path), _read(err_path))
-
-
-def _stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> int | None:
-    """SIGTERM the child's process group, wait `grace_s`, SIGKILL the group; the child's exit code."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-    # The group outlives its leader while members are left: SIGKILL them all, leader gone or not.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # until the leader is reaped and no member of its group is left
-        proc.poll()
-        try:
-            os.killpg(proc.pid, 0)
-        except (ProcessLookupError, PermissionError):
-            break
-        time.sleep(0.05)
-    return proc.returncode
 
 
 def _read(path: Path) -> str:

@@ -23,12 +23,12 @@ from gpuconf.backends.cluster.backend import attach
 from gpuconf.backends.kwok.backend import apply_target, refresh_pod_logs, serve_pods_from_host, specs_from_deployment
 from gpuconf.backends.kwok.kubelet import forward_ports
 from gpuconf.backends.localray.launcher import start_cluster
+from gpuconf.host.ports import free_ports
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.deploy import deploy_raycluster
 from gpuconf.kube.names import RUN_LABEL, new_run_id
 from gpuconf.live.contract import LiveCluster
 from gpuconf.live.devices import DeviceCheck
-from gpuconf.live.ports import free_ports
 from gpuconf.live.serve import deploy
 from gpuconf.model.plan import Plan
 from gpuconf.static.check import run_check

@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 
 from gpuconf.backends.localray import procs
 from gpuconf.backends.localray.launcher import LocalRayCluster, spawn_owned
+from gpuconf.host.ports import free_port
 from gpuconf.kube.client import KubeClient
-from gpuconf.live.ports import free_port
 from gpuconf.model.shell import bash_words
 from gpuconf.waits import wait_until
 

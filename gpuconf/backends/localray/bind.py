@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from gpuconf.live.namespaces import CLONE_NEWNET, ENV_OFF, disabled
+from gpuconf.host.namespaces import CLONE_NEWNET, ENV_OFF, disabled
 
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 _isolated: dict[int, int] = {}  # thread id -> the netns inode it created

@@ -35,8 +35,8 @@ from gpuconf.backends.localray.gpus import HostGpu, host_gpus, partition
 from gpuconf.backends.localray.hostenv import split_env
 from gpuconf.backends.localray.ownership import RunLock, stop_run
 from gpuconf.backends.localray.specs import NodeSpec
+from gpuconf.host.ports import free_port
 from gpuconf.live.auth import set_driver_auth
-from gpuconf.live.ports import free_port
 from gpuconf.model.plan import K8S_NODE_LABEL, POD_LABEL
 from gpuconf.waits import WaitTimeout, wait_until
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from gpuconf.live.ports import free_ports
+from gpuconf.host.ports import free_ports
 from gpuconf.provision.kwok import build, netns, procs
 from gpuconf.provision.kwok.certs import Pki, ensure_pki
 from gpuconf.provision.kwok.kubeconfig import write_kubeconfig

@@ -21,7 +21,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from gpuconf.live.namespaces import CLONE_NEWNET, ENV_OFF, disabled, ns_inode, pids_in_namespace
+from gpuconf.host.namespaces import CLONE_NEWNET, ENV_OFF, disabled, ns_inode, pids_in_namespace
 
 NAME = "gpuconf-kwok"
 PATH = Path("/run/netns") / NAME

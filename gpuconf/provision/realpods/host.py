@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from gpuconf.live.namespaces import pids_in_namespace
+from gpuconf.host.namespaces import pids_in_namespace
 from gpuconf.provision.realpods.layout import CGROUP_PARENT, DNS_IP, NETNS, NETNS_PATH, NODES, nsenter_net
 
 CGROUP_V1 = Path("/sys/fs/cgroup")
