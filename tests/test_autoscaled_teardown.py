@@ -25,7 +25,7 @@ import ray
 from gpuconf.backends.embedded.backend import start_embedded
 from gpuconf.static.check import run_check
 plan = sorted(run_check([Path("overlays/scaling")]).plans, key=lambda p: not p.target.name.startswith("RayCluster/"))[0]
-live = start_embedded(plan)
+live = start_embedded(plan, "embedded")
 print("TEMP", live.serve.cluster.temp_dir, flush=True)
 
 @ray.remote(num_cpus=0.1, num_gpus=1, resources={"gpu_worker": 0.001})

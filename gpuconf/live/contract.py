@@ -47,9 +47,12 @@ CAPABILITY_DOCS: dict[Capability, str] = {
 
 
 class Backend(Protocol):
-    """One way of running the plan's cluster. The registry (gpuconf.backends.registry) names them."""
+    """One way of running the plan's cluster.
 
-    name: str
+    The registry (gpuconf.backends.registry) is the only place a backend is named: ``start`` reads
+    the name from ``options.backend`` (for ``LiveCluster.backend`` and its artifacts folder).
+    """
+
     summary: str
     capabilities: frozenset[Capability]
 
@@ -66,7 +69,7 @@ def _no_refresh(live: LiveCluster) -> None:
 class LiveCluster:
     """A running Ray cluster, whatever backend made it, with each Ray node tied to its pod."""
 
-    backend: str
+    backend: str  # the registry's name of the backend that started it (Settings.backend)
     records: dict[str, PodRecord]
     pending: list[dict[str, str]]
     failed: list[dict[str, Any]]

@@ -52,7 +52,7 @@ def live_cluster(gpuconf_settings: Settings, plan: Plan, request: pytest.Fixture
     try:
         backend = registry.get(gpuconf_settings.backend)
         if Capability.RAY not in backend.capabilities:
-            pytest.skip(f"the {backend.name} backend runs no Ray")
+            pytest.skip(f"the {gpuconf_settings.backend} backend runs no Ray")
         cluster = backend.start(plan, gpuconf_settings)
     except EnvironmentFailure as exc:
         environment_failure(request.config, exc)

@@ -9,6 +9,7 @@ import pytest
 
 from gpuconf import waits
 from gpuconf.backends import registry
+from gpuconf.live.artifacts import artifacts_dir
 from gpuconf.live.contract import CAPABILITY_DOCS, Backend, Capability, LiveCluster
 from gpuconf.testing import settings as settings_mod
 from gpuconf.testing.evidence import Evidence
@@ -82,9 +83,7 @@ def capabilities_for(backend: Backend, settings: settings_mod.Settings | None) -
     return backend.capabilities - withheld(backend, settings).keys()
 
 
-def missing_capability(
-    item: pytest.Item, backend: Backend, settings: settings_mod.Settings | None = None
-) -> str | None:
+def missing_capability(item: pytest.Item, backend: Backend, settings: settings_mod.Settings) -> str | None:
     """Why `item` cannot run on `backend` in this run (None: it can): the first capability it is marked
     with that the backend lacks or withholds. The one place capability markers are read."""
     held_back = withheld(backend, settings)
@@ -93,10 +92,10 @@ def missing_capability(
         if not item.get_closest_marker(cap.value) or cap in have_now:
             continue
         if cap in held_back:
-            return f"needs {cap.value}, {CAPABILITY_DOCS[cap]}; on the {backend.name} backend this {held_back[cap]}"
+            return f"needs {cap.value}, {CAPABILITY_DOCS[cap]}; on the {settings.backend} backend this {held_back[cap]}"
         have = ", ".join(sorted(c.value for c in have_now)) or "none"
         return (
-            f"needs {cap.value}, {CAPABILITY_DOCS[cap]}: the {backend.name} backend does not provide it "
+            f"needs {cap.value}, {CAPABILITY_DOCS[cap]}: the {settings.backend} backend does not provide it "
             f"(it provides: {have})"
         )
     return None
@@ -154,20 +153,13 @@ def environment_failure(config: pytest.Config, exc: BaseException) -> None:
         }
 
 
-def _diagnostics_dir(report_dir: Path, nodeid: str) -> Path:
-    """reports/<test id>/: the test id made into one safe folder name."""
-    import re
-
-    return report_dir / re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150]
-
-
 def _collect_failure_diagnostics(item: pytest.Item, report: pytest.TestReport) -> None:
     """A failing check on a live backend: its diagnostics (Ray logs; on kube backends the namespace's
     events, pods and logs) go to reports/<test id>/ now, before the session's teardown deletes them."""
     live = getattr(item, "funcargs", {}).get("live_cluster")
     if not isinstance(live, LiveCluster):
         return
-    dest = _diagnostics_dir(settings_of(item.config).report_dir, report.nodeid)
+    dest = artifacts_dir(settings_of(item.config).report_dir, report.nodeid)
     try:
         if live.diagnose(dest) is not None:
             report.user_properties.append(("diagnostics", str(dest)))

@@ -67,7 +67,7 @@ def attached(
             kube, dep.namespace, head.name, {8265: int(cluster.dashboard_url.rsplit(":", 1)[1]), serve_port: serve_port}
         )
         # gpuconf's own manifests: the reference MLService's code is shipped (--ship-entrypoints=auto).
-        live = attach(kube, dep, plan, body, reports, [], {}, ship_entrypoints=True)
+        live = attach(kube, dep, plan, body, reports, [], {}, ship_entrypoints=True, backend="cluster")
         # kwok serves a log file as it stands: refresh the pods' logs whenever diagnostics are taken.
         diagnose = live.kube.diagnose
         live.kube.diagnose = lambda dest: (refresh_pod_logs(cluster), diagnose(dest))[1]

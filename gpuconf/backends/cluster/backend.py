@@ -32,6 +32,7 @@ from gpuconf.kube.nodes import FAKE_GPU_LABEL
 from gpuconf.kube.objects import PodInfo
 from gpuconf.kube.preflight import raise_on_failure, run_preflight
 from gpuconf.kube.reach import cluster_answers
+from gpuconf.live.artifacts import artifacts_dir
 from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.devices import DeviceCheck
 from gpuconf.live.settings import Settings
@@ -127,7 +128,7 @@ def start_cluster_backend(plan: Plan, settings: Settings) -> LiveCluster:
             cluster.name,
             with_downward_env(cluster.spec),
             sum(g.replicas for g in plan.groups),
-            diagnostics_dir=Path(settings.report_dir) / "cluster-setup",
+            diagnostics_dir=artifacts_dir(Path(settings.report_dir), settings.backend, "setup"),
             tier="pods",
         )
         stages["pods_ready"] = watch.lap()
@@ -151,17 +152,18 @@ def start_cluster_backend(plan: Plan, settings: Settings) -> LiveCluster:
             settings.model,
             scaling,
             settings.ship_entrypoints,
+            backend=settings.backend,
         )
     except BaseException:
-        _teardown(dep, Path(settings.report_dir), undo)
+        _teardown(dep, Path(settings.report_dir), settings.backend, undo)
         raise
 
 
-def _teardown(dep: KubeDeployment | None, report_dir: Path, undo: list[Callable[[], None]]) -> None:
-    """Diagnostics to `<report_dir>/cluster-<namespace>/`, the namespace deleted, then `undo` in reverse."""
+def _teardown(dep: KubeDeployment | None, report_dir: Path, backend: str, undo: list[Callable[[], None]]) -> None:
+    """Diagnostics to `<report_dir>/<backend>-<namespace>/`, the namespace deleted, then `undo` in reverse."""
     try:
         if dep is not None:
-            dep.teardown(report_dir / f"cluster-{dep.namespace}")
+            dep.teardown(artifacts_dir(report_dir, backend, dep.namespace))
     finally:
         for step in reversed(undo):
             step()
@@ -179,10 +181,13 @@ def attach(
     model: str | None = None,
     scaling: Scaling | None = None,
     ship_entrypoints: bool = False,
+    *,
+    backend: str,
 ) -> LiveCluster:
     """Everything after the pods are up, through the API server only: reach the head, ship the code,
     probe every Ray node, check every pod's devices. `undo` steps run (in reverse) at `stop()`;
-    on an error here the caller tears down."""
+    on an error here the caller tears down. `backend` is the registry's name of the run's backend
+    (Settings.backend): the LiveCluster carries it and it names the artifacts folder."""
     watch = Stopwatch()
     head = dep.bound_head()
     endpoints = open_endpoints(kube, head, http_port(serve_body))
@@ -227,11 +232,11 @@ def attach(
     )
 
     def stop() -> int:
-        _teardown(dep, report_dir, undo)
+        _teardown(dep, report_dir, backend, undo)
         return 0
 
     live = LiveCluster(
-        "cluster", records, dep.pending(), [], stages, endpoints.dashboard_url, target, stop, physical, view
+        backend, records, dep.pending(), [], stages, endpoints.dashboard_url, target, stop, physical, view
     )
     live.node_probes = {p.node_id: p.probe for p in probed}
     live.replica_prober = replica_job_prober(endpoints.dashboard_url, timeout("probe"))
@@ -294,7 +299,6 @@ def diagnose_cluster(kube: KubeClient, dep: KubeDeployment, head: PodInfo, dashb
 class ClusterBackend:
     """The user's cluster (or kind): real pods, real device plugin, reached through the API server."""
 
-    name: str = "cluster"
     summary: str = "a RayCluster on a real cluster (kubeconfig), from outside or as an in-cluster Job"
     capabilities: frozenset[Capability] = field(
         default_factory=lambda: frozenset(

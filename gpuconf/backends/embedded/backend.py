@@ -20,13 +20,16 @@ from gpuconf.model.plan import Plan
 from gpuconf.model.raysched import RayNodeView
 
 
-def start_embedded(plan: Plan) -> LiveCluster:
-    """Start one local Ray node per pod the plan schedules; Pending pods are reported, not started."""
+def start_embedded(plan: Plan, backend: str) -> LiveCluster:
+    """Start one local Ray node per pod the plan schedules; Pending pods are reported, not started.
+
+    `backend` is the registry's name of this backend (Settings.backend), which the LiveCluster carries.
+    """
     if autoscaled(plan):
-        return _start_autoscaling(plan)
+        return _start_autoscaling(plan, backend)
     # Ray cannot be told to listen on loopback only: the run gets a network namespace with only `lo`.
     cluster = start_cluster(specs_from_plan(plan), private_network=True)
-    return live_from_cluster(cluster, "embedded", pending_pods(plan))
+    return live_from_cluster(cluster, backend, pending_pods(plan))
 
 
 @dataclass
@@ -59,7 +62,7 @@ class AutoscalingTarget:
         return self.cluster.never_joined() + pending
 
 
-def _start_autoscaling(plan: Plan) -> LiveCluster:
+def _start_autoscaling(plan: Plan, backend: str) -> LiveCluster:
     added = {p.name for p in plan.pods if p.autoscaled}
     specs = [s for s in specs_from_plan(plan) if s.pod not in added]
     prepared: list[Autoscaling] = []
@@ -71,7 +74,7 @@ def _start_autoscaling(plan: Plan) -> LiveCluster:
     auto = prepared[0]
     auto.record_pids(cluster)
     fixed_pending = [p for p in pending_pods(plan) if p["pod"] not in added]
-    live = live_from_cluster(cluster, "embedded", fixed_pending)
+    live = live_from_cluster(cluster, backend, fixed_pending)
     target = AutoscalingTarget(cluster, auto, live, cluster.dashboard_url)
     live.serve = target
 
@@ -102,15 +105,14 @@ def _start_autoscaling(plan: Plan) -> LiveCluster:
 class EmbeddedBackend:
     """Local Ray processes, one per pod the plan schedules; no Kubernetes."""
 
-    name: str = "embedded"
     summary: str = "the plan's pods as local Ray nodes (no Kubernetes); Ray's autoscaler adds the autoscaled ones"
     capabilities: frozenset[Capability] = field(
         default_factory=lambda: frozenset({Capability.RAY, Capability.AUTOSCALING})
     )
 
     def start(self, plan: Plan, options: Settings) -> LiveCluster:
-        """See start_embedded (the options change nothing here)."""
-        return start_embedded(plan)
+        """See start_embedded (of the options, only the backend's name is read)."""
+        return start_embedded(plan, options.backend)
 
 
 BACKEND = EmbeddedBackend()

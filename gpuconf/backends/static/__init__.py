@@ -14,7 +14,6 @@ from gpuconf.model.plan import Plan
 class StaticBackend:
     """Provides no capability, so every live check skips with the reason."""
 
-    name: str = "static"
     summary: str = "no Ray: only the static checks of the manifests"
     capabilities: frozenset[Capability] = field(default_factory=frozenset)
 
