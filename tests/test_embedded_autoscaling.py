@@ -147,7 +147,7 @@ def test_timeline_flags_a_replica_on_the_head_or_a_cpu_node(tmp_path: Path) -> N
 
 
 def test_a_spec_rays_autoscaler_cannot_read_fails_with_its_reason(tmp_path: Path) -> None:
-    """num-cpus "1.5" is read with int() by Ray's builder: the backend says so instead of starting."""
-    plan = _plan(REPO / "manifests" / "regressions" / "autoscaler-reads-num-cpus-as-int.yaml")
+    """A custom resource of 1.0 is not an int to Ray's builder: the backend says so instead of starting."""
+    plan = _plan(REPO / "manifests" / "regressions" / "autoscaler-reads-resources-as-int.yaml")
     with pytest.raises(RuntimeError, match="Ray's autoscaler cannot read RayCluster"):
         autoscaling_config(plan, tmp_path, [])

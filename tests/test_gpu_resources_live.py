@@ -33,7 +33,8 @@ def _plan(tmp_path: Path, gpu_resources: str | None) -> Plan:
     return result.plans[0]
 
 
-def _pod(limits: dict[str, Decimal], env: dict[str, str] | None = None) -> PodInfo:
+def _pod(limits: dict[str, Decimal], env: dict[str, str] | None = None, command: str | None = None) -> PodInfo:
+    """A GPU worker pod; its command has the --num-gpus KubeRay writes from a GPU limit unless `command` is given."""
     return PodInfo(
         name="ml-cluster-gpu-workers-worker-x",
         namespace="ns",
@@ -41,7 +42,7 @@ def _pod(limits: dict[str, Decimal], env: dict[str, str] | None = None) -> PodIn
         phase="Running",
         ready=True,
         labels={"ray.io/group": "gpu-workers", "ray.io/node-type": "worker"},
-        env={"KUBERAY_GEN_RAY_START_CMD": "ray start --address=h:6379 --num-gpus=1", **(env or {})},
+        env={"KUBERAY_GEN_RAY_START_CMD": command or "ray start --address=h:6379 --num-gpus=1", **(env or {})},
         limits=limits,
         tolerations=[],
     )
@@ -61,7 +62,8 @@ def test_a_mig_pod_is_a_gpu_pod_on_kwok(tmp_path: Path) -> None:
 
 def test_nvidia_visible_devices_all_sees_every_mig_slice_of_the_node(tmp_path: Path) -> None:
     plan = _plan(tmp_path, None)
-    pod = _pod({"cpu": Decimal(2)}, {"NVIDIA_VISIBLE_DEVICES": "all"})
+    # No GPU limit, so KubeRay writes no --num-gpus: Ray counts what the container sees.
+    pod = _pod({"cpu": Decimal(2)}, {"NVIDIA_VISIBLE_DEVICES": "all"}, "ray start --address=h:6379 --num-cpus=2")
     spec = spec_for_pod(pod, _gpu_node(plan), plan)
     assert (spec.gpu_limit, spec.planned_resources["GPU"]) == (0, 7.0)
 

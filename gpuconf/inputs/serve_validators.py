@@ -12,7 +12,11 @@ input at check time:
 - `ray.serve._private.utils.validate_route_prefix`, which Serve runs when it deploys an app
   (application_state.py): a route prefix must start with "/";
 - `ray.serve.config.AutoscalingConfig`: DeploymentSchema types `autoscaling_config` as a plain
-  dict, so its validators (min_replicas <= max_replicas, ...) run only when Serve deploys it.
+  dict, so its validators (min_replicas <= max_replicas, ...) run only when Serve deploys it;
+- `ray.serve._private.config.ReplicaConfig`, which Serve builds from each deployment's options
+  when it deploys it: `ray_actor_options` as Ray's actor options validate them (no `CPU`,
+  `GPU`, `memory` or `bundle` in `resources`, no negative amount, no precision beyond 0.0001),
+  and the placement group options.
 
 Importing Ray takes a second or more, so each config's result is cached by the SHA-256 of its
 canonical JSON and the Ray version, beside the exported schema: a config is validated with Ray
@@ -25,8 +29,10 @@ run, the config is checked against the shipped schema only, and `gpuconf check` 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -38,7 +44,7 @@ from gpuconf.inputs.loader import LDict, loc_of, plain
 from gpuconf.inputs.serve_schema import cache_dir, ray_version
 
 RayError = tuple[list[Any], str]  # (path into the config, Ray's message)
-_FORMAT = 1  # bump when what is validated changes
+_FORMAT = 3  # bump when what is validated changes
 _SKIPPED: list[int] = [0]  # Serve configs left to the schema alone since the last take_skipped()
 
 
@@ -98,7 +104,33 @@ def ray_errors(config: dict[str, Any]) -> list[RayError]:
                     AutoscalingConfig.model_validate(auto)
                 except pydantic.ValidationError as exc:
                     collect(exc, ["applications", i, "deployments", j, "autoscaling_config"])
+            if not out and isinstance(dep, dict):
+                out.extend(_replica_errors(["applications", i, "deployments", j], dep))
     return out
+
+
+def _replica_errors(path: list[Any], dep: dict[str, Any]) -> list[RayError]:
+    """What Serve's ReplicaConfig refuses in a deployment's options (run only on a config the schema took)."""
+    from ray.serve._private.config import ReplicaConfig
+
+    opts = dep.get("ray_actor_options")
+    if isinstance(opts, dict) and not _finite_amounts(opts):
+        return []  # a non-number or infinite amount: gpuconf's own reading says where, with the fix
+    try:
+        ReplicaConfig.create(
+            "gpuconf_check:deployment",  # an import path stands for the code, which is not loaded here
+            ray_actor_options=copy.deepcopy(opts) if isinstance(opts, dict) else None,
+            placement_group_bundles=dep.get("placement_group_bundles"),
+            placement_group_strategy=dep.get("placement_group_strategy"),
+            max_replicas_per_node=dep.get("max_replicas_per_node"),
+        )
+    except (TypeError, ValueError, ArithmeticError, AssertionError) as exc:
+        message = str(exc)
+        resources = opts.get("resources") if isinstance(opts, dict) else None
+        named = [str(k) for k in resources or {} if re.search(rf"(?<![\w-]){re.escape(str(k))}(?![\w-])", message)]
+        where = ["ray_actor_options", "resources", named[0]] if named else (["ray_actor_options"] if opts else [])
+        return [([*path, *where], message)]
+    return []
 
 
 def _cache_file(config: dict[str, Any]) -> Path:
@@ -124,6 +156,16 @@ def cached_ray_errors(config: dict[str, Any]) -> list[RayError]:
     return errors
 
 
+def _finite_amounts(opts: dict[str, Any]) -> bool:
+    """Every resource amount of ray_actor_options is a finite number (or absent)."""
+    resources = opts.get("resources")
+    amounts = [opts.get(k) for k in ("num_cpus", "num_gpus", "memory")]
+    amounts += list(resources.values()) if isinstance(resources, dict) else []
+    return all(
+        a is None or (isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a)) for a in amounts
+    )
+
+
 def _app_named_in(body: LDict, message: str) -> list[Any]:
     """A config-level error that names an app or a route is placed at the (last) app it names, or its key."""
     apps = body.get("applications")
@@ -144,6 +186,12 @@ def _app_named_in(body: LDict, message: str) -> list[Any]:
 
 
 def _fix_text(path: list[Any], message: str) -> str:
+    if "instead of 'CPU' and 'GPU'" in message:
+        return (
+            "ask for them with num_cpus/num_gpus in ray_actor_options, not in its resources: Serve refuses them there"
+        )
+    if "must not contain the key 'memory'" in message:
+        return "set memory in ray_actor_options, not in its resources: Serve refuses it there"
     if "multiple configs for application" in message:
         return "give each application a unique name"
     if "duplicate applications for route prefix" in message:

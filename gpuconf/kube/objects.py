@@ -43,6 +43,8 @@ class PodInfo:
     failed_scheduling: str | None = None
     ip: str | None = None
     container: str = ""
+    image: str = ""  # the Ray container's image
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def group(self) -> str:
@@ -128,6 +130,8 @@ def pod_info(pod: Any) -> PodInfo:
         str(pod.metadata.creation_timestamp or ""),
         ip=pod.status.pod_ip,
         container=container.name,
+        image=container.image or "",
+        annotations=dict(pod.metadata.annotations or {}),
     )
 
 

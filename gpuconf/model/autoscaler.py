@@ -4,11 +4,11 @@ Ray's autoscaler (ray/autoscaler/_private/kuberay/autoscaling_config.py, Ray 2.6
 look at the pods: it derives each group's node type from the spec with parsing of its own,
 which differs from the operator's:
 
-- num-cpus, num-gpus and memory from rayStartParams are read with `int()`: "1.5" or "500m"
-  makes the autoscaler fail, where `ray start` takes them.
+- num-cpus, num-gpus and memory from rayStartParams are read with `int()` (as `ray start`'s
+  click options read them: "1.5" stops both).
 - resources from rayStartParams: the first and last characters are dropped and every
-  backslash removed, then the rest must be a JSON object of integers; the operator instead
-  trims quotes and `ray start` reads what bash leaves.
+  backslash removed, then the rest must be a JSON object of integers (1.0 fails); the operator
+  instead trims quotes and `ray start` reads what bash leaves, where a whole float is fine.
 - GPUs from the container: the first limit (then request) whose name ends in `gpu`; a MIG
   slice (nvidia.com/mig-1g.5gb) is not counted, where the operator gives --num-gpus for it.
 - limits.cpu (requests.cpu) and memory quantities are rounded up.

@@ -23,6 +23,7 @@ from gpuconf.inputs.quantity import ceil_int, quantity
 from gpuconf.inputs.resources import GpuPredicate, gpu_amount, is_gpu_resource
 from gpuconf.model.dra import PodClaims
 from gpuconf.model.raystart import RayStartArgs, parse_ray_start
+from gpuconf.model.resources_json import ResourcesJsonError, kuberay_resources, kuberay_resources_error
 from gpuconf.model.shell import bash_words
 
 HEAD_GROUP = "headgroup"
@@ -138,6 +139,7 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
         start = RayStartArgs(argv=argv, error=f"bash: cannot parse the generated command ({exc})")
     else:
         start = parse_ray_start(argv)
+    _refuse(spec, path, g, start)
     env = {
         str(e.get("name")): str(e.get("value", ""))
         for e in container.get("env") or []
@@ -158,6 +160,23 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
         pod_labels=dict(get(template, "metadata", "labels", default={}) or {}),
         image=str(container.get("image") or ""),
         hosts=1 if is_head else int(g.get("numOfHosts", 1) or 1),
+    )
+
+
+def _refuse(spec: LDict, path: tuple[Any, ...], g: LDict, start: RayStartArgs) -> None:
+    """A rayStartParams value `ray start` refuses is bad input at its line (exit 2).
+
+    A refused value KubeRay made itself (from the group's `resources:` quantities or the
+    container's limits) is left to the RAY-START rule: the input is valid, the chain breaks it.
+    """
+    refusal = start.refusal
+    if refusal is None or refusal.option not in (g.get("rayStartParams") or {}):
+        return
+    raise InputError(
+        loc_of(spec, *path, "rayStartParams", refusal.option),
+        f"`ray start` refuses rayStartParams.{refusal.option}: {g['rayStartParams'][refusal.option]!r}: "
+        f"{refusal.why}; the pod's Ray node never starts",
+        refusal.fix,
     )
 
 
@@ -238,15 +257,10 @@ def _add_custom_accelerator(params: dict[str, str], limits: dict[str, Decimal]) 
     Skipped when rayStartParams.resources already names one of them. KubeRay rewrites the
     whole value as Go's json.Marshal prints the map (sorted keys, no spaces) in single quotes.
     """
-    raw = params.get("resources")
     try:
-        current = json.loads(raw.strip("'\"` ")) if raw else {}
-    except ValueError:
-        return  # not JSON to KubeRay either: it logs the error and adds nothing
-    if not isinstance(current, dict):
-        return
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in current.values()):
-        return  # Go cannot unmarshal it into map[string]float64: KubeRay logs the error and adds nothing
+        current = kuberay_resources(params.get("resources"))
+    except ResourcesJsonError:
+        return  # KubeRay logs the error and adds nothing
     if any(name in current for name in CUSTOM_ACCELERATORS.values()):
         return
     for key in sorted(limits):
@@ -259,15 +273,8 @@ def _add_custom_accelerator(params: dict[str, str], limits: dict[str, Decimal]) 
 
 
 def kuberay_resources_json_error(params: dict[str, str]) -> str | None:
-    """KubeRay's getResourcesMap: rayStartParams.resources with quotes and spaces trimmed must be JSON."""
-    raw = params.get("resources")
-    if raw is None:
-        return None
-    try:
-        parsed = json.loads(raw.strip("'\"` "))
-    except ValueError as exc:
-        return f"{raw.strip(chr(39) + chr(34) + '` ')!r} is not JSON ({exc})"
-    return None if isinstance(parsed, dict) else f"{raw!r} is not a JSON object"
+    """Why KubeRay's getResourcesMap cannot read rayStartParams.resources (None when it can)."""
+    return kuberay_resources_error(params.get("resources"))
 
 
 def _apply_group_fields(spec: LDict, path: tuple[Any, ...], g: LDict, params: dict[str, str]) -> None:

@@ -8,24 +8,15 @@ from decimal import Decimal
 from typing import Any
 
 from gpuconf.inputs.expectations import Expectations
-from gpuconf.inputs.images import ImageEnvRule, image_env
+from gpuconf.inputs.images import ImageEnvRule
 from gpuconf.inputs.limits import MAX_PODS
 from gpuconf.inputs.manifests import Inputs, Target
-from gpuconf.inputs.resources import INTEL_GPU_DEVICES, gpu_amount, is_nvidia_gpu
-from gpuconf.model.accelerators import (
-    ACCELERATOR_RESOURCE_PREFIX,
-    RAY_ACCELERATOR_LABEL,
-    accelerator_kind,
-    accelerators_in,
-    gpu_sharing,
-    is_shared_resource,
-    node_accelerator_type,
-    ray_type_from_nvml_name,
-)
 from gpuconf.model.admission import added_tolerations
-from gpuconf.model.dra import Allocation, DraDevice, devices_for_node, extended_resource_classes, pod_claims
+from gpuconf.model.dra import Allocation, devices_for_node, extended_resource_classes, pod_claims
 from gpuconf.model.gang import BatchScheduler, batch_scheduler, gang_sizes, kai_fraction
 from gpuconf.model.kuberay import GroupModel, cluster_groups
+from gpuconf.model.raynode import RayPod, ray_node_resources
+from gpuconf.model.raynode import container_env as image_container_env
 from gpuconf.model.raysched import RayNodeView, ReplicaDemand, demands_from_serve, node_misfit, place_replicas
 from gpuconf.model.scheduler import (
     NodeModel,
@@ -37,8 +28,6 @@ from gpuconf.model.scheduler import (
     unschedulable_message,
 )
 
-# Ray sizes its `memory` resource from what the container may use, less the object store.
-RAY_AUTODETECT_MEMORY_FRACTION = 0.7
 # Labels the suite adds to the Ray nodes it starts (KubeRay sets none of these).
 POD_LABEL = "gpuconf.io/pod"
 K8S_NODE_LABEL = "gpuconf.io/k8s-node"
@@ -169,8 +158,7 @@ def container_env(group: GroupModel, expectations: Expectations) -> tuple[dict[s
 
     Returns the env and the image rule that contributed (None when the image is not a known one).
     """
-    from_image, source = image_env(group.image, expectations.image_env)
-    return {**from_image, **group.env}, source
+    return image_container_env(group.image, group.env, expectations)
 
 
 def pod_name(cluster: str, group: GroupModel, index: int) -> str:
@@ -312,147 +300,31 @@ def _autoscaled_pods(
 
 
 def ray_node_for(pod: PodPlan, node: NodeModel, expectations: Expectations) -> RayNodePlan:
-    """The resources and labels Ray gives a node started from this pod's command."""
+    """The resources and labels Ray gives a node started from this pod's command (gpuconf.model.raynode)."""
     group = pod.group
-    res = group.start.resources()
-    auto = []
-    if "CPU" not in res:
-        res["CPU"] = float(node.allocatable.get("cpu", Decimal(0)))
-        auto.append("CPU (from the node: the container has no cpu limit)")
     claims = group.dra.container_claims if group.dra else None
-    dra_gpus = [d for d in (pod.dra.for_container(claims) if pod.dra else []) if d.is_gpu]
-    if "GPU" not in res:
-        res["GPU"] = _autodetected_gpus(group, node, expectations, auto) + _dra_gpus_seen(pod, dra_gpus, auto)
-        fraction = kai_fraction(group.template)
-        if fraction and not res["GPU"] and gpu_amount(node.allocatable, is_nvidia_gpu) > 0:
-            # KAI hands the pod one GPU it shares (NVIDIA_VISIBLE_DEVICES from its reservation): Ray counts 1.
-            res["GPU"] = 1.0
-            auto.append(
-                f"GPU (autodetected: KAI's {fraction} gives the container a share of one GPU, which Ray counts as 1)"
-            )
-    for name, amount in accelerators_in(group.container_limits).items():
-        kind = accelerator_kind(name)
-        # Ray's HPU manager counts the Gaudi devices the container sees (ray/_private/accelerators/hpu.py).
-        if kind is not None and kind.ray_resource == "HPU" and "HPU" not in res:
-            res["HPU"] = amount
-            auto.append(f"HPU (autodetected: the container sees the {amount:g} Gaudi device(s) of its limit)")
-    accel_type, unknown = _accelerator_type(group, node, res, expectations)
-    if res.get("GPU", 0) > 0 and dra_gpus and not accel_type:
-        # NVIDIA's DRA driver publishes the NVML name as the device's productName.
-        names = [d.product for d in dra_gpus if d.product]
-        accel_type = ray_type_from_nvml_name(names[0]) if names else None
-        unknown = accel_type is None
-    if accel_type:
-        # Ray adds the resource accelerator_type:<T> and the label ray.io/accelerator-type
-        # (ray/_private/resource_and_label_spec.py, _resolve_accelerator_resources).
-        res[ACCELERATOR_RESOURCE_PREFIX + accel_type] = 1.0
-        auto.append(
-            f"{ACCELERATOR_RESOURCE_PREFIX}{accel_type} and label {RAY_ACCELERATOR_LABEL}={accel_type} (the GPU model the pool shows for {node.name})"
-        )
-    if "memory" not in res:
-        memory = group.container_limits.get("memory") or node.allocatable.get("memory", Decimal(0))
-        res["memory"] = float(memory) * RAY_AUTODETECT_MEMORY_FRACTION
-        auto.append("memory (autodetected, about 70% of what the container may use)")
-    detected = {RAY_ACCELERATOR_LABEL: accel_type} if accel_type else {}
-    labels = {
-        "ray.io/node-group": group.label,
-        **detected,
-        **group.start.labels(),
-        POD_LABEL: pod.name,
-        K8S_NODE_LABEL: node.name,
-    }
+    ray = ray_node_resources(
+        RayPod(
+            group.label,
+            group.start,
+            group.container_limits,
+            container_env(group, expectations)[0],
+            kai_fraction(group.template),
+            [d for d in (pod.dra.for_container(claims) if pod.dra else []) if d.is_gpu],
+            pod.dra.notes if pod.dra else (),
+        ),
+        node,
+        expectations,
+    )
     return RayNodePlan(
         pod,
         node.name,
         is_gpu_node(expectations, node),
-        {k: v for k, v in res.items() if v > 0},
-        labels,
-        auto,
-        model_unknown=unknown,
+        ray.resources,
+        {**ray.labels, POD_LABEL: pod.name, K8S_NODE_LABEL: node.name},
+        ray.autodetected,
+        model_unknown=ray.model_unknown,
     )
-
-
-def _autodetected_gpus(group: GroupModel, node: NodeModel, expectations: Expectations, auto: list[str]) -> float:
-    """What Ray counts as GPU without --num-gpus: the devices the container sees.
-
-    Those the device plugin gave it (its limit; for time-sliced or MPS shares, the distinct
-    GPUs behind them), or every GPU of the node when the image leaks them
-    (NVIDIA_VISIBLE_DEVICES=all, KubeRay issue 2098). Intel GPUs count only through dpctl,
-    which Ray's images do not ship (ray/_private/accelerators/intel_gpu.py).
-    """
-    leak = container_env(group, expectations)[0].get("NVIDIA_VISIBLE_DEVICES") == "all"
-    intel = group.gpu_limit(lambda n: n in INTEL_GPU_DEVICES)
-    seen = 0.0
-    for name, amount in group.container_limits.items():
-        kind = accelerator_kind(name)
-        if name in INTEL_GPU_DEVICES or amount <= 0:
-            continue
-        if (kind is not None and kind.is_gpu) or expectations.is_gpu_resource(name):
-            seen += float(shared_devices_seen(name, float(amount), node.labels))
-    # Only NVIDIA's runtime reads NVIDIA_VISIBLE_DEVICES, and the device plugin overrides it where the
-    # container has an NVIDIA limit.
-    nvidia = group.gpu_limit(is_nvidia_gpu) > 0
-    leak = leak and not nvidia
-    gpus = float(gpu_amount(node.allocatable, is_nvidia_gpu)) if leak else seen
-    auto.append(
-        "GPU (autodetected: "
-        + (
-            "NVIDIA_VISIBLE_DEVICES=all (pod or image env) exposes the node's GPUs)"
-            if leak
-            else f"the container sees the {gpus:g} device(s) of its limit)"
-        )
-    )
-    if intel > 0:
-        auto.append(
-            f"GPU: the {intel:g} Intel GPU(s) of the limit count 0 unless the image has dpctl; "
-            "KubeRay adds no --num-gpus for gpu.intel.com/*: set rayStartParams num-gpus"
-        )
-    return gpus
-
-
-def _dra_gpus_seen(pod: PodPlan, gpus: list[DraDevice], auto: list[str]) -> float:
-    """GPUs the DRA driver hands the Ray container (CDI): those of the claims it lists, and of its DRA-served limits."""
-    if not pod.dra or not gpus:
-        return 0.0
-    auto.append(
-        f"GPU (autodetected: DRA gives the container {len(gpus)} device(s): "
-        + "; ".join(pod.dra.notes)
-        + "; KubeRay adds no --num-gpus for a claim)"
-    )
-    return float(len(gpus))
-
-
-def shared_devices_seen(resource: str, amount: float, labels: dict[str, str]) -> float:
-    """Distinct GPUs behind `amount` devices of a resource: for time-slices or MPS shares at most GFD's gpu.count.
-
-    The device plugin spreads replicas over the GPUs (its preferred allocation), so N shares
-    reach min(N, gpu.count) GPUs; with gpu.count unknown, at most N.
-    """
-    if not is_shared_resource(resource, labels):
-        return amount
-    count = gpu_sharing(labels).count
-    return min(amount, float(count)) if count else amount
-
-
-def _accelerator_type(
-    group: GroupModel, node: NodeModel, res: dict[str, float], expectations: Expectations
-) -> tuple[str | None, bool]:
-    """The accelerator type Ray detects on this node, and whether a GPU is there whose model the pool does not show.
-
-    Ray asks the vendor library (NVML) for device 0 of what the container sees: nothing
-    without a device, whatever --num-gpus says.
-    """
-    if res.get("GPU", 0) <= 0:
-        return None, False
-    held = [n for n in accelerators_in(group.container_limits) if (k := accelerator_kind(n)) is not None and k.is_gpu]
-    leak = container_env(group, expectations)[0].get("NVIDIA_VISIBLE_DEVICES") == "all"
-    if not held and leak and gpu_amount(node.allocatable, is_nvidia_gpu) > 0:
-        held = ["nvidia.com/gpu"]  # NVIDIA_VISIBLE_DEVICES=all shows the node's GPUs
-    for name in sorted(held):
-        found = node_accelerator_type(node.labels, name)
-        if found:
-            return found, False
-    return None, bool(held)
 
 
 def _place(demands: list[ReplicaDemand], ray_nodes: list[RayNodePlan]) -> list[DeploymentPlan]:

@@ -24,6 +24,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarStri
 from gpuconf.errors import Loc
 from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.model.plan import DeploymentPlan, Plan
+from gpuconf.model.resources_json import intended_resources
 from gpuconf.static.rules import UNCHECKED, Finding
 
 # Rules whose fix is a choice only the user can make (docs/static-inputs.md lists the same).
@@ -211,16 +212,11 @@ def _container(group: CommentedMap) -> CommentedMap:
 
 
 def _resources_json(value: Any) -> dict[str, Any]:
-    """rayStartParams.resources as KubeRay and Ray mean it: JSON, possibly quoted or escaped."""
-    text = str(value).strip().strip("'\"` ")
-    for candidate in (text, text.replace('\\"', '"'), str(value)):
-        try:
-            parsed = json.loads(candidate if candidate.startswith("{") else "{" + candidate + "}")
-        except ValueError:
-            continue
-        if isinstance(parsed, dict):
-            return parsed
-    raise NoFix(f"rayStartParams.resources {value!r} is not JSON")
+    """rayStartParams.resources as the user meant it (gpuconf.model.resources_json.intended_resources)."""
+    meant = intended_resources(str(value))
+    if meant is None:
+        raise NoFix(f"rayStartParams.resources {value!r} is not JSON")
+    return meant
 
 
 def _quoted_json(obj: dict[str, Any]) -> DoubleQuotedScalarString:

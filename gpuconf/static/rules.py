@@ -14,6 +14,7 @@ from gpuconf.inputs.loader import get, loc_of
 from gpuconf.inputs.resources import gpu_amount, is_nvidia_gpu
 from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.model.plan import DeploymentPlan, Plan
+from gpuconf.model.resources_json import ResourcesJsonError, intended_resources, ray_start_resources
 from gpuconf.model.scheduler import unschedulable_message
 from gpuconf.model.shell import bash_words
 
@@ -56,10 +57,7 @@ def _gpu_markers(plan: Plan) -> set[str]:
 
 
 def _advertised(group: GroupModel) -> dict[str, float]:
-    try:
-        return group.start.custom_resources() if group.start.error is None else {}
-    except ValueError:
-        return {}
+    return group.start.custom_resources() if group.start.error is None else {}
 
 
 def _intended(group: GroupModel) -> dict[str, float]:
@@ -67,14 +65,8 @@ def _intended(group: GroupModel) -> dict[str, float]:
     advertised = _advertised(group)
     if advertised or "resources" not in group.params:
         return advertised
-    try:
-        parsed = json.loads(group.params["resources"].strip("'\"` "))
-    except ValueError:
-        try:  # the seed's form: the JSON itself, escaped for YAML only
-            parsed = json.loads(group.params["resources"])
-        except ValueError:
-            return {}
-    return {str(k): float(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+    parsed = intended_resources(group.params["resources"]) or {}
+    return {str(k): float(v) for k, v in parsed.items() if isinstance(v, (int, float))}
 
 
 def _gpu_only_nodes(plan: Plan, nodes: list[str]) -> bool:
@@ -117,16 +109,16 @@ def _shell_split(plan: Plan) -> Iterator[Finding]:
 
 def _is_json_object(text: str) -> bool:
     try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
+        ray_start_resources(text)
+    except ResourcesJsonError:
         return False
+    return True
 
 
 def _json_escaped(text: str) -> str:
-    try:
-        canonical = json.dumps(json.loads(text))
-    except ValueError:
-        canonical = text if text.startswith("{") else '{"gpu_worker": 1}'
+    meant = intended_resources(text)
+    fallback = text if text.startswith("{") else '{"gpu_worker": 1}'
+    canonical = json.dumps(meant) if meant is not None else fallback
     return canonical.replace('"', '\\"')
 
 
@@ -163,7 +155,7 @@ def _ray_start(plan: Plan) -> Iterator[Finding]:
                 ERROR,
                 group_loc(_spec(plan), g, "rayStartParams"),
                 f"group {g.label}: {g.start.error}",
-                "fix the rayStartParams value named above",
+                g.start.refusal.fix if g.start.refusal else "fix the rayStartParams value named above",
                 evidence={"command": g.command.strip()},
             )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 from gpuconf.backends.kwok.autoscaler import Autoscaler, start_autoscaler
@@ -26,11 +25,12 @@ from gpuconf.kube.names import new_run_id
 from gpuconf.kube.objects import NodeInfo, PodInfo
 from gpuconf.kube.reach import cluster_answers
 from gpuconf.kube.view import KubeView
-from gpuconf.live.artifacts import artifacts_dir
 from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.settings import Settings
+from gpuconf.model.gang import kai_fraction
 from gpuconf.model.kuberay import autoscaler_enabled
-from gpuconf.model.plan import RAY_AUTODETECT_MEMORY_FRACTION, Plan
+from gpuconf.model.plan import Plan
+from gpuconf.model.raynode import RayPod, container_env, ray_node_resources
 from gpuconf.model.raystart import parse_ray_start
 from gpuconf.model.shell import bash_words
 
@@ -109,19 +109,18 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
     if ip and not any(w.startswith("--node-ip-address") for w in argv):
         argv = [*argv, f"--node-ip-address={ip}"]
     exp = plan.expectations
-    # Ray sees the devices of the container's limit, or all of the node's with NVIDIA_VISIBLE_DEVICES=all.
-    leak = pod.env.get("NVIDIA_VISIBLE_DEVICES") == "all"
-    planned: dict[str, float] = {
-        "GPU": float(exp.gpus(node.allocatable) if leak else pod.gpu_limit(exp.is_gpu_resource))
-    }
-    options = parse_ray_start(argv).options
-    if "num-cpus" not in options:
-        planned["CPU"] = float(pod.limits.get("cpu") or node.allocatable.get("cpu", Decimal(0)))
-    if "memory" not in options:
-        planned["memory"] = (
-            float(pod.limits.get("memory") or node.allocatable.get("memory", Decimal(0)))
-            * RAY_AUTODETECT_MEMORY_FRACTION
-        )
+    # The same rules as the plan's (gpuconf.model.raynode), from the real pod and its real command.
+    ray = ray_node_resources(
+        RayPod(
+            pod.group,
+            parse_ray_start(argv),
+            pod.limits,
+            container_env(pod.image, pod.env, exp)[0],
+            kai_fraction({"metadata": {"annotations": pod.annotations}}),
+        ),
+        node,
+        exp,
+    )
     env = {k: v for k, v in pod.env.items() if k not in _IN_CLUSTER_ENV}
     return NodeSpec(
         pod=pod.name,
@@ -132,7 +131,7 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
         env=env,
         gpu_limit=int(pod.gpu_limit(exp.is_gpu_resource)),
         gpu_node=exp.is_gpu_node(node.labels, node.allocatable),
-        planned_resources=planned,
+        planned_resources=ray.resources,
     )
 
 
@@ -194,14 +193,14 @@ def refresh_pod_logs(cluster: LocalRayCluster) -> None:
 def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
     """Apply the plan's cluster on the kwok control plane, then start a local Ray node per bound pod.
 
-    `stop()` stops Ray, writes diagnostics to `<report-dir>/<backend>-<namespace>/` and deletes the namespace.
+    `stop()` stops Ray, writes diagnostics to `<report-dir>/kwok-<namespace>/` and deletes the namespace.
     """
     kube = connect()
     run_id = new_run_id()
     watch = Stopwatch()
-    report_dir = Path(settings.report_dir)
-    dep = apply_target(kube, plan, run_id, diagnostics_dir=artifacts_dir(report_dir, settings.backend, "setup"))
-    diag_dir = artifacts_dir(report_dir, settings.backend, dep.namespace)
+    diag_root = Path(settings.report_dir)
+    dep = apply_target(kube, plan, run_id, diagnostics_dir=None)
+    diag_dir = diag_root / f"kwok-{dep.namespace}"
     stages = {"kube_pods_settled": watch.lap()}
     # With the in-tree autoscaler, Ray's own KubeRay autoscaler runs beside the head, as its sidecar would.
     autoscaling = autoscaler_enabled(plan.target.cluster.spec)
@@ -221,7 +220,7 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
             cluster.stop()
             dep.teardown(diag_dir)
             raise
-    live = live_from_cluster(cluster, settings.backend, dep.pending())
+    live = live_from_cluster(cluster, "kwok", dep.pending())
     live.environment_notes = serve_pods_from_host(kube, dep, cluster)
     live.stages = {**stages, **{k: round(v + stages["kube_pods_settled"], 2) for k, v in live.stages.items()}}
     if scaler is not None:
@@ -275,6 +274,7 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
 class KwokBackend:
     """The real control plane and KubeRay operator on loopback; kwok plays the kubelet."""
 
+    name: str = "kwok"
     summary: str = "a RayCluster on the local kwok control plane, its bound pods as local Ray nodes"
     capabilities: frozenset[Capability] = field(
         default_factory=lambda: frozenset(
