@@ -25,6 +25,7 @@ from gpuconf.kube.names import new_run_id
 from gpuconf.kube.objects import NodeInfo, PodInfo
 from gpuconf.kube.reach import cluster_answers
 from gpuconf.kube.view import KubeView
+from gpuconf.live.artifacts import artifacts_dir
 from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.settings import Settings
 from gpuconf.model.gang import kai_fraction
@@ -193,14 +194,14 @@ def refresh_pod_logs(cluster: LocalRayCluster) -> None:
 def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
     """Apply the plan's cluster on the kwok control plane, then start a local Ray node per bound pod.
 
-    `stop()` stops Ray, writes diagnostics to `<report-dir>/kwok-<namespace>/` and deletes the namespace.
+    `stop()` stops Ray, writes diagnostics to `<report-dir>/<backend>-<namespace>/` and deletes the namespace.
     """
     kube = connect()
     run_id = new_run_id()
     watch = Stopwatch()
-    diag_root = Path(settings.report_dir)
-    dep = apply_target(kube, plan, run_id, diagnostics_dir=None)
-    diag_dir = diag_root / f"kwok-{dep.namespace}"
+    report_dir = Path(settings.report_dir)
+    dep = apply_target(kube, plan, run_id, diagnostics_dir=artifacts_dir(report_dir, settings.backend, "setup"))
+    diag_dir = artifacts_dir(report_dir, settings.backend, dep.namespace)
     stages = {"kube_pods_settled": watch.lap()}
     # With the in-tree autoscaler, Ray's own KubeRay autoscaler runs beside the head, as its sidecar would.
     autoscaling = autoscaler_enabled(plan.target.cluster.spec)
@@ -220,7 +221,7 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
             cluster.stop()
             dep.teardown(diag_dir)
             raise
-    live = live_from_cluster(cluster, "kwok", dep.pending())
+    live = live_from_cluster(cluster, settings.backend, dep.pending())
     live.environment_notes = serve_pods_from_host(kube, dep, cluster)
     live.stages = {**stages, **{k: round(v + stages["kube_pods_settled"], 2) for k, v in live.stages.items()}}
     if scaler is not None:
@@ -274,7 +275,6 @@ def start_kwok(plan: Plan, settings: Settings) -> LiveCluster:
 class KwokBackend:
     """The real control plane and KubeRay operator on loopback; kwok plays the kubelet."""
 
-    name: str = "kwok"
     summary: str = "a RayCluster on the local kwok control plane, its bound pods as local Ray nodes"
     capabilities: frozenset[Capability] = field(
         default_factory=lambda: frozenset(
