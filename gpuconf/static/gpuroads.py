@@ -37,17 +37,24 @@ def shared_slots(plan: Plan, group: GroupModel) -> list[SharedSlot]:
     from gpuconf.inputs.resources import gpu_amount, is_nvidia_gpu
     from gpuconf.model.gang import kai_fraction
 
-    out = []
     fraction = kai_fraction(group.template)
-    for name in plan.could_land_on(group):
-        node = plan.node(name)
+    by_node: dict[str, list[SharedSlot]] = {}
+    for node in plan.nodes:
+        here = []
         if fraction and gpu_amount(node.allocatable, is_nvidia_gpu) > 0:
-            out.append(SharedSlot(group, name, fraction, 1.0, "KAI fractional", gpu_sharing(node.labels).count))
+            here.append(SharedSlot(group, node.name, fraction, 1.0, "KAI fractional", gpu_sharing(node.labels).count))
         for res, amount in group.container_limits.items():
             if amount > 0 and is_shared_resource(res, node.labels):
                 sharing = gpu_sharing(node.labels)
-                out.append(SharedSlot(group, name, res, float(amount), sharing.strategy or "shared", sharing.count))
-    return out
+                here.append(
+                    SharedSlot(group, node.name, res, float(amount), sharing.strategy or "shared", sharing.count)
+                )
+        if here:
+            by_node[node.name] = here
+    # Most pools share no GPU: where the group fits is asked (a scheduler run per node) only when some node would.
+    if not by_node:
+        return []
+    return [s for name in plan.could_land_on(group) for s in by_node.get(name, [])]
 
 
 def unshared_gpu_nodes(plan: Plan) -> list[str]:
@@ -69,11 +76,15 @@ def _shared_gpu(plan: Plan) -> Iterator[Finding]:
     mode = plan.expectations.shared_gpus
     if mode == "allow":
         return
+    slots = {g.label: shared_slots(plan, g) for g in plan.groups}
+    if not any(slots.values()):
+        return
+    group_of = {n.name: n.group.label for n in plan.ray_nodes}
     for d in plan.deployments:
         if d.demand.num_gpus < 1:
             continue
-        groups = list(dict.fromkeys(plan.ray_node(n).group.label for n in d.feasible))
-        hosts = [s for g in plan.groups if g.label in groups for s in shared_slots(plan, g)]
+        groups = {group_of[n] for n in d.feasible}
+        hosts = [s for g in plan.groups if g.label in groups for s in slots[g.label]]
         if not hosts:
             continue
         where = "; ".join(
