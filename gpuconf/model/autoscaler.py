@@ -19,12 +19,12 @@ crashes), so pending demand is never met or nodes are added that cannot take it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from decimal import ROUND_UP
 from typing import Any
 
 from gpuconf.inputs.quantity import parse_quantity
+from gpuconf.model.resources_json import autoscaler_resources
 
 
 @dataclass
@@ -125,20 +125,7 @@ def _custom(group_res: dict[str, Any], params: dict[str, Any]) -> dict[str, int]
         return {k: _round_up(v) for k, v in group_res.items() if k not in ("CPU", "GPU", "TPU", "memory")}
     if "resources" not in params:
         return {}
-    raw = str(params["resources"])
-    text = raw[1:-1].replace("\\", "")
-    try:
-        parsed = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(
-            f"rayStartParams.resources {raw!r}: after dropping its first and last character and "
-            f"every backslash the autoscaler reads {text!r}, which is not JSON ({exc})"
-        ) from None
-    if not isinstance(parsed, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in parsed.values()):
-        raise ValueError(
-            f"rayStartParams.resources {raw!r}: the autoscaler takes only a JSON object of integers, it reads {text!r}"
-        )
-    return {str(k): int(v) for k, v in parsed.items()}
+    return autoscaler_resources(str(params["resources"]))
 
 
 def disagreements(auto: AutoscalerNodeType, ray_resources: dict[str, float], memory_explicit: bool) -> list[str]:

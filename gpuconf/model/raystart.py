@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpuconf.model.resources_json import ResourcesJsonError, ray_start_resources
+from gpuconf.model.resources_json import ResourcesJsonError, json_object, ray_start_resources
 
 # Options of `ray start` that take a value; used to tell a stray word from an option's value.
 _FLAGS_WITHOUT_VALUE = {"head", "block", "include-dashboard", "no-monitor", "disable-usage-stats", "verbose"}
@@ -111,7 +111,7 @@ class RayStartArgs:
         raw = raw.strip()
         if raw.startswith("{"):
             try:
-                return {str(k): str(v) for k, v in ray_start_resources(raw).items()}
+                return {str(k): str(v) for k, v in json_object(raw).items()}
             except ResourcesJsonError:
                 return {}
         out = {}

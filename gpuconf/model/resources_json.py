@@ -13,8 +13,9 @@ The string travels from the YAML to KubeRay, into a `bash -c` command line, and 
   unless it is an object — see ray_start_resources. Whether its amounts are acceptable is
   gpuconf.model.raystart's to say.
 
-intended_resources reads what the user meant even where one of them breaks it, for messages
-and fixes.
+Ray's KubeRay autoscaler reads the same string from the RayCluster with a parse of its own
+(autoscaler_resources). intended_resources reads what the user meant even where one of them
+breaks it, for messages and fixes.
 """
 
 from __future__ import annotations
@@ -110,3 +111,21 @@ def intended_resources(raw: str) -> dict[str, Any] | None:
         except ResourcesJsonError:
             continue
     return None
+
+
+def autoscaler_resources(raw: str) -> dict[str, int]:
+    """Ray's KubeRay autoscaler (autoscaling_config.py, _get_custom_resources, Ray 2.60): the first and
+    last characters dropped, every backslash removed, then a JSON object of ints (1.0 fails)."""
+    text = raw[1:-1].replace("\\", "")
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise ResourcesJsonError(
+            f"rayStartParams.resources {raw!r}: after dropping its first and last character and "
+            f"every backslash the autoscaler reads {text!r}, which is not JSON ({exc})"
+        ) from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in parsed.values()):
+        raise ResourcesJsonError(
+            f"rayStartParams.resources {raw!r}: the autoscaler takes only a JSON object of integers, it reads {text!r}"
+        )
+    return {str(k): int(v) for k, v in parsed.items()}
