@@ -140,3 +140,71 @@ def test_preflight_cli_malformed_kubeconfig_is_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{path}:2: error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def version_server() -> Iterator[tuple[str, list[str]]]:
+    """An API server on loopback that answers /version only; its URL and the paths it was asked."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[str] = []
+    info = {
+        "major": "1",
+        "minor": "34",
+        "gitVersion": "v1.34.0",
+        "gitCommit": "0",
+        "gitTreeState": "clean",
+        "buildDate": "2025-01-01T00:00:00Z",
+        "goVersion": "go1.24",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.rstrip("/")  # the client asks for /version/
+            asked.append(path)
+            body = json.dumps(info).encode() if path == "/version" else b"{}"
+            self.send_response(200 if path == "/version" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def test_the_cluster_backend_builds_one_client_and_asks_version_once(
+    tmp_path: Path, version_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """connect_cluster hands the run the client preflight's reachable check used: one client, one /version."""
+    import gpuconf.kube.client as kube_client
+    from gpuconf.backends.cluster.backend import connect_cluster
+
+    url, asked = version_server
+    built: list[str | None] = []
+    real = kube_client.api_client_for
+
+    def counting(kubeconfig: str | None, retries: bool = True) -> object:
+        built.append(kubeconfig)
+        return real(kubeconfig, retries=retries)
+
+    monkeypatch.setattr(kube_client, "api_client_for", counting)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url)
+    kube, reachable = connect_cluster(str(kubeconfig))
+    assert reachable.ok and "v1.34.0" in reachable.message, reachable
+    assert built == [str(kubeconfig)], f"{len(built)} API clients built for one run"
+    assert asked == ["/version"], f"the API server was asked {asked}"
+    assert kube.api.configuration.host == url

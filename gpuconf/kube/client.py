@@ -55,11 +55,17 @@ def api_client_for(kubeconfig: str | None, retries: bool = True) -> client.ApiCl
 
 
 class KubeClient:
-    """The API clients of one kubeconfig (None: the in-cluster service account)."""
+    """The API clients of one kubeconfig (None: the in-cluster service account).
 
-    def __init__(self, kubeconfig: str | None, request_timeout: float = 15.0) -> None:
+    `api`: a client of that kubeconfig already built (the cluster backend passes the one its
+    preflight reached the cluster with, so a run builds one); None builds one here.
+    """
+
+    def __init__(
+        self, kubeconfig: str | None, request_timeout: float = 15.0, api: client.ApiClient | None = None
+    ) -> None:
         self.kubeconfig = kubeconfig
-        self.api = api_client_for(kubeconfig)
+        self.api = api if api is not None else api_client_for(kubeconfig)
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
         self.timeout = request_timeout

@@ -66,6 +66,14 @@ class BudgetSpent(Exception):
         self.check = check
 
 
+@dataclass
+class Reached:
+    """Preflight's first check, and the API client that made it (None: no client could be built)."""
+
+    result: PreflightResult
+    api: Any = None  # a kubernetes.client.ApiClient
+
+
 def run_preflight(
     kubeconfig: str | None,
     expectations: Expectations,
@@ -80,18 +88,31 @@ def run_preflight(
     `budget_s`, and urllib3's retries are off (with them one timeout is paid four times).
     A malformed kubeconfig raises InputError (exit 2, file:line): it is bad input, not an absent cluster.
     """
+    budget = Budget(max(budget_s, timeout_s))
+    reached = reach(kubeconfig, timeout_s)
+    if reached.api is None or not reached.result.ok:
+        return [reached.result]
+    return [reached.result, *_cluster_checks(reached.api, expectations, crds, budget)]
+
+
+def reach(kubeconfig: str | None, timeout_s: float = 5.0) -> Reached:
+    """The "reachable" check: one API client of `kubeconfig` and one /version within `timeout_s`.
+
+    The client has urllib3's retries off, so a request's timeout is all it can take; a run that
+    goes on after preflight keeps using this client (gpuconf.backends.cluster). A malformed
+    kubeconfig raises InputError.
+    """
     from kubernetes import client
 
     from gpuconf.kube.client import api_client_for
 
-    budget = Budget(max(budget_s, timeout_s))
     server = _server_of(kubeconfig)
     try:
         api = api_client_for(kubeconfig, retries=False)
     except InputError:
         raise
     except Exception as exc:  # in-cluster: no service account here
-        return [
+        return Reached(
             PreflightResult(
                 "reachable",
                 False,
@@ -100,11 +121,11 @@ def run_preflight(
                 "pass --kubeconfig, or run inside the cluster with a service account",
                 {"server": server},
             )
-        ]
+        )
     try:
-        version = client.VersionApi(api).get_code(_request_timeout=min(timeout_s, budget.left("reachable")))
+        version = client.VersionApi(api).get_code(_request_timeout=timeout_s)
     except Exception as exc:  # refused, TLS, timeout, in-cluster files missing: all "unreachable"
-        return [
+        return Reached(
             PreflightResult(
                 "reachable",
                 False,
@@ -113,10 +134,25 @@ def run_preflight(
                 EXIT_UNREACHABLE,
                 "check the kubeconfig, the context and that the cluster is up",
                 {"server": server},
-            )
-        ]
-    results = [PreflightResult("reachable", True, f"API server {version.git_version} at {server}")]
-    results += _guarded("rbac", lambda: [_rbac(client.AuthorizationV1Api(api), budget)], budget)
+            ),
+            api,
+        )
+    return Reached(PreflightResult("reachable", True, f"API server {version.git_version} at {server}"), api)
+
+
+def cluster_checks(
+    api: Any, expectations: Expectations, crds: tuple[str, ...] = KUBERAY_CRDS, budget_s: float = 30.0
+) -> list[PreflightResult]:
+    """The checks after "reachable" (RBAC, KubeRay, GPU nodes), through the client `reach` built."""
+    return _cluster_checks(api, expectations, crds, Budget(budget_s))
+
+
+def _cluster_checks(
+    api: Any, expectations: Expectations, crds: tuple[str, ...], budget: Budget
+) -> list[PreflightResult]:
+    from kubernetes import client
+
+    results = _guarded("rbac", lambda: [_rbac(client.AuthorizationV1Api(api), budget)], budget)
     results += _guarded("kuberay", lambda: [_crds(client.ApiextensionsV1Api(api), crds, budget)], budget)
     results += _guarded("gpu-nodes", lambda: _gpu_nodes(client.CoreV1Api(api), expectations, budget), budget)
     return results

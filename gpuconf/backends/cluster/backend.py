@@ -30,8 +30,7 @@ from gpuconf.kube.diagnostics import collect_diagnostics
 from gpuconf.kube.names import new_run_id
 from gpuconf.kube.nodes import FAKE_GPU_LABEL
 from gpuconf.kube.objects import PodInfo
-from gpuconf.kube.preflight import raise_on_failure, run_preflight
-from gpuconf.kube.reach import cluster_answers
+from gpuconf.kube.preflight import PreflightResult, cluster_checks, raise_on_failure, reach
 from gpuconf.live.artifacts import artifacts_dir
 from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.devices import DeviceCheck
@@ -40,9 +39,11 @@ from gpuconf.model.plan import Plan
 from gpuconf.waits import timeout, wait_until
 
 
-def connect_cluster(kubeconfig: str | None) -> KubeClient:
-    """A client of the user's cluster, or an EnvironmentFailure (exit 10) within seconds."""
-    if not cluster_answers(kubeconfig):
+def connect_cluster(kubeconfig: str | None) -> tuple[KubeClient, PreflightResult]:
+    """The run's one client of the user's cluster and preflight's "reachable" check it passed,
+    or an EnvironmentFailure (exit 10) within seconds."""
+    reached = reach(kubeconfig)
+    if reached.api is None or not reached.result.ok:
         where, hint = kubeconfig or "the in-cluster service account", ""
         if kubeconfig:
             from gpuconf.kube.kubeconfig import read_kubeconfig
@@ -55,7 +56,7 @@ def connect_cluster(kubeconfig: str | None) -> KubeClient:
             "check the kubeconfig, its current context and that the cluster is up" + hint,
             exit_code=EXIT_UNREACHABLE,
         )
-    return KubeClient(kubeconfig)
+    return KubeClient(kubeconfig, api=reached.api), reached.result
 
 
 def _label_gpu_nodes(kube: KubeClient, plan: Plan, undo: list[Callable[[], None]]) -> list[str]:
@@ -113,13 +114,13 @@ def _use_head_token(kube: KubeClient, head: PodInfo) -> bool:
 
 def start_cluster_backend(plan: Plan, settings: Settings) -> LiveCluster:
     """Run the plan's cluster on the user's cluster; `stop()` undoes everything this run changed."""
-    kube = connect_cluster(settings.kubeconfig)
+    kube, reachable = connect_cluster(settings.kubeconfig)
     watch = Stopwatch()
     undo: list[Callable[[], None]] = []
     dep: KubeDeployment | None = None
     try:
         labelled = _label_gpu_nodes(kube, plan, undo) if settings.label_gpu_nodes else []
-        raise_on_failure(run_preflight(settings.kubeconfig, plan.expectations))
+        raise_on_failure([reachable, *cluster_checks(kube.api, plan.expectations)])
         stages = {"preflight": watch.lap()}
         cluster = plan.target.cluster
         dep = deploy_raycluster(
