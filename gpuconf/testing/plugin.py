@@ -25,7 +25,8 @@ MARKERS = {
     "processes": "starts Ray, a cluster, make or a nested pytest (left out of `make unit`)",
 }
 _SETTINGS = pytest.StashKey[settings_mod.Settings]()
-_COLLECTOR = pytest.StashKey[ReportCollector]()
+# The name the session's report collector is registered under (it is a plugin of its own).
+REPORT_PLUGIN = "gpuconf-report"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,8 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
     waits.set_timeout_scale(resolved.timeout_scale)
     if not getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
         config.option.xmlpath = str(resolved.report_dir / "junit.xml")
-    config.stash[_COLLECTOR] = ReportCollector(
-        resolved.report_dir, resolved.backend, backend_reason=resolved.backend_reason
+    config.pluginmanager.register(
+        ReportCollector(resolved.report_dir, resolved.backend, backend_reason=resolved.backend_reason), REPORT_PLUGIN
     )
 
 
@@ -55,7 +56,12 @@ def settings_of(config: pytest.Config) -> settings_mod.Settings:
 
 def collector_of(config: pytest.Config) -> ReportCollector:
     """The report collector of this run (stage times and environment go here)."""
-    return config.stash[_COLLECTOR]
+    collector = config.pluginmanager.get_plugin(REPORT_PLUGIN)
+    if not isinstance(collector, ReportCollector):
+        raise LookupError(
+            f"no gpuconf report collector registered as {REPORT_PLUGIN!r} (is gpuconf.testing.plugin loaded?)"
+        )
+    return collector
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -144,8 +150,8 @@ def _cuda_gate(request: pytest.FixtureRequest) -> None:
 
 def environment_failure(config: pytest.Config, exc: BaseException) -> None:
     """Record that the environment (not the configuration) stopped the live checks."""
-    collector = config.stash.get(_COLLECTOR, None)
-    if collector is not None:
+    collector = config.pluginmanager.get_plugin(REPORT_PLUGIN)
+    if isinstance(collector, ReportCollector):
         collector.environment["environment_failure"] = {
             "message": str(exc),
             "exit_code": getattr(exc, "exit_code", None),
@@ -183,41 +189,6 @@ def pytest_runtest_makereport(
         report.outcome = "failed"
         report.longrepr = f"--strict: a conformance check may not be skipped ({report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr})"
     return report
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    # Reports of every check under suites/ and benchmarks/ go into conformance.json.
-    if report.nodeid.startswith(("suites/", "benchmarks/")) and _ACTIVE is not None:
-        _ACTIVE.record(report)
-
-
-_ACTIVE: ReportCollector | None = None
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    global _ACTIVE
-    _ACTIVE = session.config.stash.get(_COLLECTOR, None)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    # Only environment failures: exit with their code (preflight's 10-14, else 3), not 1.
-    collector = session.config.stash.get(_COLLECTOR, None)
-    if collector is None or exitstatus != pytest.ExitCode.TESTS_FAILED:
-        return
-    code = collector.environment_exit_code()
-    if code is not None:
-        session.exitstatus = code
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
-    collector = config.stash.get(_COLLECTOR, None)
-    if collector is None or not collector.entries:
-        return
-    json_path, md_path = collector.write()
-    terminalreporter.section("gpuconf conformance summary")
-    terminalreporter.write(md_path.read_text())
-    terminalreporter.write_line(f"reports: {json_path}, {md_path}, {config.option.xmlpath}")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,9 @@
-"""conformance.json and summary.md: one entry per check, with its evidence and duration."""
+"""conformance.json and summary.md: one entry per check, with its evidence and duration.
+
+The collector is a pytest plugin of its own (gpuconf.testing.plugin registers one per session):
+its hooks fold each report in, set the exit code of a run that only the environment failed,
+and write the reports at the end.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,13 @@ import pytest
 
 from gpuconf.testing.evidence import decode_properties
 
+# Reports of these checks go into conformance.json (the project's own tests/ do not).
+REPORTED = ("suites/", "benchmarks/")
+
 
 @dataclass
 class ReportCollector:
-    """Collects check results during the run and writes the reports at the end."""
+    """Collects check results during the run and writes the reports at the end (a pytest plugin)."""
 
     report_dir: Path
     backend: str
@@ -57,6 +65,31 @@ class ReportCollector:
                 entry["detail"] = _failure_message(report)
         if getattr(report, "wasxfail", None) is not None:
             entry["verdict"] = "xfailed" if report.outcome == "skipped" else "xpassed"
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Every phase report of a check under suites/ or benchmarks/."""
+        if report.nodeid.startswith(REPORTED):
+            self.record(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Only environment failures: the run exits with their code (preflight's 10-14, else 3), not 1."""
+        if exitstatus != pytest.ExitCode.TESTS_FAILED:
+            return
+        code = self.environment_exit_code()
+        if code is not None:
+            session.exitstatus = code
+
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+    ) -> None:
+        """Write the reports and show the summary (nothing when no check was reported)."""
+        if not self.entries:
+            return
+        json_path, md_path = self.write()
+        terminalreporter.section("gpuconf conformance summary")
+        terminalreporter.write(md_path.read_text())
+        terminalreporter.write_line(f"reports: {json_path}, {md_path}, {config.option.xmlpath}")
 
     def write(self) -> tuple[Path, Path]:
         """Write conformance.json and summary.md (and append to $GITHUB_STEP_SUMMARY)."""
