@@ -1,9 +1,12 @@
-"""The import graph of gpuconf, held to its layers (in the spirit of Kubernetes' .import-restrictions).
+"""The import graph of gpuconf, the suites and the benchmarks, held to its layers (in the spirit of
+Kubernetes' .import-restrictions).
 
-Every module of the package belongs to exactly one layer (LAYERS, first match wins), and a layer
-imports only the layers ALLOWED lists for it. Imports inside functions count too: a late import
-is still a dependency. Each backend is its own layer (``backend:<name>``), so a backend that
-imports another fails here; only the registry names them all.
+Every module of gpuconf/, suites/, benchmarks/ and entrypoints/ belongs to exactly one layer
+(LAYERS, first match wins), and a layer imports only the layers ALLOWED lists for it: nothing
+imports a layer above its own, so gpuconf never imports the suites or the benchmarks. Imports
+inside functions and under TYPE_CHECKING count too: a late import is still a dependency. Each
+backend is its own layer (``backend:<name>``), so a backend that imports another fails here; only
+the registry names them all. And no module imports itself back through others (no circles).
 
 To add a layer (e.g. when the static modules move into packages), add its prefixes to LAYERS and
 its row to ALLOWED; a module that matches no layer fails ``test_every_module_has_a_layer``.
@@ -19,6 +22,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gpuconf"
+# Every folder whose modules the graph holds (entrypoints/ is the reference service, shipped alone).
+SCANNED = ("gpuconf", "suites", "benchmarks", "entrypoints")
 
 
 # (layer, module prefixes). A prefix matches the module itself and everything under it.
@@ -37,11 +42,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("testing", ("gpuconf.testing",)),
     ("soak", ("gpuconf.soak",)),
     ("cli", ("gpuconf.cli", "gpuconf.__main__")),
+    ("entrypoints", ("entrypoints",)),
+    ("suites", ("suites",)),
+    ("benchmarks", ("benchmarks",)),
 ]
 BACKEND = "backend"  # every other package under gpuconf.backends is one backend: layer "backend:<name>"
 
 _STATIC = {"inputs", "model", "static"}
-_BELOW_LIVE = {"base", "host", "kube"} | _STATIC
+# entrypoints/ (the reference service and the in-replica probes) imports nothing of ours.
+_BELOW_LIVE = {"base", "host", "kube", "entrypoints"} | _STATIC
 # What each layer may import (itself always). "backend" is any one backend, and only itself.
 ALLOWED: dict[str, set[str]] = {
     "base": set(),
@@ -59,6 +68,12 @@ ALLOWED: dict[str, set[str]] = {
     "testing": _BELOW_LIVE | {"live", "bench", "registry"},
     "soak": set(),  # runs `make conformance` in a PID namespace: it drives processes, not modules
     "cli": {*_BELOW_LIVE, "live", "provision", "localray", "registry", "bench"},
+    "entrypoints": set(),
+    # The suites stand on the pytest edge and the live tier; the realpods suite reads that tier's
+    # GPU allocations (gpuconf.provision.realpods.allocations) to compare with the probes.
+    "suites": {*_BELOW_LIVE, "live", "testing", "provision"},
+    # The benchmarks also read the host's GPUs (localray) and reuse the scaling suite's helpers.
+    "benchmarks": {*_BELOW_LIVE, "live", "testing", "bench", "localray", "suites"},
 }
 
 
@@ -95,11 +110,15 @@ def may_import(importer: str, imported: str) -> bool:
     return target_kind in ALLOWED[kind]
 
 
+def _sources() -> list[Path]:
+    return sorted(p for folder in SCANNED for p in (ROOT / folder).rglob("*.py"))
+
+
 @cache
 def imports() -> dict[str, set[str]]:
-    """Every gpuconf module and the gpuconf modules it imports (top level and inside functions)."""
+    """Every scanned module and the scanned modules it imports (top level and inside functions)."""
     out: dict[str, set[str]] = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in _sources():
         name = module_name(path)
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         found: set[str] = set()
@@ -114,7 +133,7 @@ def imports() -> dict[str, set[str]]:
                 found.add(base)
                 # `from pkg import mod` imports the submodule when there is one
                 found |= {f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")}
-        out[name] = {m for m in found if m == "gpuconf" or m.startswith("gpuconf.")}
+        out[name] = {m for m in found if m.split(".")[0] in SCANNED}
     return out
 
 
@@ -130,6 +149,9 @@ def test_the_scan_sees_known_imports() -> None:
     assert "gpuconf.backends.localray.launcher" in graph["gpuconf.backends.embedded.backend"]
     assert "gpuconf.kube.client" in graph["gpuconf.backends.cluster.backend"]
     assert "gpuconf.provision.kwok.paths" in graph["gpuconf.backends.kwok.backend"]  # inside a function
+    assert "gpuconf.testing.evidence" in graph["suites.placement.test_placement"]
+    assert "suites.scaling.scaling" in graph["benchmarks.test_scaling"]
+    assert "entrypoints.timing" in graph["gpuconf.bench.device_timing"]
 
 
 def test_every_module_has_a_layer() -> None:
@@ -161,11 +183,67 @@ def test_layer_imports_only_what_it_may(layer: str) -> None:
         ("static", "kube", False),
         ("testing", "registry", True),
         ("testing", "backend:embedded", False),
+        ("live", "suites", False),
+        ("bench", "benchmarks", False),
+        ("testing", "suites", False),
+        ("suites", "benchmarks", False),
+        ("benchmarks", "suites", True),
+        ("entrypoints", "base", False),
     ],
 )
 def test_the_rules_say_what_the_layers_mean(importer: str, imported: str, allowed: bool) -> None:
     """The table itself: a loosened row fails here, not silently."""
     assert may_import(importer, imported) is allowed
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of `graph`: each set of modules that import one another (Tarjan's strongly
+    connected components of more than one module, or a module that imports itself)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in sorted(graph.get(module, set()) & graph.keys()):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            members = stack[stack.index(module) :]
+            del stack[stack.index(module) :]
+            if len(members) > 1 or module in graph.get(module, set()):
+                found.append(sorted(members))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+def test_the_circle_finder_finds_circles() -> None:
+    """Guard against a finder that finds nothing: a two-module circle, a self-import, and a chain that is none."""
+    graph = {"a": {"b"}, "b": {"a", "c"}, "c": set(), "d": {"d"}, "e": {"c"}}
+    assert circles(graph) == [["a", "b"], ["d"]]
+
+
+# The circles left, each closed by a late or type-only import: the node pool's validation reads the
+# manifests' Inputs and Notice, and the DRA allocator reads the scheduler's node model. Any other
+# circle fails the test below, and so does the end of one of these (then delete its line).
+KNOWN_CIRCLES = [
+    ["gpuconf.inputs.manifests", "gpuconf.inputs.nodepool"],
+    ["gpuconf.model.dra", "gpuconf.model.scheduler"],
+]
+
+
+def test_no_import_circles() -> None:
+    """No module imports itself back through others (beyond KNOWN_CIRCLES, which may only shrink)."""
+    found = circles(imports())
+    assert found == KNOWN_CIRCLES, "import circles:\n  " + "\n  ".join(" <-> ".join(c) for c in found)
 
 
 def test_live_and_static_never_import_pytest() -> None:
