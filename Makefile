@@ -29,12 +29,15 @@ include build/versions.env
 
 setup: $(STAMP)
 
-# Re-installs only when requirements.txt changes (the stamp carries its hash).
+# Re-installs only when requirements.txt changes (the stamp carries its hash). uv (pinned) installs
+# the requirements: it keeps the wheels it fetched in its cache (~/.cache/uv) and links them into a
+# new .venv in seconds, where pip fetched torch and Ray again for every new checkout (minutes).
+UV_VERSION := 0.13.10
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip==25.3
-	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
-	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
+	$(BIN)/python -m pip install --disable-pip-version-check -q uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python pip==25.3 -r requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -64,7 +67,7 @@ test-pytest: setup
 	fi
 
 # The cold path of a new machine: `bash .ci/run` from a fresh clone of HEAD under /tmp, with HOME,
-# pip's, Go's and gpuconf's caches pointed at empty folders (Debian's packages are the host's).
+# pip's, uv's, Go's and gpuconf's caches pointed at empty folders (Debian's packages are the host's).
 # About an hour here; run it before any change to setup, builds or tiers. Ends with the stage table.
 COLD_DIR ?= /tmp/gpuconf-cold
 test-cold:

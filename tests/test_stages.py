@@ -35,10 +35,11 @@ def test_the_cold_environment_points_every_cache_at_the_empty_home(
 ) -> None:
     monkeypatch.setenv("GPUCONF_CACHE", "/warm/cache")
     monkeypatch.setenv("GOMODCACHE", "/warm/mod")
+    monkeypatch.setenv("UV_CACHE_DIR", "/warm/uv")
     env = cold.cold_env(tmp_path)
     assert env["HOME"] == str(tmp_path) and env["CI"] == "true"
     assert "GPUCONF_CACHE" not in env
-    for key in ("GOPATH", "GOMODCACHE", "GOCACHE", "PIP_CACHE_DIR"):
+    for key in ("GOPATH", "GOMODCACHE", "GOCACHE", "PIP_CACHE_DIR", "UV_CACHE_DIR"):
         assert Path(env[key]).is_relative_to(tmp_path), key
 
 

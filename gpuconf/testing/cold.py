@@ -1,7 +1,7 @@
 """`make test-cold`: `bash .ci/run` as a new machine runs it, from a fresh clone with empty caches.
 
 The clone of HEAD goes to ``DIR/src`` (under /tmp by default, so a checkout there is tested too);
-``HOME``, pip's, Go's (``GOPATH``, ``GOMODCACHE``, ``GOCACHE``) and gpuconf's caches point at empty
+``HOME``, pip's, uv's, Go's (``GOPATH``, ``GOMODCACHE``, ``GOCACHE``) and gpuconf's caches point at empty
 folders under ``DIR/home``, so every wheel, Go module and Debian image is downloaded and every
 binary built, on the host's network, as on a new machine. Debian's packages are the host's own
 (installing them is a step of ``make test``; nothing here removes them). The run's output goes to
@@ -28,7 +28,11 @@ MARKER = ".gpuconf-cold"
 
 def cold_env(home: Path) -> dict[str, str]:
     """The environment of a new machine: this one's, with every cache under the empty ``home``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GPUCONF_", "PIP_", "GO", "XDG_", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GPUCONF_", "PIP_", "UV_", "GO", "XDG_", "VIRTUAL_ENV"))
+    }
     env.update(
         HOME=str(home),
         CI="true",
@@ -37,6 +41,7 @@ def cold_env(home: Path) -> dict[str, str]:
         GOCACHE=str(home / ".cache" / "go-build"),
         GOFLAGS="-modcacherw",  # the module cache can then be removed without chmod
         PIP_CACHE_DIR=str(home / ".cache" / "pip"),
+        UV_CACHE_DIR=str(home / ".cache" / "uv"),
     )
     # pyenv's shims keep working with another HOME when their root is named.
     if Path("/root/.pyenv").is_dir() and "PYENV_ROOT" not in env:
