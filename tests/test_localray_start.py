@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from gpuconf.backends.localray import launcher
 from gpuconf.backends.localray.launcher import STARTS_ENV, localize_argv, parallel_starts, worker_temp_dir
 from gpuconf.backends.localray.specs import NodeSpec
 
@@ -49,3 +51,46 @@ def test_workers_start_together_unless_the_host_is_loaded(monkeypatch: pytest.Mo
     assert parallel_starts(load=0.0, cpus=16) is False
     monkeypatch.setenv(STARTS_ENV, "parallel")
     assert parallel_starts(load=99.0, cpus=2) is True
+
+
+class _Attempt:
+    """A `ray start` attempt as _start_workers sees it: joined (a node id) or not, and its log's end."""
+
+    def __init__(self, joined: bool, log: str) -> None:
+        self.node_id = "n1" if joined else None
+        self.spec, self._log = _spec(False, ["ray", "start"]), log
+        self.gpus: list[object] = []
+
+    def log_tail(self, lines: int = 15) -> str:
+        return self._log
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "starts", "joined"),
+    [
+        # The raylet missed its window twice on a starved host, then joined: started alone each time.
+        (["timeout", "timeout", "joined"], 3, True),
+        # Missing it every time ends after the retries, as not joined (the verdict names the node).
+        (["timeout"] * 5, 3, False),
+        # Any other failure (a wrong manifest) is never started again.
+        (["bad flag"], 1, False),
+    ],
+)
+def test_a_worker_that_missed_its_start_window_is_started_again_alone(
+    monkeypatch: pytest.MonkeyPatch, outcomes: list[str], starts: int, joined: bool
+) -> None:
+    logs = {"timeout": "Exception: The current node timed out during startup.", "bad flag": "Error: no such option"}
+    made: list[_Attempt] = []
+
+    def start_node(*_args: object, **_kw: object) -> _Attempt:
+        outcome = outcomes[len(made)]
+        made.append(_Attempt(outcome == "joined", logs.get(outcome, "")))
+        return made[-1]
+
+    monkeypatch.setattr(launcher, "_start_node", start_node)
+    monkeypatch.setattr(launcher, "_wait_joined", lambda cluster, nodes: None)
+    cluster = SimpleNamespace(nodes=[], start_modes=[], gcs_address="127.0.0.1:1")
+    [node] = launcher._start_workers(cluster, [_spec(False, ["ray", "start"])], [[]], together=True)  # type: ignore[arg-type]
+    assert len(made) == starts
+    assert (node.node_id is not None) is joined
+    assert cluster.nodes == [made[-1]]  # failed attempts are not kept as nodes of the cluster

@@ -361,6 +361,9 @@ def start_cluster(
 # Workers start together up to this load average per CPU, else one at a time (see _start_workers).
 PARALLEL_STARTS_MAX_LOAD_PER_CPU = 2.0
 STARTS_ENV = "GPUCONF_WORKER_STARTS"  # "parallel" or "serial" overrides the load rule
+# A node whose raylet missed its start window is started again alone, up to this many times: on a
+# host starved for minutes (load 15 on 2 cores) one retry was seen to miss it again.
+_START_RETRIES = 2
 
 
 def parallel_starts(load: float | None = None, cpus: int | None = None) -> bool:
@@ -388,7 +391,7 @@ def _start_workers(
     hard-coded in ray/_private/node.py: no Ray config or env var moves it). Nodes used to be
     started one at a time for it, but what made parallel starts miss it was a socket-path race
     (see worker_temp_dir), not the window: a raylet registers within seconds. A node that still
-    misses it (a host far too busy, not a wrong manifest) is started once more, alone.
+    misses it (a host far too busy, not a wrong manifest) is started again, alone (_START_RETRIES).
     """
     together = parallel_starts() if together is None else together
     cluster.start_modes.append("together" if together else "one at a time")
@@ -401,12 +404,14 @@ def _start_workers(
         if nodes:
             _wait_joined(cluster, nodes)
         for i, node in enumerate(nodes):
-            if node.node_id is None and _RAY_START_TIMEOUT in node.log_tail(40):
+            for _ in range(_START_RETRIES):
+                if node.node_id is not None or _RAY_START_TIMEOUT not in node.log_tail(40):
+                    break
                 cluster.nodes.remove(node)
-                again = _start_node(node.spec, node.gpus, cluster, gcs_address=cluster.gcs_address)
-                cluster.nodes.append(again)
-                _wait_joined(cluster, [again])
-                nodes[i] = again
+                node = _start_node(node.spec, node.gpus, cluster, gcs_address=cluster.gcs_address)
+                cluster.nodes.append(node)
+                _wait_joined(cluster, [node])
+            nodes[i] = node
         started += nodes
     return started
 
