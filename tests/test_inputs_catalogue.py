@@ -7,12 +7,15 @@ raise, pass, or fail as a conformance finding.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,8 +74,8 @@ def _cases() -> list[Case]:
     add(Case("whitespace-only", "\n\n   \n", "pass a file with"))
     add(Case("comment-only", "# nothing here\n", "pass a file with"))
     add(Case("separators-only", "---\n---\n", "pass a file with"))
-    add(Case("empty-folder", None, "folder with .yaml", path=lambda d: _mkdir(d / "empty"), file=None))
-    add(Case("folder-no-yaml", None, "folder with .yaml", path=lambda d: _mkdir(d / "txt", "notes.txt"), file=None))
+    add(Case("empty-folder", None, "folder with .yaml", path=lambda d: _mkdir(d / "empty"), file="empty"))
+    add(Case("folder-no-yaml", None, "folder with .yaml", path=lambda d: _mkdir(d / "txt", "notes.txt"), file="txt"))
     add(Case("empty-nodes", "", "pass a file with", option="--nodes"))
     add(Case("empty-expect", "", "pass a file with", option="--expect"))
     add(Case("comment-only-nodes", "# no nodes\n", "pass a file with", option="--nodes"))
@@ -510,19 +513,23 @@ def test_the_catalogue_has_at_least_100_cases() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
 
 
+def copy_manifest_root(dest: Path) -> Path:
+    """A copy of the shipped manifest root (cluster, Serve config, expectations, nodes/) in `dest`."""
+    for name in ("raycluster.yaml", "serve-config.yaml", "expectations.yaml"):
+        shutil.copy(MANIFESTS / name, dest / name)
+    shutil.copytree(MANIFESTS / "nodes", dest / "nodes")
+    return dest
+
+
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped manifest root as the working folder."""
-    for name in ("raycluster.yaml", "serve-config.yaml", "expectations.yaml"):
-        shutil.copy(MANIFESTS / name, tmp_path / name)
-    shutil.copytree(MANIFESTS / "nodes", tmp_path / "nodes")
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return copy_manifest_root(tmp_path)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_exit_2_with_file_line_and_fix(case: Case, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Exit 2; the JSON error names the file, the line and the fix; nothing raised."""
+def _run(case: Case, root: Path) -> tuple[int, dict[str, Any]]:
+    """`gpuconf check --format json` on the case, in process, from the copy of the root."""
     if case.path is not None:
         target = case.path(root)
     else:
@@ -530,22 +537,105 @@ def test_bad_input_is_exit_2_with_file_line_and_fix(case: Case, root: Path, caps
         data = case.content.encode() if isinstance(case.content, str) else case.content
         assert data is not None
         target.write_bytes(data)
-    args = ["check", "--format", "json"]
-    args += (
-        [".", case.option, str(target.relative_to(root))]
-        if case.option
-        else [str(target.relative_to(root)) if target.is_relative_to(root) else str(target)]
-    )
-    rc = main(args)
-    out = capsys.readouterr().out
-    data_out = json.loads(out)
-    assert rc == 2, out
+    shown = str(target.relative_to(root)) if target.is_relative_to(root) else str(target)
+    args = ["check", "--format", "json"] + ([".", case.option, shown] if case.option else [shown])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(args)
+    return rc, json.loads(out.getvalue())
+
+
+def _want_line(case: Case) -> int:
+    text = case.content if isinstance(case.content, str) else ""
+    return case.line if isinstance(case.line, int) else _line_of(text, case.line)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_exit_2_with_file_line_and_fix(case: Case, root: Path) -> None:
+    """Exit 2; the JSON error names the file, the line and the fix; nothing raised."""
+    rc, data_out = _run(case, root)
+    assert rc == 2, data_out
     err = data_out["error"]
     assert data_out["verdict"] == "error"
-    if case.file is not None:
-        assert err["file"] == case.file, err
-        text = case.content if isinstance(case.content, str) else None
-        want = case.line if isinstance(case.line, int) else _line_of(text or "", case.line)
-        assert err["line"] == want, err
+    assert (err["file"], err["line"]) == (case.file, _want_line(case)), err
     assert err["fix"], err
     assert case.fix.lower() in err["fix"].lower(), err
+
+
+# --- the whole catalogue at once ---------------------------------------------------------------
+
+_GROUP = "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n"
+
+
+# Inputs that the tools gpuconf stands in for accept, so a refusal is a wrong rejection: (id, text,
+# the source that decides that it is accepted).
+ACCEPTED: list[tuple[str, str, str]] = [
+    (
+        "label-value-a-date",
+        _swap(CLUSTER, "app.kubernetes.io/name: ml-service", "app.kubernetes.io/name: 2024-01-01"),
+        "sigs.k8s.io/yaml (go-yaml v2) keeps a timestamp a string: a valid label value",
+    ),
+    (
+        "num-of-hosts-null",
+        _swap(CLUSTER, _GROUP, _GROUP + "      numOfHosts: null\n"),
+        "the API server's structural defaulting: null takes the CRD default (numOfHosts 1)",
+    ),
+    (
+        "group-labels-null",
+        _swap(CLUSTER, _GROUP, _GROUP + "      labels: null\n"),
+        "the API server drops a null in a non-nullable field without a default",
+    ),
+    (
+        "group-resources-empty",
+        _swap(CLUSTER, _GROUP, _GROUP + "      resources: {}\n"),
+        "KubeRay v1.5.0 CRD: WorkerGroupSpec.resources is a map of strings",
+    ),
+    (
+        "max-replicas-go-integer",
+        _swap(CLUSTER, _GROUP, _GROUP.replace("maxReplicas: 1", "maxReplicas: 0x1")),
+        "go-yaml v2 reads 0x1 as the integer 1 (strconv.ParseInt base 0)",
+    ),
+    (
+        "suspend-yes",
+        _swap(CLUSTER, _GROUP, _GROUP + "      suspend: no\n"),
+        "go-yaml v2 reads `no` as false: a boolean, as the CRD wants",
+    ),
+]
+
+
+def test_the_whole_catalogue_gives_no_traceback_and_every_refusal_says_where_and_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every catalogue input through the CLI: exit 2 with file:line and a fix for the bad ones, no
+    refusal of the accepted ones, and never an exception (a traceback reads as exit 1, a FAIL)."""
+    tracebacks, false_passes, wrong_rejections, unlocated, unfixed = [], [], [], [], []
+    sources = {case_id: source for case_id, _, source in ACCEPTED}
+    for i, case in enumerate([*CASES, *(Case(case_id, text, "") for case_id, text, _ in ACCEPTED)]):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        monkeypatch.chdir(copy_manifest_root(folder))
+        try:
+            rc, data = _run(case, folder)
+        except Exception as exc:  # what the test is for: any exception is a traceback for the user
+            tracebacks.append(f"{case.id}: {type(exc).__name__}: {exc}")
+            continue
+        if case.id in sources:
+            if rc not in (0, 1, 4):
+                wrong_rejections.append(f"{case.id} ({sources[case.id]}): {data.get('error')}")
+            continue
+        if rc != 2:
+            false_passes.append(f"{case.id}: exit {rc}, verdict {data['verdict']}")
+            continue
+        err = data["error"]
+        if not err.get("file") or not isinstance(err.get("line"), int) or err["line"] < 1:
+            unlocated.append(f"{case.id}: {err}")
+        if not err.get("fix"):
+            unfixed.append(f"{case.id}: {err}")
+    report = {
+        "tracebacks": tracebacks,
+        "false passes": false_passes,
+        "wrong rejections": wrong_rejections,
+        "exit 2 without file:line": unlocated,
+        "exit 2 without a fix": unfixed,
+    }
+    assert not any(report.values()), json.dumps(report, indent=1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from gpuconf.cli import main
 from gpuconf.inputs import crds
 from gpuconf.inputs.loader import load_yaml_documents, plain
+from tests.test_inputs_catalogue import copy_manifest_root
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
@@ -29,11 +29,8 @@ GPU_GROUP = "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n    
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped manifest root, as the working folder."""
-    for name in ("raycluster.yaml", "serve-config.yaml", "expectations.yaml"):
-        shutil.copy(MANIFESTS / name, tmp_path / name)
-    shutil.copytree(MANIFESTS / "nodes", tmp_path / "nodes")
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return copy_manifest_root(tmp_path)
 
 
 def _swap(old: str, new: str, text: str = CLUSTER) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 
 from gpuconf.errors import InputError
 from gpuconf.inputs.loader import LDict, loc_of, plain
+from gpuconf.inputs.schema import schema_errors
 
 # Pinned in build/versions.env (KUBERAY_VERSION); tests/test_inputs_crds.py keeps the two equal.
 KUBERAY_VERSION = "v1.5.0"
@@ -220,7 +221,9 @@ def validate_ray_object(doc: LDict, kind: str, api: str) -> None:
     instance = plain(doc)
     instance.pop("status", None)
     _defaults_and_nulls(instance, raw, set())
-    errors = list(_validator(kind, version).iter_errors(instance))
+    # The schema takes any metadata object (_stub_templates): clusters that differ only in name validate once.
+    same_shape = {**instance, "metadata": {}} if isinstance(instance.get("metadata"), dict) else instance
+    errors = schema_errors(f"KubeRay {kind} {version}", _validator(kind, version), same_shape)
     if errors:
         raise _first_error(doc, kind, errors)
 
@@ -289,21 +292,20 @@ def _error_path(e: Any) -> list[Any]:
     return path
 
 
+# Python type -> the JSON type name the API server prints (bool before int: a bool is an int).
+_GO_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
 def _go_type(value: Any) -> str:
     """The JSON type name the API server prints for a value of the wrong type."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
+    return next((name for kind, name in _GO_TYPES if isinstance(value, kind)), "null")
 
 
 def _scalar(value: Any) -> str:
@@ -412,21 +414,24 @@ def _validate_metadata(doc: LDict, kind: str) -> None:
     labels = meta.get("labels")
     for key, value in labels.items() if isinstance(labels, dict) else []:
         if not is_qualified_name(str(key)):
-            raise InputError(
-                loc_of(doc, "metadata", "labels", key),
-                f"{kind}: metadata.labels: Invalid value: {key!r}: name part must consist of alphanumeric "
-                "characters, '-', '_' or '.', and must start and end with an alphanumeric character "
-                "(an optional DNS subdomain prefix and '/'): the API server refuses it",
-                "use a key like `example.com/my-key`",
+            what = (
+                f"{key!r}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
+                "and end with an alphanumeric character (an optional DNS subdomain prefix and '/')"
             )
-        if isinstance(value, str) and not is_valid_label_value(value):
-            raise InputError(
-                loc_of(doc, "metadata", "labels", key),
-                f"{kind}: metadata.labels: Invalid value: {value!r}: a valid label must be an empty string or "
-                "consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                "character (at most 63): the API server refuses it",
-                f"use a value like {_suggest_name(value)[:63]!r}",
+            fix = "use a key like `example.com/my-key`"
+        elif isinstance(value, str) and not is_valid_label_value(value):
+            what = (
+                f"{value!r}: a valid label must be an empty string or consist of alphanumeric characters, '-', "
+                "'_' or '.', and must start and end with an alphanumeric character (at most 63)"
             )
+            fix = f"use a value like {_suggest_name(value)[:63]!r}"
+        else:
+            continue
+        raise InputError(
+            loc_of(doc, "metadata", "labels", key),
+            f"{kind}: metadata.labels: Invalid value: {what}: the API server refuses it",
+            fix,
+        )
 
 
 def _suggest_name(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -141,6 +142,7 @@ def _shown(value: Any) -> str:
     return f"{kind} {value!r}" if isinstance(value, str) else f"{kind} {value}"
 
 
+@functools.lru_cache(maxsize=4096)  # the same few scalars recur in every manifest (`1`, `4Gi`, `0.5`)
 def reading_difference(text: str, reading: str) -> str | None:
     """What the other reading makes of a plain scalar when it differs from this one's, else None."""
     if not text or text[0] not in "-+.0123456789yYnNoO~":
@@ -184,6 +186,7 @@ def _make_loader(file: str, line_offset: int, reading: str = KUBECTL) -> type:
 
     class _Loader(*bases):  # type: ignore[misc]
         depth = 0
+        aliased = True
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             # pyyaml composes recursively: bound the depth before Python's stack is.
@@ -196,13 +199,18 @@ def _make_loader(file: str, line_offset: int, reading: str = KUBECTL) -> type:
                     "flatten the document (see docs/static-inputs.md, limits)",
                 )
             try:
-                return super().compose_node(parent, index)
+                node = super().compose_node(parent, index)
+                if self.depth == 1:
+                    self.aliased = bool(self.anchors)  # read before compose_document clears them
+                return node
             finally:
                 self.depth -= 1
 
         def compose_document(self) -> Any:
+            self.aliased = True
             node = super().compose_document()
-            _check_expansion(node, _loc)
+            if self.aliased:  # without anchors there are no aliases: the written size is the size
+                _check_expansion(node, _loc)
             return node
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LDict:
@@ -262,7 +270,7 @@ _OPENED_AT_START = ("while scanning a quoted scalar", "while parsing a flow sequ
 
 def load_yaml_documents(text: str, file: str, line_offset: int = 0, reading: str = KUBECTL) -> list[Any]:
     """Parse every document of a YAML stream (as kubectl reads it, or YAML 1.1); a syntax error becomes an InputError."""
-    _reject_template(text, file, line_offset)
+    reject_template(text, file, line_offset)
     try:
         docs = list(yaml.load_all(text, Loader=_make_loader(file, line_offset, reading)))
     except RecursionError:
@@ -331,7 +339,10 @@ def _check_expansion(node: yaml.Node | None, loc: Any) -> None:
 _TEMPLATE = re.compile(r"\{\{-?\s*(?:[.$]|end\b|if\b|range\b|with\b|include\b|template\b|toYaml\b|define\b|else\b|/\*)")
 
 
-def _reject_template(text: str, file: str, line_offset: int) -> None:
+def reject_template(text: str, file: str, line_offset: int = 0) -> None:
+    """A Helm/Go template is exit 2 at its first action, with how to render it."""
+    if "{{" not in text:
+        return
     for no, line in enumerate(text.splitlines(), 1):
         if _TEMPLATE.search(line) and not line.lstrip().startswith("#"):
             raise InputError(

@@ -27,14 +27,15 @@ from gpuconf.inputs.loader import (
     LDict,
     display_path,
     get,
-    load_file,
     load_yaml_documents,
     loc_of,
     plain,
+    read_text,
     require,
     yaml_files,
 )
-from gpuconf.inputs.nodepool import INVENTORY_NOTICE
+from gpuconf.inputs.nodepool import DRA_INVENTORY_KINDS, DRA_WORKLOAD_KINDS, INVENTORY_NOTICE, PROVISIONER_KINDS
+from gpuconf.inputs.prescan import load_documents
 from gpuconf.inputs.rendered import STDIN, HelmOptions, Rendered, kind_of_folder, read_stdin, render_folder
 from gpuconf.inputs.suppressions import Suppression, annotation_suppressions
 
@@ -118,7 +119,7 @@ class Inputs:
     def targets(self) -> list[Target]:
         """The cluster/Serve pairs to check: each RayService, each RayCluster/RayJob with its Serve config."""
         out = [Target(f"RayService/{c.name}", c, s) for c, s in self.services]
-        pairs = _pair_serve_configs(self.clusters, self.serve_configs)
+        pairs = _pair_serve_configs(self.clusters, self._serve_configs_not_held())
         for cluster in self.clusters:
             serve = pairs.get(id(cluster))
             if serve is None:
@@ -128,7 +129,7 @@ class Inputs:
             return []
         if not out:
             raise InputError(
-                None,
+                Loc(display_path(Path(self.files[0])), 1) if self.files else None,
                 "no RayCluster, RayJob or RayService to check in the given paths"
                 + (" (" + "; ".join(str(n) for n in self.notices[:3]) + ")" if self.notices else ""),
                 "pass the folder or file that holds your RayCluster (e.g. manifests/)",
@@ -141,9 +142,29 @@ class Inputs:
                 t.name = f"{t.name} ({t.cluster.loc.file})"
         return out
 
+    def _serve_configs_not_held(self) -> list[ServeDoc]:
+        """The standalone Serve configs, less a copy of a RayService's own serveConfigV2 that no
+        cluster takes: it is read once, as the RayService's (said in a note)."""
+        takers = _pair_serve_configs(self.clusters, self.serve_configs, refuse=False)
+        held = {id(s) for s in takers.values()}
+        out = []
+        for serve in self.serve_configs:
+            service = next((c for c, own in self.services if own.given and plain(own.body) == plain(serve.body)), None)
+            if service is None or id(serve) in held:
+                out.append(serve)
+                continue
+            note = Notice(serve.loc, f"the same Serve config as RayService/{service.name}'s serveConfigV2: read once")
+            if note not in self.notices:
+                self.notices.append(note)
+        return out
 
-def _pair_serve_configs(clusters: list[ClusterDoc], serve_configs: list[ServeDoc]) -> dict[int, ServeDoc]:
-    """Which standalone Serve config goes with which cluster: the one of its file, or the only one."""
+
+def _pair_serve_configs(
+    clusters: list[ClusterDoc], serve_configs: list[ServeDoc], refuse: bool = True
+) -> dict[int, ServeDoc]:
+    """Which standalone Serve config goes with which cluster: the one of its file, or the only one.
+
+    A Serve config left over is an error, unless `refuse` is False."""
     pairs: dict[int, ServeDoc] = {}
     unpaired = list(serve_configs)
     for c in clusters:
@@ -154,7 +175,7 @@ def _pair_serve_configs(clusters: list[ClusterDoc], serve_configs: list[ServeDoc
     alone = [c for c in clusters if id(c) not in pairs]
     if len(alone) == 1 and len(unpaired) == 1:
         pairs[id(alone[0])] = unpaired.pop()
-    if unpaired:
+    if unpaired and refuse:
         if len(unpaired) > 1 and len(alone) <= 1:
             raise InputError(
                 unpaired[1].loc,
@@ -218,7 +239,7 @@ def load_roots(
         )
     node_docs = _load_only(nodes, "Node", "--nodes") if nodes else None
     expectations = _load_only([expect], "Expectations", "--expect") if expect else None
-    out = []
+    loaded: list[tuple[list[Path | Rendered], Inputs]] = []
     for root, group in groups.items():
         inputs = Inputs(root=root)
         for p in group:
@@ -226,6 +247,12 @@ def load_roots(
                 _load_rendered(p, inputs)
             else:
                 _load_path(p, inputs, direct=True)
+        loaded.append((group, inputs))
+    adopted = _pair_across_roots(loaded)
+    out = []
+    for group, inputs in loaded:
+        if any(inputs is donor for _, donor, _ in adopted):
+            continue
         if node_docs is not None:
             inputs.nodes = list(node_docs.nodes)
             inputs.resource_slices, inputs.device_classes = node_docs.resource_slices, node_docs.device_classes
@@ -237,10 +264,48 @@ def load_roots(
             _inherit(first, inputs)
         elif first.folder is not None:
             _inherit(first.folder, inputs)
+        for taker, _, donor_first in adopted:
+            if taker is inputs and donor_first is not None:
+                _inherit(donor_first, inputs)  # the nodes and expectations its own root lacks
         if import_apps is not None:
             _import_apps(inputs, import_apps)
         _finish(inputs)
         out.append(inputs)
+    return out
+
+
+def _pair_across_roots(
+    loaded: list[tuple[list[Path | Rendered], Inputs]],
+) -> list[tuple[Inputs, Inputs, Path | None]]:
+    """Serve configs named without a cluster go to the one root whose named paths hold clusters
+    without a Serve config, wherever the two lie: neither then takes a cluster or a Serve config
+    from its own folder that the user did not name. Returns (taker, donor, the donor's first
+    path): the donor is merged into the taker, which may still inherit the nodes and expectations
+    of the donor's folder."""
+    donors = [(g, i) for g, i in loaded if i.serve_configs and not i.clusters and not i.services]
+    takers = [i for _, i in loaded if i.clusters and not i.serve_configs]
+    if not donors or not takers:
+        return []
+    if len(takers) > 1:
+        raise InputError(
+            donors[0][1].serve_configs[0].loc,
+            f"cannot tell which RayCluster this Serve config is for: the clusters named lie in {len(takers)} "
+            "folders of their own (manifest roots)",
+            "pass the Serve config in the file or folder of its RayCluster, or check each pair in its own call",
+        )
+    taker = takers[0]
+    out: list[tuple[Inputs, Inputs, Path | None]] = []
+    for group, donor in donors:
+        taker.serve_configs += donor.serve_configs
+        taker.files += donor.files
+        taker.notices += donor.notices
+        taker.claim_templates += donor.claim_templates
+        if not taker.nodes:
+            taker.nodes, taker.resource_slices = donor.nodes, donor.resource_slices
+            taker.device_classes = donor.device_classes
+        taker.expectations = taker.expectations or donor.expectations
+        first = group[0]
+        out.append((taker, donor, first.folder if isinstance(first, Rendered) else first))
     return out
 
 
@@ -262,7 +327,7 @@ def _load_rendered(stream: Rendered, inputs: Inputs) -> None:
     """A rendered (or piped) stream, plus the expectations.yaml and nodes/ of its folder (stdin: the working folder's root)."""
     for chunk in stream.chunks:
         inputs.files.append(chunk.file)
-        for doc in load_yaml_documents(chunk.text, chunk.file, chunk.line_offset):
+        for doc in load_documents(chunk.text, chunk.file, needs_reading, chunk.line_offset):
             if not isinstance(doc, LDict):
                 raise InputError(
                     getattr(doc, "loc", None) or Loc(chunk.file, 1),
@@ -367,14 +432,17 @@ def _finish(inputs: Inputs) -> None:
             )
         )
 
-    if not inputs.nodes:
+    nothing_to_plan = not (inputs.clusters or inputs.services or inputs.serve_configs) and inputs.nothing_to_check
+    if not inputs.nodes and not nothing_to_plan:
+        first = inputs.clusters[0].loc if inputs.clusters else inputs.services[0][0].loc if inputs.services else None
         raise InputError(
-            None,
+            first or (Loc(display_path(Path(inputs.files[0])), 1) if inputs.files else None),
             "no node pool (Node objects) found for the manifests",
             "pass --nodes FILE (e.g. `kubectl get nodes -o yaml > nodes.yaml`) "
             "or keep a nodes/ folder beside the manifests",
         )
-    validate_node_pool(inputs.nodes)
+    if inputs.nodes:
+        validate_node_pool(inputs.nodes)
     if len(inputs.expectations) > 1:
         raise InputError(inputs.expectations[1].loc, "more than one Expectations document", "keep one")
     if not inputs.expectations:
@@ -402,14 +470,14 @@ def _load_path(path: Path, inputs: Inputs, direct: bool) -> None:
         files = _outside_rendered_folders(path, files, inputs)
         if not files:
             raise InputError(
-                None,
-                f"{display_path(path)}: folder holds no YAML file",
+                Loc(display_path(path), 1),
+                "folder holds no YAML file",
                 "pass a folder with .yaml/.yml files, or the file itself",
             )
         if len(files) > MAX_FILES:
             raise InputError(
-                None,
-                f"{display_path(path)}: {len(files)} YAML files, over the limit of {MAX_FILES}",
+                Loc(display_path(path), 1),
+                f"{len(files)} YAML files, over the limit of {MAX_FILES}",
                 "pass a smaller folder",
             )
         for f in files:
@@ -472,8 +540,9 @@ def _inherit(first: Path, inputs: Inputs) -> None:
         return
     base = Inputs()
     if root != (first.resolve() if first.is_dir() else None):
+        read = {Path(f).resolve() for f in inputs.files}
         for f in yaml_files(root):
-            if not _is_case(f):
+            if not _is_case(f) and f.resolve() not in read:  # a named file is read once
                 _load_file(f, base, direct=False)
         if (root / "nodes").is_dir():
             for f in yaml_files(root / "nodes", recursive=True):
@@ -508,11 +577,14 @@ def _load_file(path: Path, inputs: Inputs, only: str | None = None, direct: bool
         inputs.skipped_cases.append(path)
         return
     inputs.files.append(str(path))
-    docs = load_file(path)
+    text = read_text(path)
+    needed = None if only else needs_reading
+    docs = load_documents(text, shown, needed)
     if any(_read_as_yaml11(d) and _reads_differently(d) for d in docs):
         # `serve deploy`/`serve run` read a Serve config file with PyYAML (YAML 1.1), not as kubectl does,
         # and gpuconf's own Expectations have always been read so.
-        docs = [y if _read_as_yaml11(k) else k for k, y in zip(docs, load_file(path, reading=YAML11), strict=False)]
+        again = load_documents(text, shown, needed, reading=YAML11)
+        docs = [y if _read_as_yaml11(k) else k for k, y in zip(docs, again, strict=False)]
     if not docs:
         if direct or only:
             raise InputError(
@@ -530,6 +602,20 @@ def _load_file(path: Path, inputs: Inputs, only: str | None = None, direct: bool
                 "each YAML document should be a Kubernetes object or a Serve config",
             )
         _classify(doc, inputs, only)
+
+
+def needs_reading(kind: str, api: str) -> bool:
+    """Whether a document of this kind and apiVersion is read whole: every kind `_classify` models or
+    refuses (Ray's, a near miss of one, Nodes, the DRA and provisioner kinds, Lists, Expectations);
+    any other is only listed as not modelled (gpuconf.inputs.prescan)."""
+    group = api.split("/")[0] if "/" in api else ""
+    return (
+        kind in (*RAY_KINDS, "Node", "Expectations", *DRA_INVENTORY_KINDS, *DRA_WORKLOAD_KINDS)
+        or kind.endswith("List")
+        or kind.lower().startswith("ray")
+        or group in ("ray.io", "resource.k8s.io")
+        or (group, kind) in PROVISIONER_KINDS
+    )
 
 
 def _reads_differently(obj: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Any
 
@@ -39,10 +40,34 @@ def _k8s_validator(kind: str, api_version: str) -> Any:
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
+# (schema, instance as canonical JSON) of instances found valid in this process.
+_KNOWN_VALID: set[tuple[str, str]] = set()
+_KNOWN_VALID_MAX = 10_000
+
+
+def schema_errors(schema_id: str, validator: Any, instance: Any) -> list[Any]:
+    """`validator.iter_errors(instance)` as a list; an instance found valid before against the same
+    schema is not walked again (a folder of clusters repeats its pod templates and Serve configs)."""
+    try:
+        key: tuple[str, str] | None = (schema_id, json.dumps(instance, sort_keys=True))
+    except (TypeError, ValueError):
+        key = None  # keys of mixed types: validate every time
+    if key is not None and key in _KNOWN_VALID:
+        return []
+    errors = list(validator.iter_errors(instance))
+    if not errors and key is not None:
+        if len(_KNOWN_VALID) >= _KNOWN_VALID_MAX:
+            _KNOWN_VALID.clear()
+        _KNOWN_VALID.add(key)
+    return errors
+
+
 def _k8s_validate(obj: dict[str, Any]) -> None:
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(_k8s_validator(str(obj["kind"]), str(obj["apiVersion"])).iter_errors(obj))
+    kind, api = str(obj["kind"]), str(obj["apiVersion"])
+    errors = schema_errors(f"{kind} {api}", _k8s_validator(kind, api), obj)
+    error = jsonschema.exceptions.best_match(errors)
     if error is not None:
         raise error
 
@@ -112,7 +137,7 @@ def validate_serve_config(body: LDict, local_working_dirs: bool = False) -> None
     file, which ``serve run`` and the live tier upload); a RayService's config goes to the dashboard,
     which refuses it.
     """
-    errors = list(_serve_validator().iter_errors(plain(body)))
+    errors = schema_errors("ServeDeploySchema", _serve_validator(), plain(body))
     if not errors:
         _check_autoscaling_keys(body)
         # The schema is fine: now Ray's own validators, which JSON Schema cannot express.
