@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,12 @@ def deploy_raycluster(
     suffix: str = "",
     diagnostics_dir: Path | None = None,
     tier: str = "kube",
+    prepare: Callable[[str], None] | None = None,
 ) -> KubeDeployment:
     """Create a namespace, bind the run's role in it, apply the RayCluster, wait until it is up or its pods settle Pending.
+
+    `prepare(namespace)` runs just before the apply: what the pods need in their namespace first
+    (the kwok backend's ResourceClaimTemplates, from which the claim controller makes their claims).
 
     Everything that reaches workloads is granted by that RoleBinding (gpuconf.kube.rbac), so the
     run waits until it takes effect before the apply.
@@ -103,6 +108,8 @@ def deploy_raycluster(
     try:
         bind_run_role(kube, namespace, run_id)
         wait_for_run_access(kube, namespace, tier=tier)
+        if prepare is not None:
+            prepare(namespace)
         kube.apply_raycluster(namespace, name, spec, run_labels(run_id))
         dep.state = wait_for_raycluster(kube, namespace, name, expected_pods, tier=tier)
         dep.nodes = kube.nodes()

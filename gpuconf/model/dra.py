@@ -239,6 +239,8 @@ class PodClaims:
     # The Ray container's claims (names); None: it lists none.
     container_claims: list[str] | None = None
     classes: dict[str, LDict] = field(default_factory=dict)
+    # The ResourceClaimTemplates the pod names, as given: a live tier applies them beside the RayCluster.
+    templates: list[LDict] = field(default_factory=list)
 
     @property
     def gpu_claims(self) -> list[ClaimRequest]:
@@ -284,6 +286,7 @@ def pod_claims(template: LDict, claim_templates: list[LDict], device_classes: li
         if tmpl is None:
             out.unread.append(name)
             continue
+        out.templates.append(tmpl)
         for raw in get(tmpl, "spec", "spec", "devices", "requests", default=[]) or []:
             rname = str(raw.get("name"))
             if raw.get("exactly") is not None:
@@ -292,6 +295,15 @@ def pod_claims(template: LDict, claim_templates: list[LDict], device_classes: li
                 alts = [_sub(str(s.get("name")), s) for s in raw.get("firstAvailable") or []]
             out.requests.append(ClaimRequest(name, rname, alts))
     return out
+
+
+def named_templates(claims: list[PodClaims | None]) -> list[LDict]:
+    """The ResourceClaimTemplates these pods name, each once (by name), in order."""
+    by_name: dict[str, LDict] = {}
+    for c in claims:
+        for t in c.templates if c else []:
+            by_name.setdefault(str(get(t, "metadata", "name")), t)
+    return list(by_name.values())
 
 
 def extended_resource_classes(device_classes: list[LDict]) -> dict[str, LDict]:

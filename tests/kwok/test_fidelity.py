@@ -2,8 +2,9 @@
 
 Each case's RayCluster (or RayService's rayClusterConfig) goes into its own namespace on the
 control plane `make kwok-up` started; the pods the real operator creates and the real
-scheduler binds (or leaves Pending) are compared field by field with `build_plan`. Cases that
-bring their own node pool get it applied for the test and the shipped pool restored after.
+scheduler binds (or leaves Pending) are compared field by field with `build_plan`, and so are
+the DRA devices the scheduler allocates to their claims. A case that brings its own node pool
+(with its ResourceSlices and DeviceClasses) has it in place of the shipped one for the test.
 Run: ``pytest tests/kwok --backend kwok`` with the control plane up.
 """
 
@@ -14,15 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gpuconf.backends.kwok.backend import apply_target
+from gpuconf.backends.kwok.dra import resource_claims
 from gpuconf.backends.kwok.fidelity import compare_report
 from gpuconf.errors import InputError
 from gpuconf.kube.client import KubeClient
 from gpuconf.live.settings import Settings
 from gpuconf.model.plan import Plan
-from gpuconf.provision.kwok.nodes import apply_node, load_nodes, node_pool_files
+from gpuconf.provision.kwok.nodes import Pool, load_pool, read_pools, replace_pool
 from gpuconf.static.check import run_check
 
 pytestmark = pytest.mark.local_control_plane
@@ -46,41 +47,35 @@ def _plan(path: Path, prefer: str) -> Plan:
     return chosen[0]
 
 
-def _node_docs(path: Path) -> list[dict]:
-    """The Node objects a case file brings itself (empty: it uses the shipped pool)."""
+def _case_pool(path: Path) -> Pool | None:
+    """The node pool a case file brings itself (None: it uses the shipped pool)."""
     if path.is_dir():
-        return []
-    return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict) and d.get("kind") == "Node"]
+        return None
+    pool = load_pool(path, other_kinds=True)
+    return pool if pool.nodes else None
 
 
 @pytest.fixture
 def node_pool(kube: KubeClient, case: tuple[str, Path, str]) -> Iterator[None]:
-    """Apply a case's own nodes for the test; restore the shipped pool afterwards."""
-    path = case[1]
-    docs = _node_docs(path)
-    if not docs:
+    """Make a case's own pool (Nodes, ResourceSlices, DeviceClasses) the control plane's for the test;
+    restore the shipped pool afterwards."""
+    pool = _case_pool(case[1])
+    if pool is None:
         yield
         return
-    shipped = {n["metadata"]["name"] for f in node_pool_files([POOL]) for n in load_nodes(f)}
-    if {d["metadata"]["name"] for d in docs} != shipped:
-        pytest.skip(
-            f"{path.name} brings nodes {sorted(d['metadata']['name'] for d in docs)} other than the "
-            f"shipped pool's {sorted(shipped)}; swapping whole nodes is not supported"
-        )
     try:
-        for doc in docs:  # server-side apply by the pool's field manager: labels it leaves out are removed
-            apply_node(kube.core, doc)
+        replace_pool(kube.api, pool)
         yield
     finally:
-        for f in node_pool_files([POOL]):
-            for doc in load_nodes(f):
-                apply_node(kube.core, doc)
+        replace_pool(kube.api, read_pools([POOL]))
 
 
 def _road_not_run_here(plan: Plan) -> str | None:
-    """Why the kwok tier cannot show what the real control plane does with this plan (None: it can)."""
-    if any(g.dra is not None for g in plan.groups):
-        return "its GPUs come through DRA claims, and the kwok tier publishes no ResourceSlices for them"
+    """Why the kwok tier cannot show what the real control plane does with this plan (None: it can).
+
+    DRA claims run here: the real scheduler allocates them against the ResourceSlices the case's
+    pool publishes (allocation needs no driver).
+    """
     if any(p.gang_held for p in plan.pods):
         return "a batch scheduler holds its pods, and the kwok tier runs none (Volcano, YuniKorn, KAI)"
     return None
@@ -108,7 +103,8 @@ def test_model_matches_control_plane(
         diagnostics_dir=Path(gpuconf_settings.report_dir) / f"fidelity-{Path(name).name}",
     )
     try:
-        report = compare_report(plan, dep.pods, dep.nodes, dep.namespace)
+        claims = resource_claims(kube, dep.namespace) if any(g.dra for g in plan.groups) else None
+        report = compare_report(plan, dep.pods, dep.nodes, dep.namespace, claims)
         settled = time.monotonic() - t0
     finally:
         dep.teardown(None, wait=True)  # the next case needs the GPU this one's pods hold

@@ -74,7 +74,15 @@ def connect() -> KubeClient:
 def apply_target(
     kube: KubeClient, plan: Plan, run_id: str, suffix: str = "", diagnostics_dir: Path | None = None
 ) -> KubeDeployment:
-    """Apply the plan's cluster (a RayService's rayClusterConfig as a RayCluster named after it) and wait."""
+    """Apply the plan's cluster (a RayService's rayClusterConfig as a RayCluster named after it) and wait.
+
+    The ResourceClaimTemplates its pods name go first, into the same namespace.
+    """
+    from gpuconf.backends.kwok.dra import apply_claim_templates
+    from gpuconf.kube.names import run_labels
+    from gpuconf.model.dra import named_templates
+
+    templates = named_templates([g.dra for g in plan.groups])
     cluster = plan.target.cluster
     return deploy_raycluster(
         kube,
@@ -84,6 +92,7 @@ def apply_target(
         sum(g.replicas for g in plan.groups),
         suffix=suffix,
         diagnostics_dir=diagnostics_dir,
+        prepare=lambda namespace: apply_claim_templates(kube, namespace, templates, run_labels(run_id)),
     )
 
 

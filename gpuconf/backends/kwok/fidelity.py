@@ -102,12 +102,18 @@ def compare_start(prefix: str, model: RayStartArgs, real: RayStartArgs, with_add
 
 
 def compare_report(
-    plan: Plan, real_pods: list[PodInfo], real_nodes: list[NodeInfo], namespace: str | None = None
+    plan: Plan,
+    real_pods: list[PodInfo],
+    real_nodes: list[NodeInfo],
+    namespace: str | None = None,
+    claims: list[dict[str, Any]] | None = None,
 ) -> Fidelity:
     """Compare the plan with the pods and nodes read from the API server.
 
     With `namespace`, the model's commands are rebuilt for that namespace, so the workers'
     `--address` (the head service's FQDN) is compared too; without it, `--address` is skipped.
+    With `claims` (the namespace's ResourceClaims), the devices the scheduler allocated to each
+    group's pods are compared with the model's DRA allocation (see compare_allocations).
     """
     report = Fidelity()
     cluster = plan.target.cluster
@@ -128,7 +134,61 @@ def compare_report(
     extra = sorted({p.group for p in real_pods} - {g.label for g in groups})
     if extra:
         report.mismatches.append(Mismatch("groups", sorted(g.label for g in groups), extra))
+    if claims is not None:
+        report.mismatches += compare_allocations(plan, real_pods, claims)
     return report
+
+
+def real_allocations(claims: list[dict[str, Any]]) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """Per owning pod: (the pod's name for the claim, the allocated `driver/pool/device` keys) of each claim.
+
+    A claim made from a template is owned by its pod and annotated with the pod's name for it
+    (`resource.kubernetes.io/pod-claim-name`); an unallocated claim has no devices.
+    """
+    out: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for claim in claims:
+        meta = claim.get("metadata") or {}
+        owner = next((o["name"] for o in meta.get("ownerReferences") or [] if o.get("kind") == "Pod"), None)
+        if owner is None:
+            continue
+        name = (meta.get("annotations") or {}).get("resource.kubernetes.io/pod-claim-name", meta.get("name"))
+        results = (((claim.get("status") or {}).get("allocation") or {}).get("devices") or {}).get("results") or []
+        keys = tuple(sorted(f"{r['driver']}/{r['pool']}/{r['device']}" for r in results))
+        out.setdefault(str(owner), []).append((str(name), keys))
+    return out
+
+
+def compare_allocations(plan: Plan, real_pods: list[PodInfo], claims: list[dict[str, Any]]) -> list[Mismatch]:
+    """Per group with DRA claims: the (node, claim, devices) of its pods, model vs what the scheduler allocated.
+
+    Pod names differ (KubeRay adds a random suffix), so each group's pods are compared as a multiset;
+    a Pending pod's claims are compared as unallocated.
+    """
+    real = real_allocations(claims)
+    out = []
+    for group in plan.groups:
+        if group.dra is None:
+            continue
+        model: Counter[tuple[str | None, str, tuple[str, ...]]] = Counter()
+        for p in plan.pods:
+            if p.group is not group or p.autoscaled:
+                continue
+            by_claim = p.dra.by_claim if p.dra else {}
+            for req in {r.claim for r in group.dra.requests}:
+                model[(p.node, req, tuple(sorted(d.key for d in by_claim.get(req, []))))] += 1
+        seen: Counter[tuple[str | None, str, tuple[str, ...]]] = Counter(
+            (pod.node, name, keys)
+            for pod in real_pods
+            if pod.group == group.label
+            for name, keys in real.get(pod.name, [])
+        )
+        if model != seen:
+            out.append(
+                Mismatch(
+                    f"{group.label}.dra_allocation", sorted(model.elements(), key=str), sorted(seen.elements(), key=str)
+                )
+            )
+    return out
 
 
 def _compare_scheduling(
