@@ -36,7 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=[],
         metavar="FILE",
-        help="node-pool YAML files of Node objects, or folders of them (e.g. manifests/nodes)",
+        help="node-pool YAML files of Node objects (and the ResourceSlices and DeviceClasses that publish their "
+        "DRA devices), or folders of them (e.g. manifests/nodes, overlays/dra/nodes)",
     )
     sub.add_parser("down", help="stop every process started by up and remove the state (logs kept)")
     sub.add_parser("status", help="show each component; exit 0 when up, 1 otherwise")
