@@ -90,3 +90,11 @@ def test_an_error_in_a_skipped_document_is_refused_where_the_loader_refuses_it(b
     with pytest.raises(InputError) as scanned_error:
         load_documents(text, "f.yaml", needs_reading)
     assert (scanned_error.value.loc, scanned_error.value.message) == (whole.value.loc, whole.value.message)
+
+
+def test_a_name_given_twice_is_left_to_the_loader() -> None:
+    """The scan never picks one of two names: the loader refuses the duplicate key at its line."""
+    text = _stream([CONFIGMAP.format(i=0), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: "a"\n  name: b\n'])
+    with pytest.raises(InputError, match="duplicate key 'name'") as err:
+        load_documents(text, "f.yaml", needs_reading)
+    assert err.value.loc is not None and err.value.loc.line == 13

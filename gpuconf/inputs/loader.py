@@ -106,7 +106,14 @@ class _GoResolverMixin:
     """Put before a loader base: its resolve() gives go-yaml v2's implicit tags."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode:
+            return _go_scalar_tag(value, implicit)
         return _GO_RESOLVER.resolve(kind, value, implicit)
+
+
+@functools.lru_cache(maxsize=8192)  # a scalar's tag depends on its text alone, and manifests repeat theirs
+def _go_scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    return str(_GO_RESOLVER.resolve(yaml.ScalarNode, value, implicit))
 
 
 _YAML11_RESOLVER = yaml.resolver.Resolver()
@@ -170,19 +177,79 @@ if getattr(yaml, "__with_libyaml__", False):
             yaml.resolver.Resolver.__init__(self)
             yaml.composer.Composer.__init__(self)
 
+    class _CComposer(CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """libyaml's parser and composer (C, several times faster again): only for a stream whose
+        nesting is bounded (see _C_NESTING_BOUND), as libyaml composes by C recursion."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
     _BASE: type = _FastLoader
+    _C_BASE: type | None = _CComposer
 else:
     _BASE = yaml.SafeLoader
+    _C_BASE = None
+
+# Streams whose nesting may be deeper than this are composed in Python (libyaml would recurse in C).
+_C_NESTING_BOUND = 1500
 
 
-def _make_loader(file: str, line_offset: int, reading: str = KUBECTL) -> type:
+def _nesting_bound(text: str) -> int:
+    """An upper bound on how deep a stream can nest: each collection starts at a line's first key,
+    a `-`, a `?`, a `[` or a `{`, so a stream holds no more collections than those."""
+    return sum(text.count(c) for c in "\n-?[{")
+
+
+def _too_deep(loc: Loc) -> InputError:
+    return InputError(
+        loc, f"YAML nested deeper than {MAX_DEPTH} levels", "flatten the document (see docs/static-inputs.md, limits)"
+    )
+
+
+def _check_depth(root: yaml.Node, loc: Any) -> bool:
+    """Refuse a document nested deeper than MAX_DEPTH, counted as pyyaml's composer counts (keys and
+    aliases too); True when it holds an alias (a node reached twice)."""
+    seen: set[int] = set()
+    aliased = False
+
+    def walk(node: yaml.Node, depth: int) -> None:
+        nonlocal aliased
+        if depth > MAX_DEPTH:
+            raise _too_deep(loc(node))
+        if id(node) in seen:
+            aliased = True
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                walk(child, depth + 1)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                walk(key, depth + 1)
+                walk(value, depth + 1)
+
+    walk(root, 1)
+    return aliased
+
+
+def _make_loader(file: str, line_offset: int, reading: str = KUBECTL, c_compose: bool = False) -> type:
     def _loc(node: yaml.Node) -> Loc:
         return Loc(file, node.start_mark.line + 1 + line_offset)
 
-    bases: tuple[type, ...] = (_BASE,)
+    base = _C_BASE if c_compose and _C_BASE is not None else _BASE
+    bases: tuple[type, ...] = (base,)
     if reading == KUBECTL:
         # The resolver decides the tags: go-yaml v2's instead of YAML 1.1's (the MRO puts it first).
-        bases = (_GoResolverMixin, _BASE)
+        bases = (_GoResolverMixin, base)
+
+    class _CLoader(*bases):  # type: ignore[misc]
+        def get_node(self) -> Any:
+            node = super().get_node()
+            if node is not None and _check_depth(node, _loc):
+                _check_expansion(node, _loc)
+            return node
 
     class _Loader(*bases):  # type: ignore[misc]
         depth = 0
@@ -193,11 +260,7 @@ def _make_loader(file: str, line_offset: int, reading: str = KUBECTL) -> type:
             self.depth += 1
             if self.depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
-                raise InputError(
-                    Loc(file, mark.line + 1 + line_offset),
-                    f"YAML nested deeper than {MAX_DEPTH} levels",
-                    "flatten the document (see docs/static-inputs.md, limits)",
-                )
+                raise _too_deep(Loc(file, mark.line + 1 + line_offset))
             try:
                 node = super().compose_node(parent, index)
                 if self.depth == 1:
@@ -250,14 +313,15 @@ def _make_loader(file: str, line_offset: int, reading: str = KUBECTL) -> type:
                     out.readings = {}
                 out.readings[key] = note
 
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
+    loader: Any = _CLoader if base is _C_BASE else _Loader
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
     if reading == KUBECTL:
-        _Loader.add_constructor(_GONUM_TAG, lambda _loader, node: go_number(node.value))
-        _Loader.add_constructor(_BOOL_TAG, lambda _loader, node: node.value in _GO_TRUE)
+        loader.add_constructor(_GONUM_TAG, lambda _loader, node: go_number(node.value))
+        loader.add_constructor(_BOOL_TAG, lambda _loader, node: node.value in _GO_TRUE)
         # `<<` as a value is the string "<<" to go-yaml; as a key it still merges (flatten_mapping).
-        _Loader.add_constructor("tag:yaml.org,2002:merge", lambda _loader, node: node.value)
-    return _Loader
+        loader.add_constructor("tag:yaml.org,2002:merge", lambda _loader, node: node.value)
+    return loader
 
 
 def kubectl_loader(file: str) -> type:
@@ -272,7 +336,7 @@ def load_yaml_documents(text: str, file: str, line_offset: int = 0, reading: str
     """Parse every document of a YAML stream (as kubectl reads it, or YAML 1.1); a syntax error becomes an InputError."""
     reject_template(text, file, line_offset)
     try:
-        docs = list(yaml.load_all(text, Loader=_make_loader(file, line_offset, reading)))
+        docs = _load_all(text, file, line_offset, reading)
     except RecursionError:
         raise InputError(
             Loc(file, 1 + line_offset),
@@ -295,6 +359,27 @@ def load_yaml_documents(text: str, file: str, line_offset: int = 0, reading: str
     except yaml.YAMLError as exc:
         raise InputError(Loc(file, 1 + line_offset), f"YAML: {exc}") from None
     return [d for d in docs if d is not None]
+
+
+def _load_all(text: str, file: str, line_offset: int, reading: str) -> list[Any]:
+    if _c_composable(text):
+        try:
+            return list(yaml.load_all(text, Loader=_make_loader(file, line_offset, reading, c_compose=True)))
+        except yaml.YAMLError:
+            pass  # read again by pyyaml's composer, whose message names what is wrong (the alias)
+    return list(yaml.load_all(text, Loader=_make_loader(file, line_offset, reading)))
+
+
+def _c_composable(text: str) -> bool:
+    """Whether libyaml may compose the stream: shallow enough for its C recursion, and free of syntax
+    errors (so that the first error met is the one pyyaml's composer would meet first)."""
+    if _C_BASE is None or _nesting_bound(text) > _C_NESTING_BOUND:
+        return False
+    try:
+        CParser(text).raw_parse()
+    except yaml.YAMLError:
+        return False
+    return True
 
 
 def _check_expansion(node: yaml.Node | None, loc: Any) -> None:

@@ -34,6 +34,7 @@ _TOP_KEY = re.compile(r"^(kind|apiVersion):([^\n]*)", re.M)
 _PLAIN_VALUE = re.compile(r"[ \t]+([A-Za-z][-A-Za-z0-9./]*)[ \t]*(?:#[^\n]*)?\r?\Z")
 _METADATA = re.compile(r"^metadata:[ \t]*(?:#[^\n]*)?\r?\n((?:(?:[ \t][^\n]*|[ \t]*(?:#[^\n]*)?\r?)\n?)*)", re.M)
 _NAME = re.compile(r"^([ \t]+)name:[ \t]+([a-z][-a-z0-9.]*)[ \t]*(?:#[^\n]*)?\r?$", re.M)
+_NAME_KEY = re.compile(r"^([ \t]+)name:", re.M)
 _QUOTED_LINE = re.compile(r"^[^\n]*[\"'][^\n]*$", re.M)
 # Plain scalars that kubectl's reading makes booleans or null, not strings (loader.KUBECTL).
 _NOT_STRINGS = {"y", "yes", "n", "no", "on", "off", "true", "false", "null"}
@@ -137,11 +138,12 @@ def _metadata_name(body: str) -> tuple[str, int, int] | None:
     if first is None or first.start() >= len(block):
         return None
     indent = len(block[first.start() :]) - len(block[first.start() :].lstrip(" \t"))
-    for m in _NAME.finditer(block):
-        if len(m.group(1)) == indent and m.group(2) not in _NOT_STRINGS:
-            meta_line = body.count("\n", 0, meta.start())
-            return m.group(2), meta_line + 1 + block.count("\n", 0, m.start()), meta_line
-    return None
+    keys = [k for k in _NAME_KEY.finditer(block) if len(k.group(1)) == indent]
+    m = _NAME.match(block, keys[0].start()) if len(keys) == 1 else None  # two: a duplicate key, the loader's to refuse
+    if m is None or m.group(2) in _NOT_STRINGS:
+        return None
+    meta_line = body.count("\n", 0, meta.start())
+    return m.group(2), meta_line + 1 + block.count("\n", 0, m.start()), meta_line
 
 
 def _located(d: LDict, loc: Loc) -> LDict:
