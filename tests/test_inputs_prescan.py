@@ -7,10 +7,13 @@ place, so the scan changes the time a large stream takes and nothing else.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gpuconf.cli import main
 from gpuconf.errors import InputError
 from gpuconf.inputs.loader import get, load_yaml_documents, plain
 from gpuconf.inputs.manifests import needs_reading
@@ -98,3 +101,16 @@ def test_a_name_given_twice_is_left_to_the_loader() -> None:
     with pytest.raises(InputError, match="duplicate key 'name'") as err:
         load_documents(text, "f.yaml", needs_reading)
     assert err.value.loc is not None and err.value.loc.line == 13
+
+
+def test_a_file_of_configmaps_alone_is_nothing_to_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No cluster to plan and no node pool: exit 0, NOTHING TO CHECK, a note per ConfigMap at its line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cms.yaml").write_text(_stream([CONFIGMAP.format(i=i) for i in range(200)]), encoding="utf-8")
+    rc = main(["check", "--format", "json", "cms.yaml"])
+    data = json.loads(capsys.readouterr().out)
+    assert (rc, data["verdict"], data["targets"]) == (0, "nothing to check", []), data
+    notes = [(n["line"], n["message"]) for n in data["notices"] if "not modelled" in n["message"]]
+    assert notes == [(1 + 8 * i, f"not modelled: ConfigMap/cm-{i} (v1)") for i in range(200)]
