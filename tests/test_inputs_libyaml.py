@@ -13,6 +13,7 @@ import pytest
 from gpuconf.errors import InputError
 from gpuconf.inputs import loader
 from gpuconf.inputs.limits import MAX_DEPTH
+from gpuconf.inputs.loader import LDict, LList
 from tests.test_inputs_catalogue import CLUSTER, SERVE, _bomb
 
 pytestmark = pytest.mark.skipif(loader._C_BASE is None, reason="pyyaml built without libyaml")
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.skipif(loader._C_BASE is None, reason="pyyaml built wit
 
 def _both(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """(what the C composer gives, what the Python composer gives): documents or the InputError."""
-    out = []
+    out: list[Any] = []
     for c_base in (loader._C_BASE, None):
         monkeypatch.setattr(loader, "_C_BASE", c_base)
         try:
@@ -33,9 +34,9 @@ def _both(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
 
 def _locs(obj: Any) -> Any:
     """Every location and noted reading under obj, in order."""
-    if isinstance(obj, dict):
+    if isinstance(obj, LDict):
         return [obj.loc, obj.key_locs, getattr(obj, "readings", {}), [_locs(v) for v in obj.values()]]
-    if isinstance(obj, list):
+    if isinstance(obj, LList):
         return [obj.loc, obj.item_locs, getattr(obj, "readings", {}), [_locs(v) for v in obj]]
     return None
 
