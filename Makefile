@@ -50,21 +50,20 @@ TEST_STAGES ?= setup &build-cache lint test-pytest test-scaling-suite soak-short
 test:
 	@MAKE="$(MAKE)" $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json $(foreach s,$(TEST_STAGES),'$(s)')
 
-# TEST_JOBS=2: the project's tests and the suites+benchmarks run as two pytest processes at once
-# (each with its own report folder; one Ray cluster for all the suites and benchmarks). Not the
-# default: on this shared 2-core machine it is not measured yet against the serial run.
-TEST_JOBS ?= 1
+# The project's tests, the suites and the benchmarks; then the live and scaling regression cases
+# (each a nested pytest run on a Ray cluster of its own, most of this stage's time) REGRESSION_JOBS
+# at a time: much of a case is spent waiting on Ray's and the autoscaler's timers, so two overlap
+# on 2 cores (pytest-xdist; the cases sharing one run of the user-app variant stay together).
+REGRESSION_JOBS ?= 2
+REGRESSION_FILES := suites/regressions/test_live_regressions.py suites/regressions/test_scaling_regressions.py
 PYTEST_DURATIONS ?= --durations=25
 test-pytest: setup
-	@if [ "$(TEST_JOBS)" = 1 ]; then \
-		$(BIN)/python -m pytest tests suites benchmarks --ignore=tests/kwok --ignore=tests/realpods \
-			--report-dir=$(REPORTS)/test $(PYTEST_DURATIONS) $(PYTEST_ARGS); \
-	else \
-		$(BIN)/python -m pytest tests --ignore=tests/kwok --ignore=tests/realpods --report-dir=$(REPORTS)/test/tests \
-			$(PYTEST_ARGS) & unit=$$!; \
-		$(BIN)/python -m pytest suites benchmarks --report-dir=$(REPORTS)/test/suites $(PYTEST_DURATIONS) $(PYTEST_ARGS); live=$$?; \
-		wait $$unit; rc=$$?; [ $$rc -eq 0 ] && rc=$$live; exit $$rc; \
-	fi
+	@rc=0; $(BIN)/python -m pytest tests suites benchmarks --ignore=tests/kwok --ignore=tests/realpods \
+		$(foreach f,$(REGRESSION_FILES),--ignore=$(f)) --report-dir=$(REPORTS)/test $(PYTEST_DURATIONS) $(PYTEST_ARGS) \
+		|| rc=$$?; \
+	$(BIN)/python -m pytest $(REGRESSION_FILES) -n $(REGRESSION_JOBS) --dist loadgroup \
+		--report-dir=$(REPORTS)/test-regressions $(PYTEST_DURATIONS) $(PYTEST_ARGS) || { r=$$?; [ $$rc -ne 0 ] || rc=$$r; }; \
+	exit $$rc
 
 # The cold path of a new machine: `bash .ci/run` from a fresh clone of HEAD under /tmp, with HOME,
 # pip's, uv's, Go's and gpuconf's caches pointed at empty folders (Debian's packages are the host's).

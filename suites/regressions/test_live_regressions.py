@@ -137,6 +137,8 @@ def user_variant_run(tmp_path_factory: pytest.TempPathFactory, gpuconf_settings:
     return _run_suites(user_variant(tmp / "user-service"), tmp / "report", gpuconf_settings)
 
 
+# One run of the variant serves these three checks: under pytest-xdist they stay on one worker.
+@pytest.mark.xdist_group("user-app-variant")
 @pytest.mark.parametrize(("check", "says"), USER_CHECKS, ids=[c for c, _ in USER_CHECKS])
 def test_live_check_fails_on_a_user_app_variant(
     check: str, says: list[str], user_variant_run: tuple[int, str, dict], evidence: Evidence
