@@ -90,7 +90,7 @@ lint: setup
 # its overlay's node pool: Ray's KubeRay autoscaler beside the head, the real operator's pods.
 test-kwok: setup
 	$(BIN)/python -m gpuconf kwok up --nodes $(MANIFESTS)/nodes
-	rc=0; $(BIN)/python -m pytest tests/kwok suites --backend=kwok --report-dir=$(REPORTS)/kwok \
+	rc=0; $(BIN)/python -m pytest tests/kwok suites --backend=kwok --report-dir=$(REPORTS)/kwok $(PYTEST_DURATIONS) \
 		--deselect suites/regressions/test_live_regressions.py \
 		--deselect suites/regressions/test_scaling_regressions.py $(PYTEST_ARGS) || rc=$$?; \
 	$(BIN)/python -m gpuconf kwok down; [ $$rc -eq 0 ] || exit $$rc
@@ -209,7 +209,7 @@ test-realpods: setup realpods-debs
 	$(REALPODS) up || { rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc; }; \
 	$(REALPODS) exec -- $(BIN)/python -m pytest tests/realpods suites/cluster suites/kube --backend=cluster \
 		--kubeconfig=$(REALPODS_KUBECONFIG) --manifests=overlays/realpods \
-		--report-dir=$(REPORTS)/realpods --timeout-scale=3 $(PYTEST_ARGS) && \
+		--report-dir=$(REPORTS)/realpods --timeout-scale=3 $(PYTEST_DURATIONS) $(PYTEST_ARGS) && \
 	$(REALPODS) exec -- $(BIN)/python -m pytest suites/placement suites/cuda suites/cluster --backend=cluster \
 		--kubeconfig=$(REALPODS_KUBECONFIG) --manifests=overlays/realpods-user \
 		--report-dir=$(REPORTS)/realpods-user --timeout-scale=3 $(PYTEST_ARGS)

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from gpuconf.backends.kwok.backend import spec_for_pod
+from gpuconf.backends.localray.gpus import HostGpu
+from gpuconf.backends.localray.launcher import cuda_visible_for
+from gpuconf.backends.localray.specs import specs_from_plan
 from gpuconf.errors import InputError
 from gpuconf.inputs.loader import get
 from gpuconf.kube.objects import NodeInfo, PodInfo
@@ -141,3 +144,26 @@ def test_visible_devices_all_with_a_gpu_limit_sees_the_limit_on_both_tiers(tmp_p
     assert plan.ray_node(pod.name).resources["GPU"] == 1.0
     assert spec_for_pod(kubernetes_pod(pod), _node(plan, pod.node), plan).planned_resources["GPU"] == 1.0
     assert list(_disagreements(plan)) == []
+
+
+def test_the_local_nodes_see_every_gpu_by_the_same_rule_on_both_tiers() -> None:
+    """On a GPU host the launcher leaves every device to a pod whose container sees them all.
+
+    cuda-image-leaks-gpus: the CPU group's image sets NVIDIA_VISIBLE_DEVICES=all (the image's
+    env, not the pod's): the embedded and kwok specs both mark it, so on a GPU host its Ray
+    processes see the host's GPUs, as the container would. The old launcher read only the pod's
+    env and hid them. A GPU-limited pod sees only its grant, and a plain CPU pod none.
+    """
+    [plan] = _plans(MANIFESTS / "regressions" / "cuda-image-leaks-gpus.yaml")
+    specs = {s.group: s for s in specs_from_plan(plan)}
+    kwok = {p.group.label: spec_for_pod(kubernetes_pod(p), _node(plan, p.node), plan) for p in plan.pods if p.node}
+    leaky = [g for g, s in specs.items() if s.sees_all_gpus]
+    assert leaky and all(not specs[g].env.get("NVIDIA_VISIBLE_DEVICES") for g in leaky)  # from the image alone
+    assert {g for g, s in kwok.items() if s.sees_all_gpus} == set(leaky)
+    grant = [HostGpu(0, "GPU-0", "NVIDIA H100")]
+    for group, spec in specs.items():
+        seen = cuda_visible_for(spec, grant if spec.gpu_limit else [], host_has_gpus=True)
+        if spec.gpu_limit:
+            assert seen == "0", group
+        else:
+            assert seen == (None if group in leaky else ""), group

@@ -145,10 +145,15 @@ def ray_node_resources(pod: RayPod, node: NodeView, expectations: Expectations) 
     return RayNodeResources({k: v for k, v in res.items() if v > 0}, labels, auto, unknown)
 
 
+def leaks_all_gpus(env: Mapping[str, str], limits: Mapping[str, Decimal]) -> bool:
+    """NVIDIA_VISIBLE_DEVICES=all in the container's env (`container_env`: the image's and the pod's)
+    reaches the runtime: only where no NVIDIA limit makes the device plugin set the variable to the
+    devices it allocated. The container then sees every NVIDIA GPU of its node."""
+    return env.get("NVIDIA_VISIBLE_DEVICES") == "all" and gpu_amount(limits, is_nvidia_gpu) <= 0
+
+
 def _leaks_all(pod: RayPod) -> bool:
-    """NVIDIA_VISIBLE_DEVICES=all reaches the container: only where no NVIDIA limit makes the device
-    plugin set the variable to the devices it allocated."""
-    return pod.env.get("NVIDIA_VISIBLE_DEVICES") == "all" and gpu_amount(pod.limits, is_nvidia_gpu) <= 0
+    return leaks_all_gpus(pod.env, pod.limits)
 
 
 def _autodetected_gpus(pod: RayPod, node: NodeView, expectations: Expectations, auto: list[str]) -> float:

@@ -31,7 +31,7 @@ from gpuconf.live.settings import Settings
 from gpuconf.model.gang import kai_fraction
 from gpuconf.model.kuberay import autoscaler_enabled
 from gpuconf.model.plan import Plan
-from gpuconf.model.raynode import RayPod, container_env, ray_node_resources
+from gpuconf.model.raynode import RayPod, container_env, leaks_all_gpus, ray_node_resources
 from gpuconf.model.raystart import parse_ray_start
 from gpuconf.model.shell import bash_words
 
@@ -120,12 +120,13 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
         argv = [*argv, f"--node-ip-address={ip}"]
     exp = plan.expectations
     # The same rules as the plan's (gpuconf.model.raynode), from the real pod and its real command.
+    seen_env = container_env(pod.image, pod.env, exp)[0]
     ray = ray_node_resources(
         RayPod(
             pod.group,
             parse_ray_start(argv),
             pod.limits,
-            container_env(pod.image, pod.env, exp)[0],
+            seen_env,
             kai_fraction({"metadata": {"annotations": pod.annotations}}),
         ),
         node,
@@ -142,6 +143,7 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
         gpu_limit=int(pod.gpu_limit(exp.is_gpu_resource)),
         gpu_node=exp.is_gpu_node(node.labels, node.allocatable),
         planned_resources=ray.resources,
+        sees_all_gpus=leaks_all_gpus(seen_env, pod.limits),
     )
 
 

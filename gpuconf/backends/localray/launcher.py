@@ -476,7 +476,7 @@ def cuda_visible_for(spec: NodeSpec, grant: list[HostGpu], host_has_gpus: bool) 
         return None
     if grant:
         return ",".join(str(g.index) for g in grant)
-    if spec.env.get("NVIDIA_VISIBLE_DEVICES") == "all":
+    if spec.sees_all_gpus:
         return None
     return "" if spec.gpu_limit == 0 else None
 

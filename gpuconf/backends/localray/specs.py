@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gpuconf.model.plan import Plan
+from gpuconf.model.plan import Plan, container_env
+from gpuconf.model.raynode import leaks_all_gpus
 from gpuconf.model.shell import bash_words
 
 
@@ -21,6 +22,9 @@ class NodeSpec:
     gpu_limit: int
     gpu_node: bool
     planned_resources: dict[str, float] = field(default_factory=dict)
+    # The container sees every GPU of its node (gpuconf.model.raynode.leaks_all_gpus): on a GPU host
+    # its processes are left every device, as the runtime would leave them.
+    sees_all_gpus: bool = False
 
 
 def specs_from_plan(plan: Plan) -> list[NodeSpec]:
@@ -46,6 +50,7 @@ def specs_from_plan(plan: Plan) -> list[NodeSpec]:
                 gpu_limit=int(group.gpu_limit(plan.expectations.is_gpu_resource)),
                 gpu_node=plan.expectations.is_gpu_node(plan.node(pod.node).labels, plan.node(pod.node).allocatable),
                 planned_resources=dict(planned),
+                sees_all_gpus=leaks_all_gpus(container_env(group, plan.expectations)[0], group.container_limits),
             )
         )
     return sorted(out, key=lambda s: not s.is_head)
