@@ -190,3 +190,17 @@ def test_unreachable_cluster_suite_exits_10(tmp_path: Path) -> None:
     failure = doc["environment"]["environment_failure"]
     assert failure["exit_code"] == EXIT_UNREACHABLE
     assert str(kubeconfig) in failure["message"]
+
+
+def test_the_collector_can_be_held_as_pytest_holds_its_plugins(
+    collector: ReportCollector, pytestconfig: pytest.Config
+) -> None:
+    """pytest keeps plugins in sets (a conftest folder's hook proxy: pluggy's subset_hook_caller); an
+    unhashable collector (a dataclass with eq) broke every run at its first check's setup report."""
+    pm = pytestconfig.pluginmanager
+    pm.register(collector, "gpuconf-report-under-test")
+    try:
+        caller = pm.subset_hook_caller("pytest_runtest_logreport", remove_plugins=[collector])
+        assert callable(caller)
+    finally:
+        pm.unregister(collector)

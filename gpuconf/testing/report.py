@@ -22,7 +22,8 @@ from gpuconf.testing.evidence import decode_properties
 REPORTED = ("suites/", "benchmarks/")
 
 
-@dataclass
+# eq=False keeps identity hashing: pluggy keeps registered plugins in sets.
+@dataclass(eq=False)
 class ReportCollector:
     """Collects check results during the run and writes the reports at the end (a pytest plugin)."""
 
