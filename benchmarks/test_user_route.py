@@ -22,13 +22,16 @@ ROUNDS, WARMUP = 50, 3
 TIMEOUT_S = 60.0
 
 
+# Skipped before any fixture is set up: the user's apps are not deployed again only to skip.
+@pytest.mark.skipif(
+    "not config.getoption('--bench-route')",
+    reason="no --bench-route: your own endpoint is measured only when asked (--bench-route ROUTE)",
+)
 def test_user_route_latency(
     deployed: DeployedServe, pytestconfig: pytest.Config, benchmark: Any, evidence: Evidence
 ) -> None:
     """POST the given body (GET without one) to the user's route; every answer must be 2xx."""
     route = pytestconfig.getoption("--bench-route")
-    if not route:
-        pytest.skip("no --bench-route: your own endpoint is measured only when asked (--bench-route ROUTE)")
     body_file = pytestconfig.getoption("--bench-body")
     body = Path(body_file).read_bytes() if body_file else None
     url = deployed.http_url.rstrip("/") + "/" + str(route).lstrip("/")
