@@ -23,15 +23,21 @@ UNCHECKED = "unchecked"
 
 @dataclass
 class Finding:
-    """One rule's verdict on one place of the manifests."""
+    """One rule's verdict on one place of the manifests.
 
-    rule: str
-    severity: str
+    A rule gives the place, what was seen and the fix; :func:`run_rules` fills in the rule's id,
+    its severity and the target from the catalogue.
+    """
+
     loc: Loc | None
     message: str
     fix: str
-    target: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    # Left empty, the rule's registered severity; a rule sets it only where it depends on the
+    # finding (an expectation's setting, what the pool shows, what could not be seen).
+    severity: str = ""
+    rule: str = ""
+    target: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """The JSON contract of a finding."""
@@ -73,10 +79,12 @@ def rule(
 
 
 def run_rules(plan: Plan) -> list[Finding]:
-    """Every finding of every rule, errors first, then by file and line."""
-    findings = [f for r in CATALOGUE for f in r.check(plan)]
-    for f in findings:
-        f.target = plan.target.name
+    """Every finding of every rule, with its rule's id, severity and target; errors first, then by file and line."""
+    findings = []
+    for r in CATALOGUE:
+        for f in r.check(plan):
+            f.rule, f.severity, f.target = r.id, f.severity or r.severity, plan.target.name
+            findings.append(f)
     return sorted(
         findings, key=lambda f: (f.severity != ERROR, f.loc.file if f.loc else "", f.loc.line if f.loc else 0)
     )

@@ -32,8 +32,6 @@ def unseen_apps(plan: Plan) -> Iterator[Finding]:
         expected = [e.deployment for e in plan.expectations.gpu_deployments if e.app == name]
         also = f" (the expectations' GPU deployment(s) {', '.join(expected)} among them)" if expected else ""
         yield Finding(
-            RULE_ID,
-            UNCHECKED,
             loc_of(body, "applications", i),
             f"app {name!r} ({import_path}) lists no `deployments:`: their num_gpus/num_cpus are set in "
             f"@serve.deployment(...) in code, so where its replicas land was not checked{also}",

@@ -18,8 +18,6 @@ def _gang(plan: Plan) -> Iterator[Finding]:
     short = [p for p in held if not any(not r for r in p.reasons.values())]
     groups = sorted({p.group.label for p in short})
     yield Finding(
-        "GANG-UNPLACEABLE",
-        ERROR,
         plan.target.cluster.loc,
         f"{plan.target.name} goes through {plan.batch.name} ({plan.batch.source}), which places the gang of "
         f"{len(held)} pods all together or not at all: {', '.join(p.name for p in short)} fit(s) no node, so "
@@ -42,12 +40,12 @@ def _queue(plan: Plan) -> Iterator[Finding]:
         "kueue": "Kueue (manageJobsWithoutQueueName: false, its default) leaves the workload alone: no quota, no admission",
     }[batch.name]
     yield Finding(
-        "GANG-QUEUE",
-        ERROR if batch.queue_required else WARNING,
         plan.target.cluster.loc,
         f"{plan.target.name} goes through {batch.name} ({batch.source}) but has no `{batch.queue_label}` label: "
         f"{consequence}",
         f"add metadata.labels {batch.queue_label}: <queue> to the {plan.target.cluster.kind}"
         + (f" (the expectations name {batch.queue!r})" if batch.queue else ""),
         evidence={"scheduler": batch.name, "label": batch.queue_label},
+        # An error where the scheduler leaves the pods Pending without the label (KAI); the others queue them by default.
+        severity=ERROR if batch.queue_required else WARNING,
     )

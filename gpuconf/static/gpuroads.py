@@ -94,8 +94,6 @@ def _shared_gpu(plan: Plan) -> Iterator[Finding]:
         from gpuconf.inputs.loader import loc_of
 
         yield Finding(
-            "SHARED-GPU",
-            ERROR if mode == "fail" else WARNING,
             loc_of(plan.target.serve.body, *d.demand.path, "ray_actor_options", "num_gpus") or d.demand.loc,
             f"{d.demand.key} reserves num_gpus: {d.demand.num_gpus:g} (whole GPUs) but {where}: "
             "other pods share that GPU's time (time-slicing) or its SMs and memory bandwidth (MPS), so "
@@ -107,6 +105,7 @@ def _shared_gpu(plan: Plan) -> Iterator[Finding]:
                 "resources": sorted({s.resource for s in hosts}),
                 "groups": sorted({s.group.label for s in hosts}),
             },
+            severity=ERROR if mode == "fail" else WARNING,  # the expectations' sharedGpus decides
         )
 
 
@@ -151,8 +150,6 @@ def _shared_request(plan: Plan) -> Iterator[Finding]:
                     )
                 )
             yield Finding(
-                "SHARED-GPU-REQUEST",
-                ERROR,
                 group_loc(
                     plan.target.cluster.spec, g, "template", "spec", "containers", 0, "resources", "limits", s.resource
                 )
@@ -198,8 +195,6 @@ def _autoscaler_dra(plan: Plan) -> Iterator[Finding]:
         n = dra_gpu_count(plan, g)
         decided = "" if n is None else f" (each pod gets {n} GPU(s) from its claims)"
         yield Finding(
-            "AUTOSCALER-DRA-GPUS",
-            ERROR,
             group_loc(spec, g, "rayStartParams") or group_loc(spec, g),
             f"group {g.label} gets its GPUs from DRA claims{decided}: KubeRay adds no --num-gpus and Ray "
             "autodetects them once the pod runs, but Ray's autoscaler reads a group's GPUs from rayStartParams "

@@ -97,8 +97,6 @@ def _shell_split(plan: Plan) -> Iterator[Finding]:
                 else f"after bash's quote removal ray start gets --{key}={after}, which is not JSON"
             )
             yield Finding(
-                "SHELL-SPLIT",
-                ERROR,
                 group_loc(_spec(plan), g, "rayStartParams", key),
                 f"group {g.label}: rayStartParams.{key}: {seen}; `ray start` fails and the pod never joins the cluster",
                 f"""quote the JSON for the shell in single quotes: {key}: "'{_json_escaped(after or value)}'"  """
@@ -132,8 +130,6 @@ def _kuberay_json(plan: Plan) -> Iterator[Finding]:
             continue
         res = ", ".join(sorted(k for k, v in g.container_limits.items() if _is_gpu(k) and v > 0))
         yield Finding(
-            "KUBERAY-RESOURCES-JSON",
-            ERROR,
             group_loc(_spec(plan), g, "rayStartParams", "resources"),
             f"group {g.label}: KubeRay trims quotes from rayStartParams.resources and parses it as JSON "
             f"before adding --num-gpus from the {res} limit; {problem}, so the generated `ray start` has "
@@ -151,8 +147,6 @@ def _ray_start(plan: Plan) -> Iterator[Finding]:
     for g in plan.groups:
         if g.start.error and g.command.strip() not in split:
             yield Finding(
-                "RAY-START",
-                ERROR,
                 group_loc(_spec(plan), g, "rayStartParams"),
                 f"group {g.label}: {g.start.error}",
                 g.start.refusal.fix if g.start.refusal else "fix the rayStartParams value named above",
@@ -176,8 +170,6 @@ def _unschedulable(plan: Plan) -> Iterator[Finding]:
                     "--extended-resource-toleration"
                 )
             yield Finding(
-                "POD-UNSCHEDULABLE",
-                ERROR,
                 group_loc(_spec(plan), p.group, "template", "spec"),
                 f"pod {p.name} (group {p.group.label}) stays Pending: {unschedulable_message(p.reasons)}{note}",
                 "add the toleration/nodeSelector/resources that let it fit the intended node "
@@ -201,8 +193,6 @@ def _head_gpu(plan: Plan) -> Iterator[Finding]:
                 else ("template", "spec", "containers", 0, "resources")
             )
             yield Finding(
-                "HEAD-GPU",
-                ERROR,
                 group_loc(_spec(plan), g, *where),
                 f"the head advertises {explicit or limit:g} GPU(s): GPU work can land on the head, "
                 "which should only coordinate",
@@ -230,8 +220,6 @@ def _group_no_gpu(plan: Plan) -> Iterator[Finding]:
             continue  # KAI's fractional GPU: no limit, a share of one GPU (SHARED-GPU judges it)
         held = describe(g.container_limits)
         yield Finding(
-            "GPU-GROUP-NO-GPU",
-            ERROR,
             group_loc(_spec(plan), g, "template", "spec", "containers", 0, "resources"),
             f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit"
             + (f" (it holds {held}, which Ray does not count as GPU)" if held else "")
@@ -313,8 +301,6 @@ def _leak_env(plan: Plan) -> Iterator[Finding]:
                 "runtime ignores the variable, say so in the expectations: images: [{image: ..., env: {}}]"
             )
         yield Finding(
-            "GPU-LEAK-ENV",
-            ERROR,
             group_loc(_spec(plan), g, *where),
             f"group {g.label} reserves no GPU but {seen} and can land on {gpu_nodes}: the NVIDIA runtime "
             "then exposes every GPU of the node to it (KubeRay issue 2098)",
@@ -354,6 +340,7 @@ def _group_selector(plan: Plan) -> Iterator[Finding]:
             continue
         advertising = [n for n in plan.nodes if any(n.allocatable.get(r, 0) > 0 for r in requested)]
         wrong = [n.name for n in advertising if not plan.is_gpu_node(n.name)]
+        # An error only where the pod can reach a node that is no GPU node; else a guard for later.
         severity = ERROR if wrong else WARNING
         consequence = (
             f"it can land on {wrong}, which advertise {requested} but are not GPU nodes"
@@ -362,8 +349,6 @@ def _group_selector(plan: Plan) -> Iterator[Finding]:
             "node added without the labels would take it"
         )
         yield Finding(
-            "GPU-GROUP-SELECTOR",
-            severity,
             group_loc(_spec(plan), g, "template", "spec"),
             f"group {g.label} requests {requested} but does not require the GPU node labels {want}: "
             f"a pod that requests an extended resource binds only to nodes advertising it; {consequence}",
@@ -373,6 +358,7 @@ def _group_selector(plan: Plan) -> Iterator[Finding]:
                 "advertising": [n.name for n in advertising],
                 "not_gpu_nodes": wrong,
             },
+            severity=severity,
         )
 
 
@@ -388,8 +374,6 @@ def _marker_leak(plan: Plan) -> Iterator[Finding]:
             continue
         where = "the head" if g.is_head else f"group {g.label} (can land on {landing})"
         yield Finding(
-            "GPU-MARKER-LEAK",
-            ERROR,
             group_loc(_spec(plan), g, "rayStartParams", "resources"),
             f"{where} advertises {leaked}, the resource GPU deployments request to reach GPU workers: "
             "a replica can be placed there",
@@ -406,8 +390,6 @@ def _unadvertised(plan: Plan) -> Iterator[Finding]:
             if res in _BUILTIN or res.startswith("accelerator_type:") or res in offered:
                 continue
             yield Finding(
-                "RESOURCE-UNADVERTISED",
-                ERROR,
                 _opts_loc(plan, d, "resources", res),
                 f"{d.demand.key} requests resource {res!r}, which no group advertises",
                 f'advertise it on the intended group: rayStartParams resources: "\'{{\\"{res}\\": 1}}\'"',
@@ -428,8 +410,6 @@ def _memory(plan: Plan) -> Iterator[Finding]:
         others = [n for n, rs in d.misfits.items() if rs and all(r.startswith("memory:") for r in rs)]
         if others and not d.feasible:
             yield Finding(
-                "REPLICA-MEMORY",
-                ERROR,
                 _opts_loc(plan, d, "memory"),
                 f"{d.demand.key} asks for {need:.0f} bytes of memory; the nodes that fit it otherwise "
                 f"({', '.join(others)}) have {', '.join(_mem(plan, n) for n in others)} bytes",
@@ -450,8 +430,6 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
         undecided = _model_unknown_hosts(plan, d)
         if undecided:
             yield Finding(
-                "SERVE-UNPLACEABLE",
-                UNCHECKED,
                 _opts_loc(plan, d),
                 f"{d.demand.key} asks for an accelerator type "
                 f"({_accelerator_asks(d)}); unknown: the pool does not show the GPU model of "
@@ -460,6 +438,7 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
                 "give the node pool GPU Feature Discovery's labels (nvidia.com/gpu.product), as "
                 "`kubectl get nodes -o yaml` prints them where GFD runs, or check it live",
                 evidence={"app": d.demand.app, "deployment": d.demand.deployment, "nodes": [n.name for n in undecided]},
+                severity=UNCHECKED,  # the pool hides the GPU model: not seen, so not a failure
             )
             continue
         detail = "; ".join(f"{n}: {', '.join(rs)}" for n, rs in d.misfits.items()) or "no Ray node comes up"
@@ -467,8 +446,6 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
         if missing:
             detail += f"; not in the cluster: {', '.join(missing)}"
         yield Finding(
-            "SERVE-UNPLACEABLE",
-            ERROR,
             _opts_loc(plan, d),
             f"{d.demand.key} fits no Ray node, so its replicas stay PENDING: {detail}; "
             f"groups: {'; '.join(_group_line(plan, g, d) for g in plan.groups)}",
@@ -584,8 +561,6 @@ def _serve_autoscaling_max(plan: Plan) -> Iterator[Finding]:
         if high is None or not d.feasible or d.unplaced > 0 or d.ceiling >= high:
             continue
         yield Finding(
-            "SERVE-AUTOSCALING-MAX",
-            WARNING,
             loc_of(plan.target.serve.body, *d.demand.path, "autoscaling_config", "max_replicas") or d.demand.loc,
             f"{d.demand.key}: autoscaling_config.max_replicas is {high}, but the cluster (with every "
             f"group at maxReplicas) holds at most {d.ceiling} replica(s): beyond that Serve's "
@@ -609,8 +584,6 @@ def _placement(plan: Plan) -> Iterator[Finding]:
                 for n in off
             )
             yield Finding(
-                "GPU-PLACEMENT",
-                ERROR,
                 _opts_loc(plan, d),
                 f"{d.demand.key} must run on GPU nodes but fits Ray node(s) off them: {where}",
                 "request num_gpus and a resource only the GPU worker group advertises "
@@ -625,8 +598,6 @@ def _gpu_request(plan: Plan) -> Iterator[Finding]:
         exp = plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
         if exp and abs(d.demand.num_gpus - exp.gpus_per_replica) > 1e-9:
             yield Finding(
-                "GPU-REQUEST",
-                ERROR,
                 _opts_loc(plan, d, "num_gpus"),
                 f"{d.demand.key} reserves num_gpus: {d.demand.num_gpus:g} but each replica must get "
                 f"{exp.gpus_per_replica:g} GPU(s); num_gpus 0 does not keep it off GPU nodes either",
@@ -642,8 +613,6 @@ def _shortfall(plan: Plan, gpu: bool) -> Iterator[Finding]:
             field = ("autoscaling_config", "min_replicas") if floor else ("num_replicas",)
             what = "autoscaling_config keeps at least" if floor else ""
             yield Finding(
-                "GPU-CAPACITY" if gpu else "REPLICA-CAPACITY",
-                ERROR,
                 loc_of(plan.target.serve.body, *d.demand.path, *field) or d.demand.loc,
                 f"{d.demand.key}: {what + ' ' if what else ''}{d.demand.num_replicas} replicas, room for {len(d.placed)} "
                 f"{'(every group at maxReplicas) ' if any(g.autoscale_extra for g in plan.groups) else ''}"
@@ -668,6 +637,7 @@ def _other_capacity(plan: Plan) -> Iterator[Finding]:
 @rule("ISOLATION-ZERO-GPU", WARNING, "a replica that reserves no GPU can land on a GPU node and see its GPU")
 def _isolation(plan: Plan) -> Iterator[Finding]:
     """Says, per Ray node, what the replica would see there: the GPUs its container holds, or none yet."""
+    # The expectations' isolation.zeroGpuOnGpuNode raises it to an error.
     severity = ERROR if plan.expectations.isolation_zero_gpu == "fail" else WARNING
     for d in plan.deployments:
         if d.demand.num_gpus > 0:
@@ -693,8 +663,6 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
                     "the GPU node and would see any GPU that group is given"
                 )
         yield Finding(
-            "ISOLATION-ZERO-GPU",
-            severity,
             _opts_loc(plan, d),
             f"{d.demand.key} reserves no GPU (num_gpus 0) but can land on " + "; ".join(seen),
             _isolation_fix(plan),
@@ -703,6 +671,7 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
                 "gpus": {n: plan.ray_node(n).resources.get("GPU", 0) for n in gpu_nodes},
                 "k8s_nodes": {n: plan.ray_node(n).k8s_node for n in gpu_nodes},
             },
+            severity=severity,
         )
 
 
@@ -762,8 +731,6 @@ def _pool(plan: Plan) -> Iterator[Finding]:
             f"{k}: {v}" for k, v in others.items()
         )
     yield Finding(
-        "NODEPOOL-NO-GPU",
-        ERROR,
         exp.loc,
         f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resources_text()} "
         f"(or DRA GPU devices in a ResourceSlice){seen}",
@@ -805,8 +772,6 @@ def _expect_missing(plan: Plan) -> Iterator[Finding]:
     for exp in plan.expectations.gpu_deployments:
         if (exp.app, exp.deployment) not in present and exp.app not in in_code:
             yield Finding(
-                "EXPECT-MISSING",
-                ERROR,
                 exp.loc,
                 f"expected GPU deployment {exp.app}/{exp.deployment} is not in the Serve config",
                 "fix the app/deployment names in expectations.yaml or add the deployment",
@@ -818,14 +783,13 @@ def _expect_unchecked(plan: Plan) -> Iterator[Finding]:
     """Without a Serve config the expected deployments were not seen: unchecked, not missing."""
     for exp in plan.expectations.gpu_deployments:
         yield Finding(
-            "EXPECT-MISSING",
-            UNCHECKED,
             exp.loc,
             f"expected GPU deployment {exp.app}/{exp.deployment} was not checked: no Serve config was given "
             f"for {plan.target.name}, so where its replicas land is unknown",
             "pass the Serve config among the paths (with --import-apps APP_DIR if its deployments are set "
             "in code), or check it live: make conformance MANIFESTS=DIR",
             evidence={"app": exp.app, "deployment": exp.deployment},
+            severity=UNCHECKED,  # no Serve config given: the deployment was not seen, not found missing
         )
 
 
@@ -856,8 +820,6 @@ def _autoscaler_mismatch(plan: Plan) -> Iterator[Finding]:
         if not problems:
             continue
         yield Finding(
-            "AUTOSCALER-MISMATCH",
-            ERROR,
             group_loc(spec, g, "rayStartParams") or group_loc(spec, g),
             f"group {g.label}: Ray's autoscaler "
             + ("cannot read the group: " if auto.error else "and the Ray node disagree: ")
@@ -885,8 +847,6 @@ def _shell_expansion(plan: Plan) -> Iterator[Finding]:
             if not hits:
                 continue
             yield Finding(
-                "SHELL-EXPANSION",
-                ERROR,
                 group_loc(_spec(plan), g, "rayStartParams", key),
                 f"group {g.label}: rayStartParams.{key} {value!r} holds {' and '.join(hits)}, which bash -c "
                 "runs or expands inside the pod before `ray start` sees it: Ray gets something other "
