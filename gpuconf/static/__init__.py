@@ -1,10 +1,8 @@
 """The static tier: rules over the plan, the check, its rendering and the regression cases.
 
 - :mod:`.catalogue`    the rule registry: Finding, Rule, the severities, ``@rule`` and ``run_rules``
-- :mod:`.rules`        the rules, and the one module that imports every rule module (read the catalogue there)
-- :mod:`.coverage`     SERVE-APP-UNSEEN: apps whose deployments are defined in code
-- :mod:`.gangs`        rules for the batch and gang schedulers
-- :mod:`.gpuroads`     rules for shared GPUs and DRA claims
+- :mod:`.rules`        the rules, a module per subject and their shared helpers; the package imports
+                       every rule module (read the catalogue there)
 - :mod:`.check`        ``gpuconf check``: from paths to a verdict
 - :mod:`.suppress`     suppressions applied to a check's findings
 - :mod:`.render`       the check's text output

@@ -19,6 +19,7 @@ ERROR, WARNING = "error", "warning"
 # What the static tier could not see (deployments set in code, no Serve config): neither a pass nor
 # a failure. A run with such findings and no error has verdict UNCHECKED_VERDICT (exit 4).
 UNCHECKED = "unchecked"
+UNCHECKED_VERDICT = "unchecked"
 
 
 @dataclass

@@ -25,7 +25,8 @@ from gpuconf.errors import Loc
 from gpuconf.model.kuberay import GroupModel, group_loc
 from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.resources_json import intended_resources
-from gpuconf.static.rules import UNCHECKED, Finding
+from gpuconf.static.catalogue import UNCHECKED, Finding
+from gpuconf.static.rules.common import MARKER_SHARE, gpu_nodes_only, intended, is_custom_resource
 
 # Rules whose fix is a choice only the user can make (docs/static-inputs.md lists the same).
 NO_FIX: dict[str, str] = {
@@ -38,7 +39,6 @@ NO_FIX: dict[str, str] = {
 }
 # An unchecked finding (e.g. EXPECT-MISSING without a Serve config) is not a defect to edit away.
 UNCHECKED_NO_FIX = "unchecked, not wrong: check it with --import-apps APP_DIR or the live tier"
-_KEY_MARKER = 0.001  # the share of a marker resource a replica requests (as in the fix texts)
 
 
 class NoFix(Exception):
@@ -230,26 +230,14 @@ def _number(x: float) -> int | float:
 
 def _group_models(plan: Plan) -> list[tuple[GroupModel, bool]]:
     """Each group and whether every node it can land on is a GPU node."""
-
-    def only_gpu(g: GroupModel) -> bool:
-        land = plan.could_land_on(g)
-        return bool(land) and all(plan.is_gpu_node(n) for n in land)
-
-    return [(g, only_gpu(g)) for g in plan.groups]
-
-
-def _advertised_by(g: GroupModel) -> set[str]:
-    try:
-        return set(_resources_json(g.params["resources"])) if "resources" in g.params else set()
-    except NoFix:
-        return set()
+    return [(g, gpu_nodes_only(plan, plan.could_land_on(g))) for g in plan.groups]
 
 
 def _markers(plan: Plan, on_gpu: bool) -> tuple[list[str], set[str]]:
     """Custom resources advertised only by groups on GPU nodes (on_gpu) or only off them; and the rest."""
     groups = _group_models(plan)
-    side = {r for g, gpu in groups if gpu == on_gpu and not g.is_head for r in _advertised_by(g)}
-    other = {r for g, gpu in groups if gpu != on_gpu or g.is_head for r in _advertised_by(g)}
+    side = {r for g, gpu in groups if gpu == on_gpu and not g.is_head for r in intended(g)}
+    other = {r for g, gpu in groups if gpu != on_gpu or g.is_head for r in intended(g)}
     return sorted(side - other), other
 
 
@@ -392,13 +380,7 @@ def _fix_marker_leak(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _fix_unadvertised(ws: Workspace, plan: Plan, f: Finding) -> str:
     d, _ = _deployment_node(ws, plan, f.loc)
-    wanted = [
-        r
-        for r in d.demand.resources
-        if r not in {"CPU", "GPU", "memory"}
-        and not r.startswith("accelerator_type:")
-        and r not in set(f.evidence.get("advertised", []))
-    ]
+    wanted = [r for r in d.demand.resources if is_custom_resource(r) and r not in set(f.evidence.get("advertised", []))]
     on_gpu = d.demand.num_gpus > 0 or plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
     candidates = [g for g, gpu in _group_models(plan) if not g.is_head and gpu == bool(on_gpu)]
     if len(candidates) != 1:
@@ -421,7 +403,7 @@ def _steer(plan: Plan, opts: CommentedMap, to_gpu: bool) -> str:
     for r in dropped:
         del resources[r]
     if not any(r in resources for r in markers):
-        resources[markers[0]] = _KEY_MARKER
+        resources[markers[0]] = MARKER_SHARE
     return f"resources: {dict(resources)}" + (f" (dropped {dropped})" if dropped else "")
 
 
@@ -531,7 +513,7 @@ def _fix_expect_missing(ws: Workspace, plan: Plan, f: Finding) -> str:
 def _fix_shared_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
     """Pin each group holding shares to the pool's unshared GPU nodes (GFD's sharing-strategy label)."""
     from gpuconf.model.accelerators import GFD_SHARING
-    from gpuconf.static.gpuroads import unshared_gpu_nodes
+    from gpuconf.static.rules.gpuroads import unshared_gpu_nodes
 
     if not unshared_gpu_nodes(plan):
         raise NoFix(

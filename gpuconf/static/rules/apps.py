@@ -16,6 +16,15 @@ from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import UNCHECKED, Finding, rule
 
 RULE_ID = "SERVE-APP-UNSEEN"
+# The two ways to check what was left unchecked: (command, what it does).
+CHECK_WITH: tuple[tuple[str, str], ...] = (
+    (
+        "gpuconf check --import-apps APP_DIR PATH...",
+        "with the Serve config among the paths: imports the app's code the way `serve build` does "
+        "and checks the deployments it defines",
+    ),
+    ("make conformance MANIFESTS=DIR", "the live tier: deploys the app and checks the options as deployed"),
+)
 
 
 @rule(RULE_ID, UNCHECKED, "a Serve app's deployments are defined only in code: their resources were not seen")
