@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,11 @@ def _hostile_manifests(dest: Path, lib: Path, host_folder: Path) -> Path:
     return dest
 
 
+def _forkserver_dirs() -> set[str]:
+    """multiprocessing's folders in the host's temp dir that hold a forkserver's listener socket."""
+    return {str(d) for d in Path(tempfile.gettempdir()).glob("pymp-*") if any(d.glob("listener-*"))}
+
+
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler for the LD_PRELOAD library")
 def test_container_settings_and_an_inherited_run_id_stay_off_the_host(tmp_path: Path) -> None:
     marker, host_folder = tmp_path / "preload-ran", tmp_path / "host-ray-temp"
@@ -72,6 +78,7 @@ def test_container_settings_and_an_inherited_run_id_stay_off_the_host(tmp_path: 
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["GPUCONF_RUN_ID"] = "exported-by-the-caller"
+    forkservers_before = _forkserver_dirs()
     done = subprocess.run(
         ["sh", "-c", f"{shlex.join(pytest_cmd)}; echo caller-exit=$?"],
         cwd=ROOT,
@@ -84,5 +91,8 @@ def test_container_settings_and_an_inherited_run_id_stay_off_the_host(tmp_path: 
     assert "caller-exit=0" in done.stdout, done.stdout[-3000:]
     assert not marker.exists(), "the pod's LD_PRELOAD library ran on the host"
     assert not host_folder.exists(), f"the pod's temp-dir {host_folder} was written on the host"
+    # Ray's dashboard starts a multiprocessing forkserver, whose folder outlives a killed process.
+    left = _forkserver_dirs() - forkservers_before
+    assert not left, f"the run left multiprocessing folders in the host's temp dir: {sorted(left)}"
     report = (tmp_path / "report" / "conformance.json").read_text()
     assert "LD_PRELOAD was not applied" in report  # the evidence says what was left out, and why

@@ -416,6 +416,13 @@ def _start_workers(
     return started
 
 
+def _run_tmp(temp_dir: Path) -> Path:
+    """The TMPDIR of the run's Ray processes: a folder of the run's own."""
+    path = temp_dir / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, gcs_address: str | None) -> StartedNode:
     argv = localize_argv(spec, gcs_address, cluster.temp_dir)
     env = dict(os.environ)
@@ -432,6 +439,9 @@ def _start_node(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster, 
             # As in a Ray image, `python` is the interpreter that has Ray (Ray jobs run `python ...`).
             "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH", "")])),
             "RAY_USAGE_STATS_ENABLED": "0",
+            # Python's temp files (the dashboard's multiprocessing forkserver folder, which outlives a
+            # killed process) go into the run's own folder, never the host's /tmp.
+            "TMPDIR": str(_run_tmp(cluster.temp_dir)),
             **cluster.auth_env,
         }
     )
