@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -9,12 +10,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from gpuconf.cli import main
 from gpuconf.static.check import run_check
 from gpuconf.static.fixes import FIXERS, NO_FIX, fix_findings
 from gpuconf.static.regressions import RegressionCase, discover
 from gpuconf.static.rules import CATALOGUE
+from gpuconf.static.yamledit import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = discover(ROOT / "manifests" / "regressions")
@@ -110,6 +114,63 @@ def test_serve_config_inside_a_rayservice(manifests: Path, tmp_path: Path) -> No
     new = path.read_text(encoding="utf-8")
     assert new == service, "the fix restores the original replica count and nothing else"
     assert "GPU-CAPACITY" not in {f.rule for f in run_check([root]).findings}
+
+
+# --- key paths ---------------------------------------------------------------------------------
+
+
+def _line_of(node: Any, keys: tuple[Any, ...]) -> int:
+    """0-based line (in the object's own text) of the deepest of `keys` under `node`, as ruamel.yaml read it."""
+    line = int(node.lc.line)
+    for k in keys:
+        if isinstance(node, CommentedMap) and k in node:
+            line, node = node.lc.key(k)[0], node[k]
+        elif isinstance(node, CommentedSeq) and isinstance(k, int) and 0 <= k < len(node):
+            line, node = node.lc.item(k)[0], node[k]
+        else:
+            break
+    return line
+
+
+def test_each_finding_key_path_leads_to_the_line_it_shows(manifests: Path) -> None:
+    """The loader's file:line and the editor's key path name one field, for every finding of every case.
+
+    The line comes from the YAML the checker read; the key path is walked in the editor's own tree.
+    The RayService case puts findings inside serveConfigV2, a document within a document.
+    """
+    paths = [c.path for c in CASES] + [manifests / "rayservice.yaml"]
+    service = manifests / "rayservice.yaml"
+    service.write_text(service.read_text(encoding="utf-8").replace("num_replicas: 1", "num_replicas: 3", 1))
+    ws = Workspace()
+    seen = 0
+    for path in paths:
+        for f in run_check([path]).findings:
+            if f.at.root is None or f.loc is None:
+                continue
+            obj = ws.mapping_at(f.at.root)
+            offset = f.at.root.line - 1 - int(obj.lc.line)  # where the object's text starts in the file
+            assert _line_of(obj, f.at.keys) + offset + 1 == f.loc.line, (path.name, f.rule, f.at)
+            seen += 1
+    assert seen > len(CASES)
+
+
+def test_fix_edits_an_object_inside_a_list(manifests: Path) -> None:
+    """A RayCluster given as an item of a `kind: List` (as `kubectl get -o yaml` prints it) is fixed in place."""
+    case = manifests / "regressions" / "head-advertises-gpus.yaml"
+    y = YAML()
+    listed = CommentedMap(
+        [("apiVersion", "v1"), ("kind", "List"), ("items", CommentedSeq(y.load_all(case.read_text())))]
+    )
+    path = manifests / "regressions" / "listed.yaml"
+    buf = io.StringIO()
+    y.dump(listed, buf)
+    path.write_text("# expect: HEAD-GPU | the case as a List item\n" + buf.getvalue(), encoding="utf-8")
+    before = run_check([path])
+    assert "HEAD-GPU" in {f.rule for f in before.findings}
+    run = fix_findings(before.plans, before.findings, {"HEAD-GPU"})
+    assert run.outcomes and all(o.done for o in run.outcomes), [o.no_fix for o in run.outcomes]
+    run.write()
+    assert "HEAD-GPU" not in {f.rule for f in run_check([path]).findings}
 
 
 # --- --fix --format json ------------------------------------------------------------------------------

@@ -58,6 +58,8 @@ class ClusterDoc:
     suppressions: list[Suppression] = field(default_factory=list)
     # metadata.labels of the Ray object (batch schedulers read their queue labels there).
     labels: dict[str, str] = field(default_factory=dict)
+    # The keys from the object to `spec` (--fix edits the object by key path).
+    spec_path: tuple[str, ...] = ("spec",)
 
 
 @dataclass
@@ -739,12 +741,14 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
             inputs.notices.append(notice)
             inputs.nothing_to_check.append(notice)
             return
-        spec = require(doc, "spec", "rayClusterSpec", kind=dict, what="the cluster the job runs on")
-        inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc)))
+        path = ("spec", "rayClusterSpec")
+        spec = require(doc, *path, kind=dict, what="the cluster the job runs on")
+        inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc), path))
         _replica_notices(inputs.clusters[-1], inputs)
     else:
-        spec = require(doc, "spec", "rayClusterConfig", kind=dict)
-        cluster = ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc))
+        path = ("spec", "rayClusterConfig")
+        spec = require(doc, *path, kind=dict)
+        cluster = ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc), path)
         _replica_notices(cluster, inputs)
         if get(doc, "spec", "serveConfigV2") is None:
             inputs.services.append((cluster, no_serve_config()))

@@ -9,6 +9,7 @@
 - :mod:`.sarif`        ``--format sarif``
 - :mod:`.junit`        ``--format junit``
 - :mod:`.fixes`        ``--fix``: each finding's fix applied to the manifests
+- :mod:`.yamledit`     the YAML editor ``--fix`` writes through (comments and layout kept)
 - :mod:`.changed`      ``--changed``: from a commit's files to the folders to check
 - :mod:`.regressions`  the known-bad manifests and the rule each must trip
 - :mod:`.modeldoc`     docs/model.md, written by code

@@ -22,6 +22,20 @@ UNCHECKED = "unchecked"
 UNCHECKED_VERDICT = "unchecked"
 
 
+@dataclass(frozen=True)
+class Place:
+    """What a finding is about: the line it shows, and the field's key path, which ``--fix`` edits.
+
+    ``keys`` lead from the mapping that starts at ``root`` (a YAML document, an item of a
+    ``kind: List``, or a RayService's serveConfigV2 block) to the field, which may be absent (the
+    fix adds it); ``loc`` is the deepest of those keys the file has.
+    """
+
+    loc: Loc | None
+    root: Loc | None = None
+    keys: tuple[Any, ...] = ()
+
+
 @dataclass
 class Finding:
     """One rule's verdict on one place of the manifests.
@@ -30,7 +44,7 @@ class Finding:
     its severity and the target from the catalogue.
     """
 
-    loc: Loc | None
+    at: Place
     message: str
     fix: str
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -39,6 +53,11 @@ class Finding:
     severity: str = ""
     rule: str = ""
     target: str = ""
+
+    @property
+    def loc(self) -> Loc | None:
+        """The file:line the finding names."""
+        return self.at.loc
 
     def as_json(self) -> dict[str, Any]:
         """The JSON contract of a finding."""

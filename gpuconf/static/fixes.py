@@ -1,32 +1,29 @@
 """`gpuconf check --fix`: apply each finding's fix to the manifests, comments and layout kept.
 
-A fixer per rule id finds the YAML node to change from the finding's file:line (and the plan
-the rules ran on), and edits ruamel.yaml's round-trip tree, so everything it does not touch is
-written back as it was. A RayService's serveConfigV2 is a YAML string inside YAML: it is parsed
-as a document of its own and written back as a `|` block. Rules whose fix needs a human decision
-are listed in NO_FIX with the reason, and their findings are reported, never silently skipped.
+A fixer per rule id finds the YAML node to change from the finding's key path (and the plan the
+rules ran on), and edits it through gpuconf.static.yamledit, so everything it does not touch is
+written back as it was. Rules whose fix needs a human decision are listed in NO_FIX with the
+reason, and their findings are reported, never silently skipped.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from gpuconf.errors import Loc
-from gpuconf.model.kuberay import GroupModel, group_loc
+from gpuconf.model.kuberay import GroupModel
 from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.resources_json import intended_resources
-from gpuconf.static.catalogue import UNCHECKED, Finding
-from gpuconf.static.rules.common import MARKER_SHARE, gpu_nodes_only, intended, is_custom_resource
+from gpuconf.static.catalogue import UNCHECKED, Finding, Place
+from gpuconf.static.rules.common import MARKER_SHARE, at_group, gpu_nodes_only, intended, is_custom_resource
+from gpuconf.static.yamledit import NotInFile, Workspace, at, sub
 
 # Rules whose fix is a choice only the user can make (docs/static-inputs.md lists the same).
 NO_FIX: dict[str, str] = {
@@ -54,156 +51,25 @@ class Outcome:
     no_fix: str = ""
 
 
-@dataclass
-class _Doc:
-    """One YAML document (or a serveConfigV2 string inside one) and the line its text starts at."""
-
-    root: Any
-    first_line: int  # 0-based file line of the document's line 0
-    parent: tuple[Any, str] | None = None  # (mapping, key) holding the string this document came from
-
-
-@dataclass
-class Workspace:
-    """The files a fix run reads, parsed once and edited in place."""
-
-    texts: dict[str, str] = field(default_factory=dict)
-    docs: dict[str, list[_Doc]] = field(default_factory=dict)
-    yaml: YAML = field(default_factory=lambda: _yaml())
-
-    def _load(self, file: str) -> list[_Doc]:
-        if file not in self.docs:
-            text = Path(file).read_text(encoding="utf-8")
-            self.texts[file] = text
-            docs = [_Doc(d, 0) for d in self.yaml.load_all(text) if d is not None]
-            for d in list(docs):
-                docs.extend(_embedded(self.yaml, d.root))
-            self.docs[file] = docs
-        return self.docs[file]
-
-    def locate(self, loc: Loc | None) -> tuple[Any, list[Any]]:
-        """The document root and the key path of the deepest node whose key sits on loc's line."""
-        if loc is None:
-            raise NoFix("the finding names no file:line")
-        best: tuple[Any, list[Any]] | None = None
-        for doc in self._load(loc.file):
-            for path in _paths_at(doc.root, loc.line - 1 - doc.first_line, []):
-                if best is None or len(path) > len(best[1]):
-                    best = (doc.root, path)
-        if best is None:
-            raise NoFix(f"nothing at {loc} to edit")
-        return best
-
-    def rendered(self) -> dict[str, str]:
-        """The new text of every file read (unchanged files come back as they were)."""
-        out: dict[str, str] = {}
-        for file, docs in self.docs.items():
-            original = _dump(self.yaml, list(self.yaml.load_all(self.texts[file])))
-            tops = [d.root for d in docs if d.parent is None]
-            if _dump(self.yaml, tops) == original:
-                # Only serveConfigV2 strings changed (or nothing): splice them into the text, so
-                # the outer document stays byte for byte, whatever its indentation.
-                out[file] = _splice(self.texts[file], [(d, _dump(self.yaml, [d.root])) for d in docs if d.parent])
-                continue
-            for d in docs:
-                if d.parent is not None:
-                    mapping, key = d.parent
-                    mapping[key] = LiteralScalarString(_dump(self.yaml, [d.root]))
-            out[file] = _dump(self.yaml, tops)
-        return out
-
-
-def _splice(text: str, inner: list[tuple[_Doc, str]]) -> str:
-    """Replace each changed serveConfigV2 block's lines with its new text, indented as before."""
-    lines = text.splitlines(keepends=True)
-    for d, new in sorted(inner, key=lambda x: -x[0].first_line):
-        old = str(d.parent[0][d.parent[1]]) if d.parent else new
-        if new == old:
-            continue
-        count = len(old.splitlines())
-        first = lines[d.first_line]
-        pad = first[: len(first) - len(first.lstrip(" "))]
-        lines[d.first_line : d.first_line + count] = [pad + ln if ln.strip() else ln for ln in new.splitlines(True)]
-    return "".join(lines)
-
-
-def _yaml() -> YAML:
-    y = YAML()  # round-trip: comments, order and quoting kept
-    y.preserve_quotes = True
-    y.width = 4096
-    y.indent(mapping=2, sequence=4, offset=2)
-    return y
-
-
-def _dump(y: YAML, docs: list[Any]) -> str:
-    buf = io.StringIO()
-    y.dump_all(docs, buf)
-    return buf.getvalue()
-
-
-def _embedded(y: YAML, root: Any) -> list[_Doc]:
-    """serveConfigV2 strings as documents; their lines count from the line after the key."""
-    spec = root.get("spec") if isinstance(root, CommentedMap) else None
-    if not isinstance(spec, CommentedMap) or not isinstance(spec.get("serveConfigV2"), str):
-        return []
-    inner = y.load(spec["serveConfigV2"])
-    return [_Doc(inner, spec.lc.key("serveConfigV2")[0] + 1, (spec, "serveConfigV2"))] if inner is not None else []
-
-
-def _paths_at(node: Any, line: int, path: list[Any]) -> list[list[Any]]:
-    found: list[list[Any]] = []
-    if isinstance(node, CommentedMap):
-        for k, v in node.items():
-            if node.lc.data.get(k, [None])[0] == line:
-                found.append([*path, k])
-            found.extend(_paths_at(v, line, [*path, k]))
-    elif isinstance(node, CommentedSeq):
-        for i, v in enumerate(node):
-            if i in node.lc.data and node.lc.item(i)[0] == line:
-                found.append([*path, i])
-            found.extend(_paths_at(v, line, [*path, i]))
-    return found
-
-
-def _at(root: Any, path: list[Any] | tuple[Any, ...]) -> Any:
-    for step in path:
-        root = root[step]
-    return root
-
-
-def _sub(mapping: CommentedMap, key: str) -> CommentedMap:
-    """mapping[key] as a mapping, created when absent."""
-    if not isinstance(mapping.get(key), CommentedMap):
-        mapping[key] = CommentedMap()
-    return mapping[key]
-
-
-def _contains(path: list[Any], part: tuple[Any, ...]) -> int:
-    """The index just past `part` inside `path`, or -1."""
-    for i in range(len(path) - len(part) + 1):
-        if tuple(path[i : i + len(part)]) == part:
-            return i + len(part)
-    return -1
-
-
 # --- finding -> node ------------------------------------------------------------------------
 
 
-def _group_node(ws: Workspace, plan: Plan, loc: Loc | None) -> tuple[GroupModel, CommentedMap]:
-    root, path = ws.locate(loc)
+def _group_node(ws: Workspace, plan: Plan, place: Place) -> tuple[GroupModel, CommentedMap]:
+    """The group whose field the place names, and its mapping in the file."""
     for g in plan.groups:
-        end = _contains(path, g.path)
-        if end > 0:
-            return g, _at(root, path[:end])
-    raise NoFix(f"{loc} is not inside a Ray group")
+        keys = (*plan.target.cluster.spec_path, *g.path)
+        if place.keys[: len(keys)] == keys:
+            return g, at(ws.mapping_at(place.root), keys)
+    raise NoFix(f"{place.loc} is not inside a Ray group")
 
 
-def _deployment_node(ws: Workspace, plan: Plan, loc: Loc | None) -> tuple[DeploymentPlan, CommentedMap]:
-    root, path = ws.locate(loc)
+def _deployment_node(ws: Workspace, plan: Plan, place: Place) -> tuple[DeploymentPlan, CommentedMap]:
+    """The deployment whose field the place names, and its mapping in the Serve config."""
     for d in plan.deployments:
-        if d.demand.path and tuple(path[: len(d.demand.path)]) == tuple(d.demand.path):
-            return d, _at(root, d.demand.path)
-    raise NoFix(f"{loc} is not inside a deployment of the Serve config")
+        keys = tuple(d.demand.path)
+        if keys and place.keys[: len(keys)] == keys:
+            return d, at(ws.mapping_at(place.root), keys)
+    raise NoFix(f"{place.loc} is not inside a deployment of the Serve config")
 
 
 def _container(group: CommentedMap) -> CommentedMap:
@@ -245,7 +111,7 @@ def _markers(plan: Plan, on_gpu: bool) -> tuple[list[str], set[str]]:
 
 
 def _fix_shell_split(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, group = _group_node(ws, plan, f.loc)
+    _, group = _group_node(ws, plan, f.at)
     params = group["rayStartParams"]
     key = next((k for k, v in params.items() if str(v) == f.evidence.get("value")), None)
     if key is None:
@@ -265,13 +131,13 @@ def _fix_shell_split(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 
 def _fix_kuberay_json(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, group = _group_node(ws, plan, f.loc)
+    _, group = _group_node(ws, plan, f.at)
     group["rayStartParams"]["resources"] = _quoted_json(_resources_json(group["rayStartParams"]["resources"]))
     return f"rayStartParams.resources: {group['rayStartParams']['resources']}"
 
 
 def _fix_unschedulable(ws: Workspace, plan: Plan, f: Finding) -> str:
-    g, group = _group_node(ws, plan, f.loc)
+    g, group = _group_node(ws, plan, f.at)
     from gpuconf.model.scheduler import tolerates
 
     spec = group["template"]["spec"]
@@ -305,8 +171,8 @@ def _fix_unschedulable(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 
 def _fix_head_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, group = _group_node(ws, plan, f.loc)
-    _sub(group, "rayStartParams")["num-gpus"] = DoubleQuotedScalarString("0")
+    _, group = _group_node(ws, plan, f.at)
+    sub(group, "rayStartParams")["num-gpus"] = DoubleQuotedScalarString("0")
     from gpuconf.inputs.resources import is_gpu_resource
 
     resources = _container(group).get("resources") or {}
@@ -323,17 +189,17 @@ def _fix_head_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 
 def _fix_group_no_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, group = _group_node(ws, plan, f.loc)
+    _, group = _group_node(ws, plan, f.at)
     res = plan.expectations.gpu_resource
-    resources = _sub(_container(group), "resources")
-    _sub(resources, "limits")[res] = 1
+    resources = sub(_container(group), "resources")
+    sub(resources, "limits")[res] = 1
     if isinstance(resources.get("requests"), CommentedMap):
         resources["requests"][res] = 1
     return f"{res}: 1 in the container's limits and requests"
 
 
 def _fix_leak_env(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, group = _group_node(ws, plan, f.loc)
+    _, group = _group_node(ws, plan, f.at)
     if str(f.evidence.get("from", "")).startswith("image"):
         # The image sets it: the pod's env wins over the image's, so say void there.
         container = _container(group)
@@ -354,18 +220,18 @@ def _fix_leak_env(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 
 def _fix_group_selector(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, group = _group_node(ws, plan, f.loc)
+    _, group = _group_node(ws, plan, f.at)
     want = plan.expectations.gpu_node_selector
     if not want:
         raise NoFix("the expectations name no GPU node labels to require")
-    selector = _sub(group["template"]["spec"], "nodeSelector")
+    selector = sub(group["template"]["spec"], "nodeSelector")
     for k, v in want.items():
         selector[k] = DoubleQuotedScalarString(v)
     return "nodeSelector: " + ", ".join(f'{k}: "{v}"' for k, v in want.items())
 
 
 def _fix_marker_leak(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, group = _group_node(ws, plan, f.loc)
+    _, group = _group_node(ws, plan, f.at)
     params = group["rayStartParams"]
     advertised = _resources_json(params["resources"])
     leaked = [r for r in f.evidence.get("leaked", []) if r in advertised]
@@ -379,14 +245,14 @@ def _fix_marker_leak(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 
 def _fix_unadvertised(ws: Workspace, plan: Plan, f: Finding) -> str:
-    d, _ = _deployment_node(ws, plan, f.loc)
+    d, _ = _deployment_node(ws, plan, f.at)
     wanted = [r for r in d.demand.resources if is_custom_resource(r) and r not in set(f.evidence.get("advertised", []))]
     on_gpu = d.demand.num_gpus > 0 or plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
     candidates = [g for g, gpu in _group_models(plan) if not g.is_head and gpu == bool(on_gpu)]
     if len(candidates) != 1:
         raise NoFix(f"{len(candidates)} groups could be the intended one: which should advertise it is a choice")
-    g, group = _group_node(ws, plan, group_loc(plan.target.cluster.spec, candidates[0]))
-    params = _sub(group, "rayStartParams")
+    g, group = _group_node(ws, plan, at_group(plan, candidates[0]))
+    params = sub(group, "rayStartParams")
     current = _resources_json(params["resources"]) if "resources" in params else {}
     current.update({r: 1 for r in wanted})
     params["resources"] = _quoted_json(current)
@@ -398,7 +264,7 @@ def _steer(plan: Plan, opts: CommentedMap, to_gpu: bool) -> str:
     markers, elsewhere = _markers(plan, on_gpu=to_gpu)
     if not markers:
         raise NoFix(f"no resource is advertised only by the {'GPU' if to_gpu else 'CPU'} worker groups")
-    resources = _sub(opts, "resources")
+    resources = sub(opts, "resources")
     dropped = [r for r in list(resources) if r in elsewhere]
     for r in dropped:
         del resources[r]
@@ -408,8 +274,8 @@ def _steer(plan: Plan, opts: CommentedMap, to_gpu: bool) -> str:
 
 
 def _fix_placement(ws: Workspace, plan: Plan, f: Finding) -> str:
-    d, node = _deployment_node(ws, plan, f.loc)
-    opts = _sub(node, "ray_actor_options")
+    d, node = _deployment_node(ws, plan, f.at)
+    opts = sub(node, "ray_actor_options")
     exp = plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
     done = _steer(plan, opts, to_gpu=True)
     if exp and not opts.get("num_gpus"):
@@ -418,16 +284,16 @@ def _fix_placement(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 
 def _fix_gpu_request(ws: Workspace, plan: Plan, f: Finding) -> str:
-    d, node = _deployment_node(ws, plan, f.loc)
+    d, node = _deployment_node(ws, plan, f.at)
     exp = plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
     if exp is None:
         raise NoFix("the deployment is no longer an expected GPU deployment")
-    _sub(node, "ray_actor_options")["num_gpus"] = _number(exp.gpus_per_replica)
+    sub(node, "ray_actor_options")["num_gpus"] = _number(exp.gpus_per_replica)
     return f"ray_actor_options.num_gpus: {exp.gpus_per_replica:g}"
 
 
 def _fix_capacity(ws: Workspace, plan: Plan, f: Finding) -> str:
-    d, node = _deployment_node(ws, plan, f.loc)
+    d, node = _deployment_node(ws, plan, f.at)
     auto = node.get("autoscaling_config")
     if d.demand.min_replicas is not None and isinstance(auto, dict) and d.placed:
         # Serve's autoscaler keeps min_replicas: that floor, not num_replicas, is what does not fit.
@@ -445,15 +311,15 @@ def _fix_capacity(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 
 def _fix_autoscaling_max(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, node = _deployment_node(ws, plan, f.loc)
+    _, node = _deployment_node(ws, plan, f.at)
     ceiling = int(f.evidence["ceiling"])
-    _sub(node, "autoscaling_config")["max_replicas"] = ceiling
+    sub(node, "autoscaling_config")["max_replicas"] = ceiling
     return f"autoscaling_config.max_replicas: {ceiling} (the most the cluster can hold)"
 
 
 def _fix_isolation(ws: Workspace, plan: Plan, f: Finding) -> str:
-    _, node = _deployment_node(ws, plan, f.loc)
-    return _steer(plan, _sub(node, "ray_actor_options"), to_gpu=False)
+    _, node = _deployment_node(ws, plan, f.at)
+    return _steer(plan, sub(node, "ray_actor_options"), to_gpu=False)
 
 
 def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
@@ -462,8 +328,7 @@ def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
     if offered and exp.gpu_resources is not None:
         # The GPU nodes are labelled and hold GPUs under another name (a MIG slice, another vendor's):
         # the expectations' list is what is wrong.
-        root, _ = ws.locate(exp.loc)
-        gpu_nodes = _sub(root, "gpuNodes")
+        gpu_nodes = sub(ws.mapping_at(exp.loc), "gpuNodes")
         names = sorted(set(exp.gpu_resources) | set(offered))
         gpu_nodes.pop("gpuResource", None)
         gpu_nodes["gpuResources"] = CommentedSeq(names)
@@ -471,11 +336,8 @@ def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
     gpu = [n for n in plan.nodes if exp.gpus(n.allocatable) > 0 and n.doc is not None]
     if not gpu or not exp.gpu_node_selector:
         raise NoFix(f"no node has allocatable {exp.gpu_resources_text()}: the device plugin must advertise them first")
-    from gpuconf.inputs.loader import loc_of
-
     for n in gpu:
-        root, path = ws.locate(loc_of(n.doc, "metadata", "name"))
-        labels = _sub(_at(root, path[:-1]), "labels")
+        labels = sub(sub(ws.mapping_at(n.doc.loc if n.doc else None), "metadata"), "labels")
         for k, v in exp.gpu_node_selector.items():
             labels[k] = DoubleQuotedScalarString(v)
     return (
@@ -486,11 +348,10 @@ def _fix_pool(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 
 def _fix_expect_missing(ws: Workspace, plan: Plan, f: Finding) -> str:
-    root, path = ws.locate(f.loc)
-    end = _contains(path, ("gpuDeployments",))
-    if end < 0 or len(path) <= end:
+    keys = f.at.keys
+    if keys[:1] != ("gpuDeployments",) or len(keys) < 2:
         raise NoFix("the finding is not on an entry of gpuDeployments")
-    entry = _at(root, path[: end + 1])
+    entry = at(ws.mapping_at(f.at.root), keys[:2])
     apps = sorted({d.demand.app for d in plan.deployments})
     app = str(entry.get("app"))
     if app not in apps:
@@ -522,16 +383,16 @@ def _fix_shared_gpu(ws: Workspace, plan: Plan, f: Finding) -> str:
     done = []
     for g in plan.groups:
         if g.label in f.evidence.get("groups", []):
-            _, group = _group_node(ws, plan, group_loc(plan.target.cluster.spec, g, "template", "spec"))
-            _sub(group["template"]["spec"], "nodeSelector")[GFD_SHARING] = DoubleQuotedScalarString("none")
+            _, group = _group_node(ws, plan, at_group(plan, g, "template", "spec"))
+            sub(group["template"]["spec"], "nodeSelector")[GFD_SHARING] = DoubleQuotedScalarString("none")
             done.append(g.label)
     return f'nodeSelector {GFD_SHARING}: "none" on group(s) {", ".join(done)}'
 
 
 def _fix_shared_request(ws: Workspace, plan: Plan, f: Finding) -> str:
     """One share per pod: the limit (and request) of the shared resource set to 1."""
-    _, group = _group_node(ws, plan, f.loc)
-    resources = _sub(_container(group), "resources")
+    _, group = _group_node(ws, plan, f.at)
+    resources = sub(_container(group), "resources")
     names = [str(f.evidence.get("resource"))]
     for which in ("limits", "requests"):
         if isinstance(resources.get(which), CommentedMap):
@@ -548,8 +409,8 @@ def _fix_autoscaler_dra(ws: Workspace, plan: Plan, f: Finding) -> str:
         raise NoFix(
             "how many GPUs a pod gets is decided at allocation (allocationMode All or firstAvailable): set num-gpus yourself"
         )
-    _, group = _group_node(ws, plan, f.loc)
-    _sub(group, "rayStartParams")["num-gpus"] = DoubleQuotedScalarString(str(n))
+    _, group = _group_node(ws, plan, f.at)
+    sub(group, "rayStartParams")["num-gpus"] = DoubleQuotedScalarString(str(n))
     return f'rayStartParams.num-gpus: "{n}"'
 
 
@@ -562,7 +423,7 @@ def _fix_gang(ws: Workspace, plan: Plan, f: Finding) -> str:
         if g.is_head or not any(p.name in unfit for p in pods):
             continue
         fit = sum(1 for p in pods if p.name not in unfit) // max(g.hosts, 1)
-        _, group = _group_node(ws, plan, group_loc(plan.target.cluster.spec, g, "groupName"))
+        _, group = _group_node(ws, plan, at_group(plan, g, "groupName"))
         group["replicas"] = fit
         if int(group.get("minReplicas") or 0) > fit:
             group["minReplicas"] = fit
@@ -581,8 +442,7 @@ def _fix_gang_queue(ws: Workspace, plan: Plan, f: Finding) -> str:
         raise NoFix(
             "which queue the cluster belongs to is yours to say: name it in the expectations' batchScheduler.queue"
         )
-    root, _ = ws.locate(f.loc)
-    labels = _sub(_sub(root, "metadata"), "labels")
+    labels = sub(sub(ws.mapping_at(f.at.root), "metadata"), "labels")
     labels[batch.queue_label] = plan.expectations.batch_queue
     return f"metadata.labels {batch.queue_label}: {plan.expectations.batch_queue}"
 
@@ -665,7 +525,7 @@ def fix_findings(plans: list[Plan], findings: list[Finding], rules: set[str] | N
         else:
             try:
                 outcomes.append(Outcome(f, done=FIXERS[f.rule](ws, plan, f)))
-            except NoFix as exc:
+            except (NoFix, NotInFile) as exc:
                 outcomes.append(Outcome(f, no_fix=str(exc)))
     after = ws.rendered()
     return FixRun(outcomes, dict(ws.texts), after)

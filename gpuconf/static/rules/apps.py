@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpuconf.inputs.loader import get, loc_of
+from gpuconf.inputs.loader import get
 from gpuconf.model.llm import llm_configs
 from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import UNCHECKED, Finding, rule
+from gpuconf.static.rules.common import at_object
 
 RULE_ID = "SERVE-APP-UNSEEN"
 # The two ways to check what was left unchecked: (command, what it does).
@@ -41,7 +42,7 @@ def unseen_apps(plan: Plan) -> Iterator[Finding]:
         expected = [e.deployment for e in plan.expectations.gpu_deployments if e.app == name]
         also = f" (the expectations' GPU deployment(s) {', '.join(expected)} among them)" if expected else ""
         yield Finding(
-            loc_of(body, "applications", i),
+            at_object(body, "applications", i),
             f"app {name!r} ({import_path}) lists no `deployments:`: their num_gpus/num_cpus are set in "
             f"@serve.deployment(...) in code, so where its replicas land was not checked{also}",
             "run `gpuconf check --import-apps APP_DIR` to read them with `serve build`, check it live "

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpuconf.inputs.loader import get
-from gpuconf.model.kuberay import group_loc
 from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import ERROR, Finding, rule
-from gpuconf.static.rules.common import cluster_spec, node_offer
+from gpuconf.static.rules.common import at_group, cluster_spec, node_offer
 
 
 @rule(
@@ -38,7 +37,7 @@ def _autoscaler_mismatch(plan: Plan) -> Iterator[Finding]:
         if not problems:
             continue
         yield Finding(
-            group_loc(spec, g, "rayStartParams") or group_loc(spec, g),
+            at_group(plan, g, "rayStartParams"),
             f"group {g.label}: Ray's autoscaler "
             + ("cannot read the group: " if auto.error else "and the Ray node disagree: ")
             + "; ".join(problems)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpuconf.errors import Loc
 from gpuconf.inputs.loader import loc_of
-from gpuconf.model.kuberay import GroupModel, is_gpu_resource
+from gpuconf.model.kuberay import GroupModel, group_loc, is_gpu_resource
 from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.resources_json import intended_resources
+from gpuconf.static.catalogue import Place
 
 # The share of a marker resource a replica requests: enough to steer it to the nodes that
 # advertise the marker, too little to limit how many replicas fit there.
@@ -67,6 +67,31 @@ def node_offer(g: GroupModel) -> dict[str, float]:
     return {k: v for k, v in res.items() if v > 0}
 
 
-def opts_loc(plan: Plan, d: DeploymentPlan, *sub: Any) -> Loc | None:
-    """file:line of the deployment's ray_actor_options (or of a field under them)."""
-    return loc_of(plan.target.serve.body, *d.demand.path, "ray_actor_options", *sub) or d.demand.loc
+def at_object(obj: Any, *keys: Any) -> Place:
+    """A field of a mapping read from YAML (a document, a List item, a Serve config), by its keys."""
+    return Place(loc_of(obj, *keys), getattr(obj, "loc", None), keys)
+
+
+def at_ray_object(plan: Plan) -> Place:
+    """The RayCluster, RayJob or RayService itself."""
+    loc = plan.target.cluster.loc
+    return Place(loc, loc)
+
+
+def at_group(plan: Plan, g: GroupModel, *sub: Any) -> Place:
+    """A field of the group (``sub`` the keys under it) in the Ray object."""
+    c = plan.target.cluster
+    keys = (*g.path, *sub)
+    return Place(group_loc(c.spec, g, *sub), c.loc, (*c.spec_path, *keys))
+
+
+def at_deployment(plan: Plan, d: DeploymentPlan, *sub: Any) -> Place:
+    """A field of the deployment (``sub`` the keys under it) in the Serve config."""
+    body = plan.target.serve.body
+    keys = (*d.demand.path, *sub)
+    return Place(loc_of(body, *keys) or d.demand.loc, getattr(body, "loc", None), keys)
+
+
+def at_options(plan: Plan, d: DeploymentPlan, *sub: Any) -> Place:
+    """The deployment's ray_actor_options (or a field under them)."""
+    return at_deployment(plan, d, "ray_actor_options", *sub)

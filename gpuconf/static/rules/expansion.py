@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpuconf.model.kuberay import group_loc
 from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import ERROR, Finding, rule
-from gpuconf.static.rules.common import cluster_spec
+from gpuconf.static.rules.common import at_group
 
 
 @rule("SHELL-EXPANSION", ERROR, "a rayStartParams value that KubeRay's `bash -c` expands ($(...), backticks, ${...})")
@@ -21,7 +20,7 @@ def _shell_expansion(plan: Plan) -> Iterator[Finding]:
             if not hits:
                 continue
             yield Finding(
-                group_loc(cluster_spec(plan), g, "rayStartParams", key),
+                at_group(plan, g, "rayStartParams", key),
                 f"group {g.label}: rayStartParams.{key} {value!r} holds {' and '.join(hits)}, which bash -c "
                 "runs or expands inside the pod before `ray start` sees it: Ray gets something other "
                 "than what is written here (and what was checked)",

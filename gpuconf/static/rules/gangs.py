@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import ERROR, WARNING, Finding, rule
+from gpuconf.static.rules.common import at_ray_object
 
 
 @rule(
@@ -18,7 +19,7 @@ def _gang(plan: Plan) -> Iterator[Finding]:
     short = [p for p in held if not any(not r for r in p.reasons.values())]
     groups = sorted({p.group.label for p in short})
     yield Finding(
-        plan.target.cluster.loc,
+        at_ray_object(plan),
         f"{plan.target.name} goes through {plan.batch.name} ({plan.batch.source}), which places the gang of "
         f"{len(held)} pods all together or not at all: {', '.join(p.name for p in short)} fit(s) no node, so "
         f"none of the cluster's pods starts, not even the head ({held[0].gang_held})",
@@ -40,7 +41,7 @@ def _queue(plan: Plan) -> Iterator[Finding]:
         "kueue": "Kueue (manageJobsWithoutQueueName: false, its default) leaves the workload alone: no quota, no admission",
     }[batch.name]
     yield Finding(
-        plan.target.cluster.loc,
+        at_ray_object(plan),
         f"{plan.target.name} goes through {batch.name} ({batch.source}) but has no `{batch.queue_label}` label: "
         f"{consequence}",
         f"add metadata.labels {batch.queue_label}: <queue> to the {plan.target.cluster.kind}"

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gpuconf.model.accelerators import gpu_sharing, is_shared_resource
-from gpuconf.model.kuberay import GroupModel, autoscaler_enabled, group_loc
+from gpuconf.model.kuberay import GroupModel, autoscaler_enabled
 from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import ERROR, WARNING, Finding, rule
+from gpuconf.static.rules.common import at_group, at_options
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,9 @@ def _shared_gpu(plan: Plan) -> Iterator[Finding]:
             f"group {s.group.label}'s pods can land on {s.node}, where {s.resource}: {s.amount:g} is a {s.strategy} share"
             for s in hosts
         )
-        from gpuconf.inputs.loader import loc_of
 
         yield Finding(
-            loc_of(plan.target.serve.body, *d.demand.path, "ray_actor_options", "num_gpus") or d.demand.loc,
+            at_options(plan, d, "num_gpus"),
             f"{d.demand.key} reserves num_gpus: {d.demand.num_gpus:g} (whole GPUs) but {where}: "
             "other pods share that GPU's time (time-slicing) or its SMs and memory bandwidth (MPS), so "
             "latency and memory are not what a whole GPU gives",
@@ -150,10 +150,7 @@ def _shared_request(plan: Plan) -> Iterator[Finding]:
                     )
                 )
             yield Finding(
-                group_loc(
-                    plan.target.cluster.spec, g, "template", "spec", "containers", 0, "resources", "limits", s.resource
-                )
-                or group_loc(plan.target.cluster.spec, g, "template", "spec"),
+                at_group(plan, g, "template", "spec", "containers", 0, "resources", "limits", s.resource),
                 f"group {g.label} asks for {s.resource}: {s.amount:g}, a {s.strategy} share each: {what}",
                 f"ask for {s.resource}: 1 per pod (more pods for more replicas), or use unshared GPUs for multi-GPU pods",
                 evidence={
@@ -195,7 +192,7 @@ def _autoscaler_dra(plan: Plan) -> Iterator[Finding]:
         n = dra_gpu_count(plan, g)
         decided = "" if n is None else f" (each pod gets {n} GPU(s) from its claims)"
         yield Finding(
-            group_loc(spec, g, "rayStartParams") or group_loc(spec, g),
+            at_group(plan, g, "rayStartParams"),
             f"group {g.label} gets its GPUs from DRA claims{decided}: KubeRay adds no --num-gpus and Ray "
             "autodetects them once the pod runs, but Ray's autoscaler reads a group's GPUs from rayStartParams "
             "num-gpus or a container limit ending in `gpu` only: it counts 0, so pending GPU demand never scales "

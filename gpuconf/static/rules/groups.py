@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpuconf.inputs.resources import gpu_amount, is_nvidia_gpu
-from gpuconf.model.kuberay import GroupModel, group_loc, is_gpu_resource
+from gpuconf.model.kuberay import GroupModel, is_gpu_resource
 from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import ERROR, WARNING, Finding, rule
-from gpuconf.static.rules.common import advertised, cluster_spec, gpu_markers, gpu_nodes_only, intended
+from gpuconf.static.rules.common import advertised, at_group, gpu_markers, gpu_nodes_only, intended
 
 
 @rule("HEAD-GPU", ERROR, "the head group advertises GPUs")
@@ -26,7 +26,7 @@ def _head_gpu(plan: Plan) -> Iterator[Finding]:
                 else ("template", "spec", "containers", 0, "resources")
             )
             yield Finding(
-                group_loc(cluster_spec(plan), g, *where),
+                at_group(plan, g, *where),
                 f"the head advertises {explicit or limit:g} GPU(s): GPU work can land on the head, "
                 "which should only coordinate",
                 'set rayStartParams num-gpus: "0" on the head and drop its GPU limit',
@@ -53,7 +53,7 @@ def _group_no_gpu(plan: Plan) -> Iterator[Finding]:
             continue  # KAI's fractional GPU: no limit, a share of one GPU (SHARED-GPU judges it)
         held = describe(g.container_limits)
         yield Finding(
-            group_loc(cluster_spec(plan), g, "template", "spec", "containers", 0, "resources"),
+            at_group(plan, g, "template", "spec", "containers", 0, "resources"),
             f"group {g.label} is pinned to GPU nodes but its container has no `{res}` limit"
             + (f" (it holds {held}, which Ray does not count as GPU)" if held else "")
             + ": it holds no GPU, "
@@ -134,7 +134,7 @@ def _leak_env(plan: Plan) -> Iterator[Finding]:
                 "runtime ignores the variable, say so in the expectations: images: [{image: ..., env: {}}]"
             )
         yield Finding(
-            group_loc(cluster_spec(plan), g, *where),
+            at_group(plan, g, *where),
             f"group {g.label} reserves no GPU but {seen} and can land on {gpu_nodes}: the NVIDIA runtime "
             "then exposes every GPU of the node to it (KubeRay issue 2098)",
             fix,
@@ -184,7 +184,7 @@ def _group_selector(plan: Plan) -> Iterator[Finding]:
             "node added without the labels would take it"
         )
         yield Finding(
-            group_loc(cluster_spec(plan), g, "template", "spec"),
+            at_group(plan, g, "template", "spec"),
             f"group {g.label} requests {requested} but does not require the GPU node labels {want}: "
             f"a pod that requests an extended resource binds only to nodes advertising it; {consequence}",
             "add nodeSelector: " + ", ".join(f'{k}: "{v}"' for k, v in want.items()) + " to the pod template",
@@ -209,7 +209,7 @@ def _marker_leak(plan: Plan) -> Iterator[Finding]:
             continue
         where = "the head" if g.is_head else f"group {g.label} (can land on {landing})"
         yield Finding(
-            group_loc(cluster_spec(plan), g, "rayStartParams", "resources"),
+            at_group(plan, g, "rayStartParams", "resources"),
             f"{where} advertises {leaked}, the resource GPU deployments request to reach GPU workers: "
             "a replica can be placed there",
             f"advertise {leaked} only on the GPU worker group",

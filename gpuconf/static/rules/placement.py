@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpuconf.inputs.loader import loc_of
 from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import ERROR, WARNING, Finding, rule
-from gpuconf.static.rules.common import MARKER_SHARE, intended, opts_loc
+from gpuconf.static.rules.common import MARKER_SHARE, at_deployment, at_options, intended
 
 
 @rule("GPU-PLACEMENT", ERROR, "a deployment that must run on GPU nodes can be placed elsewhere")
@@ -24,7 +23,7 @@ def _placement(plan: Plan) -> Iterator[Finding]:
                 for n in off
             )
             yield Finding(
-                opts_loc(plan, d),
+                at_options(plan, d),
                 f"{d.demand.key} must run on GPU nodes but fits Ray node(s) off them: {where}",
                 "request num_gpus and a resource only the GPU worker group advertises "
                 "(e.g. resources: {gpu_worker: 0.001}); drop head_node",
@@ -38,7 +37,7 @@ def _gpu_request(plan: Plan) -> Iterator[Finding]:
         exp = plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
         if exp and abs(d.demand.num_gpus - exp.gpus_per_replica) > 1e-9:
             yield Finding(
-                opts_loc(plan, d, "num_gpus"),
+                at_options(plan, d, "num_gpus"),
                 f"{d.demand.key} reserves num_gpus: {d.demand.num_gpus:g} but each replica must get "
                 f"{exp.gpus_per_replica:g} GPU(s); num_gpus 0 does not keep it off GPU nodes either",
                 f"set ray_actor_options.num_gpus: {exp.gpus_per_replica:g}",
@@ -53,7 +52,7 @@ def _shortfall(plan: Plan, gpu: bool) -> Iterator[Finding]:
             field = ("autoscaling_config", "min_replicas") if floor else ("num_replicas",)
             what = "autoscaling_config keeps at least" if floor else ""
             yield Finding(
-                loc_of(plan.target.serve.body, *d.demand.path, *field) or d.demand.loc,
+                at_deployment(plan, d, *field),
                 f"{d.demand.key}: {what + ' ' if what else ''}{d.demand.num_replicas} replicas, room for {len(d.placed)} "
                 f"{'(every group at maxReplicas) ' if any(g.autoscale_extra for g in plan.groups) else ''}"
                 f"(ran out of {d.short_of}); {d.unplaced} stay PENDING",
@@ -103,7 +102,7 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
                     "the GPU node and would see any GPU that group is given"
                 )
         yield Finding(
-            opts_loc(plan, d),
+            at_options(plan, d),
             f"{d.demand.key} reserves no GPU (num_gpus 0) but can land on " + "; ".join(seen),
             _isolation_fix(plan),
             evidence={

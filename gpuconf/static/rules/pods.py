@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpuconf.model.kuberay import group_loc
 from gpuconf.model.plan import Plan
 from gpuconf.model.scheduler import unschedulable_message
 from gpuconf.static.catalogue import ERROR, Finding, rule
-from gpuconf.static.rules.common import cluster_spec
+from gpuconf.static.rules.common import at_group
 
 
 @rule("POD-UNSCHEDULABLE", ERROR, "a Ray pod fits no node of the pool and stays Pending")
@@ -27,7 +26,7 @@ def _unschedulable(plan: Plan) -> Iterator[Finding]:
                     "--extended-resource-toleration"
                 )
             yield Finding(
-                group_loc(cluster_spec(plan), p.group, "template", "spec"),
+                at_group(plan, p.group, "template", "spec"),
                 f"pod {p.name} (group {p.group.label}) stays Pending: {unschedulable_message(p.reasons)}{note}",
                 "add the toleration/nodeSelector/resources that let it fit the intended node "
                 "(for GPU nodes: tolerate their taint, e.g. key nvidia.com/gpu operator Exists)",

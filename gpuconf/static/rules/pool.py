@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from gpuconf.inputs.expectations import GpuDeployment
 from gpuconf.inputs.loader import get
 from gpuconf.model.plan import Plan
-from gpuconf.static.catalogue import ERROR, UNCHECKED, Finding, rule
+from gpuconf.static.catalogue import ERROR, UNCHECKED, Finding, Place, rule
+from gpuconf.static.rules.common import at_object
 
 
 @rule("NODEPOOL-NO-GPU", ERROR, "no node of the pool is a GPU node with an allocatable GPU")
@@ -44,7 +46,7 @@ def _pool(plan: Plan) -> Iterator[Finding]:
             f"{k}: {v}" for k, v in others.items()
         )
     yield Finding(
-        exp.loc,
+        at_object(exp.doc),
         f"no node carries {exp.gpu_node_selector} with allocatable {exp.gpu_resources_text()} "
         f"(or DRA GPU devices in a ResourceSlice){seen}",
         "label the GPU nodes (kubectl label node <name> "
@@ -82,10 +84,10 @@ def _expect_missing(plan: Plan) -> Iterator[Finding]:
         for a in get(plan.target.serve.body, "applications", default=[]) or []
         if isinstance(a, dict) and not a.get("deployments")
     }
-    for exp in plan.expectations.gpu_deployments:
+    for i, exp in enumerate(plan.expectations.gpu_deployments):
         if (exp.app, exp.deployment) not in present and exp.app not in in_code:
             yield Finding(
-                exp.loc,
+                _entry(plan, i, exp),
                 f"expected GPU deployment {exp.app}/{exp.deployment} is not in the Serve config",
                 "fix the app/deployment names in expectations.yaml or add the deployment",
                 evidence={},
@@ -94,9 +96,9 @@ def _expect_missing(plan: Plan) -> Iterator[Finding]:
 
 def _expect_unchecked(plan: Plan) -> Iterator[Finding]:
     """Without a Serve config the expected deployments were not seen: unchecked, not missing."""
-    for exp in plan.expectations.gpu_deployments:
+    for i, exp in enumerate(plan.expectations.gpu_deployments):
         yield Finding(
-            exp.loc,
+            _entry(plan, i, exp),
             f"expected GPU deployment {exp.app}/{exp.deployment} was not checked: no Serve config was given "
             f"for {plan.target.name}, so where its replicas land is unknown",
             "pass the Serve config among the paths (with --import-apps APP_DIR if its deployments are set "
@@ -104,3 +106,10 @@ def _expect_unchecked(plan: Plan) -> Iterator[Finding]:
             evidence={"app": exp.app, "deployment": exp.deployment},
             severity=UNCHECKED,  # no Serve config given: the deployment was not seen, not found missing
         )
+
+
+def _entry(plan: Plan, i: int, exp: GpuDeployment) -> Place:
+    """The i-th entry of the expectations' gpuDeployments (parsed in order, one per entry)."""
+    if plan.expectations.doc is None:  # the defaults: the deployment was read from a Serve config
+        return Place(exp.loc)
+    return at_object(plan.expectations.doc, "gpuDeployments", i)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from gpuconf.model.kuberay import group_loc, is_gpu_resource
+from gpuconf.model.kuberay import is_gpu_resource
 from gpuconf.model.plan import Plan
 from gpuconf.model.resources_json import ResourcesJsonError, intended_resources, ray_start_resources
 from gpuconf.model.shell import bash_words
 from gpuconf.static.catalogue import ERROR, Finding, rule
-from gpuconf.static.rules.common import cluster_spec
+from gpuconf.static.rules.common import at_group
 
 
 @rule("SHELL-SPLIT", ERROR, "a rayStartParams value that KubeRay's `bash -c` splits or unquotes into something else")
@@ -37,7 +37,7 @@ def _shell_split(plan: Plan) -> Iterator[Finding]:
                 else f"after bash's quote removal ray start gets --{key}={after}, which is not JSON"
             )
             yield Finding(
-                group_loc(cluster_spec(plan), g, "rayStartParams", key),
+                at_group(plan, g, "rayStartParams", key),
                 f"group {g.label}: rayStartParams.{key}: {seen}; `ray start` fails and the pod never joins the cluster",
                 f"""quote the JSON for the shell in single quotes: {key}: "'{_json_escaped(after or value)}'"  """
                 "(or, on KubeRay >= 1.5, use the group-level `resources:` field)",
@@ -70,7 +70,7 @@ def _kuberay_json(plan: Plan) -> Iterator[Finding]:
             continue
         res = ", ".join(sorted(k for k, v in g.container_limits.items() if is_gpu_resource(k) and v > 0))
         yield Finding(
-            group_loc(cluster_spec(plan), g, "rayStartParams", "resources"),
+            at_group(plan, g, "rayStartParams", "resources"),
             f"group {g.label}: KubeRay trims quotes from rayStartParams.resources and parses it as JSON "
             f"before adding --num-gpus from the {res} limit; {problem}, so the generated `ray start` has "
             "no --num-gpus and Ray's GPU count falls back to whatever the container happens to see "
@@ -87,7 +87,7 @@ def _ray_start(plan: Plan) -> Iterator[Finding]:
     for g in plan.groups:
         if g.start.error and g.command.strip() not in split:
             yield Finding(
-                group_loc(cluster_spec(plan), g, "rayStartParams"),
+                at_group(plan, g, "rayStartParams"),
                 f"group {g.label}: {g.start.error}",
                 g.start.refusal.fix if g.start.refusal else "fix the rayStartParams value named above",
                 evidence={"command": g.command.strip()},

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gpuconf.inputs.loader import loc_of
 from gpuconf.model.kuberay import GroupModel
 from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.static.catalogue import ERROR, UNCHECKED, WARNING, Finding, rule
-from gpuconf.static.rules.common import intended, is_custom_resource, node_offer, opts_loc
+from gpuconf.static.rules.common import at_deployment, at_options, intended, is_custom_resource, node_offer
 
 
 @rule("RESOURCE-UNADVERTISED", ERROR, "a deployment requests a custom resource that no group advertises")
@@ -20,7 +19,7 @@ def _unadvertised(plan: Plan) -> Iterator[Finding]:
             if not is_custom_resource(res) or res in offered:
                 continue
             yield Finding(
-                opts_loc(plan, d, "resources", res),
+                at_options(plan, d, "resources", res),
                 f"{d.demand.key} requests resource {res!r}, which no group advertises",
                 f'advertise it on the intended group: rayStartParams resources: "\'{{\\"{res}\\": 1}}\'"',
                 evidence={"advertised": sorted(offered)},
@@ -36,7 +35,7 @@ def _memory(plan: Plan) -> Iterator[Finding]:
         others = [n for n, rs in d.misfits.items() if rs and all(r.startswith("memory:") for r in rs)]
         if others and not d.feasible:
             yield Finding(
-                opts_loc(plan, d, "memory"),
+                at_options(plan, d, "memory"),
                 f"{d.demand.key} asks for {need:.0f} bytes of memory; the nodes that fit it otherwise "
                 f"({', '.join(others)}) have {', '.join(_mem(plan, n) for n in others)} bytes",
                 "lower ray_actor_options.memory or raise the GPU worker's memory limit",
@@ -56,7 +55,7 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
         undecided = _model_unknown_hosts(plan, d)
         if undecided:
             yield Finding(
-                opts_loc(plan, d),
+                at_options(plan, d),
                 f"{d.demand.key} asks for an accelerator type "
                 f"({_accelerator_asks(d)}); unknown: the pool does not show the GPU model of "
                 + ", ".join(f"{n.name} (on {n.k8s_node})" for n in undecided)
@@ -72,7 +71,7 @@ def _unplaceable(plan: Plan) -> Iterator[Finding]:
         if missing:
             detail += f"; not in the cluster: {', '.join(missing)}"
         yield Finding(
-            opts_loc(plan, d),
+            at_options(plan, d),
             f"{d.demand.key} fits no Ray node, so its replicas stay PENDING: {detail}; "
             f"groups: {'; '.join(_group_line(plan, g, d) for g in plan.groups)}",
             "fix the findings above, or change ray_actor_options to what a node offers" + _what_would_change(plan, d),
@@ -173,7 +172,7 @@ def _serve_autoscaling_max(plan: Plan) -> Iterator[Finding]:
         if high is None or not d.feasible or d.unplaced > 0 or d.ceiling >= high:
             continue
         yield Finding(
-            loc_of(plan.target.serve.body, *d.demand.path, "autoscaling_config", "max_replicas") or d.demand.loc,
+            at_deployment(plan, d, "autoscaling_config", "max_replicas"),
             f"{d.demand.key}: autoscaling_config.max_replicas is {high}, but the cluster (with every "
             f"group at maxReplicas) holds at most {d.ceiling} replica(s): beyond that Serve's "
             "replicas stay PENDING",
