@@ -26,7 +26,7 @@ def _placement(plan: Plan) -> Iterator[Finding]:
                 at_options(plan, d),
                 f"{d.demand.key} must run on GPU nodes but fits Ray node(s) off them: {where}",
                 "request num_gpus and a resource only the GPU worker group advertises "
-                "(e.g. resources: {gpu_worker: 0.001}); drop head_node",
+                f"(e.g. resources: {{gpu_worker: {MARKER_SHARE}}}); drop head_node",
                 evidence={"feasible": d.feasible, "off_gpu": off},
             )
 
