@@ -173,6 +173,29 @@ def test_fix_edits_an_object_inside_a_list(manifests: Path) -> None:
     assert "HEAD-GPU" not in {f.rule for f in run_check([path]).findings}
 
 
+def test_zero_gpu_fix_steers_where_the_finding_says(manifests: Path) -> None:
+    """ISOLATION-ZERO-GPU's fix text and --fix pick one CPU-only marker; a group that can also land on a GPU node offers none."""
+    cluster = manifests / "raycluster.yaml"
+    text = cluster.read_text(encoding="utf-8")
+    cpu = text[text.index("    - groupName: cpu-workers\n") :]
+    anywhere = (
+        cpu.replace("cpu-workers", "any-workers", 1)
+        .replace("cpu_worker", "any_worker", 1)
+        .replace(
+            "        spec:\n",
+            "        spec:\n          tolerations:\n            - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}\n",
+            1,
+        )
+    )
+    cluster.write_text(text.replace(cpu, anywhere.rstrip("\n") + "\n" + cpu), encoding="utf-8")
+    before = run_check([manifests / "regressions" / "zero-gpu-replica-on-gpu-node.yaml"])
+    assert {"any-workers", "cpu-workers"} <= {g.label for g in before.plans[0].groups}
+    found = [f for f in before.findings if f.rule == "ISOLATION-ZERO-GPU"]
+    assert found and "{cpu_worker: 0.001}" in found[0].fix and "any_worker" not in found[0].fix
+    run = fix_findings(before.plans, found, {"ISOLATION-ZERO-GPU"})
+    assert [o.done.split(" (dropped")[0] for o in run.outcomes] == ["resources: {'cpu_worker': 0.001}"]
+
+
 # --- --fix --format json ------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from gpuconf.model.kuberay import GroupModel
 from gpuconf.model.plan import DeploymentPlan, Plan
 from gpuconf.model.resources_json import intended_resources
 from gpuconf.static.catalogue import UNCHECKED, Finding, Place
-from gpuconf.static.rules.common import MARKER_SHARE, at_group, gpu_nodes_only, intended, is_custom_resource
+from gpuconf.static.rules.common import MARKER_SHARE, at_group, is_custom_resource, side_groups, side_markers
 from gpuconf.static.yamledit import NotInFile, Workspace, at, sub
 
 # Rules whose fix is a choice only the user can make (docs/static-inputs.md lists the same).
@@ -92,19 +92,6 @@ def _quoted_json(obj: dict[str, Any]) -> DoubleQuotedScalarString:
 
 def _number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
-
-
-def _group_models(plan: Plan) -> list[tuple[GroupModel, bool]]:
-    """Each group and whether every node it can land on is a GPU node."""
-    return [(g, gpu_nodes_only(plan, plan.could_land_on(g))) for g in plan.groups]
-
-
-def _markers(plan: Plan, on_gpu: bool) -> tuple[list[str], set[str]]:
-    """Custom resources advertised only by groups on GPU nodes (on_gpu) or only off them; and the rest."""
-    groups = _group_models(plan)
-    side = {r for g, gpu in groups if gpu == on_gpu and not g.is_head for r in intended(g)}
-    other = {r for g, gpu in groups if gpu != on_gpu or g.is_head for r in intended(g)}
-    return sorted(side - other), other
 
 
 # --- the fixers -------------------------------------------------------------------------------
@@ -248,7 +235,7 @@ def _fix_unadvertised(ws: Workspace, plan: Plan, f: Finding) -> str:
     d, _ = _deployment_node(ws, plan, f.at)
     wanted = [r for r in d.demand.resources if is_custom_resource(r) and r not in set(f.evidence.get("advertised", []))]
     on_gpu = d.demand.num_gpus > 0 or plan.expectations.gpu_deployment(d.demand.app, d.demand.deployment)
-    candidates = [g for g, gpu in _group_models(plan) if not g.is_head and gpu == bool(on_gpu)]
+    candidates = side_groups(plan, gpu=bool(on_gpu))
     if len(candidates) != 1:
         raise NoFix(f"{len(candidates)} groups could be the intended one: which should advertise it is a choice")
     g, group = _group_node(ws, plan, at_group(plan, candidates[0]))
@@ -261,7 +248,7 @@ def _fix_unadvertised(ws: Workspace, plan: Plan, f: Finding) -> str:
 
 def _steer(plan: Plan, opts: CommentedMap, to_gpu: bool) -> str:
     """Make a replica request a marker only the GPU (or only the CPU) groups advertise."""
-    markers, elsewhere = _markers(plan, on_gpu=to_gpu)
+    markers, elsewhere = side_markers(plan, gpu=to_gpu)
     if not markers:
         raise NoFix(f"no resource is advertised only by the {'GPU' if to_gpu else 'CPU'} worker groups")
     resources = sub(opts, "resources")

@@ -1,7 +1,8 @@
 """What more than one rule (and ``--fix``) decides about the plan: one helper each.
 
 Which groups sit on GPU nodes only, which custom resources a group advertises, which steer GPU
-replicas to GPU workers, what a group's Ray node offers, and where a deployment's options are.
+replicas to GPU workers, what a group's Ray node offers, and a finding's place: the line it shows
+and the key path ``--fix`` edits (``at_group``, ``at_deployment``, ``at_options``, ``at_object``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,25 @@ def intended(group: GroupModel) -> dict[str, float]:
         return custom
     parsed = intended_resources(group.params["resources"]) or {}
     return {str(k): float(v) for k, v in parsed.items() if isinstance(v, (int, float))}
+
+
+def side_groups(plan: Plan, gpu: bool) -> list[GroupModel]:
+    """Worker groups whose pods land on GPU nodes only (gpu), or somewhere but on no GPU node (not gpu)."""
+    out = []
+    for g in plan.groups:
+        landing = [] if g.is_head else plan.could_land_on(g)
+        on_gpu = [n for n in landing if plan.is_gpu_node(n)]
+        if landing and len(on_gpu) == (len(landing) if gpu else 0):
+            out.append(g)
+    return out
+
+
+def side_markers(plan: Plan, gpu: bool) -> tuple[list[str], set[str]]:
+    """Custom resources only the groups of that side advertise (sorted), and those every other group does."""
+    side = side_groups(plan, gpu)
+    own = {r for g in side for r in intended(g)}
+    others = {r for g in plan.groups if all(g is not s for s in side) for r in intended(g)}
+    return sorted(own - others), others
 
 
 def gpu_markers(plan: Plan) -> set[str]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from gpuconf.model.plan import Plan
 from gpuconf.static.catalogue import ERROR, WARNING, Finding, rule
-from gpuconf.static.rules.common import MARKER_SHARE, at_deployment, at_options, intended
+from gpuconf.static.rules.common import MARKER_SHARE, at_deployment, at_options, side_groups, side_markers
 
 
 @rule("GPU-PLACEMENT", ERROR, "a deployment that must run on GPU nodes can be placed elsewhere")
@@ -116,14 +116,8 @@ def _isolation(plan: Plan) -> Iterator[Finding]:
 
 def _isolation_fix(plan: Plan) -> str:
     """Name the CPU-only resource or group to pin to, when the plan has one."""
-    cpu_groups = [
-        g.label
-        for g in plan.groups
-        if not g.is_head and plan.could_land_on(g) and not any(plan.is_gpu_node(n) for n in plan.could_land_on(g))
-    ]
-    on_cpu = {r for g in plan.groups if g.label in cpu_groups for r in intended(g)}
-    elsewhere = {r for g in plan.groups if g.label not in cpu_groups for r in intended(g)}
-    only_cpu = sorted(on_cpu - elsewhere)
+    cpu_groups = [g.label for g in side_groups(plan, gpu=False)]
+    only_cpu, _ = side_markers(plan, gpu=False)
     if only_cpu:
         pin = f"request a resource only the CPU workers advertise, e.g. resources: {{{only_cpu[0]}: {MARKER_SHARE}}}"
     elif cpu_groups:
