@@ -178,6 +178,8 @@ def _cases() -> list[Case]:
     add(Case("sequence-document", "- a\n- b\n", "kubernetes object"))
     add(Case("no-kind", "apiVersion: v1\nmetadata: {name: x}\n", "add apiversion/kind"))
     add(Case("kind-not-string", "apiVersion: v1\nkind: 5\nmetadata: {name: x}\n", "kind: RayCluster", "kind: 5"))
+    # A list as the kind (hypothesis found it: the node-pool reading held it against a set of kinds).
+    add(Case("kind-a-list", "apiVersion: v1\nkind: []\nmetadata: {name: x}\n", "kind: RayCluster", "kind: []"))
     add(
         Case(
             "ray-api-v2",

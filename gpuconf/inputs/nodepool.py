@@ -128,6 +128,8 @@ def take_inventory(doc: LDict, inputs: Inputs, only: str | None) -> bool:
     from gpuconf.inputs.manifests import Notice
 
     kind, api = doc.get("kind"), doc.get("apiVersion")
+    if not isinstance(kind, str):
+        return False  # not an inventory object: the caller refuses a kind that is not a string
     group = api.split("/")[0] if isinstance(api, str) else ""
     if (group, kind) in PROVISIONER_KINDS:
         name = get(doc, "metadata", "name", default="?")
