@@ -53,7 +53,7 @@ test:
 # The project's tests, the suites and the benchmarks; then the live and scaling regression cases
 # (each a nested pytest run on a Ray cluster of its own, most of this stage's time) REGRESSION_JOBS
 # at a time: much of a case is spent waiting on Ray's and the autoscaler's timers, so two overlap
-# on 2 cores (pytest-xdist; the cases sharing one run of the user-app variant stay together).
+# on 2 cores (pytest-xdist).
 REGRESSION_JOBS ?= 2
 REGRESSION_FILES := suites/regressions/test_live_regressions.py suites/regressions/test_scaling_regressions.py
 PYTEST_DURATIONS ?= --durations=25
@@ -61,7 +61,7 @@ test-pytest: setup
 	@rc=0; $(BIN)/python -m pytest tests suites benchmarks --ignore=tests/kwok --ignore=tests/realpods \
 		$(foreach f,$(REGRESSION_FILES),--ignore=$(f)) --report-dir=$(REPORTS)/test $(PYTEST_DURATIONS) $(PYTEST_ARGS) \
 		|| rc=$$?; \
-	$(BIN)/python -m pytest $(REGRESSION_FILES) -n $(REGRESSION_JOBS) --dist loadgroup \
+	$(BIN)/python -m pytest $(REGRESSION_FILES) -n $(REGRESSION_JOBS) \
 		--report-dir=$(REPORTS)/test-regressions $(PYTEST_DURATIONS) $(PYTEST_ARGS) || { r=$$?; [ $$rc -ne 0 ] || rc=$$r; }; \
 	exit $$rc
 
