@@ -34,7 +34,16 @@ from gpuconf.inputs.loader import (
     require,
     yaml_files,
 )
-from gpuconf.inputs.nodepool import DRA_INVENTORY_KINDS, DRA_WORKLOAD_KINDS, INVENTORY_NOTICE, PROVISIONER_KINDS
+from gpuconf.inputs.nodepool import (
+    DRA_API,
+    DRA_INVENTORY_KINDS,
+    DRA_WORKLOAD_KINDS,
+    INVENTORY_NOTICE,
+    PROVISIONER_KINDS,
+    check_quantity,
+    validate_node,
+    validate_node_pool,
+)
 from gpuconf.inputs.prescan import load_documents
 from gpuconf.inputs.rendered import STDIN, HelmOptions, Rendered, kind_of_folder, read_stdin, render_folder
 from gpuconf.inputs.suppressions import Suppression, annotation_suppressions
@@ -420,7 +429,6 @@ def _load_only(paths: list[Path], kind: str, option: str) -> Inputs:
 
 
 def _finish(inputs: Inputs) -> None:
-    from gpuconf.inputs.nodepool import validate_node_pool
 
     folders: dict[Path, int] = {}
     for case in inputs.skipped_cases:
@@ -649,8 +657,6 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
                 )
             _classify(item, inputs, only)
         return
-    from gpuconf.inputs.nodepool import take_inventory
-
     if take_inventory(doc, inputs, only):
         return
     if only is not None and kind != only:
@@ -678,8 +684,6 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
         _ray_object(doc, kind, api, inputs)
         return
     if kind == "Node" and api == "v1":
-        from gpuconf.inputs.nodepool import validate_node
-
         validate_node(doc)  # before the schema: its messages name the fix
         schema.validate_k8s_object(doc, "Node")
         require(doc, "metadata", "name", kind=str)
@@ -804,3 +808,48 @@ def _embedded_serve_config(doc: LDict) -> ServeDoc:
 
 
 __all__ = ["ClusterDoc", "Inputs", "Notice", "ServeDoc", "Target", "get", "load_inputs", "load_roots", "plain"]
+
+
+def take_inventory(doc: LDict, inputs: Inputs, only: str | None) -> bool:
+    """Keep a DRA object or skip a provisioner's object (with a notice); False for anything else.
+
+    `only="Node"` is a node-pool file: it may also hold ResourceSlices and DeviceClasses.
+    """
+    kind, api = doc.get("kind"), doc.get("apiVersion")
+    if not isinstance(kind, str):
+        return False  # not an inventory object: the caller refuses a kind that is not a string
+    group = api.split("/")[0] if isinstance(api, str) else ""
+    if (group, kind) in PROVISIONER_KINDS:
+        name = get(doc, "metadata", "name", default="?")
+        inputs.notices.append(
+            Notice(
+                doc.loc,
+                f"{INVENTORY_NOTICE}{kind}/{name} ({api}): it describes nodes a provisioner may create, not nodes; "
+                "the pool is the Node objects (`kubectl get nodes -o yaml` once they exist)",
+            )
+        )
+        return True
+    if kind not in DRA_INVENTORY_KINDS + DRA_WORKLOAD_KINDS or group != "resource.k8s.io":
+        return False
+    if only is not None and only != "Node":
+        return False
+    if only == "Node" and kind in DRA_WORKLOAD_KINDS:
+        return False
+    if api != DRA_API:
+        raise InputError(
+            loc_of(doc, "apiVersion"),
+            f"{kind} {api} is not modelled: gpuconf reads {DRA_API} (Kubernetes >= 1.34)",
+            f"print it as {DRA_API}: `kubectl get {kind.lower()}s.v1.resource.k8s.io -o yaml`",
+        )
+    schema.validate_k8s_object(doc, kind)
+    if kind == "ResourceSlice":
+        for i, device in enumerate(get(doc, "spec", "devices", default=[]) or []):
+            for key, raw in (device.get("capacity") or {}).items():
+                value = raw.get("value") if isinstance(raw, dict) else raw
+                check_quantity(doc, ("spec", "devices", i, "capacity", key), value, f"device {device.get('name')}")
+        inputs.resource_slices.append(doc)
+    elif kind == "DeviceClass":
+        inputs.device_classes.append(doc)
+    else:
+        inputs.claim_templates.append(doc)
+    return True

@@ -10,15 +10,10 @@ otherwise plan pods onto nodes Kubernetes would never accept.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gpuconf.errors import InputError
 from gpuconf.inputs.limits import MAX_QUANTITY
 from gpuconf.inputs.loader import LDict, get, loc_of
 from gpuconf.inputs.quantity import parse_quantity
-
-if TYPE_CHECKING:
-    from gpuconf.inputs.manifests import Inputs
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
@@ -117,51 +112,3 @@ PROVISIONER_KINDS = {
 
 # The start of the notice for a skipped provisioner object (a case inherits it with the root's pool).
 INVENTORY_NOTICE = "ignored "
-
-
-def take_inventory(doc: LDict, inputs: Inputs, only: str | None) -> bool:
-    """Keep a DRA object or skip a provisioner's object (with a notice); False for anything else.
-
-    `only="Node"` is a node-pool file: it may also hold ResourceSlices and DeviceClasses.
-    """
-    from gpuconf.inputs import schema
-    from gpuconf.inputs.manifests import Notice
-
-    kind, api = doc.get("kind"), doc.get("apiVersion")
-    if not isinstance(kind, str):
-        return False  # not an inventory object: the caller refuses a kind that is not a string
-    group = api.split("/")[0] if isinstance(api, str) else ""
-    if (group, kind) in PROVISIONER_KINDS:
-        name = get(doc, "metadata", "name", default="?")
-        inputs.notices.append(
-            Notice(
-                doc.loc,
-                f"{INVENTORY_NOTICE}{kind}/{name} ({api}): it describes nodes a provisioner may create, not nodes; "
-                "the pool is the Node objects (`kubectl get nodes -o yaml` once they exist)",
-            )
-        )
-        return True
-    if kind not in DRA_INVENTORY_KINDS + DRA_WORKLOAD_KINDS or group != "resource.k8s.io":
-        return False
-    if only is not None and only != "Node":
-        return False
-    if only == "Node" and kind in DRA_WORKLOAD_KINDS:
-        return False
-    if api != DRA_API:
-        raise InputError(
-            loc_of(doc, "apiVersion"),
-            f"{kind} {api} is not modelled: gpuconf reads {DRA_API} (Kubernetes >= 1.34)",
-            f"print it as {DRA_API}: `kubectl get {kind.lower()}s.v1.resource.k8s.io -o yaml`",
-        )
-    schema.validate_k8s_object(doc, kind)
-    if kind == "ResourceSlice":
-        for i, device in enumerate(get(doc, "spec", "devices", default=[]) or []):
-            for key, raw in (device.get("capacity") or {}).items():
-                value = raw.get("value") if isinstance(raw, dict) else raw
-                check_quantity(doc, ("spec", "devices", i, "capacity", key), value, f"device {device.get('name')}")
-        inputs.resource_slices.append(doc)
-    elif kind == "DeviceClass":
-        inputs.device_classes.append(doc)
-    else:
-        inputs.claim_templates.append(doc)
-    return True

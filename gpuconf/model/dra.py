@@ -31,6 +31,7 @@ from typing import Any
 
 from gpuconf.inputs.loader import LDict, get
 from gpuconf.inputs.quantity import parse_quantity
+from gpuconf.model.selectors import requirement_matches
 
 # Drivers whose devices Ray counts as GPU (NVIDIA's k8s-dra-driver-gpu, AMD's and Intel's GPU DRA drivers).
 GPU_DRIVERS = ("gpu.nvidia.com", "gpu.amd.com", "gpu.intel.com")
@@ -94,13 +95,10 @@ def _device(driver: str, pool: str, raw: dict[str, Any]) -> DraDevice:
 
 def _selects(selector: Any, name: str, labels: dict[str, str]) -> bool:
     """A NodeSelector (nodeSelectorTerms, ORed; expressions ANDed) against a node."""
-    from gpuconf.model.scheduler import NodeModel, _match_expr
-
-    node = NodeModel(name, labels, [], {}, False)
     terms = (selector or {}).get("nodeSelectorTerms") or []
     return any(
-        all(_match_expr(e, node) for e in t.get("matchExpressions") or [])
-        and all(_match_expr(dict(e, field=True), node) for e in t.get("matchFields") or [])
+        all(requirement_matches(e, name, labels) for e in t.get("matchExpressions") or [])
+        and all(requirement_matches(dict(e, field=True), name, labels) for e in t.get("matchFields") or [])
         for t in terms
     )
 

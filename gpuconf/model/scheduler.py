@@ -15,6 +15,7 @@ from typing import Any
 from gpuconf.inputs.loader import LDict, get
 from gpuconf.inputs.quantity import quantity
 from gpuconf.model.dra import CANNOT_ALLOCATE, Allocation, DraDevice, PodClaims, allocate
+from gpuconf.model.selectors import requirement_matches
 
 
 @dataclass
@@ -127,23 +128,7 @@ def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
 
 
 def _match_expr(expr: dict[str, Any], node: NodeModel) -> bool:
-    key, op = expr.get("key"), expr.get("operator")
-    values = [str(v) for v in expr.get("values") or []]
-    have = node.name if expr.get("field") and key == "metadata.name" else node.labels.get(str(key))
-    if op == "In":
-        return have is not None and have in values
-    if op == "NotIn":
-        return have is None or have not in values
-    if op == "Exists":
-        return have is not None
-    if op == "DoesNotExist":
-        return have is None
-    if op in ("Gt", "Lt") and have is not None and values:
-        try:
-            return int(have) > int(values[0]) if op == "Gt" else int(have) < int(values[0])
-        except ValueError:
-            return False
-    return False
+    return requirement_matches(expr, node.name, node.labels)
 
 
 def misfit_reasons(pod: PodSpecView, node: NodeModel) -> list[str]:
