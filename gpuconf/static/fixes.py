@@ -531,14 +531,9 @@ def outcomes_json(run: FixRun) -> dict[str, list[dict[str, Any]]]:
     """The JSON of a fix run: `fixed` (what changed) and `not_fixed` (why not), one entry per finding."""
 
     def place(o: Outcome) -> dict[str, Any]:
-        f = o.finding
-        return {
-            "rule": f.rule,
-            "severity": f.severity,
-            "file": f.loc.file if f.loc else None,
-            "line": f.loc.line if f.loc else None,
-            "target": f.target,
-        }
+        # The finding's own JSON contract, cut to where it is.
+        doc = o.finding.as_json()
+        return {k: doc[k] for k in ("rule", "severity", "file", "line", "target")}
 
     return {
         "fixed": [{**place(o), "change": o.done} for o in run.outcomes if o.done],
