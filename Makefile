@@ -84,20 +84,26 @@ lint: setup
 	$(BIN)/ruff format --check gpuconf tests suites benchmarks entrypoints examples
 	$(BIN)/mypy
 
-# The kwok backend: the real control plane (built from Go modules once, then cached), the model
-# fidelity tests and the same suites against it; the control plane goes down even on failure.
-# The live regression cases already ran on the embedded backend above. Then the scaling suite on
-# its overlay's node pool: Ray's KubeRay autoscaler beside the head, the real operator's pods.
+# The kwok backend: the real control plane (built from Go modules once, then cached) and the real
+# operator. First the model fidelity tests and the kwok tests on the shipped pool; then the suites
+# on the DRA road (overlays/dra: the real scheduler allocates the GPU group's claims against the
+# pool's ResourceSlices; each Ray node gets the GPUs allocated to it), which no other tier runs;
+# the reference manifests' suites already ran on the embedded backend, and suites/kube on real
+# pods (test-realpods). Then the scaling suite on its overlay's node pool: Ray's KubeRay autoscaler
+# beside the head, the real operator's pods. The control plane goes down even on failure.
+KWOK := $(BIN)/python -m gpuconf kwok
 test-kwok: setup
-	$(BIN)/python -m gpuconf kwok up --nodes $(MANIFESTS)/nodes
-	rc=0; $(BIN)/python -m pytest tests/kwok suites --backend=kwok --report-dir=$(REPORTS)/kwok $(PYTEST_DURATIONS) \
-		--deselect suites/regressions/test_live_regressions.py \
-		--deselect suites/regressions/test_scaling_regressions.py $(PYTEST_ARGS) || rc=$$?; \
-	$(BIN)/python -m gpuconf kwok down; [ $$rc -eq 0 ] || exit $$rc
-	$(BIN)/python -m gpuconf kwok up --nodes overlays/scaling/nodes
+	$(KWOK) up --nodes $(MANIFESTS)/nodes
+	rc=0; $(BIN)/python -m pytest tests/kwok --backend=kwok --report-dir=$(REPORTS)/kwok $(PYTEST_DURATIONS) \
+		$(PYTEST_ARGS) || rc=$$?; $(KWOK) down; [ $$rc -eq 0 ] || exit $$rc
+	$(KWOK) up --nodes overlays/dra/nodes
+	rc=0; $(BIN)/python -m pytest suites --backend=kwok --manifests=overlays/dra --report-dir=$(REPORTS)/kwok-dra \
+		--ignore=suites/regressions --ignore=suites/scaling $(PYTEST_ARGS) || rc=$$?; \
+	$(KWOK) down; [ $$rc -eq 0 ] || exit $$rc
+	$(KWOK) up --nodes overlays/scaling/nodes
 	rc=0; $(BIN)/python -m pytest suites/scaling --backend=kwok --manifests=overlays/scaling \
 		--report-dir=$(REPORTS)/kwok-scaling $(PYTEST_ARGS) || rc=$$?; \
-	$(BIN)/python -m gpuconf kwok down; exit $$rc
+	$(KWOK) down; exit $$rc
 
 # The scaling suite and its benchmark on the scaled overlay (Ray's autoscaler; a few minutes).
 # make test runs the suite alone (test-scaling-suite): the benchmark's timing rounds prove no more.

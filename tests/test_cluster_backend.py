@@ -294,7 +294,7 @@ def test_tie_to_pods_and_records() -> None:
     records = records_from(probed, nodes, lambda labels: labels.get("pool") == "gpu", "nvidia.com/gpu")
     assert set(records) == {"h", "g", "u"}
     h, g, u = records["h"], records["g"], records["u"]
-    assert (h.pod, h.k8s_node, h.group, h.is_head, h.gpu_node, h.gpu_limit) == (
+    assert (h.pod, h.k8s_node, h.group, h.is_head, h.gpu_node, h.gpus_held) == (
         "head-x",
         "cpu-node",
         "headgroup",
@@ -302,7 +302,7 @@ def test_tie_to_pods_and_records() -> None:
         False,
         0.0,
     )
-    assert (g.pod, g.k8s_node, g.group, g.is_head, g.gpu_node, g.gpu_limit) == (
+    assert (g.pod, g.k8s_node, g.group, g.is_head, g.gpu_node, g.gpus_held) == (
         "gpu-x",
         "gpu-node",
         "gpu-group",
@@ -312,7 +312,7 @@ def test_tie_to_pods_and_records() -> None:
     )
     assert g.ray_resources == {"CPU": 2.0, "GPU": 1.0}
     # Unknown pod: kept, named by its probe, node from the downward API, group from Ray's label, no GPU limit.
-    assert (u.pod, u.k8s_node, u.group, u.is_head, u.gpu_node, u.gpu_limit) == (
+    assert (u.pod, u.k8s_node, u.group, u.is_head, u.gpu_node, u.gpus_held) == (
         "unknown-pod",
         "gpu-node",
         "cpu-group",
@@ -328,7 +328,7 @@ def test_records_from_unknown_pod_without_node_name() -> None:
     rec = records_from(
         probed, [NodeInfo("n", {"pool": "gpu"}, [])], lambda labels: labels.get("pool") == "gpu", "nvidia.com/gpu"
     )["z"]
-    assert (rec.pod, rec.k8s_node, rec.gpu_node, rec.gpu_limit) == ("ghost", "", False, 0.0)
+    assert (rec.pod, rec.k8s_node, rec.gpu_node, rec.gpus_held) == ("ghost", "", False, 0.0)
 
 
 # -- target: the Serve config as deployed ---------------------------------------------------------

@@ -57,7 +57,7 @@ def test_a_mig_pod_is_a_gpu_pod_on_kwok(tmp_path: Path) -> None:
     plan = _plan(tmp_path, None)
     assert plan.expectations.gpu_resource == "nvidia.com/gpu"  # the name messages use; the count is every GPU
     spec = spec_for_pod(_pod({MIG: Decimal(1), "cpu": Decimal(2)}), _gpu_node(plan), plan)
-    assert (spec.gpu_limit, spec.planned_resources["GPU"], spec.gpu_node) == (1, 1.0, True)
+    assert (spec.gpus_held, spec.planned_resources["GPU"], spec.gpu_node) == (1, 1.0, True)
 
 
 def test_nvidia_visible_devices_all_sees_every_mig_slice_of_the_node(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_nvidia_visible_devices_all_sees_every_mig_slice_of_the_node(tmp_path: P
     # No GPU limit, so KubeRay writes no --num-gpus: Ray counts what the container sees.
     pod = _pod({"cpu": Decimal(2)}, {"NVIDIA_VISIBLE_DEVICES": "all"}, "ray start --address=h:6379 --num-cpus=2")
     spec = spec_for_pod(pod, _gpu_node(plan), plan)
-    assert (spec.gpu_limit, spec.planned_resources["GPU"]) == (0, 7.0)
+    assert (spec.gpus_held, spec.planned_resources["GPU"]) == (0, 7.0)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_the_expectations_list_narrows_what_counts(tmp_path: Path, listed: str, 
     plan = _plan(tmp_path, listed)
     assert PodInfo.gpu_limit(_pod({MIG: Decimal(1)}), plan.expectations.is_gpu_resource) == expected
     spec = spec_for_pod(_pod({MIG: Decimal(1)}), _gpu_node(plan), plan)
-    assert spec.gpu_limit == expected
+    assert spec.gpus_held == expected
 
 
 def test_an_autoscaled_pod_gets_its_node_only_once_it_has_its_ip(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gpuconf.backends.kwok.fidelity import compare_allocations, real_allocations
+from gpuconf.backends.kwok.dra import real_allocations
+from gpuconf.backends.kwok.fidelity import compare_allocations
 from gpuconf.kube.objects import PodInfo
 from gpuconf.model.dra import named_templates
 from gpuconf.model.plan import Plan
@@ -126,3 +127,28 @@ def test_another_device_or_an_allocated_claim_of_a_pending_pod_is_a_mismatch(tmp
     assert bad.field == "gpu-workers.dra_allocation"
     assert (("dra-gpu-node-1", "gpu", ("gpu.nvidia.com/dra-gpu-node-1/gpu-0",))) in bad.model
     assert ("dra-gpu-node-2", "gpu", ("gpu.nvidia.com/dra-gpu-node-2/gpu-0-mig-9-0-4",)) in bad.real
+
+
+def test_a_live_dra_pod_holds_the_gpus_allocated_to_its_containers_claims() -> None:
+    """The kwok backend's Ray node for overlays/dra's GPU pod: the allocated H100 is held (1 GPU, Ray's
+    accelerator type from the device's productName); a claim the Ray container does not list gives it none."""
+    from gpuconf.backends.kwok.backend import spec_for_pod
+    from gpuconf.backends.kwok.dra import allocated_gpus
+    from gpuconf.kube.objects import NodeInfo
+    from tests.test_raynode import api_claims, kubernetes_pod
+
+    plan = next(p for p in run_check([OVERLAY]).plans if p.target.name.startswith("RayCluster/"))
+    pod = next(p for p in plan.pods if p.group.name == "gpu-workers")
+    assert pod.node is not None
+    model = plan.node(pod.node)
+    node = NodeInfo(model.name, dict(model.labels), list(model.taints), dict(model.allocatable))
+    info = kubernetes_pod(pod)
+    claims = api_claims(pod)
+    [gpu] = allocated_gpus(plan, [info], claims)[info.name]
+    spec = spec_for_pod(info, node, plan, dra_gpus=[gpu])
+    assert (spec.gpus_held, spec.planned_resources["GPU"]) == (1, 1.0)
+    assert any(k.startswith("accelerator_type:") for k in spec.planned_resources), spec.planned_resources
+
+    for claim in claims:  # the same allocation under a name the Ray container does not list
+        claim["metadata"]["annotations"]["resource.kubernetes.io/pod-claim-name"] = "sidecar-gpu"
+    assert allocated_gpus(plan, [info], claims)[info.name] == []

@@ -4,17 +4,20 @@ The plan derives each Ray node from its modelled pod; the kwok backend from the 
 server holds and the command KubeRay wrote into it. Both call gpuconf.model.raynode. Here the
 kwok side is fed the pod as KubeRay builds it from the plan's group (its env, limits, image,
 annotations and generated command; tests/kwok/test_fidelity.py checks that against the real
-operator), and the local Ray node it would start must carry the plan's resources.
+operator) and, for DRA claims, the ResourceClaims holding the plan's allocation as the scheduler
+writes them; the local Ray node it would start must carry the plan's resources.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gpuconf.backends.kwok.backend import spec_for_pod
+from gpuconf.backends.kwok.dra import allocated_gpus
 from gpuconf.backends.localray.gpus import HostGpu
 from gpuconf.backends.localray.launcher import cuda_visible_for
 from gpuconf.backends.localray.specs import specs_from_plan
@@ -77,32 +80,55 @@ def _disagreements(plan: Plan) -> Iterator[str]:
     for pod in plan.pods:
         if pod.node is None or pod.group.start.error is not None:
             continue  # Pending, or `ray start` fails: no Ray node on either tier
-        kwok = spec_for_pod(kubernetes_pod(pod), _node(plan, pod.node), plan).planned_resources
+        info = kubernetes_pod(pod)
+        gpus = allocated_gpus(plan, [info], api_claims(pod)).get(pod.name, ())
+        kwok = spec_for_pod(info, _node(plan, pod.node), plan, dra_gpus=gpus).planned_resources
         planned = plan.ray_node(pod.name).resources
         if kwok != planned:
             yield f"{plan.target.name} {pod.name}: plan {planned} != kwok {kwok}"
 
 
-def _compared(plans: list[Plan]) -> list[Plan]:
-    # The kwok tier runs no DRA driver (it publishes no ResourceSlices): those plans are left out there too.
-    return [p for p in plans if not any(g.dra is not None for g in p.groups)]
+def api_claims(pod: PodPlan) -> list[dict[str, Any]]:
+    """The ResourceClaims the claim controller makes for this pod, with the scheduler's allocation as the plan
+    has it (resource.k8s.io/v1, as the API server returns them)."""
+    return [
+        {
+            "metadata": {
+                "name": f"{pod.name}-{claim}-x7k2p",
+                "ownerReferences": [{"kind": "Pod", "name": pod.name}],
+                "annotations": {"resource.kubernetes.io/pod-claim-name": claim},
+            },
+            "status": {
+                "allocation": {
+                    "devices": {
+                        "results": [
+                            {"request": "gpu", "driver": d.driver, "pool": d.pool, "device": d.name} for d in devices
+                        ]
+                    }
+                }
+            },
+        }
+        for claim, devices in (pod.dra.by_claim.items() if pod.dra else [])
+        if claim  # "" stands for an extended resource DRA serves: no claim the pod names
+    ]
 
 
 @pytest.mark.parametrize("root", ROOTS, ids=[str(p.relative_to(REPO)) for p in ROOTS])
 def test_plan_and_kwok_agree_on_ray_resources(root: Path) -> None:
     """Every Ray node of every target: the plan's resources are the kwok backend's."""
-    plans = _compared(_plans(root))
+    plans = _plans(root)
     assert [d for p in plans for d in _disagreements(p)] == []
 
 
 def test_the_agreement_covers_gpu_nodes() -> None:
     """The roots compared hold Ray nodes with GPUs, with leaked GPUs and without: the agreement is not vacuous."""
-    nodes = [n for root in ROOTS for p in _compared(_plans(root)) for n in p.ray_nodes]
+    nodes = [n for root in ROOTS for p in _plans(root) for n in p.ray_nodes]
     assert sum(1 for n in nodes if n.resources.get("GPU", 0) > 0) >= 20
     assert any(
         n.resources.get("GPU", 0) > 0 and "NVIDIA_VISIBLE_DEVICES=all" in " ".join(n.autodetected) for n in nodes
     )
     assert any(n.resources.get("GPU", 0) == 0 for n in nodes)
+    assert any(n.resources.get("GPU", 0) > 0 and "DRA gives" in " ".join(n.autodetected) for n in nodes)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +139,7 @@ def kuberay_gpu_samples(samples: list[Path]) -> list[Path]:  # noqa: F811  (the 
 
 def test_plan_and_kwok_agree_on_kuberays_gpu_samples(kuberay_gpu_samples: list[Path]) -> None:
     """KubeRay's own GPU samples on the shipped pool: no pod whose two readings differ."""
-    plans = [p for path in kuberay_gpu_samples for p in _compared(_plans(path, [NODES]))]
+    plans = [p for path in kuberay_gpu_samples for p in _plans(path, [NODES])]
     assert len(plans) >= 5, [p.target.name for p in plans]
     assert [d for p in plans for d in _disagreements(p)] == []
 
@@ -162,8 +188,8 @@ def test_the_local_nodes_see_every_gpu_by_the_same_rule_on_both_tiers() -> None:
     assert {g for g, s in kwok.items() if s.sees_all_gpus} == set(leaky)
     grant = [HostGpu(0, "GPU-0", "NVIDIA H100")]
     for group, spec in specs.items():
-        seen = cuda_visible_for(spec, grant if spec.gpu_limit else [], host_has_gpus=True)
-        if spec.gpu_limit:
+        seen = cuda_visible_for(spec, grant if spec.gpus_held else [], host_has_gpus=True)
+        if spec.gpus_held:
             assert seen == "0", group
         else:
             assert seen == (None if group in leaky else ""), group

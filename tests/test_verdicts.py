@@ -89,7 +89,13 @@ _TWO_GPU_POD = PodRecord("n-gpu", "ml-gpu-worker-0", "gpu-node-1", "gpu-workers"
 @pytest.mark.parametrize(
     ("probe", "pod", "expected", "physical", "says"),
     [
-        (good_probe(), _TWO_GPU_POD, 1.0, True, "has nvidia.com/gpu limit 2 but its Ray node advertises GPU 1"),
+        (
+            good_probe(),
+            _TWO_GPU_POD,
+            1.0,
+            True,
+            "holds 2 GPU(s) from Kubernetes (its GPU limit or DRA claims) but its Ray node advertises GPU 1",
+        ),
         (
             good_probe(gpu_ids=["0", "1"], cuda_visible_devices="0,1"),
             GPU_POD,

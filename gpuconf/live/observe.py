@@ -23,7 +23,7 @@ class PodRecord:
     group: str
     is_head: bool
     gpu_node: bool
-    gpu_limit: float
+    gpus_held: float  # from Kubernetes: the GPU-resource limit, or the devices DRA allocated
     ray_resources: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     ray_labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 

@@ -97,7 +97,7 @@ class Timeline:
                 "node_id": rec.node_id,
                 "is_head": rec.is_head,
                 "gpu_node": rec.gpu_node,
-                "gpu_limit": rec.gpu_limit,
+                "gpus_held": rec.gpus_held,
                 "ray_gpus": rec.ray_resources.get("GPU", 0.0),
             }
             for rec in records.values()
@@ -120,7 +120,7 @@ class Timeline:
                     {k: r[k] for k in ("replica", "state", "pod", "k8s_node", "group", "node_gpus")} for r in s.replicas
                 ],
                 "pods": [
-                    {k: p[k] for k in ("pod", "group", "k8s_node", "gpu_node", "gpu_limit", "ray_gpus")} for p in s.pods
+                    {k: p[k] for k in ("pod", "group", "k8s_node", "gpu_node", "gpus_held", "ray_gpus")} for p in s.pods
                 ],
                 "pending": [{"pod": p.get("pod"), "reason": p.get("reason")} for p in s.pending],
             }

@@ -50,9 +50,10 @@ def accounting_problems(obs: ReplicaObservation, expected_gpus: float, physical:
     if pod is None:
         return ["no pod record for the replica's node"]
     node_gpus = pod.ray_resources.get("GPU", 0.0)
-    if abs(pod.gpu_limit - node_gpus) > 1e-9:
+    if abs(pod.gpus_held - node_gpus) > 1e-9:
         problems.append(
-            f"pod {pod.pod} has nvidia.com/gpu limit {pod.gpu_limit:g} but its Ray node advertises GPU {node_gpus:g}"
+            f"pod {pod.pod} holds {pod.gpus_held:g} GPU(s) from Kubernetes (its GPU limit or DRA claims) "
+            f"but its Ray node advertises GPU {node_gpus:g}"
         )
     if node_gpus + 1e-9 < len(gpu_ids):
         problems.append(f"the replica holds {len(gpu_ids)} GPU id(s) on a node with GPU {node_gpus:g}")

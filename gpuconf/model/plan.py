@@ -150,7 +150,20 @@ class Plan:
 
 def is_gpu_node(expectations: Expectations, node: NodeModel) -> bool:
     """A GPU node by the expectations, counting the GPUs a ResourceSlice publishes for it."""
-    return expectations.is_gpu_node(node.labels, node.allocatable, sum(1 for d in node.dra if d.is_gpu))
+    return expectations.is_gpu_node(node.labels, node.allocatable, dra_gpu_count(node))
+
+
+def dra_gpu_count(node: NodeModel) -> int:
+    """The GPUs the pool's ResourceSlices publish for this node."""
+    return sum(1 for d in node.dra if d.is_gpu)
+
+
+def node_gpus(expectations: Expectations, node: NodeModel) -> dict[str, Decimal]:
+    """The node's GPUs by road: the expected device-plugin resource's allocatable, and the DRA GPU devices."""
+    return {
+        f"allocatable {expectations.gpu_resource}": Decimal(expectations.gpus(node.allocatable)),
+        "DRA GPU devices": Decimal(dra_gpu_count(node)),
+    }
 
 
 def container_env(group: GroupModel, expectations: Expectations) -> tuple[dict[str, str], ImageEnvRule | None]:

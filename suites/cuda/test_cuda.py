@@ -51,7 +51,7 @@ def test_head_and_cpu_nodes_see_no_gpu(observed: Observed, live_cluster: LiveClu
     rows, problems = {}, []
     for node_id, probe in observed.nodes.items():
         record = live_cluster.records[node_id]
-        if record.gpu_limit > 0:
+        if record.gpus_held > 0:
             continue
         why = sees_gpu(probe, record)
         rows[record.pod] = {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gpuconf.live.contract import LiveCluster, Observed
-from gpuconf.model.plan import Plan
+from gpuconf.model.plan import Plan, dra_gpu_count
 from gpuconf.model.scheduler import tolerates
 from gpuconf.testing.evidence import Evidence
 
@@ -38,14 +38,17 @@ def _gpu_pods(view: Any, plan: Plan) -> list[Any]:
 
 
 def test_gpu_pods_bound_to_gpu_nodes(live_cluster: LiveCluster, plan: Plan, evidence: Evidence) -> None:
-    """Pods with a GPU limit (or of groups hosting expected-GPU replicas) sit on labelled nodes with allocatable GPUs."""
+    """Pods with a GPU limit (or of groups hosting expected-GPU replicas) sit on labelled nodes with GPUs:
+    allocatable GPUs of the device plugin, or GPU devices the pool's ResourceSlices publish (DRA)."""
     view = _view(live_cluster)
     res = plan.expectations.gpu_resource
+    pool = {n.name: n for n in plan.nodes}
     rows, problems = [], []
     for pod in _gpu_pods(view, plan):
         node = view.node(pod.node)
-        gpus = node.allocatable.get(res, Decimal(0)) if node else Decimal(0)
-        labelled = bool(node) and plan.expectations.is_gpu_node(node.labels)
+        gpus = plan.expectations.gpus(node.allocatable) if node else Decimal(0)
+        dra = dra_gpu_count(pool[pod.node]) if pod.node in pool else 0
+        labelled = bool(node) and plan.expectations.is_gpu_node(node.labels, node.allocatable, dra)
         rows.append(
             {
                 "pod": pod.name,
@@ -53,13 +56,14 @@ def test_gpu_pods_bound_to_gpu_nodes(live_cluster: LiveCluster, plan: Plan, evid
                 "node": pod.node,
                 "node_labels": node.labels if node else None,
                 f"allocatable {res}": str(gpus),
+                "DRA GPU devices": dra,
                 "gpu_node_labels": labelled,
             }
         )
         if not labelled:
             problems.append(f"{pod.name} is on {pod.node}, which lacks the expected GPU node labels")
-        if gpus <= 0:
-            problems.append(f"{pod.name} is on {pod.node}, which has no allocatable {res}")
+        if gpus <= 0 and dra <= 0:
+            problems.append(f"{pod.name} is on {pod.node}, which has no allocatable {res} and no DRA GPU device")
     evidence.add("gpu_pods", rows)
     assert rows, "no GPU pod is bound to a node"
     assert not problems, "; ".join(problems)

@@ -88,7 +88,7 @@ def test_gpu_accounting_agrees(observed: Observed, plan: Plan, evidence: Evidenc
             rows.append(
                 {
                     **obs.evidence(),
-                    "pod_gpu_limit": obs.pod.gpu_limit if obs.pod else None,
+                    "pod_gpus_held": obs.pod.gpus_held if obs.pod else None,
                     "ray_node_gpus": obs.pod.ray_resources.get("GPU") if obs.pod else None,
                     "physical": physical,
                 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconf.model.plan import is_gpu_node, node_gpus
 from gpuconf.static.check import CheckResult
 from gpuconf.testing.evidence import Evidence
 
@@ -44,9 +45,11 @@ def test_gpu_deployments_fit_only_gpu_nodes(check_result: CheckResult, evidence:
 
 
 def test_gpu_nodes_exist_in_the_pool(check_result: CheckResult, evidence: Evidence) -> None:
-    """The node pool has GPU nodes (by the expectations' labels) with allocatable GPUs."""
+    """The node pool has GPU nodes (by the expectations' labels) with GPUs: allocatable, or DRA devices."""
     p = check_result.plans[0]
     exp = p.expectations
-    gpu_nodes = {n.name: str(n.allocatable.get(exp.gpu_resource, 0)) for n in p.nodes if exp.is_gpu_node(n.labels)}
-    evidence.add("gpu_nodes", gpu_nodes)
-    assert any(v not in ("0", "0.0") for v in gpu_nodes.values()), f"no GPU node with {exp.gpu_resource} in the pool"
+    gpu_nodes = {n.name: node_gpus(exp, n) for n in p.nodes if is_gpu_node(exp, n)}
+    evidence.add("gpu_nodes", {name: {k: str(v) for k, v in gpus.items()} for name, gpus in gpu_nodes.items()})
+    assert any(sum(gpus.values()) > 0 for gpus in gpu_nodes.values()), (
+        f"no GPU node with {exp.gpu_resource} or a DRA GPU device in the pool"
+    )

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from gpuconf.backends.kwok.backend import apply_target
-from gpuconf.backends.kwok.dra import resource_claims
-from gpuconf.backends.kwok.fidelity import compare_report, real_allocations
+from gpuconf.backends.kwok.dra import real_allocations, resource_claims
+from gpuconf.backends.kwok.fidelity import compare_report
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.deploy import KubeDeployment
 from gpuconf.model.plan import Plan

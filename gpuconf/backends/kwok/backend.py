@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpuconf.backends.kwok.autoscaler import Autoscaler, start_autoscaler
+from gpuconf.backends.kwok.dra import allocated_gpus, apply_claim_templates, resource_claims
 from gpuconf.backends.localray.launcher import REPO_ROOT, LocalRayCluster, start_cluster
 from gpuconf.backends.localray.live import live_from_cluster, refresh_from
 from gpuconf.backends.localray.specs import NodeSpec
@@ -28,6 +30,7 @@ from gpuconf.kube.view import KubeView
 from gpuconf.live.artifacts import artifacts_dir
 from gpuconf.live.contract import Capability, LiveCluster, Stopwatch
 from gpuconf.live.settings import Settings
+from gpuconf.model.dra import DraDevice
 from gpuconf.model.gang import kai_fraction
 from gpuconf.model.kuberay import autoscaler_enabled
 from gpuconf.model.plan import Plan
@@ -78,7 +81,6 @@ def apply_target(
 
     The ResourceClaimTemplates its pods name go first, into the same namespace.
     """
-    from gpuconf.backends.kwok.dra import apply_claim_templates
     from gpuconf.kube.names import run_labels
     from gpuconf.model.dra import named_templates
 
@@ -104,10 +106,13 @@ def loopback_ip(pod: PodInfo) -> str | None:
         return None
 
 
-def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False) -> NodeSpec:
+def spec_for_pod(
+    pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False, dra_gpus: Sequence[DraDevice] = ()
+) -> NodeSpec:
     """A local Ray node standing for one real pod, from its real `ray start` command.
 
-    With `pod_ip`, the node takes the pod's IP as its Ray node IP, as in the pod: KubeRay's
+    `dra_gpus`: the GPUs the scheduler allocated to the claims its Ray container lists (Ray
+    autodetects them in the pod unless the command sets --num-gpus). With `pod_ip`, the node takes the pod's IP as its Ray node IP, as in the pod: KubeRay's
     autoscaler (v1) tells Ray nodes and pods apart by that IP alone.
     """
     cmd = pod.ray_start_cmd or ""
@@ -128,6 +133,7 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
             pod.limits,
             seen_env,
             kai_fraction({"metadata": {"annotations": pod.annotations}}),
+            dra_gpus,
         ),
         node,
         exp,
@@ -140,7 +146,7 @@ def spec_for_pod(pod: PodInfo, node: NodeInfo, plan: Plan, pod_ip: bool = False)
         is_head=pod.is_head,
         argv=argv,
         env=env,
-        gpu_limit=int(pod.gpu_limit(exp.is_gpu_resource)),
+        gpus_held=int(pod.gpu_limit(exp.is_gpu_resource)) + len(dra_gpus),
         gpu_node=exp.is_gpu_node(node.labels, node.allocatable),
         planned_resources=ray.resources,
         sees_all_gpus=leaks_all_gpus(seen_env, pod.limits),
@@ -155,12 +161,17 @@ def specs_from_deployment(dep: KubeDeployment, plan: Plan, pod_ip: bool = False)
     and the autoscaler (v1 matches by IP) would never find the pod's Ray node. The next
     refresh starts it once the IP is there.
     """
+    gpus = allocated_gpus(plan, dep.pods, resource_claims(dep.kube, dep.namespace)) if _claims_dra(plan) else {}
     specs = []
     for pod in dep.pods:
         node = dep.node(pod.node) if pod.node else None
         if node is not None and (not pod_ip or loopback_ip(pod)):
-            specs.append(spec_for_pod(pod, node, plan, pod_ip))
+            specs.append(spec_for_pod(pod, node, plan, pod_ip, gpus.get(pod.name, ())))
     return sorted(specs, key=lambda s: not s.is_head)
+
+
+def _claims_dra(plan: Plan) -> bool:
+    return any(g.dra is not None and g.dra.requests for g in plan.groups)
 
 
 def serve_pods_from_host(kube: KubeClient, dep: KubeDeployment, cluster: LocalRayCluster) -> list[str]:

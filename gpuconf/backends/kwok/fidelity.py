@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpuconf.backends.kwok.dra import real_allocations
 from gpuconf.kube.objects import NodeInfo, PodInfo
 from gpuconf.model.kuberay import GroupModel, cluster_groups
 from gpuconf.model.plan import Plan
@@ -137,25 +138,6 @@ def compare_report(
     if claims is not None:
         report.mismatches += compare_allocations(plan, real_pods, claims)
     return report
-
-
-def real_allocations(claims: list[dict[str, Any]]) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
-    """Per owning pod: (the pod's name for the claim, the allocated `driver/pool/device` keys) of each claim.
-
-    A claim made from a template is owned by its pod and annotated with the pod's name for it
-    (`resource.kubernetes.io/pod-claim-name`); an unallocated claim has no devices.
-    """
-    out: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
-    for claim in claims:
-        meta = claim.get("metadata") or {}
-        owner = next((o["name"] for o in meta.get("ownerReferences") or [] if o.get("kind") == "Pod"), None)
-        if owner is None:
-            continue
-        name = (meta.get("annotations") or {}).get("resource.kubernetes.io/pod-claim-name", meta.get("name"))
-        results = (((claim.get("status") or {}).get("allocation") or {}).get("devices") or {}).get("results") or []
-        keys = tuple(sorted(f"{r['driver']}/{r['pool']}/{r['device']}" for r in results))
-        out.setdefault(str(owner), []).append((str(name), keys))
-    return out
 
 
 def compare_allocations(plan: Plan, real_pods: list[PodInfo], claims: list[dict[str, Any]]) -> list[Mismatch]:

@@ -157,7 +157,7 @@ class LocalRayCluster:
     def add_nodes(self, specs: list[NodeSpec]) -> list[StartedNode]:
         """Start worker nodes for pods that appeared since start (together, as at start)."""
         taken = {g.uuid for n in self.nodes for g in n.gpus}
-        grants = partition([g for g in self.host_gpus if g.uuid not in taken], [s.gpu_limit for s in specs])
+        grants = partition([g for g in self.host_gpus if g.uuid not in taken], [s.gpus_held for s in specs])
         return _start_workers(self, specs, grants)
 
     def remove_node(self, pod: str, grace_s: float = 10.0) -> StartedNode | None:
@@ -322,7 +322,7 @@ def start_cluster(
     # Ray's socket paths must stay short: a short folder directly under /tmp.
     temp_dir = Path(tempfile.mkdtemp(prefix=f"gpc-{temp_tag(run_id)}-", dir="/tmp"))
     gpus = host_gpus()
-    grants = partition(gpus, [s.gpu_limit for s in specs])
+    grants = partition(gpus, [s.gpus_held for s in specs])
     auth_env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     cluster = LocalRayCluster(run_id, temp_dir, "", "", auth_env, [], gpus)
     atexit.register(cluster.stop)
@@ -488,7 +488,7 @@ def cuda_visible_for(spec: NodeSpec, grant: list[HostGpu], host_has_gpus: bool) 
         return ",".join(str(g.index) for g in grant)
     if spec.sees_all_gpus:
         return None
-    return "" if spec.gpu_limit == 0 else None
+    return "" if spec.gpus_held == 0 else None
 
 
 def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> list[str]:

@@ -21,7 +21,7 @@ def records_of(cluster: LocalRayCluster) -> dict[str, PodRecord]:
             n.spec.group,
             n.spec.is_head,
             n.spec.gpu_node,
-            float(n.spec.gpu_limit),
+            float(n.spec.gpus_held),
             n.resources,
             n.labels,
         )

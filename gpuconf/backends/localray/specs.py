@@ -19,7 +19,9 @@ class NodeSpec:
     is_head: bool
     argv: list[str]
     env: dict[str, str]
-    gpu_limit: int
+    # GPUs Kubernetes hands the Ray container: its GPU-resource limit, or the devices DRA allocated
+    # to the claims it lists.
+    gpus_held: int
     gpu_node: bool
     planned_resources: dict[str, float] = field(default_factory=dict)
     # The container sees every GPU of its node (gpuconf.model.raynode.leaks_all_gpus): on a GPU host
@@ -47,7 +49,7 @@ def specs_from_plan(plan: Plan) -> list[NodeSpec]:
                 is_head=group.is_head,
                 argv=argv,
                 env=dict(group.env),
-                gpu_limit=int(group.gpu_limit(plan.expectations.is_gpu_resource)),
+                gpus_held=int(group.gpu_limit(plan.expectations.is_gpu_resource)),
                 gpu_node=plan.expectations.is_gpu_node(plan.node(pod.node).labels, plan.node(pod.node).allocatable),
                 planned_resources=dict(planned),
                 sees_all_gpus=leaks_all_gpus(container_env(group, plan.expectations)[0], group.container_limits),
