@@ -26,6 +26,9 @@ class PodRecord:
     gpus_held: float  # from Kubernetes: the GPU-resource limit, or the devices DRA allocated
     ray_resources: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     ray_labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # The physical GPU behind each GPU the pod holds, where the backend models the device plugin
+    # (gpuconf.model.gpushare); empty where the replicas' device UUIDs say it.
+    physical_gpus: tuple[str, ...] = field(default=(), hash=False, compare=False)
 
 
 @dataclass

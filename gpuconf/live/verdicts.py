@@ -95,6 +95,21 @@ def cuda_device_count(probe: dict[str, Any]) -> int:
     return int((probe.get("torch") or {}).get("device_count") or 0)
 
 
+def held_devices(obs: ReplicaObservation) -> list[str]:
+    """The devices behind the replica's GPUs: device UUIDs on a GPU host; else the physical GPUs the
+    backend modelled for its pod (gpuconf.model.gpushare: replicas of one shared GPU name it twice),
+    indexed by Ray's GPU ids; else `<Ray node id>:<GPU id>`."""
+    probe = obs.probe
+    if has_physical_gpu(probe):
+        return [str(d.get("uuid")) for d in probe.get("devices") or []]
+    physical = obs.pod.physical_gpus if obs.pod else ()
+    out = []
+    for gpu in (str(g) for g in probe.get("gpu_ids") or []):
+        index = int(gpu) if gpu.isdigit() else len(physical)
+        out.append(physical[index] if index < len(physical) else f"{probe.get('node_id')}:{gpu}")
+    return out
+
+
 def has_physical_gpu(probe: dict[str, Any]) -> bool:
     """True when the replica can open a CUDA device (through torch or the CUDA driver)."""
     cuda = probe.get("cuda")

@@ -9,6 +9,7 @@ from gpuconf.live.verdicts import (
     accounting_problems,
     deployed_gpus_problem,
     has_physical_gpu,
+    held_devices,
     label_problem,
     placement_problem,
 )
@@ -100,22 +101,26 @@ def test_gpu_accounting_agrees(observed: Observed, plan: Plan, evidence: Evidenc
 
 
 def test_whole_gpu_replicas_get_distinct_devices(observed: Observed, plan: Plan, evidence: Evidence) -> None:
-    """Replicas that reserved whole GPUs hold different devices (UUIDs on GPU hosts, node+id otherwise)."""
-    held: dict[str, str] = {}
+    """Replicas that reserved whole GPUs hold different physical devices: UUIDs on GPU hosts; elsewhere the
+    GPUs the device plugin hands out (time-slices or MPS shares of one GPU are one device), or node+id.
+
+    Shared devices pass only where the expectations accept them (`sharedGpus: allow`)."""
+    held: dict[str, list[str]] = {}
     clashes = []
     for app, dep, gpus in _gpu_deployments(plan):
         if gpus < 1:
             continue
         for obs in observed.of(app, dep):
-            uuids = [d.get("uuid") for d in obs.probe.get("devices") or []]
-            keys = (
-                uuids
-                if has_physical_gpu(obs.probe)
-                else [f"{obs.probe.get('node_id')}:{g}" for g in obs.probe.get("gpu_ids") or []]
-            )
-            for key in keys:
+            for key in held_devices(obs):
                 if key in held:
-                    clashes.append(f"{key} held by {held[key]} and {obs.replica_id}")
-                held[key] = obs.replica_id
+                    clashes.append(f"{key} held by {' and '.join(held[key])} and {obs.replica_id}")
+                held.setdefault(key, []).append(obs.replica_id)
     evidence.add("devices", held)
-    assert not clashes, "; ".join(clashes)
+    evidence.add("shared_gpus", plan.expectations.shared_gpus)
+    if plan.expectations.shared_gpus == "allow":
+        evidence.add("shared", clashes)
+        return
+    assert not clashes, (
+        "; ".join(clashes) + ": whole-GPU replicas share a GPU (time-slicing or MPS shares of one device); "
+        "`sharedGpus: allow` in the expectations accepts that"
+    )

@@ -43,6 +43,12 @@ CASES = [
     LiveCase("seed-unescaped-resources", "test_every_replica_answers", "error", "unexpected extra argument"),
     LiveCase("gpu-group-no-gpu-limit", "test_every_replica_answers", "error", "GPU: needs 1, node has 0"),
     LiveCase("more-gpu-replicas-than-gpus", "test_every_replica_answers", "error", "room for 1 of 2 replicas"),
+    LiveCase(
+        "two-replicas-share-one-time-sliced-gpu",
+        "test_whole_gpu_replicas_get_distinct_devices",
+        "failed",
+        "gpu-shared-1/gpu-0 held by",
+    ),
 ]
 
 

@@ -18,7 +18,7 @@ from gpuconf.backends.kwok.autoscaler import Autoscaler, start_autoscaler
 from gpuconf.backends.kwok.dra import allocated_gpus, apply_claim_templates, resource_claims
 from gpuconf.backends.localray.launcher import REPO_ROOT, LocalRayCluster, start_cluster
 from gpuconf.backends.localray.live import live_from_cluster, refresh_from
-from gpuconf.backends.localray.specs import NodeSpec
+from gpuconf.backends.localray.specs import NodeSpec, with_physical_gpus
 from gpuconf.errors import EnvironmentFailure
 from gpuconf.kube.client import KubeClient
 from gpuconf.kube.deploy import KubeDeployment, deploy_raycluster
@@ -167,7 +167,11 @@ def specs_from_deployment(dep: KubeDeployment, plan: Plan, pod_ip: bool = False)
         node = dep.node(pod.node) if pod.node else None
         if node is not None and (not pod_ip or loopback_ip(pod)):
             specs.append(spec_for_pod(pod, node, plan, pod_ip, gpus.get(pod.name, ())))
-    return sorted(specs, key=lambda s: not s.is_head)
+    return with_physical_gpus(
+        sorted(specs, key=lambda s: not s.is_head),
+        {n.name: n.labels for n in dep.nodes},
+        {n.name: int(plan.expectations.gpus(n.allocatable)) for n in dep.nodes},
+    )
 
 
 def _claims_dra(plan: Plan) -> bool:

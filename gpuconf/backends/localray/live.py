@@ -24,6 +24,7 @@ def records_of(cluster: LocalRayCluster) -> dict[str, PodRecord]:
             float(n.spec.gpus_held),
             n.resources,
             n.labels,
+            n.spec.physical_gpus,
         )
         for n in cluster.alive
         if n.node_id

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
+from gpuconf.model.gpushare import GpuHolder, physical_gpus
 from gpuconf.model.plan import Plan, container_env
 from gpuconf.model.raynode import leaks_all_gpus
 from gpuconf.model.shell import bash_words
@@ -27,6 +29,9 @@ class NodeSpec:
     # The container sees every GPU of its node (gpuconf.model.raynode.leaks_all_gpus): on a GPU host
     # its processes are left every device, as the runtime would leave them.
     sees_all_gpus: bool = False
+    # The physical GPU behind each GPU it holds (gpuconf.model.gpushare): replicas of one GPU under
+    # time-slicing or MPS name it twice, or in two pods.
+    physical_gpus: tuple[str, ...] = ()
 
 
 def specs_from_plan(plan: Plan) -> list[NodeSpec]:
@@ -55,7 +60,19 @@ def specs_from_plan(plan: Plan) -> list[NodeSpec]:
                 sees_all_gpus=leaks_all_gpus(container_env(group, plan.expectations)[0], group.container_limits),
             )
         )
-    return sorted(out, key=lambda s: not s.is_head)
+    return with_physical_gpus(
+        sorted(out, key=lambda s: not s.is_head),
+        {n.name: n.labels for n in plan.nodes},
+        {n.name: int(plan.expectations.gpus(n.allocatable)) for n in plan.nodes},
+    )
+
+
+def with_physical_gpus(
+    specs: list[NodeSpec], node_labels: Mapping[str, Mapping[str, str]], node_gpus: Mapping[str, int]
+) -> list[NodeSpec]:
+    """The specs, each with the physical GPUs behind the GPUs its pod holds (in the specs' order)."""
+    held = physical_gpus([GpuHolder(s.pod, s.k8s_node, s.gpus_held) for s in specs], node_labels, node_gpus)
+    return [replace(s, physical_gpus=tuple(held.get(s.pod, ()))) for s in specs]
 
 
 def pending_pods(plan: Plan) -> list[dict[str, str]]:
