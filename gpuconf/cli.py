@@ -182,6 +182,7 @@ def _error_json(exc: InputError) -> dict[str, Any]:
         "file": exc.loc.file if exc.loc else None,
         "line": exc.loc.line if exc.loc else None,
         "message": exc.message,
+        "refused_by": exc.refused_by,
         "fix": exc.fix,
     }
 

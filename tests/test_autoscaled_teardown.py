@@ -59,8 +59,9 @@ def test_sigkilled_owner_leaves_no_autoscaled_node(tmp_path: Path) -> None:
     run_id = f"gpuconf-scaled-kill-{os.getpid()}"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, RUN_ENV: run_id}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    err_log = tmp_path / "owner-stderr.log"
     proc = subprocess.Popen(
-        [sys.executable, "-c", OWNER], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [sys.executable, "-c", OWNER], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err_log.open("w"), text=True
     )
     temp_dir, scaled = "", ""
     deadline = time.monotonic() + 400
@@ -72,7 +73,9 @@ def test_sigkilled_owner_leaves_no_autoscaled_node(tmp_path: Path) -> None:
             if line.startswith(("SCALED", "NOT SCALED")) or time.monotonic() > deadline:
                 scaled = line.strip()
                 break
-        assert scaled.startswith("SCALED"), f"the autoscaler added no GPU worker: {scaled!r}"
+        assert scaled.startswith("SCALED"), (
+            f"the autoscaler added no GPU worker: {scaled!r}; the owner's stderr ends:\n{err_log.read_text()[-3000:]}"
+        )
         assert temp_dir and _run_processes(run_id, temp_dir), "the run should be running"
     finally:
         proc.send_signal(signal.SIGKILL)

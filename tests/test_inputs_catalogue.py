@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,14 @@ from typing import Any
 import pytest
 
 from gpuconf.cli import main
+from gpuconf.errors import (
+    ApiServerRefusal,
+    InputError,
+    KubeRayRefusal,
+    RayStartRefusal,
+    ServeRefusal,
+    YamlRefusal,
+)
 from gpuconf.inputs.limits import MAX_DEPTH, MAX_FILE_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -569,6 +578,33 @@ def test_bad_input_is_exit_2_with_file_line_and_fix(case: Case, root: Path) -> N
 _GROUP = "      replicas: 1\n      minReplicas: 1\n      maxReplicas: 1\n"
 
 
+# Who refuses each refused input (the first pattern that matches the case id; else gpuconf itself:
+# file reading, its limits, its expectations and node-pool documents). Each is the tool whose own
+# reading decides it: kubectl's YAML reader (sigs.k8s.io/yaml), the API server (the CRD schemas,
+# Node and PodSpec validation, quantities), KubeRay v1.5.0 (ValidateRayJobSpec, unique group
+# names), Ray 2.60's `ray start` and Serve (its schema, ReplicaConfig).
+REFUSERS: list[tuple[str, str]] = [
+    (
+        r"(bad-indent|tab-indent|unclosed-|duplicate-key|unknown-tag|python-tag|bad-anchor|sequence-key|mapping-key"
+        r"|flow-mapping-key|helm-|scalar-document|sequence-document|no-kind|kind-)",
+        YamlRefusal.refused_by,
+    ),
+    (r"(rayjob-no-cluster|duplicate-group-name)", KubeRayRefusal.refused_by),
+    (
+        r"(ray-api-v2|raycluster-no-|rayservice-|node-(cpu|memory|nvidia)|taint|node-unknown-field|node-no-name"
+        r"|group-|container-)",
+        ApiServerRefusal.refused_by,
+    ),
+    (r"ray-start-", RayStartRefusal.refused_by),
+    (r"serve-(?!num_replicas-1000000000)", ServeRefusal.refused_by),  # past gpuconf's own replica limit
+]
+
+
+def refused_by(case_id: str) -> str:
+    """Who refuses the catalogue input `case_id` (REFUSERS)."""
+    return next((who for pattern, who in REFUSERS if re.match(pattern, case_id)), InputError.refused_by)
+
+
 # Inputs that the tools gpuconf stands in for accept, so a refusal is a wrong rejection: (id, text,
 # the source that decides that it is accepted).
 ACCEPTED: list[tuple[str, str, str]] = [
@@ -608,9 +644,9 @@ ACCEPTED: list[tuple[str, str, str]] = [
 def test_the_whole_catalogue_gives_no_traceback_and_every_refusal_says_where_and_how(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every catalogue input through the CLI: exit 2 with file:line and a fix for the bad ones, no
-    refusal of the accepted ones, and never an exception (a traceback reads as exit 1, a FAIL)."""
-    tracebacks, false_passes, wrong_rejections, unlocated, unfixed = [], [], [], [], []
+    """Every catalogue input through the CLI: exit 2 with file:line, a fix and who refuses it (REFUSERS)
+    for the bad ones, no refusal of the accepted ones, and never an exception (a traceback reads as exit 1, a FAIL)."""
+    tracebacks, false_passes, wrong_rejections, unlocated, unfixed, misattributed = [], [], [], [], [], []
     sources = {case_id: source for case_id, _, source in ACCEPTED}
     for i, case in enumerate([*CASES, *(Case(case_id, text, "") for case_id, text, _ in ACCEPTED)]):
         folder = tmp_path / str(i)
@@ -633,11 +669,14 @@ def test_the_whole_catalogue_gives_no_traceback_and_every_refusal_says_where_and
             unlocated.append(f"{case.id}: {err}")
         if not err.get("fix"):
             unfixed.append(f"{case.id}: {err}")
+        if err.get("refused_by") != refused_by(case.id):
+            misattributed.append(f"{case.id}: refused by {err.get('refused_by')!r}, not {refused_by(case.id)!r}")
     report = {
         "tracebacks": tracebacks,
         "false passes": false_passes,
         "wrong rejections": wrong_rejections,
         "exit 2 without file:line": unlocated,
         "exit 2 without a fix": unfixed,
+        "exit 2 naming the wrong refuser": misattributed,
     }
     assert not any(report.values()), json.dumps(report, indent=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from gpuconf.testing.subproc import SubprocessTimeout, run_bounded, tail
 
 pytestmark = pytest.mark.processes
+ROOT = Path(__file__).resolve().parents[1]
 
 # A child that prints to both streams, leaves a grandchild holding its stdout, then sleeps: with
 # subprocess.run(capture_output=True, timeout=...) the caller would wait for the grandchild.
@@ -55,3 +57,32 @@ def test_a_child_that_ends_in_time_gives_its_code_and_output(tmp_path: Path) -> 
 def test_tail_keeps_the_end() -> None:
     """Long output is cut at the front: the end (where the failure is) stays."""
     assert tail("abcdef", 3) == "[...]def" and tail("abc", 3) == "abc"
+
+
+def test_a_caller_killed_outright_takes_the_child_along(tmp_path: Path) -> None:
+    """SIGKILL the process that called run_bounded: its child (in a session of its own) gets SIGTERM.
+
+    Before, a killed caller (an xdist worker stopped by SIGTERM, which Python does not handle) left
+    its nested pytest run, and that run's Ray cluster, running to the end of its own bound.
+    """
+    pid_file = tmp_path / "child.pid"
+    child_code = tmp_path / "child.py"
+    child_code.write_text(f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(300)\n")
+    caller = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from gpuconf.testing.subproc import run_bounded\n"
+        f"run_bounded([sys.executable, {str(child_code)!r}], 300, Path({str(tmp_path / 'logs')!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", caller], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    assert psutil.pid_exists(child)
+    proc.kill()
+    proc.wait(10)
+    gone = time.monotonic() + 10
+    while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < gone, f"child {child} outlived its killed caller"
+        time.sleep(0.1)

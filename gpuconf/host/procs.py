@@ -1,8 +1,10 @@
-"""Stop a process group: SIGTERM so its own teardown runs, a grace period, then SIGKILL."""
+"""Stop a process group: SIGTERM so its own teardown runs, a grace period, then SIGKILL; and a child
+that ends with its parent."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -32,3 +34,19 @@ def stop_group(proc: subprocess.Popen[Any], grace_s: float) -> int | None:
             break
         time.sleep(0.05)
     return proc.returncode
+
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def term_with_parent() -> None:
+    """In a child before exec (Popen's preexec_fn): SIGTERM it when the process that started it dies.
+
+    A child in a session of its own gets no signal its parent's group gets; a parent killed without
+    running its teardown (SIGKILL, or SIGTERM to a Python without a handler) would leave it running.
+    """
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from gpuconf.errors import InputError
+from gpuconf.errors import ApiServerRefusal
 from gpuconf.inputs.crds import is_dns1123_subdomain, is_valid_label_value
 from gpuconf.inputs.loader import LDict, get, loc_of
 from gpuconf.inputs.quantity import parse_quantity
@@ -53,7 +53,7 @@ def check_container_resources(root: LDict, path: tuple[Any, ...], container: Any
         for name, raw in values.items():
             value = _amount(raw)
             if value is not None and is_extended_resource(str(name)) and value != value.to_integral_value():
-                raise InputError(
+                raise ApiServerRefusal(
                     loc_of(root, *path, "resources", which, name),
                     f'{field_path}.resources.{which}[{name}]: Invalid value: "{raw}": must be an integer: {_REFUSED}',
                     f"an extended resource is counted in whole devices: e.g. `{name}: 1`",
@@ -64,7 +64,7 @@ def check_container_resources(root: LDict, path: tuple[Any, ...], container: Any
         where = loc_of(root, *path, "resources", "requests", name)
         if name not in limits:
             if not _overcommit_allowed(key):
-                raise InputError(
+                raise ApiServerRefusal(
                     where,
                     f"{field_path}.resources.limits[{key}]: Required value: Limit must be set for non overcommitable "
                     f"resources: {_REFUSED}",
@@ -75,14 +75,14 @@ def check_container_resources(root: LDict, path: tuple[Any, ...], container: Any
         if request is None or limit is None:
             continue
         if not _overcommit_allowed(key) and request != limit:
-            raise InputError(
+            raise ApiServerRefusal(
                 where,
                 f'{field_path}.resources.requests[{key}]: Invalid value: "{raw}": must be equal to {key} limit of '
                 f"{limits[name]}: {_REFUSED}",
                 f"make the request equal the limit: `{key}: {limits[name]}` (or drop the request)",
             )
         if request > limit:
-            raise InputError(
+            raise ApiServerRefusal(
                 where,
                 f'{field_path}.resources.requests[{key}]: Invalid value: "{raw}": must be less than or equal to '
                 f"{key} limit of {limits[name]}: {_REFUSED}",
@@ -111,7 +111,7 @@ def check_group_name(spec: LDict, index: int, cluster_name: str, kind: str) -> N
         return
     where = loc_of(spec, "workerGroupSpecs", index, "groupName")
     if not is_valid_label_value(name):
-        raise InputError(
+        raise ApiServerRefusal(
             where,
             f"groupName {name!r}: KubeRay labels the group's pods `ray.io/group: {name}`, and the API server "
             "refuses that label value (at most 63 characters of letters, digits, '-', '_' or '.', starting and "
@@ -122,7 +122,7 @@ def check_group_name(spec: LDict, index: int, cluster_name: str, kind: str) -> N
     prefix = f"{cluster}{CLUSTER_NAME_SUFFIX[kind]}-{name}"[:50].lower() + "-worker-"
     masked = prefix[:-1] + "a"  # generateName is checked with its trailing '-' masked (maskTrailingDash)
     if not is_dns1123_subdomain(masked):
-        raise InputError(
+        raise ApiServerRefusal(
             where,
             f"groupName {name!r}: KubeRay names the group's pods {prefix}<random> (utils.PodName), which is not a "
             "DNS-1123 subdomain (lowercase letters, digits, '-' and '.', each part starting and ending with a "

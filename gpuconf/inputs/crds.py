@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gpuconf.errors import InputError
+from gpuconf.errors import ApiServerRefusal, InputError, KubeRayRefusal
 from gpuconf.inputs.loader import LDict, loc_of, plain
 from gpuconf.inputs.schema import schema_errors
 
@@ -216,7 +216,7 @@ def validate_ray_object(doc: LDict, kind: str, api: str) -> None:
     _defaults_and_nulls(doc, raw, skip)
     meta = doc.get("metadata")
     if meta is None:
-        raise InputError(doc.loc, f"{kind} has no `metadata`", "add `metadata: {name: ...}`")
+        raise ApiServerRefusal(doc.loc, f"{kind} has no `metadata`", "add `metadata: {name: ...}`")
     _validate_metadata(doc, kind)
     instance = plain(doc)
     instance.pop("status", None)
@@ -244,7 +244,7 @@ def _first_error(doc: LDict, kind: str, errors: list[Any]) -> InputError:
         key = min(unknown, key=lambda k: _line(doc, [*path, k])) if unknown else "?"
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         fix = f"did you mean `{close[0]}`?" if close else f"known fields here: {', '.join(known)}"
-        return InputError(
+        return ApiServerRefusal(
             loc_of(doc, *path, key),
             f"{kind}: unknown field {k8s_path([*path, key])!r} (strict decoding error): " + where,
             fix + " (kubectl apply checks fields strictly by default; --validate=false would drop it without a word)",
@@ -281,7 +281,7 @@ def _first_error(doc: LDict, kind: str, errors: list[Any]) -> InputError:
         message = f"{field_}: Invalid value: {best.message}"
         fix = f"see the {kind} CRD reference (KubeRay {KUBERAY_VERSION}) for `{field_}`"
     reading = reading_note(doc, path)
-    return InputError(loc_of(doc, *path), f"{kind}: {message}: {where}{reading}", fix)
+    return ApiServerRefusal(loc_of(doc, *path), f"{kind}: {message}: {where}{reading}", fix)
 
 
 def _error_path(e: Any) -> list[Any]:
@@ -382,7 +382,7 @@ def _validate_metadata(doc: LDict, kind: str) -> None:
             fix = f"did you mean `{close[0]}`?" if close else "remove it"
         else:
             message, fix = f"{field_}: {error.message}", "see the ObjectMeta reference"
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(doc, *path),
             f"{kind}: {message}: the API server refuses it{reading_note(doc, path)}",
             fix,
@@ -391,7 +391,7 @@ def _validate_metadata(doc: LDict, kind: str) -> None:
     where = loc_of(doc, "metadata", "name")
     if isinstance(name, str):
         if not is_dns1123_subdomain(name):
-            raise InputError(
+            raise ApiServerRefusal(
                 where,
                 f"{kind}: metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 subdomain must consist of "
                 "lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
@@ -405,7 +405,7 @@ def _validate_metadata(doc: LDict, kind: str) -> None:
                 if len(name) > limit
                 else "not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter)"
             )
-            raise InputError(
+            raise KubeRayRefusal(
                 where,
                 f"{kind}: metadata.name {name!r} is {why}: KubeRay {KUBERAY_VERSION} refuses it "
                 f"(Validate{kind}Metadata, controllers/ray/utils/validation.go) and creates nothing",
@@ -427,7 +427,7 @@ def _validate_metadata(doc: LDict, kind: str) -> None:
             fix = f"use a value like {_suggest_name(value)[:63]!r}"
         else:
             continue
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(doc, "metadata", "labels", key),
             f"{kind}: metadata.labels: Invalid value: {what}: the API server refuses it",
             fix,

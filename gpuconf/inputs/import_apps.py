@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gpuconf.errors import InputError, Loc
+from gpuconf.errors import InputError, Loc, ServeRefusal
 from gpuconf.inputs.loader import LDict, LList, get, load_yaml_documents, loc_of
 
 BUILD_TIMEOUT_S = 300
@@ -62,14 +62,14 @@ def _build(import_path: str, app_dir: Path, loc: Loc | None) -> Any:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise InputError(
+            raise ServeRefusal(
                 loc,
                 f"`serve build {import_path}` ran past {BUILD_TIMEOUT_S} s",
                 "check that importing the app does no work at import time",
             ) from None
         if proc.returncode != 0 or not out.exists():
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise InputError(
+            raise ServeRefusal(
                 loc,
                 f"`serve build {import_path} --app-dir {app_dir}` failed: {last}",
                 "pass the folder the import path is relative to as --import-apps; `serve build` "
@@ -78,7 +78,7 @@ def _build(import_path: str, app_dir: Path, loc: Loc | None) -> Any:
         docs = load_yaml_documents(out.read_text(encoding="utf-8"), "serve build")
     apps = get(docs[0] if docs else None, "applications", default=[]) or []
     if len(apps) != 1:
-        raise InputError(
+        raise ServeRefusal(
             loc,
             f"`serve build {import_path}` gave {len(apps)} applications, expected 1",
             "point import_path at one Serve application",

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from gpuconf.errors import InputError, Loc
+from gpuconf.errors import InputError, Loc, YamlRefusal
 from gpuconf.inputs.limits import MAX_DEPTH, MAX_EXPANDED_NODES, MAX_FILE_BYTES
 
 
@@ -284,14 +284,14 @@ def _make_loader(file: str, line_offset: int, reading: str = KUBECTL, c_compose:
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key, (list, dict, set)):
-                raise InputError(
+                raise YamlRefusal(
                     _loc(key_node),
                     "a mapping key must be a plain value (string or number), "
                     f"found a {'sequence' if isinstance(key, list) else 'mapping'}",
                     "write the key as a string",
                 )
             if key in out:
-                raise InputError(_loc(key_node), f"duplicate key {key!r}", "remove one of the two entries")
+                raise YamlRefusal(_loc(key_node), f"duplicate key {key!r}", "remove one of the two entries")
             out[key] = loader.construct_object(value_node, deep=True)
             out.key_locs[key] = _loc(key_node)
             _note_reading(out, key, value_node)
@@ -338,13 +338,13 @@ def load_yaml_documents(text: str, file: str, line_offset: int = 0, reading: str
     try:
         docs = _load_all(text, file, line_offset, reading)
     except RecursionError:
-        raise InputError(
+        raise YamlRefusal(
             Loc(file, 1 + line_offset),
             "YAML nested too deeply to read",
             "flatten the document (see docs/static-inputs.md, limits)",
         ) from None
     except (ValueError, OverflowError) as exc:
-        raise InputError(
+        raise YamlRefusal(
             Loc(file, 1 + line_offset), f"YAML value cannot be read: {exc}", "quote the value or correct it"
         ) from None
     except yaml.MarkedYAMLError as exc:
@@ -353,11 +353,11 @@ def load_yaml_documents(text: str, file: str, line_offset: int = 0, reading: str
             mark = exc.context_mark  # an unclosed quote or bracket: where it opened, not the end of the file
         line = (mark.line + 1 + line_offset) if mark else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(
+        raise YamlRefusal(
             Loc(file, line), f"YAML syntax: {problem}", "fix the indentation or quoting on this line"
         ) from None
     except yaml.YAMLError as exc:
-        raise InputError(Loc(file, 1 + line_offset), f"YAML: {exc}") from None
+        raise YamlRefusal(Loc(file, 1 + line_offset), f"YAML: {exc}") from None
     return [d for d in docs if d is not None]
 
 
@@ -430,7 +430,7 @@ def reject_template(text: str, file: str, line_offset: int = 0) -> None:
         return
     for no, line in enumerate(text.splitlines(), 1):
         if _TEMPLATE.search(line) and not line.lstrip().startswith("#"):
-            raise InputError(
+            raise YamlRefusal(
                 Loc(file, no + line_offset),
                 "this is a Helm/Go template (`{{ ... }}`), not a manifest",
                 "render it first: `helm template RELEASE CHART -f values.yaml > rendered.yaml`, "
@@ -523,12 +523,19 @@ def get(obj: Any, *path: Any, default: Any = None) -> Any:
     return cur
 
 
-def require(obj: Any, *path: Any, kind: type | tuple[type, ...] = object, what: str = "") -> Any:
-    """Like `get`, but a missing or mistyped field is an InputError naming its line."""
+def require(
+    obj: Any,
+    *path: Any,
+    kind: type | tuple[type, ...] = object,
+    what: str = "",
+    refusal: type[InputError] = InputError,
+) -> Any:
+    """Like `get`, but a missing or mistyped field is an InputError (of class `refusal`: who refuses it)
+    naming its line."""
     value = get(obj, *path)
     dotted = ".".join(str(p) for p in path)
     if value is None:
-        raise InputError(
+        raise refusal(
             loc_of(obj, *path),
             f"missing field `{dotted}`{(' (' + what + ')') if what else ''}",
             f"add `{dotted}` to this object",
@@ -536,7 +543,7 @@ def require(obj: Any, *path: Any, kind: type | tuple[type, ...] = object, what: 
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         shown = {"LDict": "mapping", "LList": "list"}.get(type(value).__name__, type(value).__name__)
-        raise InputError(
+        raise refusal(
             loc_of(obj, *path),
             f"`{dotted}` must be a {names}, got {shown}",
             f"write `{dotted}` as a {names.replace('dict', 'mapping')}",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gpuconf.errors import InputError, Loc
+from gpuconf.errors import ApiServerRefusal, InputError, KubeRayRefusal, Loc, YamlRefusal
 from gpuconf.inputs import schema
 from gpuconf.inputs.expectations import (
     Expectations,
@@ -340,7 +340,7 @@ def _load_rendered(stream: Rendered, inputs: Inputs) -> None:
         inputs.files.append(chunk.file)
         for doc in load_documents(chunk.text, chunk.file, needs_reading, chunk.line_offset):
             if not isinstance(doc, LDict):
-                raise InputError(
+                raise YamlRefusal(
                     getattr(doc, "loc", None) or Loc(chunk.file, 1),
                     "a manifest document must be a mapping",
                     "each YAML document should be a Kubernetes object or a Serve config",
@@ -606,7 +606,7 @@ def _load_file(path: Path, inputs: Inputs, only: str | None = None, direct: bool
         return
     for doc in docs:
         if not isinstance(doc, LDict):
-            raise InputError(
+            raise YamlRefusal(
                 getattr(doc, "loc", None) or Loc(shown, 1),
                 "a manifest document must be a mapping",
                 "each YAML document should be a Kubernetes object or a Serve config",
@@ -671,13 +671,13 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
         inputs.serve_configs.append(ServeDoc(doc, doc.loc))
         return
     if kind is None:
-        raise InputError(
+        raise YamlRefusal(
             doc.loc,
             "document has no `kind` and is not a Serve config (no `applications:`)",
             "add apiVersion/kind, or `applications:` for a Serve config",
         )
     if not isinstance(kind, str):
-        raise InputError(
+        raise YamlRefusal(
             loc_of(doc, "kind"), f"`kind` must be a string, got {type(kind).__name__}", "e.g. `kind: RayCluster`"
         )
     if kind in RAY_KINDS and isinstance(api, str) and api.startswith("ray.io/"):
@@ -686,7 +686,7 @@ def _classify(doc: LDict, inputs: Inputs, only: str | None = None) -> None:
     if kind == "Node" and api == "v1":
         validate_node(doc)  # before the schema: its messages name the fix
         schema.validate_k8s_object(doc, "Node")
-        require(doc, "metadata", "name", kind=str)
+        require(doc, "metadata", "name", kind=str, refusal=ApiServerRefusal)
         inputs.nodes.append(doc)
         return
     if kind == "Expectations":
@@ -705,7 +705,7 @@ def _refuse_near_ray_kind(doc: LDict, kind: str, api: Any) -> None:
 
     close = difflib.get_close_matches(kind, RAY_KINDS, n=1, cutoff=0.8) if kind.lower().startswith("ray") else []
     if close or (isinstance(api, str) and api.startswith("ray.io/")):
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(doc, "kind"),
             f"kind {kind!r} ({api}) is not one KubeRay 1.5 serves",
             f"did you mean `kind: {close[0]}`?" if close else f"use one of {', '.join(RAY_KINDS)}",
@@ -714,7 +714,7 @@ def _refuse_near_ray_kind(doc: LDict, kind: str, api: Any) -> None:
 
 def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
     if api not in RAY_API_VERSIONS:
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(doc, "apiVersion"),
             f"{kind} apiVersion {api!r} is not served by KubeRay 1.5",
             "use `apiVersion: ray.io/v1`",
@@ -732,7 +732,7 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
             )
         )
     if kind == "RayCluster":
-        spec = require(doc, "spec", kind=dict)
+        spec = require(doc, "spec", kind=dict, refusal=ApiServerRefusal)
         inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc)))
         _replica_notices(inputs.clusters[-1], inputs)
     elif kind == "RayJob":
@@ -746,7 +746,7 @@ def _ray_object(doc: LDict, kind: str, api: str, inputs: Inputs) -> None:
             inputs.nothing_to_check.append(notice)
             return
         path = ("spec", "rayClusterSpec")
-        spec = require(doc, *path, kind=dict, what="the cluster the job runs on")
+        spec = require(doc, *path, kind=dict, what="the cluster the job runs on", refusal=KubeRayRefusal)
         inputs.clusters.append(ClusterDoc(name, kind, spec, doc.loc, suppressions, _object_labels(doc), path))
         _replica_notices(inputs.clusters[-1], inputs)
     else:
@@ -788,17 +788,19 @@ def _object_name(doc: LDict) -> str:
     generated = get(doc, "metadata", "generateName")
     if get(doc, "metadata", "name") is None and isinstance(generated, str) and generated:
         return generated.rstrip("-") + "-<generated>"
-    return str(require(doc, "metadata", "name", kind=str))
+    return str(require(doc, "metadata", "name", kind=str, refusal=ApiServerRefusal))
 
 
 def _embedded_serve_config(doc: LDict) -> ServeDoc:
-    text = require(doc, "spec", "serveConfigV2", kind=str, what="the Serve config as a YAML string")
+    text = require(
+        doc, "spec", "serveConfigV2", kind=str, what="the Serve config as a YAML string", refusal=ApiServerRefusal
+    )
     key_loc = loc_of(doc, "spec", "serveConfigV2")
     # A block scalar (`|`) starts on the line after its key.
     offset = key_loc.line if key_loc else 0
     docs = load_yaml_documents(text, key_loc.file if key_loc else "<RayService>", line_offset=offset)
     if len(docs) != 1 or not isinstance(docs[0], LDict):
-        raise InputError(
+        raise KubeRayRefusal(
             key_loc,
             "serveConfigV2 must hold one Serve config mapping",
             "write the Serve config (with `applications:`) as a `|` block under serveConfigV2",

@@ -10,7 +10,7 @@ otherwise plan pods onto nodes Kubernetes would never accept.
 
 from __future__ import annotations
 
-from gpuconf.errors import InputError
+from gpuconf.errors import ApiServerRefusal, InputError
 from gpuconf.inputs.limits import MAX_QUANTITY
 from gpuconf.inputs.loader import LDict, get, loc_of
 from gpuconf.inputs.quantity import parse_quantity
@@ -57,13 +57,13 @@ def check_quantity(root: LDict, path: tuple[object, ...], raw: object, what: str
     try:
         value = parse_quantity(raw)
     except ValueError as exc:
-        raise InputError(
+        raise ApiServerRefusal(
             loc, f"{what}: {raw!r} is not a Kubernetes quantity ({exc})", 'use a form like "2", "500m", "4Gi"'
         ) from None
     if value < 0:
-        raise InputError(loc, f"{what}: {raw!r} is negative", "a resource quantity is 0 or more")
+        raise ApiServerRefusal(loc, f"{what}: {raw!r} is negative", "a resource quantity is 0 or more")
     if value > MAX_QUANTITY:
-        raise InputError(
+        raise ApiServerRefusal(
             loc,
             f"{what}: {raw!r} is over the limit of 2^60 (1Ei)",
             "correct the quantity (see docs/static-inputs.md, limits)",
@@ -75,20 +75,20 @@ def _taints(node: LDict) -> None:
     if taints is None:
         return
     if not isinstance(taints, list):
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(node, "spec", "taints"),
             "spec.taints must be a list",
             "e.g. `- {key: nvidia.com/gpu, effect: NoSchedule}`",
         )
     for i, taint in enumerate(taints):
         if not isinstance(taint, dict) or not isinstance(taint.get("key"), str) or not taint.get("key"):
-            raise InputError(
+            raise ApiServerRefusal(
                 loc_of(node, "spec", "taints", i),
                 "a taint needs a `key`",
                 "e.g. `- {key: nvidia.com/gpu, effect: NoSchedule}`",
             )
         if taint.get("effect") not in TAINT_EFFECTS:
-            raise InputError(
+            raise ApiServerRefusal(
                 loc_of(node, "spec", "taints", i, "effect"),
                 f"taint effect {taint.get('effect')!r} is not one Kubernetes knows",
                 f"use one of {', '.join(TAINT_EFFECTS)}",

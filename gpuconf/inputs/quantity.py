@@ -12,7 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gpuconf.errors import InputError, Loc
+from gpuconf.errors import ApiServerRefusal, Loc
 
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -3, "u": -2, "m": -1, "": 0, "k": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
@@ -48,7 +48,7 @@ def quantity(value: Any, loc: Loc | None = None, what: str = "quantity") -> Deci
     try:
         return parse_quantity(value)
     except ValueError as exc:
-        raise InputError(
+        raise ApiServerRefusal(
             loc, f"{what}: {value!r} is not a Kubernetes quantity ({exc})", 'use a form like "2", "500m", "4Gi"'
         ) from None
 

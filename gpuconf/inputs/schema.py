@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from gpuconf.errors import InputError
+from gpuconf.errors import ApiServerRefusal, ServeRefusal
 from gpuconf.inputs.loader import LDict, loc_of, plain
 
 # The Kubernetes schema version the manifests are validated against.
@@ -80,7 +80,7 @@ def validate_k8s_object(obj: LDict, what: str) -> None:
         _k8s_validate(plain(obj))
     except jsonschema.ValidationError as exc:
         path = list(exc.path)
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(obj, *path),
             f"{what}: {_jsonschema_message(exc, path)}",
             "see the Kubernetes API reference for this field",
@@ -101,7 +101,7 @@ def validate_pod_template(template: LDict, what: str) -> None:
         _k8s_validate(wrapper)
     except jsonschema.ValidationError as exc:
         path = list(exc.path)[1:]  # drop the wrapper's "template"
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(template, *path),
             f"{what}: {_jsonschema_message(exc, path)}",
             "see the Kubernetes API reference for PodSpec",
@@ -151,14 +151,14 @@ def validate_serve_config(body: LDict, local_working_dirs: bool = False) -> None
         known = set(err.schema.get("properties") or {})
         unknown = [k for k in err.instance if k not in known]
         key = unknown[0] if unknown else "?"
-        raise InputError(
+        raise ServeRefusal(
             loc_of(body, *path, key),
             f"unknown Serve config field `{key}`{' under `' + '.'.join(map(str, path)) + '`' if path else ''}",
             f"known fields: {', '.join(sorted(known))}",
         )
     field = ".".join(str(p) for p in path) or "(config)"
     message = err.message if len(err.message) < 200 else err.message[:200] + "..."
-    raise InputError(
+    raise ServeRefusal(
         loc_of(body, *path),
         f"Serve config `{field}`: {message}",
         "see Ray Serve's config reference (ServeDeploySchema)",
@@ -192,7 +192,7 @@ def _check_autoscaling_keys(body: LDict) -> None:
                 if key in known:
                     continue
                 where = f"applications[{i}].deployments[{j}]"
-                raise InputError(
+                raise ServeRefusal(
                     loc_of(body, "applications", i, "deployments", j, "autoscaling_config", key),
                     f"unknown key `{key}` under `{where}.autoscaling_config`: Ray's AutoscalingConfig "
                     "ignores it without a word (ray-project/ray#61439), so it has no effect",

@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gpuconf.errors import InputError
+from gpuconf.errors import ServeRefusal
 from gpuconf.inputs.loader import LDict, loc_of, plain
 from gpuconf.inputs.serve_schema import cache_dir, ray_version
 
@@ -217,7 +217,7 @@ def validate_with_ray(body: LDict, local_working_dirs: bool = False) -> None:
         path = _app_named_in(body, message) or path
     # pydantic appends the union member or model name to the path; loc_of stops at what exists.
     field = ".".join(str(p) for p in path if not (isinstance(p, str) and p[:1].isupper())) or "(config)"
-    raise InputError(
+    raise ServeRefusal(
         loc_of(body, *path),
         f"Serve config `{field}`: {message} (Ray Serve's own validation, Ray {ray_version()})",
         _fix_text(path, message),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gpuconf.errors import InputError
+from gpuconf.errors import ApiServerRefusal, InputError, KubeRayRefusal, ServeRefusal
 from gpuconf.inputs.loader import LDict, get, loc_of
 from gpuconf.inputs.manifests import Target
 from gpuconf.inputs.nodepool import check_quantity
@@ -51,7 +51,7 @@ def desired_replicas(replicas: int | None, low: int | None, high: int | None) ->
 
 def _int_field(root: LDict, path: tuple[Any, ...], value: Any, low: int, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(root, *path),
             f"{what} must be an integer >= {low}, got {value!r}",
             f"e.g. `{path[-1]}: {max(low, 1)}`",
@@ -62,7 +62,7 @@ def _int_field(root: LDict, path: tuple[Any, ...], value: Any, low: int, what: s
 def _groups(spec: LDict, max_pods: int) -> None:
     workers = get(spec, "workerGroupSpecs", default=[]) or []
     if not isinstance(workers, list):
-        raise InputError(
+        raise ApiServerRefusal(
             loc_of(spec, "workerGroupSpecs"),
             "workerGroupSpecs must be a list of worker groups",
             "write each group as a `- groupName: ...` item",
@@ -74,7 +74,7 @@ def _groups(spec: LDict, max_pods: int) -> None:
             continue  # the KubeRay model names this one
         name = g.get("groupName")
         if isinstance(name, str) and name in names:
-            raise InputError(
+            raise KubeRayRefusal(
                 loc_of(spec, "workerGroupSpecs", i, "groupName"),
                 f"duplicate worker group name {name!r} (also at {names[name]})",
                 "give each worker group a unique groupName",
@@ -113,7 +113,7 @@ def _number(body: LDict, path: tuple[Any, ...], value: Any, what: str) -> None:
     if value is None:
         return
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise InputError(
+        raise ServeRefusal(
             loc_of(body, *path), f"{what} must be a finite number >= 0, got {value!r}", f"e.g. `{path[-1]}: 1`"
         )
 
@@ -126,7 +126,7 @@ def _serve(body: LDict, max_replicas: int) -> None:
             continue
         name = str(app.get("name", "default"))
         if name in seen_apps:
-            raise InputError(
+            raise ServeRefusal(
                 loc_of(body, "applications", i, "name"),
                 f"duplicate app name {name!r} (also at {seen_apps[name]})",
                 "give each Serve app a unique name",
@@ -139,7 +139,7 @@ def _serve(body: LDict, max_replicas: int) -> None:
             base = ("applications", i, "deployments", j)
             dname = str(dep.get("name"))
             if dname in seen:
-                raise InputError(
+                raise ServeRefusal(
                     loc_of(body, *base, "name"),
                     f"duplicate deployment name {dname!r} in app {name!r} (also at {seen[dname]})",
                     "list each deployment once",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from gpuconf.errors import InputError, Loc
+from gpuconf.errors import ApiServerRefusal, KubeRayRefusal, Loc, RayStartRefusal
 from gpuconf.inputs.loader import LDict, get, loc_of, require
 from gpuconf.inputs.quantity import ceil_int, quantity
 from gpuconf.inputs.resources import GpuPredicate, gpu_amount, is_gpu_resource
@@ -87,7 +87,7 @@ def cluster_groups(spec: LDict, cluster_name: str, namespace: str = "default") -
     autoscaling = autoscaler_enabled(spec)
     for i, worker in enumerate(get(spec, "workerGroupSpecs", default=[]) or []):
         if not isinstance(worker, dict):
-            raise InputError(loc_of(spec, "workerGroupSpecs", i), "a worker group must be a mapping")
+            raise ApiServerRefusal(loc_of(spec, "workerGroupSpecs", i), "a worker group must be a mapping")
         require(spec, "workerGroupSpecs", i, "groupName", kind=str)
         group = _group(spec, ("workerGroupSpecs", i), cast(LDict, worker), False, cluster_name, head_address)
         if autoscaling and worker.get("suspend") is not True:
@@ -114,7 +114,7 @@ def _group(spec: LDict, path: tuple[Any, ...], g: LDict, is_head: bool, cluster:
     template = require(spec, *path, "template", kind=dict)
     containers = require(spec, *path, "template", "spec", "containers", kind=list)
     if not containers:
-        raise InputError(
+        raise KubeRayRefusal(
             loc_of(spec, *path, "template", "spec", "containers"),
             "the pod template has no container",
             "add the Ray container",
@@ -172,7 +172,7 @@ def _refuse(spec: LDict, path: tuple[Any, ...], g: LDict, start: RayStartArgs) -
     refusal = start.refusal
     if refusal is None or refusal.option not in (g.get("rayStartParams") or {}):
         return
-    raise InputError(
+    raise RayStartRefusal(
         loc_of(spec, *path, "rayStartParams", refusal.option),
         f"`ray start` refuses rayStartParams.{refusal.option}: {g['rayStartParams'][refusal.option]!r}: "
         f"{refusal.why}; the pod's Ray node never starts",
@@ -185,7 +185,7 @@ def _replicas(spec: LDict, path: tuple[Any, ...], g: LDict) -> int:
     for key in ("replicas", "minReplicas", "maxReplicas"):
         v = g.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-            raise InputError(loc_of(spec, *path, key), f"{key} must be a non-negative integer")
+            raise ApiServerRefusal(loc_of(spec, *path, key), f"{key} must be a non-negative integer")
     if g.get("suspend") is True:
         return 0
     from gpuconf.inputs.sizes import desired_replicas
@@ -198,11 +198,11 @@ def _replicas(spec: LDict, path: tuple[Any, ...], g: LDict) -> int:
 def _params(spec: LDict, path: tuple[Any, ...], g: LDict) -> dict[str, str]:
     raw = g.get("rayStartParams") or {}
     if not isinstance(raw, dict):
-        raise InputError(loc_of(spec, *path, "rayStartParams"), "rayStartParams must be a mapping of strings")
+        raise ApiServerRefusal(loc_of(spec, *path, "rayStartParams"), "rayStartParams must be a mapping of strings")
     out = {}
     for k, v in raw.items():
         if not isinstance(v, str):
-            raise InputError(
+            raise ApiServerRefusal(
                 loc_of(spec, *path, "rayStartParams", k),
                 f"rayStartParams.{k} must be a string (the CRD is map[string]string), got {type(v).__name__}",
                 f'quote it: {k}: "{v}"',
@@ -289,7 +289,7 @@ def _apply_group_fields(spec: LDict, path: tuple[Any, ...], g: LDict, params: di
     if resources:
         clash = sorted({"num-cpus", "num-gpus", "memory", "resources"} & set(g.get("rayStartParams") or {}))
         if clash:
-            raise InputError(
+            raise KubeRayRefusal(
                 loc_of(spec, *path, "resources"),
                 f"both the group's `resources:` field and rayStartParams {clash} are set",
                 "keep one (KubeRay >= 1.5 rejects both)",

@@ -4,7 +4,9 @@
 child only, then reads its pipes to EOF, and every grandchild that inherited them (raylets, Ray
 workers) keeps them open, so the caller hangs with nothing printed. Here the child's output goes
 to files, the child leads its own process group, and a timeout stops the whole group (SIGTERM,
-so the child's own teardown runs, then SIGKILL) and fails with the tail of what it printed.
+so the child's own teardown runs, then SIGKILL) and fails with the tail of what it printed. A
+caller killed outright (SIGKILL, or SIGTERM without a handler) takes the child along: it gets
+SIGTERM when its parent dies.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpuconf.host.procs import stop_group
+from gpuconf.host.procs import stop_group, term_with_parent
 
 TAIL_CHARS = 4000
 
@@ -56,7 +58,14 @@ def run_bounded(
     out_path, err_path = log_dir / "stdout.log", log_dir / "stderr.log"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=term_with_parent,  # a caller killed outright takes the child (and its teardown) along
         )
         try:
             rc = proc.wait(timeout=timeout_s)
