@@ -94,3 +94,54 @@ def test_a_worker_that_missed_its_start_window_is_started_again_alone(
     assert len(made) == starts
     assert (node.node_id is not None) is joined
     assert cluster.nodes == [made[-1]]  # failed attempts are not kept as nodes of the cluster
+
+
+class _Head:
+    """A head `ray start` that reports its node up, exits on the start window, or exits otherwise."""
+
+    def __init__(self, outcome: str) -> None:
+        self.argv = ["ray", "start", "--head", "--port=6379", "--dashboard-port=8265"]
+        self.log = Path("/nonexistent/head.log")
+        self._log = {
+            "up": "Ray runtime started.",
+            "timeout": "Exception: The current node timed out during startup.",
+            "bad flag": "Error: no such option",
+        }[outcome]
+        self.proc = SimpleNamespace(poll=lambda: None if outcome == "up" else 1, pid=-1)
+
+    def log_tail(self, lines: int = 15) -> str:
+        return self._log
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "starts", "up"),
+    [
+        # The head's raylet missed its window on a starved host, then came up: started again before any driver.
+        (["timeout", "up"], 2, True),
+        # Missing it every time ends after the retries: the exited head is what start_cluster reports.
+        (["timeout"] * 5, 3, False),
+        # Any other failure (a wrong manifest) is never started again.
+        (["bad flag"], 1, False),
+    ],
+)
+def test_a_head_that_missed_its_start_window_is_started_again(
+    monkeypatch: pytest.MonkeyPatch, outcomes: list[str], starts: int, up: bool
+) -> None:
+    made: list[_Head] = []
+
+    def start_node(*_args: object, **_kw: object) -> _Head:
+        made.append(_Head(outcomes[len(made)]))
+        return made[-1]
+
+    stopped: list[object] = []
+    monkeypatch.setattr(launcher, "_start_node", start_node)
+    monkeypatch.setattr(launcher.procs, "session_pids", lambda pid: [pid])
+    monkeypatch.setattr(launcher, "_ps", lambda pid: pid)
+    monkeypatch.setattr(launcher.procs, "terminate", lambda found, grace_s: stopped.extend(found))
+    cluster = SimpleNamespace(nodes=[], gcs_address="", dashboard_url="")
+    head = launcher._start_head(_spec(True, ["ray", "start", "--head"]), [], cluster)  # type: ignore[arg-type]
+    assert len(made) == starts
+    assert (head.proc.poll() is None) is up
+    assert cluster.nodes == [made[-1]]  # stopped attempts are not kept as nodes of the cluster
+    assert len(stopped) == starts - 1
+    assert cluster.gcs_address == "127.0.0.1:6379"

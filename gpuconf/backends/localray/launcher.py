@@ -26,6 +26,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 # The smallest object store Ray accepts is 75 MiB; nodes here only pass small probes.
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
 _RAY_START_TIMEOUT = "timed out during startup"
+_RAY_STARTED = "Ray runtime started."  # what `ray start` prints once its node is up (ray/scripts/scripts.py)
 _PORT_OPTIONS = (
     "port",
     "dashboard-port",
@@ -333,11 +335,7 @@ def start_cluster(
         reaper.spawn(temp_dir, run_id)  # stops the run even if this process is SIGKILLed or aborts
         if before_head is not None:
             before_head(temp_dir)
-        head = _start_node(specs[0], grants[0], cluster, gcs_address=None)
-        cluster.nodes.append(head)
-        gcs_port = int(_opt(head.argv, "port"))
-        cluster.gcs_address = f"127.0.0.1:{gcs_port}"
-        cluster.dashboard_url = f"http://127.0.0.1:{_opt(head.argv, 'dashboard-port')}"
+        head = _start_head(specs[0], grants[0], cluster)
         wait_until(
             lambda: _dashboard_up(cluster.dashboard_url, auth_env["RAY_AUTH_TOKEN"]) or _exited(head),
             f"the head's GCS and dashboard ({cluster.dashboard_url})",
@@ -414,6 +412,30 @@ def _start_workers(
             nodes[i] = node
         started += nodes
     return started
+
+
+def _start_head(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster) -> StartedNode:
+    """Start the head and wait until its `ray start` says the node is up, or exits, before any driver
+    connects. A head whose raylet missed its start window (a starved host: seen at load 13 with Go
+    builds and two regression cases beside it) is stopped and started again, up to _START_RETRIES times.
+    """
+    for attempt in range(_START_RETRIES + 1):
+        head = _start_node(spec, grant, cluster, gcs_address=None)
+        cluster.nodes.append(head)
+        cluster.gcs_address = f"127.0.0.1:{int(_opt(head.argv, 'port'))}"
+        cluster.dashboard_url = f"http://127.0.0.1:{_opt(head.argv, 'dashboard-port')}"
+        wait_until(
+            partial(_reported_up, head),
+            f"the head's `ray start` to report the node up ({head.log})",
+            tier="ray_node",
+            interval=0.5,
+        )
+        if not _exited(head) or _RAY_START_TIMEOUT not in head.log_tail(40) or attempt == _START_RETRIES:
+            return head
+        found = [p for p in (_ps(pid) for pid in procs.session_pids(head.proc.pid)) if p]
+        procs.terminate(found, grace_s=10.0)
+        cluster.nodes.remove(head)
+    return head
 
 
 def _run_tmp(temp_dir: Path) -> Path:
@@ -601,6 +623,11 @@ def _opt(argv: list[str], name: str, default: str | None = None) -> str:
 
 def _exited(node: StartedNode) -> bool:
     return node.proc.poll() is not None
+
+
+def _reported_up(node: StartedNode) -> bool:
+    """The node's `ray start` printed that it is up, or exited."""
+    return _RAY_STARTED in node.log_tail(80) or _exited(node)
 
 
 def _dashboard_up(url: str, token: str) -> bool:
