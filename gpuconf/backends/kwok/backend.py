@@ -112,8 +112,9 @@ def spec_for_pod(
     """A local Ray node standing for one real pod, from its real `ray start` command.
 
     `dra_gpus`: the GPUs the scheduler allocated to the claims its Ray container lists (Ray
-    autodetects them in the pod unless the command sets --num-gpus). With `pod_ip`, the node takes the pod's IP as its Ray node IP, as in the pod: KubeRay's
-    autoscaler (v1) tells Ray nodes and pods apart by that IP alone.
+    autodetects them in the pod unless the command sets --num-gpus). With `pod_ip`, the node takes
+    the pod's IP as its Ray node IP, as in the pod: KubeRay's autoscaler (v1) tells Ray nodes and
+    pods apart by that IP alone.
     """
     cmd = pod.ray_start_cmd or ""
     try:

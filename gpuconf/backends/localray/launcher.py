@@ -170,9 +170,7 @@ class LocalRayCluster:
         node = next((n for n in self.nodes if n.spec.pod == pod and not n.spec.is_head), None)
         if node is None:
             return None
-        found = [p for p in (_ps(pid) for pid in procs.session_pids(node.proc.pid)) if p]
-        procs.terminate(found, grace_s=grace_s)
-        node.exit_code = node.proc.poll()
+        _stop_node(node, grace_s)
         self.nodes.remove(node)
         return node
 
@@ -432,10 +430,16 @@ def _start_head(spec: NodeSpec, grant: list[HostGpu], cluster: LocalRayCluster) 
         )
         if not _exited(head) or _RAY_START_TIMEOUT not in head.log_tail(40) or attempt == _START_RETRIES:
             return head
-        found = [p for p in (_ps(pid) for pid in procs.session_pids(head.proc.pid)) if p]
-        procs.terminate(found, grace_s=10.0)
+        _stop_node(head, grace_s=10.0)
         cluster.nodes.remove(head)
     return head
+
+
+def _stop_node(node: StartedNode, grace_s: float) -> None:
+    """Stop every process of the node's session (its `ray start`, raylet, agents, workers)."""
+    found = [p for p in (_ps(pid) for pid in procs.session_pids(node.proc.pid)) if p]
+    procs.terminate(found, grace_s=grace_s)
+    node.exit_code = node.proc.poll()
 
 
 def _run_tmp(temp_dir: Path) -> Path:
