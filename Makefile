@@ -25,7 +25,7 @@ include build/versions.env
 
 .PHONY: setup test unit lint test-kwok conformance check preflight bench bench-suite kwok-build kwok-up kwok-down kwok-status \
 	kind-up kind-down kind-status realpods-debs realpods-up realpods-status\
-	realpods-down test-realpods cleanup clean soak soak-short test-scaling test-scaling-suite test-pytest test-cold build-cache
+	realpods-down test-realpods cleanup clean soak soak-short test-scaling test-scaling-suite test-pytest test-regressions test-kwok-scaling test-cold build-cache
 
 setup: $(STAMP)
 
@@ -41,29 +41,37 @@ $(STAMP): requirements.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# make test: the stages below, one after another, ending with a table of each stage's wall time
-# (also in $(REPORTS)/test/stages.json). Standard library only, so it runs before .venv exists.
-# &build-cache: every Go build and image of the kwok and realpods tiers (and Helm), started in the
-# background at the lowest CPU priority once setup is done, and waited for (=build-cache) before
-# the first stage that needs it. On a warm machine it finds everything cached in seconds.
-TEST_STAGES ?= setup &build-cache lint test-pytest test-scaling-suite soak-short =build-cache test-kwok test-realpods
+# make test: the stages below in three lanes that run side by side, ending with a table of each
+# stage's lane, start, wall time, exit status, load and host CPU use (also in $(REPORTS)/test/stages.json;
+# each background lane's output in $(REPORTS)/test/lanes/). Standard library only, so it runs before
+# .venv exists. Most stages wait on Ray's, the autoscaler's and the control plane's timers rather
+# than compute, so the lanes overlap on 2 cores; they share no state (each Ray cluster, network
+# namespace and report folder is its own).
+# - main:  lint, then the project's tests, the suites and the benchmarks.
+# - live:  the live and scaling regression cases, the scaling suite, a short soak.
+# - tiers: every Go build and image of the kwok and realpods tiers (~: at the lowest CPU priority,
+#          so it takes only the CPU the other lanes leave idle; seconds when all is cached), then
+#          the kwok tier, then the realpods tier.
+TEST_STAGES ?= setup &tiers:~build-cache,test-kwok,test-realpods &live:test-regressions,test-scaling-suite,soak-short \
+	lint test-pytest =live =tiers
 test:
 	@MAKE="$(MAKE)" $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json $(foreach s,$(TEST_STAGES),'$(s)')
 
-# The project's tests, the suites and the benchmarks; then the live and scaling regression cases
-# (each a nested pytest run on a Ray cluster of its own, most of this stage's time) REGRESSION_JOBS
-# at a time: much of a case is spent waiting on Ray's and the autoscaler's timers, so two overlap
-# on 2 cores (pytest-xdist).
-REGRESSION_JOBS ?= 2
-REGRESSION_FILES := suites/regressions/test_live_regressions.py suites/regressions/test_scaling_regressions.py
+# The project's tests, the suites and the benchmarks, one after another (the regression cases are
+# test-regressions).
 PYTEST_DURATIONS ?= --durations=25
 test-pytest: setup
-	@rc=0; $(BIN)/python -m pytest tests suites benchmarks --ignore=tests/kwok --ignore=tests/realpods \
-		$(foreach f,$(REGRESSION_FILES),--ignore=$(f)) --report-dir=$(REPORTS)/test $(PYTEST_DURATIONS) $(PYTEST_ARGS) \
-		|| rc=$$?; \
+	$(BIN)/python -m pytest tests suites benchmarks --ignore=tests/kwok --ignore=tests/realpods \
+		$(foreach f,$(REGRESSION_FILES),--ignore=$(f)) --report-dir=$(REPORTS)/test $(PYTEST_DURATIONS) $(PYTEST_ARGS)
+
+# The live and scaling regression cases: each a nested pytest run on a Ray cluster of its own.
+# Much of a case is spent waiting on Ray's and the autoscaler's timers, so REGRESSION_JOBS overlap
+# (pytest-xdist).
+REGRESSION_JOBS ?= 2
+REGRESSION_FILES := suites/regressions/test_live_regressions.py suites/regressions/test_scaling_regressions.py
+test-regressions: setup
 	$(BIN)/python -m pytest $(REGRESSION_FILES) -n $(REGRESSION_JOBS) \
-		--report-dir=$(REPORTS)/test-regressions $(PYTEST_DURATIONS) $(PYTEST_ARGS) || { r=$$?; [ $$rc -ne 0 ] || rc=$$r; }; \
-	exit $$rc
+		--report-dir=$(REPORTS)/test-regressions $(PYTEST_DURATIONS) $(PYTEST_ARGS)
 
 # The cold path of a new machine: `bash .ci/run` from a fresh clone of HEAD under /tmp, with HOME,
 # pip's, uv's, Go's and gpuconf's caches pointed at empty folders (Debian's packages are the host's).
@@ -85,12 +93,13 @@ lint: setup
 	$(BIN)/mypy
 
 # The kwok backend: the real control plane (built from Go modules once, then cached) and the real
-# operator. First the model fidelity tests and the kwok tests on the shipped pool; then the suites
-# on the DRA road (overlays/dra: the real scheduler allocates the GPU group's claims against the
-# pool's ResourceSlices; each Ray node gets the GPUs allocated to it), which no other tier runs;
-# the reference manifests' suites already ran on the embedded backend, and suites/kube on real
-# pods (test-realpods). Then the scaling suite on its overlay's node pool: Ray's KubeRay autoscaler
-# beside the head, the real operator's pods. The control plane goes down even on failure.
+# operator. First the model fidelity tests and the kwok tests on the shipped pool (among them Ray's
+# KubeRay autoscaler, v1 and v2, scaling the real operator's GPU group from zero and back); then
+# the suites on the DRA road (overlays/dra: the real scheduler allocates the GPU group's claims
+# against the pool's ResourceSlices; each Ray node gets the GPUs allocated to it), which no other
+# tier runs. The reference manifests' suites run on the embedded backend, suites/kube on real pods
+# (test-realpods), and the scaling suite on the embedded backend (test-scaling-suite); on kwok it is
+# test-kwok-scaling. The control plane goes down even on failure.
 KWOK := $(BIN)/python -m gpuconf kwok
 test-kwok: setup
 	$(KWOK) up --nodes $(MANIFESTS)/nodes
@@ -99,7 +108,11 @@ test-kwok: setup
 	$(KWOK) up --nodes overlays/dra/nodes
 	rc=0; $(BIN)/python -m pytest suites --backend=kwok --manifests=overlays/dra --report-dir=$(REPORTS)/kwok-dra \
 		--ignore=suites/regressions --ignore=suites/scaling $(PYTEST_ARGS) || rc=$$?; \
-	$(KWOK) down; [ $$rc -eq 0 ] || exit $$rc
+	$(KWOK) down; exit $$rc
+
+# The scaling suite on the kwok tier: its overlay's node pool, Ray's KubeRay autoscaler beside the
+# head, the real operator's pods (a few minutes; not part of make test, see test-kwok).
+test-kwok-scaling: setup
 	$(KWOK) up --nodes overlays/scaling/nodes
 	rc=0; $(BIN)/python -m pytest suites/scaling --backend=kwok --manifests=overlays/scaling \
 		--report-dir=$(REPORTS)/kwok-scaling $(PYTEST_ARGS) || rc=$$?; \
@@ -186,7 +199,7 @@ soak: setup
 	$(BIN)/python -m gpuconf.soak $(SOAK_ARGS)
 
 soak-short: setup
-	$(BIN)/python -m gpuconf.soak --runs 2 --clean 0 --seed 5 --window 20 40 --hang 200 $(SOAK_ARGS)
+	$(BIN)/python -m gpuconf.soak --runs 2 --clean 0 --seed 5 --window 20 40 --hang 200 --load 1 $(SOAK_ARGS)
 
 # The realpods tier: real kubelets, containerd and fake GPUs in a network namespace (root; Debian
 # packages installed here with apt-get). The API server is reachable inside that namespace only:

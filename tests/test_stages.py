@@ -25,9 +25,15 @@ def test_stages_stop_at_the_first_failure_and_table_every_target(
     assert doc["not_run"] == ["later"]
 
 
-def test_the_table_names_each_stage_its_time_and_what_did_not_run() -> None:
-    text = stages.table([stages.Stage("lint", 75.0, 0, 1.0, 2.0)], ["test-kwok"], 75.0)
-    assert "lint" in text and "1 min 15.0 s" in text and "test-kwok" in text and "not run" in text
+def test_the_table_names_each_stage_its_lane_time_cpu_and_what_did_not_run() -> None:
+    text = stages.table([stages.Stage("lint", 75.0, 0, 1.0, 2.0, "main", 3.0, 41.6)], ["test-kwok"], 75.0)
+    assert "lint" in text and "main" in text and "1 min 15.0 s" in text and "42%" in text
+    assert "test-kwok" in text and "not run" in text
+
+
+def test_host_cpu_busy_is_the_share_of_busy_jiffies() -> None:
+    assert stages.busy_pct((100, 1000), (150, 1100)) == 50.0
+    assert stages.busy_pct(None, (1, 2)) is None and stages.busy_pct((5, 10), (5, 10)) is None
 
 
 def test_the_cold_environment_points_every_cache_at_the_empty_home(
@@ -55,10 +61,10 @@ def test_the_cold_run_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> 
     assert not (mine / "left").exists() and (mine / cold.MARKER).exists()
 
 
-def test_a_background_stage_runs_beside_the_next_and_is_waited_for(
+def test_a_background_lane_runs_beside_the_foreground_and_is_waited_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """&bg starts at once (nice 19) while `fg` runs; =bg waits for it and both rows are in the table."""
+    """&bg starts at once while `fg` runs; =bg waits for it; every row is in the table with its lane."""
     (tmp_path / "Makefile").write_text(
         "bg:\n\t@sleep 1; test -f fg.done && touch bg.saw-fg\nfg:\n\t@touch fg.done\nlast:\n\t@test -f bg.saw-fg\n"
     )
@@ -67,8 +73,65 @@ def test_a_background_stage_runs_beside_the_next_and_is_waited_for(
     rc = stages.run(["&bg", "fg", "=bg", "last"], report)
     doc = json.loads(report.read_text())
     assert rc == 0, doc
-    assert [s["name"] for s in doc["stages"]] == ["fg", "bg (bg)", "  wait for bg", "last"]
+    assert [(s["name"], s["lane"]) for s in doc["stages"]] == [
+        ("fg", "main"), ("wait for bg", "main"), ("last", "main"), ("bg", "bg")
+    ]  # fmt: skip
     assert (tmp_path / "bg.saw-fg").exists()  # the background stage ran while the foreground one did
+    assert (tmp_path / "lanes" / "bg.log").exists()
+
+
+def test_a_failing_stage_ends_its_lane_while_the_others_run_to_their_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lane a fails at its first stage (its second is not run); lane b and the foreground still run;
+    the run fails with the failure's status; a ~target runs at nice 19."""
+    (tmp_path / "Makefile").write_text(
+        "a1:\n\t@exit 4\na2:\n\t@touch a2.ran\n"
+        'b1:\n\t@sleep 0.5\nb2:\n\t@test "$$(nice)" = 19 && touch b2.niced\n'
+        "fg:\n\t@touch fg.ran\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "stages.json"
+    rc = stages.run(["&a:a1,a2", "&b:b1,~b2", "fg", "=a", "=b"], report)
+    doc = json.loads(report.read_text())
+    assert rc == 2 and doc["rc"] == 2, doc  # make's own status for a failed recipe
+    ran = {s["name"]: (s["lane"], s["rc"]) for s in doc["stages"]}
+    assert ran["a1"] == ("a", 2) and "a2" not in ran and doc["not_run"] == ["a2"]
+    assert ran["b1"] == ("b", 0) and ran["b2"] == ("b", 0) and ran["fg"] == ("main", 0)
+    assert (tmp_path / "b2.niced").exists() and (tmp_path / "fg.ran").exists()
+    assert not (tmp_path / "a2.ran").exists()
+
+
+def test_sigterm_stops_every_lane_and_still_writes_the_table(tmp_path: Path) -> None:
+    """SIGTERM to the runner interrupts the lanes' stages (no sleep outlives it) and reports exit 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "Makefile").write_text("slow:\n\t@sleep 120\nfg:\n\t@sleep 120\n")
+    report = tmp_path / "stages.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpuconf.testing.stages", "--report", str(report), "&bg:slow", "fg", "=bg"],
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130
+    doc = json.loads(report.read_text())
+    assert {s["name"] for s in doc["stages"]} >= {"slow", "fg"}, doc
+    left = subprocess.run(["pgrep", "-f", "sleep 120"], capture_output=True, text=True).stdout.split()
+    mine = [pid for pid in left if str(tmp_path) in Path(f"/proc/{pid}/cwd").resolve().as_posix()]
+    assert mine == [], mine
+
+
+def test_a_lane_entry_names_its_targets_in_order() -> None:
+    lane = stages.parse_lane("&tiers:~build,kwok,realpods")
+    assert lane.name == "tiers" and lane.targets == ["~build", "kwok", "realpods"]
+    assert stages.parse_lane("&bg").targets == ["bg"]
+    with pytest.raises(SystemExit, match="expected &LANE:TARGET"):
+        stages.parse_lane("&x:")
 
 
 def test_make_test_hands_every_stage_to_the_runner_as_one_word() -> None:

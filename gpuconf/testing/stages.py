@@ -1,27 +1,40 @@
-"""`make test`'s stages: run Make targets one after another and end with a table of their wall times.
+"""`make test`'s stages: Make targets in lanes that run side by side, and a table of their times.
 
-``python3 -m gpuconf.testing.stages --report FILE TARGET...`` runs ``make TARGET`` for each target in
-order, stops at the first that fails, and prints (and writes as JSON to FILE) each stage's wall
-time, exit status and the load average at its start and end, whether the run passed or not.
+``python3 -m gpuconf.testing.stages --report FILE ENTRY...`` runs each entry in order and prints (and
+writes as JSON to FILE) each stage's lane, start, wall time, exit status, the load average at its
+start and end and how busy the host's CPUs were while it ran, whether the run passed or not.
 
-``&TARGET`` starts a stage in the background at the lowest CPU priority (``nice -n 19``), so that
-it takes only the CPU the foreground stages leave idle (the builds of a new machine while the
-embedded tests wait on Ray); ``=TARGET`` waits for it, and its row says how long it ran and how
-long the wait was. A background stage still running when the run stops is interrupted.
-Standard library only: it runs before the virtualenv exists (the first stage creates it).
+- ``TARGET`` runs ``make TARGET`` in the foreground (lane ``main``), its output on the terminal.
+- ``&LANE:T1,T2,...`` starts a lane in the background: ``make T1``, then ``T2``, ... one after
+  another. Its output goes to ``LANE.log`` beside FILE (the tail is printed when a stage fails). A
+  target written ``~T`` runs at the lowest CPU priority (``nice -n 19``), so that it takes only the
+  CPU the other lanes leave idle (the Go builds of a new machine). ``&T`` is short for ``&T:T``.
+- ``=LANE`` waits for the lane.
+
+Most of ``make test`` waits on Ray's, the autoscaler's and the control plane's timers (a live stage
+keeps the host's CPUs about a quarter busy), so lanes that share no state overlap on 2 cores.
+A failing stage ends its own lane; the other lanes run to their end (their verdicts are the
+diagnostics), then the run fails with the first failure's status. Ctrl-C or SIGTERM stops every
+lane. Standard library only: it runs before the virtualenv exists (the first stage creates it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
+
+MAIN = "main"
+_TAIL_LINES = 120
 
 
 @dataclass
@@ -33,10 +46,54 @@ class Stage:
     rc: int
     load_start: float
     load_end: float
+    lane: str = MAIN
+    start_s: float = 0.0
+    cpu_busy_pct: float | None = None
+
+
+@dataclass
+class Lane:
+    """Targets run one after another, in the background or in the foreground."""
+
+    name: str
+    targets: list[str]
+    log: Path | None = None
+    stages: list[Stage] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
+    rc: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    thread: threading.Thread | None = None
+
+
+def parse_lane(entry: str) -> Lane:
+    """``&LANE:T1,~T2`` (or ``&T``) as a lane; the leading ``&`` is optional here."""
+    body = entry.lstrip("&")
+    name, colon, rest = body.partition(":")
+    targets = [t for t in (rest if colon else name).split(",") if t]
+    if not name or not targets:
+        raise SystemExit(f"error: stage entry {entry!r}: expected &LANE:TARGET[,TARGET...] or &TARGET")
+    return Lane(name.lstrip("~"), targets)
 
 
 def _load() -> float:
     return round(os.getloadavg()[0], 1)
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of every CPU since boot, from /proc/stat; None where it cannot be read."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """How busy the host's CPUs were between two readings of `_cpu_times`, in percent of all of them."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100.0 * (after[0] - before[0]) / (after[1] - before[1]), 1)
 
 
 def _minutes(seconds: float) -> str:
@@ -44,13 +101,17 @@ def _minutes(seconds: float) -> str:
 
 
 def table(stages: list[Stage], skipped: list[str], total_s: float) -> str:
-    """The closing table: one row a stage, then the stages not reached, then the total."""
-    rows = [f"{'stage':<16} {'wall':>14} {'exit':>5}  load (start → end)"]
-    for st in stages:
-        rows.append(f"{st.name:<16} {_minutes(st.wall_s):>14} {st.rc:>5}  {st.load_start} → {st.load_end}")
+    """The closing table: one row a stage in the order they started, the stages not reached, the total."""
+    rows = [f"{'stage':<20} {'lane':<8} {'start':>7} {'wall':>14} {'exit':>5} {'cpu':>5}  load (start → end)"]
+    for st in sorted(stages, key=lambda s: s.start_s):
+        cpu = "-" if st.cpu_busy_pct is None else f"{st.cpu_busy_pct:.0f}%"
+        rows.append(
+            f"{st.name:<20} {st.lane:<8} {st.start_s:>6.0f}s {_minutes(st.wall_s):>14} {st.rc:>5} {cpu:>5}"
+            f"  {st.load_start} → {st.load_end}"
+        )
     for name in skipped:
-        rows.append(f"{name:<16} {'not run':>14}")
-    rows.append(f"{'total':<16} {_minutes(total_s):>14}")
+        rows.append(f"{name:<20} {'':<8} {'':>7} {'not run':>14}")
+    rows.append(f"{'total':<20} {'':<8} {'':>7} {_minutes(total_s):>14}")
     return "\n".join(rows)
 
 
@@ -64,55 +125,162 @@ def terminal_signals() -> None:
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
-def _make(argv: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, preexec_fn=terminal_signals)
+class Runner:
+    """The lanes of one run, their stages and the run's clock."""
+
+    def __init__(self, make: str, log_dir: Path | None) -> None:
+        self.make = make
+        self.log_dir = log_dir
+        self.t0 = time.monotonic()
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+
+    def run_lane(self, lane: Lane, out: IO[bytes] | None) -> None:
+        """Each target of `lane` in order, until one fails or the run is stopped."""
+        for i, target in enumerate(lane.targets):
+            name = target.lstrip("~")
+            if self.stopping.is_set() or lane.rc != 0:
+                lane.not_run.extend(t.lstrip("~") for t in lane.targets[i:])
+                return
+            argv = [self.make, "--no-print-directory", name]
+            if target.startswith("~"):
+                argv = ["nice", "-n", "19", *argv]
+            load0, cpu0, t0 = _load(), _cpu_times(), time.monotonic()
+            with self.lock:
+                # A process group of its own: an interrupt reaches the whole stage (make passes
+                # SIGINT to no child of its own), and nothing of a stage reads the terminal.
+                lane.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, process_group=0)
+            rc = self.wait(lane.proc)
+            stage = Stage(
+                name, round(time.monotonic() - t0, 1), rc, load0, _load(), lane.name,
+                round(t0 - self.t0, 1), busy_pct(cpu0, _cpu_times()),
+            )  # fmt: skip
+            lane.stages.append(stage)
+            lane.rc = rc
+            if lane.name != MAIN:
+                verdict = "passed" if rc == 0 else f"FAILED (exit {rc}; output in {lane.log})"
+                print(f"[{lane.name}] {name} {verdict} in {_minutes(stage.wall_s)}", flush=True)
+
+    def start(self, lane: Lane) -> None:
+        """Start `lane` in a thread of its own, its output in its log file (or on the terminal)."""
+        out: IO[bytes] | None = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            lane.log = self.log_dir / f"{lane.name}.log"
+            out = lane.log.open("wb")
+        print(f"[{lane.name}] started: {', '.join(t.lstrip('~') for t in lane.targets)}", flush=True)
+        lane.thread = threading.Thread(target=self.run_lane, args=(lane, out), daemon=True)
+        lane.thread.start()
+
+    def wait(self, proc: subprocess.Popen[bytes]) -> int:
+        """`proc`'s exit status; an interrupt is passed on to it (make runs the stage's own cleanup)."""
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            self.stopping.set()
+            return interrupt(proc)
+
+    def stop(self, lanes: list[Lane]) -> None:
+        """Interrupt every lane still running (as Ctrl-C would) and wait for each to clean up."""
+        self.stopping.set()
+        with self.lock:
+            running = [lane.proc for lane in lanes if lane.proc is not None and lane.proc.poll() is None]
+        for proc in running:
+            _signal_group(proc, signal.SIGINT)
+        for proc in running:
+            interrupt(proc)
+        for lane in lanes:
+            if lane.thread is not None:
+                lane.thread.join()
 
 
-def _wait(proc: subprocess.Popen[bytes]) -> int:
+# How long a stage's own cleanup may take after Ctrl-C (a tier's teardown) before SIGTERM, then SIGKILL.
+_GRACE_S = (90.0, 30.0)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+def interrupt(proc: subprocess.Popen[bytes]) -> int:
+    """Ctrl-C to a stage's process group and its exit status; SIGTERM, then SIGKILL, if it outlasts its grace."""
+    for sig, grace in zip((signal.SIGINT, signal.SIGTERM), _GRACE_S, strict=True):
+        _signal_group(proc, sig)
+        try:
+            return proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            print(f"[make test] {proc.args!r}: still running {grace:.0f} s after {sig.name}", flush=True)
+    _signal_group(proc, signal.SIGKILL)
+    return proc.wait()
+
+
+def _tail(path: Path | None) -> str:
+    if path is None or not path.exists():
+        return ""
+    lines = path.read_text(errors="replace").splitlines()[-_TAIL_LINES:]
+    return "\n".join(lines)
+
+
+def _sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(entries: list[str], report: Path | None, make: str = "make") -> int:
+    """Run the entries; return the first non-zero exit status (in the order stages ended), else 0."""
+    runner = Runner(make, report.parent / "lanes" if report is not None else None)
+    main = Lane(MAIN, [])
+    background: dict[str, Lane] = {}
+    waited: list[Lane] = []
+    interrupted = False
+    # Handled (not ignored) signals are reset to their default in each child: a stage gets Ctrl-C as
+    # from a terminal even when this run was started with SIGINT ignored (a shell's background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    old_term = signal.signal(signal.SIGTERM, _sigterm)
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        # make passes the interrupt to the stage's own cleanup; wait for it, then report.
-        proc.send_signal(signal.SIGINT)
-        return proc.wait()
-
-
-def run(targets: list[str], report: Path | None, make: str = "make") -> int:
-    """Run each target; return the first non-zero exit status, else 0."""
-    stages: list[Stage] = []
-    background: dict[str, tuple[subprocess.Popen[bytes], float, float]] = {}
-    t_all = time.monotonic()
-    rc = 0
-    done = 0
-    try:
-        for done, entry in enumerate(targets, start=1):  # noqa: B007 (done counts what ran)
-            name = entry.lstrip("&=")
-            load0, t0 = _load(), time.monotonic()
+        for entry in entries:
+            if runner.stopping.is_set():
+                raise KeyboardInterrupt
             if entry.startswith("&"):
-                background[name] = (
-                    subprocess.Popen(["nice", "-n", "19", make, "--no-print-directory", name]),
-                    t0,
-                    load0,
-                )
-                continue
-            if entry.startswith("="):
-                proc, started, load_bg = background.pop(name)
-                rc = _wait(proc)
-                waited = time.monotonic() - t0
-                stages.append(Stage(f"{name} (bg)", round(time.monotonic() - started, 1), rc, load_bg, _load()))
-                stages.append(Stage(f"  wait for {name}", round(waited, 1), rc, load0, _load()))
+                lane = parse_lane(entry)
+                background[lane.name] = lane
+                runner.start(lane)
+            elif entry.startswith("="):
+                lane = background.pop(entry[1:])
+                t0, load0 = time.monotonic(), _load()
+                assert lane.thread is not None
+                lane.thread.join()
+                waited.append(lane)
+                main.stages.append(
+                    Stage(f"wait for {lane.name}", round(time.monotonic() - t0, 1), lane.rc, load0, _load(),
+                          MAIN, round(t0 - runner.t0, 1))
+                )  # fmt: skip
+                if lane.rc != 0:
+                    print(f"\n== [{lane.name}] failed; the last lines of {lane.log}:\n{_tail(lane.log)}", flush=True)
+            elif main.rc != 0:
+                main.not_run.append(entry)
             else:
-                rc = _wait(_make([make, "--no-print-directory", name]))
-                stages.append(Stage(name, round(time.monotonic() - t0, 1), rc, load0, _load()))
-            if rc != 0:
-                break
+                main.targets = [entry]
+                runner.run_lane(main, None)
+        if runner.stopping.is_set():
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        print("\n[make test] interrupted: stopping every lane", flush=True)
+        runner.stop(list(background.values()))
+        waited.extend(background.values())
+        background.clear()
+        interrupted = True
     finally:
-        for proc, _, _ in background.values():  # stopped early: no background build outlives the run
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                _wait(proc)
-    total = time.monotonic() - t_all
-    skipped = [t for t in targets[done:] if not t.startswith("&")]
+        runner.stop(list(background.values()))  # a lane never waited for does not outlive the run
+        waited.extend(background.values())
+        signal.signal(signal.SIGTERM, old_term)
+    stages = main.stages + [s for lane in waited for s in lane.stages]
+    # The first stage to fail gives the status (a signal's as a shell gives it); an interrupt gives 130.
+    failed = sorted((s.start_s + s.wall_s, s.rc if s.rc > 0 else 128 - s.rc) for s in stages if s.rc != 0)
+    rc = 130 if interrupted else (failed[0][1] if failed else 0)
+    skipped = main.not_run + [t for lane in waited for t in lane.not_run]
+    total = time.monotonic() - runner.t0
     print(f"\n== make test: stages ({'passed' if rc == 0 else 'FAILED'})\n{table(stages, skipped, total)}", flush=True)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -122,12 +290,12 @@ def run(targets: list[str], report: Path | None, make: str = "make") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``--report FILE TARGET...``."""
+    """Command line: ``--report FILE ENTRY...``."""
     ap = argparse.ArgumentParser(prog="python3 -m gpuconf.testing.stages", description=__doc__)
-    ap.add_argument("--report", type=Path, default=None, help="write the stages as JSON here")
-    ap.add_argument("targets", nargs="+", help="Make targets, run in order")
+    ap.add_argument("--report", type=Path, default=None, help="write the stages as JSON here (lane logs beside it)")
+    ap.add_argument("entries", nargs="+", help="TARGET, &LANE:TARGET,..., =LANE (see above)")
     args = ap.parse_args(argv)
-    return run(args.targets, args.report, os.environ.get("MAKE", "make"))
+    return run(args.entries, args.report, os.environ.get("MAKE", "make"))
 
 
 if __name__ == "__main__":
