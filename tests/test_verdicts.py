@@ -20,6 +20,7 @@ from gpuconf.live.verdicts import (
     label_problem,
     placement_problem,
     sees_gpu,
+    unprobed_zero_gpu_pods,
 )
 
 GPU_POD = PodRecord("n-gpu", "ml-gpu-worker-0", "gpu-node-1", "gpu-workers", False, True, 1.0, {"GPU": 1.0, "CPU": 4.0})
@@ -242,3 +243,19 @@ def test_good_probe_is_not_shared() -> None:
     accounting_problems(obs(a), 1.0, physical=True)
     cuda_problems(a)
     assert a == b
+
+
+def test_a_cpu_pod_that_never_joined_is_reported_not_passed() -> None:
+    """Seen live under load: the CPU group's node missed its start window and the check passed on the
+    head alone. A zero-GPU pod that never joined is a problem; a GPU pod that never joined is not this
+    check's (the replica checks report it); a pod the plan does not know counts as zero-GPU."""
+    failed = [
+        {"pod": "c-cpu-workers-worker-0", "exit_code": 1},
+        {"pod": "c-gpu-workers-worker-0", "exit_code": 1},
+        {"pod": "c-unknown", "exit_code": None},
+    ]
+    got = unprobed_zero_gpu_pods(failed, {"c-cpu-workers-worker-0": 0.0, "c-gpu-workers-worker-0": 1.0})
+    assert got == [
+        "c-cpu-workers-worker-0: not probed, its Ray node never joined (ray start exit 1)",
+        "c-unknown: not probed, its Ray node never joined (ray start exit None)",
+    ]

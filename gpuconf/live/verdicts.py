@@ -170,6 +170,16 @@ def sees_gpu(probe: dict[str, Any], node: PodRecord | None) -> str | None:
 _UUID_ENV = re.compile(r"^GPU-[0-9a-fA-F-]+$")
 
 
+def unprobed_zero_gpu_pods(failed: list[dict[str, Any]], gpus_of_pod: dict[str, float]) -> list[str]:
+    """Pods holding no GPU whose Ray node never joined (`LiveCluster.failed`): nothing of theirs was
+    probed, so no check may vouch that they see no GPU. A pod the plan does not know counts too."""
+    return [
+        f"{f.get('pod')}: not probed, its Ray node never joined (ray start exit {f.get('exit_code')})"
+        for f in failed
+        if gpus_of_pod.get(str(f.get("pod")), 0.0) == 0
+    ]
+
+
 def allocated_uuids(check: DeviceCheck) -> list[str]:
     """The GPUs the device plugin gave the pod: NVIDIA_VISIBLE_DEVICES when it lists UUIDs (the plugin's
     env strategy), else what `nvidia-smi -L` shows inside the container (only the allocated devices)."""

@@ -6,7 +6,7 @@ import pytest
 
 from gpuconf.live.contract import LiveCluster, Observed
 from gpuconf.live.settings import Settings
-from gpuconf.live.verdicts import cuda_device_count, cuda_problems, sees_gpu
+from gpuconf.live.verdicts import cuda_device_count, cuda_problems, sees_gpu, unprobed_zero_gpu_pods
 from gpuconf.model.plan import Plan
 from gpuconf.testing.evidence import Evidence
 
@@ -46,8 +46,11 @@ def test_replica_gpu_is_a_host_gpu(
     assert all(u in host for uuids in seen.values() for u in uuids), f"{seen} not all in {host}"
 
 
-def test_head_and_cpu_nodes_see_no_gpu(observed: Observed, live_cluster: LiveCluster, evidence: Evidence) -> None:
-    """A zero-GPU task on the head and on every pod without a GPU limit sees no GPU, wherever the pod landed."""
+def test_head_and_cpu_nodes_see_no_gpu(
+    observed: Observed, live_cluster: LiveCluster, plan: Plan, evidence: Evidence
+) -> None:
+    """A zero-GPU task on the head and on every pod without a GPU limit sees no GPU, wherever the pod
+    landed; a pod without GPUs whose Ray node never joined fails it (it was not seen)."""
     rows, problems = {}, []
     for node_id, probe in observed.nodes.items():
         record = live_cluster.records[node_id]
@@ -63,8 +66,12 @@ def test_head_and_cpu_nodes_see_no_gpu(observed: Observed, live_cluster: LiveClu
         }
         if why:
             problems.append(f"{record.pod} on {record.k8s_node}: {why}")
+    # A node that never joined (a starved host, a bad `ray start`) must not let the check pass unseen.
+    unseen = unprobed_zero_gpu_pods(live_cluster.failed, {n.name: n.resources.get("GPU", 0.0) for n in plan.ray_nodes})
+    problems += unseen
     evidence.add("nodes", rows)
-    assert rows, "no head or CPU node was probed"
+    evidence.add("not_probed", unseen)
+    assert rows or unseen, "no head or CPU node was probed"
     assert not problems, "; ".join(problems)
 
 
