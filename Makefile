@@ -41,7 +41,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# make test: the stages below in two lanes that run side by side, ending with a table of each
+# make test: the stages below in lanes that run side by side, ending with a table of each
 # stage's lane, start, wall time, exit status, load and host CPU use (also in $(REPORTS)/test/stages.json;
 # the background lane's output in $(REPORTS)/test/lanes/). Standard library only, so it runs before
 # .venv exists. The lanes share no state (each Ray cluster, network namespace and report folder is
@@ -50,16 +50,17 @@ $(STAMP): requirements.txt pyproject.toml
 # start windows (heads not up in 90 s at load 14).
 # - main:  lint; the project's tests, the suites and the benchmarks; the live regression cases;
 #          the scaling suite.
-# - tiers: every Go build and image of the kwok and realpods tiers (~: at the lowest CPU priority,
-#          so it takes only the CPU the main lane leaves idle; seconds when all is cached); the kwok
-#          tier; the realpods tier; the scaling regression cases.
+# - build: every Go build and image of the kwok and realpods tiers, at the lowest CPU priority (~),
+#          so it takes only the CPU the lanes leave idle (a new machine's ~40 min of Go builds; seconds
+#          when all is cached).
+# - tiers: the scaling regression cases (no build needed), then, once the builds are done, the kwok
+#          tier and the realpods tier.
 # `make soak` (interrupts at random moments, under load) is not part of it: tests/test_teardown.py
 # and tests/test_autoscaled_teardown.py prove each way a run is stopped.
-TEST_STAGES ?= setup &tiers:~build-cache,test-kwok,test-realpods,test-scaling-regressions \
-	lint test-pytest test-live-regressions test-scaling-suite =tiers
+TEST_STAGES ?= setup &build:~build-cache &tiers:test-scaling-regressions,=build,test-kwok,test-realpods \
+	lint test-pytest test-live-regressions test-scaling-suite =tiers =build
 test:
-	@MAKE="$(MAKE)" REGRESSION_JOBS=0 $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json \
-		$(foreach s,$(TEST_STAGES),'$(s)')
+	@MAKE="$(MAKE)" REGRESSION_JOBS=0 $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json $(foreach s,$(TEST_STAGES),'$(s)')
 
 # The project's tests, the suites and the benchmarks, one after another (the regression cases are
 # test-regressions).

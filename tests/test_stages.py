@@ -102,6 +102,26 @@ def test_a_failing_stage_ends_its_lane_while_the_others_run_to_their_end(
     assert not (tmp_path / "a2.ran").exists()
 
 
+def test_a_lane_waits_for_another_and_stops_when_it_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """&t:=b,kwok runs kwok only once lane b has passed; with b failed, kwok is not run; main runs on."""
+    (tmp_path / "Makefile").write_text(
+        "build:\n\t@sleep 0.5; touch built\nbad:\n\t@exit 5\nkwok:\n\t@test -f built && touch kwok.ran\n"
+        "other:\n\t@touch other.ran\nfg:\n\t@true\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "stages.json"
+    assert stages.run(["&b:build", "&t:=b,kwok", "fg", "=t", "=b"], report) == 0
+    assert (tmp_path / "kwok.ran").exists()
+    rows = [(s["name"], s["lane"]) for s in json.loads(report.read_text())["stages"]]
+    assert ("wait for b", "t") in rows and ("kwok", "t") in rows
+
+    (tmp_path / "kwok.ran").unlink()
+    rc = stages.run(["&b:bad", "&t:=b,kwok", "fg", "=t", "=b", "other"], report)
+    doc = json.loads(report.read_text())
+    assert rc == 2 and not (tmp_path / "kwok.ran").exists() and "kwok" in doc["not_run"], doc
+    assert "other" in doc["not_run"]  # main does not run on past a failed lane it waited for
+
+
 def test_sigterm_stops_every_lane_and_still_writes_the_table(tmp_path: Path) -> None:
     """SIGTERM to the runner interrupts the lanes' stages (no sleep outlives it) and reports exit 130."""
     import signal

@@ -9,7 +9,8 @@ start and end and how busy the host's CPUs were while it ran, whether the run pa
   another. Its output goes to ``LANE.log`` beside FILE (the tail is printed when a stage fails). A
   target written ``~T`` runs at the lowest CPU priority (``nice -n 19``), so that it takes only the
   CPU the other lanes leave idle (the Go builds of a new machine). ``&T`` is short for ``&T:T``.
-- ``=LANE`` waits for the lane.
+- ``=LANE`` waits for the lane; inside a lane's list (``&B:=A,T``) lane B waits for lane A first,
+  and does not run on when A failed.
 
 Most of ``make test`` waits on Ray's, the autoscaler's and the control plane's timers (a live stage
 keeps the host's CPUs about a quarter busy), so lanes that share no state overlap on 2 cores.
@@ -134,6 +135,7 @@ class Runner:
         self.t0 = time.monotonic()
         self.stopping = threading.Event()
         self.lock = threading.Lock()
+        self.lanes: dict[str, Lane] = {}
 
     def run_lane(self, lane: Lane, out: IO[bytes] | None) -> None:
         """Each target of `lane` in order, until one fails or the run is stopped."""
@@ -142,6 +144,9 @@ class Runner:
             if self.stopping.is_set() or lane.rc != 0:
                 lane.not_run.extend(t.lstrip("~") for t in lane.targets[i:])
                 return
+            if target.startswith("="):
+                self.wait_lane(lane, self.lanes[target[1:]])
+                continue
             argv = [self.make, "--no-print-directory", name]
             if target.startswith("~"):
                 argv = ["nice", "-n", "19", *argv]
@@ -161,6 +166,17 @@ class Runner:
                 verdict = "passed" if rc == 0 else f"FAILED (exit {rc}; output in {lane.log})"
                 print(f"[{lane.name}] {name} {verdict} in {_minutes(stage.wall_s)}", flush=True)
 
+    def wait_lane(self, waiter: Lane, lane: Lane) -> None:
+        """`waiter` waits for `lane` to end (a row of its own); a failed `lane` ends `waiter` too."""
+        t0, load0 = time.monotonic(), _load()
+        assert lane.thread is not None
+        lane.thread.join()
+        waiter.stages.append(
+            Stage(f"wait for {lane.name}", round(time.monotonic() - t0, 1), lane.rc, load0, _load(), waiter.name,
+                  round(t0 - self.t0, 1))
+        )  # fmt: skip
+        waiter.rc = waiter.rc or lane.rc
+
     def start(self, lane: Lane) -> None:
         """Start `lane` in a thread of its own, its output in its log file (or on the terminal)."""
         out: IO[bytes] | None = None
@@ -168,6 +184,7 @@ class Runner:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             lane.log = self.log_dir / f"{lane.name}.log"
             out = lane.log.open("wb")
+        self.lanes[lane.name] = lane
         print(f"[{lane.name}] started: {', '.join(t.lstrip('~') for t in lane.targets)}", flush=True)
         lane.thread = threading.Thread(target=self.run_lane, args=(lane, out), daemon=True)
         lane.thread.start()
@@ -248,14 +265,8 @@ def run(entries: list[str], report: Path | None, make: str = "make") -> int:
                 runner.start(lane)
             elif entry.startswith("="):
                 lane = background.pop(entry[1:])
-                t0, load0 = time.monotonic(), _load()
-                assert lane.thread is not None
-                lane.thread.join()
+                runner.wait_lane(main, lane)
                 waited.append(lane)
-                main.stages.append(
-                    Stage(f"wait for {lane.name}", round(time.monotonic() - t0, 1), lane.rc, load0, _load(),
-                          MAIN, round(t0 - runner.t0, 1))
-                )  # fmt: skip
                 if lane.rc != 0:
                     print(f"\n== [{lane.name}] failed; the last lines of {lane.log}:\n{_tail(lane.log)}", flush=True)
             elif main.rc != 0:
