@@ -122,8 +122,10 @@ def test_a_lane_waits_for_another_and_stops_when_it_failed(tmp_path: Path, monke
     assert "other" in doc["not_run"]  # main does not run on past a failed lane it waited for
 
 
-def test_sigterm_stops_every_lane_and_still_writes_the_table(tmp_path: Path) -> None:
-    """SIGTERM to the runner interrupts the lanes' stages (no sleep outlives it) and reports exit 130."""
+@pytest.mark.parametrize("entries", [["&bg:slow", "fg", "=bg"], ["&bg:slow", "=bg"]], ids=["in-fg", "in-wait"])
+def test_sigterm_stops_every_lane_and_still_writes_the_table(tmp_path: Path, entries: list[str]) -> None:
+    """SIGTERM to the runner, in a foreground stage or while it waits for a lane, interrupts every
+    lane's stage (no sleep outlives it; seen: a lane being waited for was left running) and reports 130."""
     import signal
     import subprocess
     import sys
@@ -132,7 +134,7 @@ def test_sigterm_stops_every_lane_and_still_writes_the_table(tmp_path: Path) -> 
     (tmp_path / "Makefile").write_text("slow:\n\t@sleep 120\nfg:\n\t@sleep 120\n")
     report = tmp_path / "stages.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gpuconf.testing.stages", "--report", str(report), "&bg:slow", "fg", "=bg"],
+        [sys.executable, "-m", "gpuconf.testing.stages", "--report", str(report), *entries],
         cwd=tmp_path,
         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
@@ -140,7 +142,7 @@ def test_sigterm_stops_every_lane_and_still_writes_the_table(tmp_path: Path) -> 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 130
     doc = json.loads(report.read_text())
-    assert {s["name"] for s in doc["stages"]} >= {"slow", "fg"}, doc
+    assert {s["name"] for s in doc["stages"]} >= {e for e in entries if e.isalpha()} | {"slow"}, doc
     left = subprocess.run(["pgrep", "-f", "sleep 120"], capture_output=True, text=True).stdout.split()
     mine = [pid for pid in left if str(tmp_path) in Path(f"/proc/{pid}/cwd").resolve().as_posix()]
     assert mine == [], mine

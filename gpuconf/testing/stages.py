@@ -63,7 +63,14 @@ class Lane:
     not_run: list[str] = field(default_factory=list)
     rc: int = 0
     proc: subprocess.Popen[bytes] | None = None
-    thread: threading.Thread | None = None
+    # Set when the lane has ended. Waited on rather than Thread.join(): a join cut short by Ctrl-C
+    # can return at once the next time (CPython), and the lane's last row would then be lost.
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def wait_done(self) -> None:
+        """Until the lane has ended (a started lane always ends: its stage is interrupted if need be)."""
+        while not self.done.wait(0.5):
+            pass
 
 
 def parse_lane(entry: str) -> Lane:
@@ -169,8 +176,7 @@ class Runner:
     def wait_lane(self, waiter: Lane, lane: Lane) -> None:
         """`waiter` waits for `lane` to end (a row of its own); a failed `lane` ends `waiter` too."""
         t0, load0 = time.monotonic(), _load()
-        assert lane.thread is not None
-        lane.thread.join()
+        lane.wait_done()
         waiter.stages.append(
             Stage(f"wait for {lane.name}", round(time.monotonic() - t0, 1), lane.rc, load0, _load(), waiter.name,
                   round(t0 - self.t0, 1))
@@ -186,8 +192,13 @@ class Runner:
             out = lane.log.open("wb")
         self.lanes[lane.name] = lane
         print(f"[{lane.name}] started: {', '.join(t.lstrip('~') for t in lane.targets)}", flush=True)
-        lane.thread = threading.Thread(target=self.run_lane, args=(lane, out), daemon=True)
-        lane.thread.start()
+        threading.Thread(target=self._run_to_end, args=(lane, out), daemon=True).start()
+
+    def _run_to_end(self, lane: Lane, out: IO[bytes] | None) -> None:
+        try:
+            self.run_lane(lane, out)
+        finally:
+            lane.done.set()
 
     def wait(self, proc: subprocess.Popen[bytes]) -> int:
         """`proc`'s exit status; an interrupt is passed on to it (make runs the stage's own cleanup)."""
@@ -207,8 +218,7 @@ class Runner:
         for proc in running:
             interrupt(proc)
         for lane in lanes:
-            if lane.thread is not None:
-                lane.thread.join()
+            lane.wait_done()
 
 
 # How long a stage's own cleanup may take after Ctrl-C (a tier's teardown) before SIGTERM, then SIGKILL.
@@ -264,9 +274,9 @@ def run(entries: list[str], report: Path | None, make: str = "make") -> int:
                 background[lane.name] = lane
                 runner.start(lane)
             elif entry.startswith("="):
-                lane = background.pop(entry[1:])
-                runner.wait_lane(main, lane)
-                waited.append(lane)
+                lane = background[entry[1:]]
+                runner.wait_lane(main, lane)  # an interrupt here leaves it in `background`: stopped below
+                waited.append(background.pop(lane.name))
                 if lane.rc != 0:
                     print(f"\n== [{lane.name}] failed; the last lines of {lane.log}:\n{_tail(lane.log)}", flush=True)
             elif main.rc != 0:
