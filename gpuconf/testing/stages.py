@@ -127,7 +127,7 @@ def terminal_signals() -> None:
     """In a child before exec: Ctrl-C and Ctrl-\\ as a terminal delivers them (the default action).
 
     A shell starts a background job with SIGINT ignored, and an ignored signal stays ignored through
-    exec: every interrupt test below would then pass without being interrupted.
+    exec: every interrupt test of the child would then pass without being interrupted.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
@@ -159,6 +159,9 @@ class Runner:
                 argv = ["nice", "-n", "19", *argv]
             load0, cpu0, t0 = _load(), _cpu_times(), time.monotonic()
             with self.lock:
+                if self.stopping.is_set():  # stop() holds the lock while it picks the stages to interrupt
+                    lane.not_run.extend(t.lstrip("~") for t in lane.targets[i:])
+                    return
                 # A process group of its own: an interrupt reaches the whole stage (make passes
                 # SIGINT to no child of its own), and nothing of a stage reads the terminal.
                 lane.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, process_group=0)
