@@ -50,17 +50,19 @@ $(STAMP): requirements.txt pyproject.toml
 # start windows (heads not up in 90 s at load 14).
 # - main:  lint; the project's tests, the suites and the benchmarks; the live regression cases;
 #          the scaling suite.
-# - build: every Go build and image of the kwok and realpods tiers, at the lowest CPU priority (~),
-#          so it takes only the CPU the lanes leave idle (a new machine's ~40 min of Go builds; seconds
-#          when all is cached).
+# - build: every Go build and image of the kwok and realpods tiers (seconds when all is cached). On a
+#          new machine it is the longest road (the builds, then kwok, then realpods): it runs at
+#          normal priority but one Go compile at a time (BUILD_GOFLAGS=-p=1), so it takes about one
+#          core and the main lane keeps the other. At nice 19 it got only what the main lane left
+#          idle: Kubernetes took 28 min, every build 50, and the run 75.
 # - tiers: the scaling regression cases (no build needed), then, once the builds are done, the kwok
 #          tier and the realpods tier.
 # `make soak` (interrupts at random moments, under load) is not part of it: tests/test_teardown.py
 # and tests/test_autoscaled_teardown.py prove each way a run is stopped.
-TEST_STAGES ?= setup &build:~build-cache &tiers:test-scaling-regressions,=build,test-kwok,test-realpods \
+TEST_STAGES ?= setup &build:build-cache &tiers:test-scaling-regressions,=build,test-kwok,test-realpods \
 	lint test-pytest test-live-regressions test-scaling-suite =tiers =build
 test:
-	@MAKE="$(MAKE)" REGRESSION_JOBS=0 $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json $(foreach s,$(TEST_STAGES),'$(s)')
+	@MAKE="$(MAKE)" REGRESSION_JOBS=0 BUILD_GOFLAGS=-p=1 $(PYTHON) -m gpuconf.testing.stages --report $(REPORTS)/test/stages.json $(foreach s,$(TEST_STAGES),'$(s)')
 
 # The project's tests, the suites and the benchmarks, one after another (the regression cases are
 # test-regressions).
@@ -180,8 +182,10 @@ kwok-build: setup
 
 # Every build of the kwok and realpods tiers and the test tools, and the realpods images, on the
 # host's network (make test starts it in the background; a no-op when all is cached).
+# BUILD_GOFLAGS: extra GOFLAGS for these builds (make test: -p=1, one compile at a time).
+BUILD_GOFLAGS ?=
 build-cache: setup realpods-debs
-	$(BIN)/python -m gpuconf kwok build --all
+	GOFLAGS="$$GOFLAGS $(BUILD_GOFLAGS)" $(BIN)/python -m gpuconf kwok build --all
 	@if [ "$$(id -u)" = 0 ]; then $(BIN)/python -m gpuconf.provision.realpods prepare; \
 	else echo "build-cache: not root: the realpods images are left to make test-realpods"; fi
 
