@@ -54,7 +54,7 @@ $(STAMP): requirements.txt pyproject.toml
 #          new machine it is the longest road (the builds, then kwok, then realpods): it runs at
 #          normal priority but one Go compile at a time (BUILD_GOFLAGS=-p=1), so it takes about one
 #          core and the main lane keeps the other. At nice 19 it got only what the main lane left
-#          idle: Kubernetes took 28 min, every build 50, and the run 75.
+#          idle: Kubernetes took 28 min, every build 42, and the cold run 66.
 # - tiers: the scaling regression cases (no build needed), then, once the builds are done, the kwok
 #          tier and the realpods tier.
 # `make soak` (interrupts at random moments, under load) is not part of it: tests/test_teardown.py

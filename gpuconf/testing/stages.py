@@ -110,16 +110,16 @@ def _minutes(seconds: float) -> str:
 
 def table(stages: list[Stage], skipped: list[str], total_s: float) -> str:
     """The closing table: one row a stage in the order they started, the stages not reached, the total."""
-    rows = [f"{'stage':<20} {'lane':<8} {'start':>7} {'wall':>14} {'exit':>5} {'cpu':>5}  load (start → end)"]
+    rows = [f"{'stage':<26} {'lane':<8} {'start':>7} {'wall':>14} {'exit':>5} {'cpu':>5}  load (start → end)"]
     for st in sorted(stages, key=lambda s: s.start_s):
         cpu = "-" if st.cpu_busy_pct is None else f"{st.cpu_busy_pct:.0f}%"
         rows.append(
-            f"{st.name:<20} {st.lane:<8} {st.start_s:>6.0f}s {_minutes(st.wall_s):>14} {st.rc:>5} {cpu:>5}"
+            f"{st.name:<26} {st.lane:<8} {st.start_s:>6.0f}s {_minutes(st.wall_s):>14} {st.rc:>5} {cpu:>5}"
             f"  {st.load_start} → {st.load_end}"
         )
     for name in skipped:
-        rows.append(f"{name:<20} {'':<8} {'':>7} {'not run':>14}")
-    rows.append(f"{'total':<20} {'':<8} {'':>7} {_minutes(total_s):>14}")
+        rows.append(f"{name:<26} {'':<8} {'':>7} {'not run':>14}")
+    rows.append(f"{'total':<26} {'':<8} {'':>7} {_minutes(total_s):>14}")
     return "\n".join(rows)
 
 
