@@ -291,12 +291,9 @@ def run(entries: list[str], report: Path | None, make: str = "make") -> int:
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         print("\n[make test] interrupted: stopping every lane", flush=True)
-        runner.stop(list(background.values()))
-        waited.extend(background.values())
-        background.clear()
         interrupted = True
     finally:
-        runner.stop(list(background.values()))  # a lane never waited for does not outlive the run
+        runner.stop(list(background.values()))  # interrupted, or never waited for: no lane outlives the run
         waited.extend(background.values())
         signal.signal(signal.SIGTERM, old_term)
     stages = main.stages + [s for lane in waited for s in lane.stages]
