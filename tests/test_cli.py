@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from gpuconf.cli import main
 from gpuconf.static.regressions import RegressionCase, discover
 from gpuconf.static.rules import CATALOGUE
 
@@ -48,12 +51,28 @@ def gpuconf(*args: str) -> Run:
     return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
+def gpuconf_main(*args: str) -> Run:
+    """`gpuconf ARGS` through the CLI's main() in this process: what `python -m gpuconf` runs once its
+    interpreter is up (the other tests here start that interpreter), without paying for it per case."""
+    out, err = io.StringIO(), io.StringIO()
+    start = time.monotonic()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    return Run(rc, out.getvalue(), err.getvalue(), time.monotonic() - start)
+
+
 @pytest.fixture(scope="module")
-def case_runs() -> dict[str, Run]:
-    """Every regression case checked once, a few at a time (each run imports Ray's schemas)."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        runs = pool.map(lambda c: gpuconf("check", str(c.path.relative_to(REPO))), CASES)
-        return {c.name: r for c, r in zip(CASES, runs, strict=False)}
+def case_runs(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Run]:
+    """Every regression case checked once, as `gpuconf check CASE` from the repository root."""
+    monkeypatch_module.chdir(REPO)
+    return {c.name: gpuconf_main("check", str(c.path.relative_to(REPO))) for c in CASES}
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    """A monkeypatch undone at the end of the module."""
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """A live run with hostile container settings changes nothing on the host outside its own folder.
 
-The reference manifests, with the head's container given `LD_PRELOAD` of a library that records
-every process it is loaded into, and `rayStartParams.temp-dir` naming a host folder; the run is
+The reference manifests cut to their head (the service pinned there, with no GPU: the worker
+groups add nothing to what the head's container settings show), with the head's container given
+`LD_PRELOAD` of a library that records every process it is loaded into, and
+`rayStartParams.temp-dir` naming a host folder; the run is
 started by a shell that exports GPUCONF_RUN_ID (as a wrapping CI script might). The run must end
 by its own verdict (the shell is not killed by the run's teardown), the library must never run,
 and the host folder must never be written.
@@ -45,8 +47,18 @@ def _hostile_manifests(dest: Path, lib: Path, host_folder: Path) -> Path:
     head = doc["spec"]["headGroupSpec"]
     head["rayStartParams"]["temp-dir"] = str(host_folder)
     head["template"]["spec"]["containers"][0]["env"] = [{"name": "LD_PRELOAD", "value": str(lib)}]
+    del doc["spec"]["workerGroupSpecs"]
     with path.open("w") as fh:
         yaml.dump(doc, fh)
+    serve_path = dest / "serve-config.yaml"
+    serve = yaml.load(serve_path.read_text())
+    for app in serve["applications"]:
+        for deployment in app.get("deployments", []):
+            options = deployment.setdefault("ray_actor_options", {})
+            options["num_gpus"] = 0
+            options["resources"] = {"head_node": 0.001}
+    with serve_path.open("w") as fh:
+        yaml.dump(serve, fh)
     return dest
 
 

@@ -42,6 +42,14 @@ def test_the_head_keeps_the_run_temp_dir_and_a_users_temp_dir_goes_into_it(tmp_p
     assert worker_temp_dir(tmp_path) != worker_temp_dir(tmp_path)
 
 
+def test_every_node_starts_without_a_log_monitor_unless_the_pod_asks_for_one(tmp_path: Path) -> None:
+    """The run's drivers take no worker logs, so no node runs Ray's log monitor; a pod's own setting stays."""
+    for is_head, argv in ((True, ["ray", "start", "--head"]), (False, ["ray", "start", "--address=x:1"])):
+        assert _opt(localize_argv(_spec(is_head, argv), "a:1", tmp_path), "include-log-monitor") == "false"
+    own = localize_argv(_spec(False, ["ray", "start", "--address=x:1", "--include-log-monitor=true"]), "a:1", tmp_path)
+    assert [w for w in own if "log-monitor" in w] == ["--include-log-monitor=true"]
+
+
 def test_workers_start_together_unless_the_host_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(STARTS_ENV, raising=False)
     assert parallel_starts(load=1.5, cpus=2) is True

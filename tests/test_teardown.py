@@ -1,10 +1,9 @@
-"""Teardown leaves no Ray process, temp dir or port behind: after a normal stop, and after Ctrl-C."""
+"""Teardown leaves no Ray process, temp dir or port behind: after a normal stop, after Ctrl-C, after SIGTERM."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,33 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from gpuconf.backends.localray.launcher import start_cluster, temp_tag
+from gpuconf.backends.localray.launcher import temp_tag
 from gpuconf.backends.localray.procs import RUN_ENV, marked_processes
-from gpuconf.backends.localray.specs import specs_from_plan
-from gpuconf.static.check import run_check
 from gpuconf.testing.stages import terminal_signals
+from tests.head_runs import HeadRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _port_free(address: str) -> bool:
-    host, port = address.rsplit(":", 1)
-    with socket.socket() as s:
-        return s.connect_ex((host, int(port))) != 0
-
-
-def test_stop_leaves_nothing_behind() -> None:
-    """A head-only cluster from the shipped manifests: after stop(), no marked process, no temp dir, no GCS port."""
-    plan = next(p for p in run_check([ROOT / "manifests"]).plans if p.target.name.startswith("RayCluster/"))
-    head = specs_from_plan(plan)[:1]
-    cluster = start_cluster(head, run_id="gpuconf-teardown-test")
-    assert marked_processes("gpuconf-teardown-test"), "the cluster should be running"
-    temp, gcs = cluster.temp_dir, cluster.gcs_address
-    cluster.stop()
-    assert marked_processes("gpuconf-teardown-test") == []
-    assert not temp.exists()
-    assert _port_free(gcs)
+def test_stop_leaves_nothing_behind(private_head_run: HeadRun) -> None:
+    """A head-only cluster from the shipped manifests, Serve on it: after stop(), no marked process, no
+    temp dir, no GCS port (read by the child right after stop(), before its own exit could clean up)."""
+    run = private_head_run
+    assert run.marked_while_up > 0, f"the cluster should have been running\n{run.context()}"
+    assert run.stopped == {"left": [], "temp_dir_left": False, "gcs_port_free": True}, run.context()
+    assert run.returncode == 0, run.context()
 
 
 def test_ctrl_c_during_a_run_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -90,49 +78,16 @@ def test_ctrl_c_during_a_run_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list(Path("/tmp").glob(f"gpc-{temp_tag(run_id)}-*")) == [], (proc.returncode, out[-2000:])
 
 
-SIGTERM_CHILD = """
-import pathlib, sys, time
-from gpuconf.backends.localray.launcher import _exit_on_sigterm, start_cluster
-from gpuconf.backends.localray.specs import specs_from_plan
-from gpuconf.static.check import run_check
-plan = next(p for p in run_check([pathlib.Path("manifests")]).plans if p.target.name.startswith("RayCluster/"))
-_exit_on_sigterm()
-cluster = start_cluster(specs_from_plan(plan)[:1], run_id=sys.argv[1])
-try:
-    cluster.connect()
-    print("CONNECTED", flush=True)
-    time.sleep(300)
-finally:
-    time.sleep(5)  # a teardown longer than the 3 s Ray's C++ handler would give it
-    cluster.stop()
-    print("STOPPED", flush=True)
-"""
-
-
-def test_sigterm_after_connect_unwinds_through_a_long_teardown() -> None:
+def test_sigterm_after_connect_unwinds_through_a_long_teardown(host_head_run: HeadRun) -> None:
     """Once the driver is connected, SIGTERM still unwinds in Python: no abort (-6) mid-teardown.
 
     Ray's C++ failure signal handler, if left in the driver, takes SIGTERM first and aborts the
-    process 3 s later, whatever the teardown is doing.
+    process 3 s later, whatever the teardown (5 s here) is doing.
     """
-    run_id = f"gpuconf-sigterm-{os.getpid()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GPUCONF_RUN"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SIGTERM_CHILD, run_id],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    lines: list[bytes] = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith(b"CONNECTED"):
-            break
-    assert proc.poll() is None, b"".join(lines)[-3000:].decode(errors="replace")
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=180)
-    text = (b"".join(lines) + out).decode(errors="replace")
-    assert (proc.returncode, "STOPPED" in text) == (128 + signal.SIGTERM, True), (proc.returncode, text[-3000:])
-    assert marked_processes(run_id) == []
+    run = host_head_run
+    assert run.marked_while_up > 0, run.context()
+    assert (run.returncode, run.stopped) == (
+        128 + signal.SIGTERM,
+        {"left": [], "temp_dir_left": False, "gcs_port_free": True},
+    ), run.context()
+    assert marked_processes(run.run_id) == []

@@ -83,8 +83,12 @@ class KubeClient:
 
         Waiting matters between cases: pods of a terminating namespace still hold their
         node's GPUs, and the next case's pods would be Pending for it. (The namespace object
-        itself lingers a few seconds more; nothing depends on that.)
+        itself lingers a few seconds more; nothing depends on that.) So a wait deletes the
+        namespace's RayClusters first: the garbage collector then deletes their pods at once,
+        where the namespace controller gets to them only seconds later (5 s against 0.3 s here).
         """
+        if wait:
+            self._delete_rayclusters(name)
         try:
             self.core.delete_namespace(name, propagation_policy="Background", _request_timeout=self.timeout)
         except ApiException as exc:
@@ -97,6 +101,30 @@ class KubeClient:
                 tier="kube",
                 interval=0.5,
             )
+
+    def _delete_rayclusters(self, namespace: str) -> None:
+        """Delete every RayCluster of `namespace` (their pods follow, by owner reference); best effort:
+        the namespace's own deletion takes whatever is left."""
+        try:
+            listed = cast(
+                dict[str, Any],
+                self.custom.list_namespaced_custom_object(
+                    RAY_GROUP, RAY_VERSION, namespace, RAYCLUSTERS, _request_timeout=self.timeout
+                ),
+            )
+            items = listed.get("items", [])
+            for item in items:
+                self.custom.delete_namespaced_custom_object(
+                    RAY_GROUP,
+                    RAY_VERSION,
+                    namespace,
+                    RAYCLUSTERS,
+                    item["metadata"]["name"],
+                    _request_timeout=self.timeout,
+                )
+        except ApiException as exc:
+            if exc.status not in (403, 404):
+                raise
 
     def namespace_exists(self, name: str) -> bool:
         """True while the API server still has the namespace (also while it terminates)."""

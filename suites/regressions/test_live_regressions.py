@@ -1,7 +1,8 @@
 """Known-bad manifests that get as far as Ray: the live checks fail on them, for the right reason.
 
-Each case runs the placement and CUDA suites in a separate pytest process against
-the case (its own local Ray cluster) and reads that run's conformance.json.
+Each case runs the check it must break in a separate pytest process against the case (its own
+local Ray cluster) and reads that run's conformance.json; the user's app variant runs the
+placement and CUDA suites whole.
 """
 
 from __future__ import annotations
@@ -52,14 +53,26 @@ CASES = [
 ]
 
 
-def _run_suites(manifests: Path, report_dir: Path, settings: Settings) -> tuple[int, str, dict[str, Any]]:
-    """The placement and CUDA suites on `manifests` in a pytest process of their own: exit code, output, checks."""
+SUITES = ["suites/placement/test_placement.py", "suites/cuda/test_cuda.py"]
+
+
+def check_node_id(check: str) -> str:
+    """`suites/<suite>/test_<suite>.py::check`: the one check of SUITES named `check`."""
+    found = [f"{suite}::{check}" for suite in SUITES if f"\ndef {check}(" in (ROOT / suite).read_text()]
+    assert len(found) == 1, f"{check}: defined in {len(found)} of {SUITES}"
+    return found[0]
+
+
+def _run_suites(
+    manifests: Path, report_dir: Path, settings: Settings, targets: list[str] = SUITES
+) -> tuple[int, str, dict[str, Any]]:
+    """`targets` of the placement and CUDA suites on `manifests` in a pytest process of their own: exit
+    code, output, checks."""
     cmd = [
         sys.executable,
         "-m",
         "pytest",
-        "suites/placement",
-        "suites/cuda",
+        *targets,
         "-q",
         "-p",
         "no:cacheprovider",
@@ -80,9 +93,9 @@ def _run_suites(manifests: Path, report_dir: Path, settings: Settings) -> tuple[
 def test_live_check_fails_on_case(
     case: LiveCase, tmp_path: Path, gpuconf_settings: Settings, evidence: Evidence
 ) -> None:
-    """Deploy the case on a fresh local cluster; the named check must fail and say why."""
+    """Deploy the case on a fresh local cluster; the named check, run alone, must fail and say why."""
     manifest = ROOT / "manifests" / "regressions" / f"{case.case}.yaml"
-    rc, out, checks = _run_suites(manifest, tmp_path, gpuconf_settings)
+    rc, out, checks = _run_suites(manifest, tmp_path, gpuconf_settings, [check_node_id(case.check)])
     evidence.add("exit_code", rc)
     evidence.add("checks", {k: {"verdict": v["verdict"], "detail": v["detail"][:300]} for k, v in checks.items()})
     assert rc == 1, out

@@ -29,6 +29,8 @@ class ScalingCase:
     case: str
     check: str
     says: str
+    # The checks before it that run too: what they leave is part of the case (an autoscaled node).
+    after: tuple[str, ...] = ()
 
 
 # The scaling checks in the order they run (suites/scaling/test_scaling.py).
@@ -42,8 +44,13 @@ CASES = [
     # The autoscaler asks for GPU pods; the scheduler cannot bind them (untolerated taint), so no Ray node.
     ScalingCase("autoscaled-pods-lack-toleration", "test_scale_from_zero", "stays Pending: 0/3 nodes are available"),
     # Replicas the GPU group has no room for land on the autoscaled CPU group that advertises the marker.
-    ScalingCase("cpu-group-advertises-gpu-marker", "test_horizontal_scale_to_gpu_capacity", "not a GPU node"),
-    # Serve keeps min_replicas 2; the GPU group's maxReplicas is 1.
+    ScalingCase(
+        "cpu-group-advertises-gpu-marker",
+        "test_horizontal_scale_to_gpu_capacity",
+        "not a GPU node",
+        after=("test_scale_from_zero",),
+    ),
+    # Serve keeps min_replicas 2; the GPU group's maxReplicas is 1 (on the cluster as it starts).
     ScalingCase("max-replicas-below-min-replicas", "test_serve_autoscaling_grows_and_falls_back", "at its maxReplicas"),
 ]
 
@@ -52,19 +59,16 @@ CASES = [
 def test_scaling_check_fails_on_case(
     case: ScalingCase, tmp_path: Path, gpuconf_settings: Settings, evidence: Evidence
 ) -> None:
-    """Run the scaling suite up to the case's check on the case's own cluster; it must fail and say why.
-
-    The checks after it are left out: the case is decided by then, and their passing paths are what
-    `make test`'s scaling stage proves already. The ones before it stay: a case may build on what
-    they left (an autoscaled node that carries the GPU marker).
-    """
-    later = CHECK_ORDER[CHECK_ORDER.index(case.check) + 1 :]
+    """Run the case's check (and the earlier ones it builds on) on the case's own cluster; it must fail
+    and say why. The other checks are left out: their passing paths are what `make test`'s scaling
+    stage proves already."""
+    left_out = [name for name in CHECK_ORDER if name != case.check and name not in case.after]
     cmd = [
         sys.executable,
         "-m",
         "pytest",
         "suites/scaling",
-        *[f"--deselect=suites/scaling/test_scaling.py::{name}" for name in later],
+        *[f"--deselect=suites/scaling/test_scaling.py::{name}" for name in left_out],
         "-q",
         "-p",
         "no:cacheprovider",

@@ -31,18 +31,11 @@ from gpuconf.live.contract import LiveCluster
 from gpuconf.live.devices import DeviceCheck
 from gpuconf.live.serve import deploy
 from gpuconf.model.plan import Plan
-from gpuconf.static.check import run_check
 from gpuconf.testing.stages import terminal_signals
 from gpuconf.waits import wait_until
 
 pytestmark = [pytest.mark.local_control_plane, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def plan() -> Plan:
-    """The shipped RayCluster's plan."""
-    return next(p for p in run_check([ROOT / "manifests"]).plans if p.target.name.startswith("RayCluster/"))
 
 
 @pytest.fixture(scope="module")

@@ -547,6 +547,9 @@ def localize_argv(spec: NodeSpec, gcs_address: str | None, temp_dir: Path) -> li
         else:
             out.append(word)
     adds = {"node-ip-address": "127.0.0.1", "object-store-memory": str(OBJECT_STORE_BYTES)}
+    # The log monitor only streams worker logs to drivers, and the run's drivers take none
+    # (log_to_driver=False): gpuconf reads the log files. Left out, each node spares a polling process.
+    adds["include-log-monitor"] = "false"
     if not spec.is_head:
         adds["temp-dir"] = str(worker_temp_dir(temp_dir))
     if spec.is_head:
