@@ -156,13 +156,17 @@ def test_a_lane_entry_names_its_targets_in_order() -> None:
         stages.parse_lane("&x:")
 
 
-def test_make_test_hands_every_stage_to_the_runner_as_one_word() -> None:
-    """`&stage` must reach the runner quoted: unquoted, the shell would start a job and run the rest."""
+def test_make_test_hands_every_stage_to_the_runner_as_one_word(tmp_path: Path) -> None:
+    """`&stage` must reach the runner quoted: unquoted, the shell would start a job and run the rest.
+
+    make runs a recipe that names $(MAKE) even under -n, so the runner does start (its stages only
+    print, under -n): its table and lane logs go to a folder of the test's own, not the checkout's.
+    """
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(
-        ["make", "-n", "--no-print-directory", "test", "TEST_STAGES=setup &bg lint =bg"],
+        ["make", "-n", "--no-print-directory", "test", "TEST_STAGES=setup &bg lint =bg", f"REPORTS={tmp_path}"],
         cwd=root,
         capture_output=True,
         text=True,
